@@ -1,0 +1,196 @@
+use serde::Serialize;
+
+/// The 16-colour default palette (r/place 2017). Colour `n` is `palette[n-1]`.
+pub const DEFAULT_PALETTE: [&str; 16] = [
+    "#ffffff", "#e4e4e4", "#888888", "#222222", "#ffa7d1", "#e50000", "#e59500", "#a06a42",
+    "#e5d900", "#94e044", "#02be01", "#00d3dd", "#0083c7", "#0000ea", "#cf6ee4", "#820080",
+];
+
+/// A well-formed board id: 1 to 64 characters of `[A-Za-z0-9_-]`.
+///
+/// Well-formed ids that name no board are `not_found`; anything else is
+/// `invalid_input`, so a client can tell a typo from garbage.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct BoardId(String);
+
+impl BoardId {
+    pub const MAX_LEN: usize = 64;
+
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s.is_empty() || s.len() > Self::MAX_LEN {
+            return Err(format!(
+                "board id must be 1 to {} characters",
+                Self::MAX_LEN
+            ));
+        }
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err("board id may only contain letters, digits, '_' and '-'".into());
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for BoardId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A board's fixed settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoardConfig {
+    pub id: BoardId,
+    pub width: u32,
+    pub height: u32,
+    pub palette: Vec<String>,
+    pub cooldown_ms: u64,
+    pub ttl_ms: u64,
+}
+
+impl BoardConfig {
+    /// Parses a coordinate pair, which must lie on this board.
+    pub fn coord(&self, x: u64, y: u64) -> Result<Coord, String> {
+        if x >= u64::from(self.width) || y >= u64::from(self.height) {
+            return Err(format!(
+                "({x}, {y}) is outside the {}x{} board",
+                self.width, self.height
+            ));
+        }
+        Ok(Coord {
+            x: x as u32,
+            y: y as u32,
+        })
+    }
+
+    /// Parses a placeable colour: `1..=palette.len()`. Colour 0 (empty) is
+    /// only ever produced by decay.
+    pub fn color(&self, c: u64) -> Result<Color, String> {
+        if c == 0 || c > self.palette.len() as u64 {
+            return Err(format!(
+                "color must be between 1 and {}",
+                self.palette.len()
+            ));
+        }
+        Ok(Color(c as u8))
+    }
+
+    /// The linear index of a coordinate, used as the storage key of a pixel.
+    pub fn index(&self, c: Coord) -> u32 {
+        c.y * self.width + c.x
+    }
+
+    /// The coordinate of a linear index (inverse of [`Self::index`]).
+    pub fn coord_of(&self, index: u32) -> Coord {
+        Coord {
+            x: index % self.width,
+            y: index / self.width,
+        }
+    }
+
+    pub fn meta(&self, seq: u64) -> BoardMeta {
+        BoardMeta {
+            id: self.id.clone(),
+            width: self.width,
+            height: self.height,
+            palette: self.palette.clone(),
+            cooldown_ms: self.cooldown_ms,
+            ttl_ms: self.ttl_ms,
+            seq,
+        }
+    }
+}
+
+/// A coordinate known to lie on its board.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Coord {
+    pub x: u32,
+    pub y: u32,
+}
+
+/// A placeable palette colour (1-based), known to exist on its board.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Color(u8);
+
+impl Color {
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+/// Board meta as the contract shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct BoardMeta {
+    pub id: BoardId,
+    pub width: u32,
+    pub height: u32,
+    pub palette: Vec<String>,
+    pub cooldown_ms: u64,
+    pub ttl_ms: u64,
+    pub seq: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn board() -> BoardConfig {
+        BoardConfig {
+            id: BoardId::parse("main").unwrap(),
+            width: 10,
+            height: 5,
+            palette: DEFAULT_PALETTE.iter().map(|s| s.to_string()).collect(),
+            cooldown_ms: 5000,
+            ttl_ms: 600_000,
+        }
+    }
+
+    #[test]
+    fn board_ids_are_short_and_plain() {
+        assert!(BoardId::parse("main").is_ok());
+        assert!(BoardId::parse("a-b_C9").is_ok());
+        assert!(BoardId::parse("").is_err());
+        assert!(BoardId::parse("has space").is_err());
+        assert!(BoardId::parse("../etc").is_err());
+        assert!(BoardId::parse(&"x".repeat(65)).is_err());
+        assert!(BoardId::parse(&"x".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn coordinates_must_lie_on_the_board() {
+        let b = board();
+        assert_eq!(b.coord(0, 0), Ok(Coord { x: 0, y: 0 }));
+        assert_eq!(b.coord(9, 4), Ok(Coord { x: 9, y: 4 }));
+        assert!(b.coord(10, 0).is_err());
+        assert!(b.coord(0, 5).is_err());
+        assert!(b.coord(u64::MAX, 0).is_err());
+    }
+
+    #[test]
+    fn colours_are_one_based_palette_indices() {
+        let b = board();
+        assert!(b.color(0).is_err(), "colour 0 is decay only");
+        assert_eq!(b.color(1).unwrap().get(), 1);
+        assert_eq!(b.color(16).unwrap().get(), 16);
+        assert!(b.color(17).is_err());
+        assert!(b.color(256).is_err());
+    }
+
+    #[test]
+    fn index_and_coord_are_inverse() {
+        let b = board();
+        for y in 0..5 {
+            for x in 0..10 {
+                let c = Coord { x, y };
+                assert_eq!(b.coord_of(b.index(c)), c);
+            }
+        }
+    }
+}

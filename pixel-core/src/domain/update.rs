@@ -1,0 +1,74 @@
+use serde::{Deserialize, Serialize};
+
+use super::BoardId;
+
+/// One change to a board, as clients receive it. A placement carries
+/// `placed_at`, `expires_at` and `by`; a decay has colour 0 and none of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Update {
+    pub seq: u64,
+    pub x: u32,
+    pub y: u32,
+    pub color: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placed_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+}
+
+impl Update {
+    pub fn decay(seq: u64, x: u32, y: u32) -> Self {
+        Self {
+            seq,
+            x,
+            y,
+            color: 0,
+            placed_at: None,
+            expires_at: None,
+            by: None,
+        }
+    }
+}
+
+/// A non-empty pixel in a snapshot: `[x, y, color, placed_at_ms, expires_at_ms]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PixelEntry(pub u32, pub u32, pub u8, pub i64, pub i64);
+
+/// The `pixels` event payload.
+#[derive(Debug, Clone, Serialize)]
+pub struct PixelsEvent<'a> {
+    pub board: &'a BoardId,
+    pub updates: &'a [Update],
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_decay_serialises_without_placement_fields() {
+        let v = serde_json::to_value(Update::decay(7, 1, 2)).unwrap();
+        assert_eq!(v, serde_json::json!({"seq": 7, "x": 1, "y": 2, "color": 0}));
+    }
+
+    #[test]
+    fn a_placement_serialises_every_field() {
+        let u = Update {
+            seq: 1,
+            x: 3,
+            y: 4,
+            color: 5,
+            placed_at: Some(10),
+            expires_at: Some(20),
+            by: Some("ann".into()),
+        };
+        let v = serde_json::to_value(&u).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"seq": 1, "x": 3, "y": 4, "color": 5, "placed_at": 10, "expires_at": 20, "by": "ann"})
+        );
+        assert_eq!(serde_json::from_value::<Update>(v).unwrap(), u);
+    }
+}

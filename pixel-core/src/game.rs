@@ -1,0 +1,404 @@
+//! The game's operations over a [`Store`]: the one place where the rules that
+//! turn a validated request into a store command live (expiry time, cooldown
+//! end, history policy), shared by the gateway (placements, catch-up), the api
+//! (meta, snapshots) and the worker (decay sweeps).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::clock::SharedClock;
+use crate::domain::{BoardConfig, BoardId, BoardMeta, Color, Coord, HistoryPolicy, Update};
+use crate::error::ErrorCode;
+use crate::store::{Catchup, PlaceCommand, PlaceOutcome, Store, StoreError, StoredSnapshot};
+
+/// Errors of game operations; each maps to one contract code.
+#[derive(Debug, thiserror::Error)]
+pub enum GameError {
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("board {0} does not exist")]
+    NotFound(String),
+    #[error("cooldown: retry in {retry_after_ms} ms")]
+    Cooldown { retry_after_ms: i64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl GameError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidInput(_) => ErrorCode::InvalidInput,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Cooldown { .. } => ErrorCode::Cooldown,
+            Self::Store(StoreError::Unavailable(_)) => ErrorCode::Unavailable,
+            Self::Store(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+/// Who places a pixel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Player {
+    pub id: String,
+    pub name: String,
+}
+
+/// A successful placement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placed {
+    pub update: Update,
+    pub cooldown_until: i64,
+}
+
+pub struct Game {
+    store: Arc<dyn Store>,
+    boards: BTreeMap<BoardId, Arc<BoardConfig>>,
+    clock: SharedClock,
+    history: HistoryPolicy,
+}
+
+impl Game {
+    pub fn new(store: Arc<dyn Store>, boards: Vec<BoardConfig>, clock: SharedClock) -> Self {
+        Self {
+            store,
+            boards: boards
+                .into_iter()
+                .map(|b| (b.id.clone(), Arc::new(b)))
+                .collect(),
+            clock,
+            history: HistoryPolicy::default(),
+        }
+    }
+
+    pub fn with_history(mut self, history: HistoryPolicy) -> Self {
+        self.history = history;
+        self
+    }
+
+    /// Creates every configured board in the store (keeping existing state).
+    pub async fn init(&self) -> Result<(), StoreError> {
+        for board in self.boards.values() {
+            self.store.init_board(board).await?;
+        }
+        Ok(())
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    pub fn boards(&self) -> impl Iterator<Item = &Arc<BoardConfig>> {
+        self.boards.values()
+    }
+
+    /// Resolves a board id from the outside: malformed → `invalid_input`,
+    /// well-formed but unknown → `not_found`.
+    pub fn board(&self, raw: &str) -> Result<&Arc<BoardConfig>, GameError> {
+        let id = BoardId::parse(raw).map_err(GameError::InvalidInput)?;
+        self.boards
+            .get(&id)
+            .ok_or_else(|| GameError::NotFound(id.to_string()))
+    }
+
+    pub async fn meta(&self, board: &BoardConfig) -> Result<BoardMeta, GameError> {
+        Ok(board.meta(self.store.board_seq(&board.id).await?))
+    }
+
+    pub async fn place(
+        &self,
+        board: &BoardConfig,
+        coord: Coord,
+        color: Color,
+        player: &Player,
+    ) -> Result<Placed, GameError> {
+        let now = self.now();
+        let cooldown_until = now.saturating_add(board.cooldown_ms as i64);
+        let cmd = PlaceCommand {
+            board,
+            coord,
+            color: color.get(),
+            user_id: &player.id,
+            by: &player.name,
+            now,
+            expires_at: now.saturating_add(board.ttl_ms as i64),
+            cooldown_until,
+            history: self.history,
+        };
+        match self.store.place(&cmd).await? {
+            PlaceOutcome::Placed(update) => {
+                metrics::counter!("pixel_placements_total", "board" => board.id.to_string())
+                    .increment(1);
+                Ok(Placed {
+                    update,
+                    cooldown_until,
+                })
+            }
+            PlaceOutcome::Cooldown { retry_after_ms } => {
+                Err(GameError::Cooldown { retry_after_ms })
+            }
+        }
+    }
+
+    pub async fn catch_up(&self, board: &BoardConfig, since: u64) -> Result<Catchup, GameError> {
+        Ok(self.store.updates_since(&board.id, since).await?)
+    }
+
+    pub async fn snapshot(&self, board: &BoardConfig) -> Result<StoredSnapshot, GameError> {
+        Ok(self.store.snapshot(board).await?)
+    }
+
+    /// One decay pass over every board: removes what has expired by now, at
+    /// most `batch` pixels per board, and returns the removals per board.
+    pub async fn sweep(
+        &self,
+        batch: usize,
+    ) -> Result<Vec<(Arc<BoardConfig>, Vec<Update>)>, GameError> {
+        let now = self.now();
+        let mut out = Vec::new();
+        for board in self.boards.values() {
+            let removed = self.store.sweep(board, now, batch, self.history).await?;
+            if !removed.is_empty() {
+                metrics::counter!("pixel_decays_total", "board" => board.id.to_string())
+                    .increment(removed.len() as u64);
+                out.push((board.clone(), removed));
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::domain::DEFAULT_PALETTE;
+    use crate::store::MemoryStore;
+
+    fn board(id: &str) -> BoardConfig {
+        BoardConfig {
+            id: BoardId::parse(id).unwrap(),
+            width: 4,
+            height: 4,
+            palette: DEFAULT_PALETTE.iter().map(|s| s.to_string()).collect(),
+            cooldown_ms: 1000,
+            ttl_ms: 10_000,
+        }
+    }
+
+    async fn game(clock: &ManualClock) -> Game {
+        let g = Game::new(
+            Arc::new(MemoryStore::new()),
+            vec![board("main"), board("other")],
+            Arc::new(clock.clone()),
+        );
+        g.init().await.unwrap();
+        g
+    }
+
+    fn ann() -> Player {
+        Player {
+            id: "u1".into(),
+            name: "ann".into(),
+        }
+    }
+
+    #[test]
+    fn malformed_and_unknown_boards_differ() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let g = rt.block_on(game(&ManualClock::new(0)));
+        assert!(matches!(g.board("main"), Ok(_)));
+        assert!(matches!(g.board("nope"), Err(GameError::NotFound(_))));
+        assert!(matches!(g.board("no pe"), Err(GameError::InvalidInput(_))));
+    }
+
+    #[tokio::test]
+    async fn placement_sets_expiry_and_cooldown_from_the_clock() {
+        let clock = ManualClock::new(1_000_000);
+        let g = game(&clock).await;
+        let b = g.board("main").unwrap().clone();
+        let p = g
+            .place(&b, b.coord(1, 2).unwrap(), b.color(3).unwrap(), &ann())
+            .await
+            .unwrap();
+        assert_eq!(p.update.seq, 1);
+        assert_eq!(p.update.placed_at, Some(1_000_000));
+        assert_eq!(p.update.expires_at, Some(1_010_000));
+        assert_eq!(p.update.by.as_deref(), Some("ann"));
+        assert_eq!(p.cooldown_until, 1_001_000);
+    }
+
+    #[tokio::test]
+    async fn cooldown_is_per_user_across_boards_and_ends_on_time() {
+        let clock = ManualClock::new(0);
+        let g = game(&clock).await;
+        let main = g.board("main").unwrap().clone();
+        let other = g.board("other").unwrap().clone();
+        let (c, col) = (main.coord(0, 0).unwrap(), main.color(1).unwrap());
+        g.place(&main, c, col, &ann()).await.unwrap();
+        clock.advance(400);
+        match g.place(&other, c, col, &ann()).await {
+            Err(GameError::Cooldown { retry_after_ms }) => assert_eq!(retry_after_ms, 600),
+            other => panic!("expected cooldown, got {other:?}"),
+        }
+        // Another user is not affected.
+        let bob = Player {
+            id: "u2".into(),
+            name: "bob".into(),
+        };
+        g.place(&other, c, col, &bob).await.unwrap();
+        clock.advance(599);
+        assert!(matches!(
+            g.place(&main, c, col, &ann()).await,
+            Err(GameError::Cooldown { retry_after_ms: 1 })
+        ));
+        clock.advance(1);
+        g.place(&main, c, col, &ann()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_rejected_placement_changes_nothing() {
+        let clock = ManualClock::new(0);
+        let g = game(&clock).await;
+        let b = g.board("main").unwrap().clone();
+        g.place(&b, b.coord(0, 0).unwrap(), b.color(1).unwrap(), &ann())
+            .await
+            .unwrap();
+        let before = g.snapshot(&b).await.unwrap();
+        let _ = g
+            .place(&b, b.coord(1, 1).unwrap(), b.color(2).unwrap(), &ann())
+            .await
+            .unwrap_err();
+        assert_eq!(g.snapshot(&b).await.unwrap(), before);
+    }
+
+    #[tokio::test]
+    async fn decay_removes_expired_pixels_with_new_seqs() {
+        let clock = ManualClock::new(0);
+        let g = game(&clock).await;
+        let b = g.board("main").unwrap().clone();
+        g.place(&b, b.coord(0, 0).unwrap(), b.color(1).unwrap(), &ann())
+            .await
+            .unwrap();
+        clock.advance(9_999);
+        assert!(g.sweep(100).await.unwrap().is_empty());
+        clock.advance(1);
+        let swept = g.sweep(100).await.unwrap();
+        assert_eq!(swept.len(), 1);
+        assert_eq!(swept[0].1, vec![Update::decay(2, 0, 0)]);
+        assert!(g.snapshot(&b).await.unwrap().pixels.is_empty());
+        assert!(
+            g.sweep(100).await.unwrap().is_empty(),
+            "never removed twice"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_overwrite_restarts_the_pixels_clock() {
+        let clock = ManualClock::new(0);
+        let g = game(&clock).await;
+        let b = g.board("main").unwrap().clone();
+        let bob = Player {
+            id: "u2".into(),
+            name: "bob".into(),
+        };
+        let c = b.coord(2, 2).unwrap();
+        g.place(&b, c, b.color(1).unwrap(), &ann()).await.unwrap();
+        clock.advance(5_000);
+        g.place(&b, c, b.color(2).unwrap(), &bob).await.unwrap();
+        clock.advance(5_000); // the first placement's expiry
+        assert!(g.sweep(100).await.unwrap().is_empty());
+        let snap = g.snapshot(&b).await.unwrap();
+        assert_eq!(snap.pixels.len(), 1);
+        assert_eq!(snap.pixels[0].2, 2);
+        clock.advance(5_000);
+        assert_eq!(
+            g.sweep(100).await.unwrap()[0].1,
+            vec![Update::decay(3, 2, 2)]
+        );
+    }
+
+    #[tokio::test]
+    async fn sweeps_are_batched() {
+        let clock = ManualClock::new(0);
+        let g = game(&clock).await;
+        let b = g.board("main").unwrap().clone();
+        for i in 0..5 {
+            let p = Player {
+                id: format!("u{i}"),
+                name: format!("p{i}"),
+            };
+            g.place(&b, b.coord(i % 4, i / 4).unwrap(), b.color(1).unwrap(), &p)
+                .await
+                .unwrap();
+        }
+        clock.advance(10_000);
+        assert_eq!(g.sweep(2).await.unwrap()[0].1.len(), 2);
+        assert_eq!(g.sweep(2).await.unwrap()[0].1.len(), 2);
+        assert_eq!(g.sweep(2).await.unwrap()[0].1.len(), 1);
+        assert!(g.sweep(2).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn seqs_strictly_increase_and_catch_up_replays_in_order() {
+        let clock = ManualClock::new(0);
+        let g = game(&clock).await;
+        let b = g.board("main").unwrap().clone();
+        let mut seqs = Vec::new();
+        for i in 0..6u32 {
+            let p = Player {
+                id: format!("u{i}"),
+                name: format!("p{i}"),
+            };
+            let placed = g
+                .place(
+                    &b,
+                    b.coord(u64::from(i % 4), 0).unwrap(),
+                    b.color(2).unwrap(),
+                    &p,
+                )
+                .await
+                .unwrap();
+            seqs.push(placed.update.seq);
+        }
+        assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6]);
+        match g.catch_up(&b, 3).await.unwrap() {
+            Catchup::Updates(u) => {
+                assert_eq!(u.iter().map(|u| u.seq).collect::<Vec<_>>(), vec![4, 5, 6])
+            }
+            Catchup::Resync => panic!("history should reach back to 3"),
+        }
+        assert_eq!(g.catch_up(&b, 6).await.unwrap(), Catchup::Updates(vec![]));
+        assert_eq!(g.catch_up(&b, 7).await.unwrap(), Catchup::Resync);
+    }
+
+    #[tokio::test]
+    async fn catch_up_beyond_the_history_asks_for_a_resync() {
+        let clock = ManualClock::new(0);
+        let g = game(&clock).await.with_history(HistoryPolicy {
+            min_updates: 2,
+            min_age_ms: 100,
+        });
+        let b = g.board("main").unwrap().clone();
+        for i in 0..5u32 {
+            let p = Player {
+                id: format!("u{i}"),
+                name: format!("p{i}"),
+            };
+            clock.advance(1_000);
+            g.place(&b, b.coord(0, 0).unwrap(), b.color(2).unwrap(), &p)
+                .await
+                .unwrap();
+        }
+        assert_eq!(g.catch_up(&b, 1).await.unwrap(), Catchup::Resync);
+        match g.catch_up(&b, 3).await.unwrap() {
+            Catchup::Updates(u) => assert_eq!(u.len(), 2),
+            Catchup::Resync => panic!("the last two updates are kept"),
+        }
+    }
+}

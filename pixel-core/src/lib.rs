@@ -1,0 +1,31 @@
+//! Realtime Pixel's core: everything the api, the gateway and the worker share.
+//!
+//! # Layout
+//!
+//! - [`domain`]: the game's rules as types — board ids, coordinates, colours,
+//!   updates and the history policy. Input is parsed into these at the edge.
+//! - [`store`]: the [`Store`](store::Store) interface every service talks to,
+//!   with its in-memory implementation (standalone mode). Each state change of
+//!   the game is one atomic store operation, so the standalone server and the
+//!   cluster run the same rules over two storage implementations.
+//! - [`game`]: the board registry and the operations built on the store
+//!   (placement, catch-up, snapshot, decay sweep) used by every service.
+//! - [`auth`]: access-token (JWT) issuing and verification.
+//! - [`clock`]: the time source; tests drive a manual clock instead of sleeping.
+//! - [`config`]: environment configuration shared by the services.
+//! - [`error`]: the public error codes of the contract.
+//! - [`telemetry`]: tracing, Prometheus metrics and the `/healthz`, `/readyz`,
+//!   `/metrics` routes.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod game;
+pub mod store;
+pub mod telemetry;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::ErrorCode;
+pub use game::Game;

@@ -1,0 +1,371 @@
+//! The in-memory store of the standalone server: the whole game in one
+//! process, no Redis. One mutex per concern; no lock is held across an await
+//! (every method body is synchronous), so each method is one atomic step.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use super::{
+    Catchup, PlaceCommand, PlaceOutcome, RefreshRecord, RotateOutcome, Store, StoreError,
+    StoredSnapshot, UserRecord,
+};
+use crate::domain::{BoardConfig, BoardId, HistoryPolicy, PixelEntry, Update};
+
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    users: Mutex<Users>,
+    tokens: Mutex<Tokens>,
+    /// Cooldowns are per user across all boards, so they live beside the
+    /// boards under the same lock: a placement checks and sets one atomically
+    /// with the pixel write.
+    game: Mutex<GameState>,
+}
+
+#[derive(Debug, Default)]
+struct Users {
+    by_id: HashMap<String, UserRecord>,
+    id_by_email: HashMap<String, String>,
+    login_failures: HashMap<String, VecDeque<i64>>,
+}
+
+#[derive(Debug, Default)]
+struct Tokens {
+    refresh: HashMap<String, StoredRefresh>,
+    revoked_families: HashSet<String>,
+}
+
+#[derive(Debug)]
+struct StoredRefresh {
+    record: RefreshRecord,
+    spent: bool,
+}
+
+#[derive(Debug, Default)]
+struct GameState {
+    cooldowns: HashMap<String, i64>,
+    boards: HashMap<BoardId, BoardState>,
+}
+
+#[derive(Debug, Default)]
+struct BoardState {
+    seq: u64,
+    /// Non-empty pixels by linear index.
+    pixels: BTreeMap<u32, Pixel>,
+    /// Decay schedule: (expires_at, index). Holds exactly one entry per
+    /// non-empty pixel; an overwrite replaces the old entry.
+    expiry: BTreeSet<(i64, u32)>,
+    /// (recorded_at, update), in seq order.
+    history: VecDeque<(i64, Update)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pixel {
+    color: u8,
+    placed_at: i64,
+    expires_at: i64,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding a lock cannot leave these maps half-updated in a
+    // way later readers would trip on, so a poisoned lock is still usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl BoardState {
+    fn record(&mut self, now: i64, update: Update, policy: HistoryPolicy) {
+        self.history.push_back((now, update));
+        while let Some(&(at, _)) = self.history.front() {
+            if policy.may_drop(self.history.len(), at, now) {
+                self.history.pop_front();
+            } else {
+                break;
+            }
+        }
+    }
+}
+
+fn missing_board(board: &BoardId) -> StoreError {
+    StoreError::Corrupt(format!("board {board} was never initialised"))
+}
+
+fn prune_failures(q: &mut VecDeque<i64>, now: i64, window_ms: i64) {
+    while q.front().is_some_and(|&t| t <= now - window_ms) {
+        q.pop_front();
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn init_board(&self, board: &BoardConfig) -> Result<(), StoreError> {
+        lock(&self.game).boards.entry(board.id.clone()).or_default();
+        Ok(())
+    }
+
+    async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+        let mut users = lock(&self.users);
+        if users.id_by_email.contains_key(&user.email) {
+            return Err(StoreError::EmailTaken);
+        }
+        users
+            .id_by_email
+            .insert(user.email.clone(), user.id.clone());
+        users.by_id.insert(user.id.clone(), user.clone());
+        Ok(())
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        let users = lock(&self.users);
+        Ok(users
+            .id_by_email
+            .get(email)
+            .and_then(|id| users.by_id.get(id))
+            .cloned())
+    }
+
+    async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+        Ok(lock(&self.users).by_id.get(id).cloned())
+    }
+
+    async fn login_failures(
+        &self,
+        email: &str,
+        now: i64,
+        window_ms: i64,
+    ) -> Result<u32, StoreError> {
+        let mut users = lock(&self.users);
+        let Some(q) = users.login_failures.get_mut(email) else {
+            return Ok(0);
+        };
+        prune_failures(q, now, window_ms);
+        let n = q.len() as u32;
+        if n == 0 {
+            users.login_failures.remove(email);
+        }
+        Ok(n)
+    }
+
+    async fn record_login_failure(
+        &self,
+        email: &str,
+        now: i64,
+        window_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut users = lock(&self.users);
+        let q = users.login_failures.entry(email.to_owned()).or_default();
+        prune_failures(q, now, window_ms);
+        q.push_back(now);
+        Ok(())
+    }
+
+    async fn clear_login_failures(&self, email: &str) -> Result<(), StoreError> {
+        lock(&self.users).login_failures.remove(email);
+        Ok(())
+    }
+
+    async fn insert_refresh(&self, hash: &str, record: &RefreshRecord) -> Result<(), StoreError> {
+        let mut tokens = lock(&self.tokens);
+        tokens.refresh.insert(
+            hash.to_owned(),
+            StoredRefresh {
+                record: record.clone(),
+                spent: false,
+            },
+        );
+        Ok(())
+    }
+
+    async fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        new_expires_at: i64,
+        now: i64,
+    ) -> Result<RotateOutcome, StoreError> {
+        let mut tokens = lock(&self.tokens);
+        let Tokens {
+            refresh,
+            revoked_families,
+        } = &mut *tokens;
+        let Some(old) = refresh.get_mut(old_hash) else {
+            return Ok(RotateOutcome::Invalid);
+        };
+        if revoked_families.contains(&old.record.family) || old.record.expires_at <= now {
+            return Ok(RotateOutcome::Invalid);
+        }
+        if old.spent {
+            revoked_families.insert(old.record.family.clone());
+            return Ok(RotateOutcome::Reused);
+        }
+        old.spent = true;
+        let record = RefreshRecord {
+            user_id: old.record.user_id.clone(),
+            family: old.record.family.clone(),
+            expires_at: new_expires_at,
+        };
+        let user_id = record.user_id.clone();
+        refresh.insert(
+            new_hash.to_owned(),
+            StoredRefresh {
+                record,
+                spent: false,
+            },
+        );
+        // Expired tokens are useless; drop them so the map stays bounded by
+        // the live logins.
+        refresh.retain(|_, t| t.record.expires_at > now);
+        Ok(RotateOutcome::Rotated { user_id })
+    }
+
+    async fn revoke_refresh(&self, hash: &str, now: i64) -> Result<bool, StoreError> {
+        let mut tokens = lock(&self.tokens);
+        let Tokens {
+            refresh,
+            revoked_families,
+        } = &mut *tokens;
+        match refresh.get(hash) {
+            Some(t)
+                if !t.spent
+                    && t.record.expires_at > now
+                    && !revoked_families.contains(&t.record.family) =>
+            {
+                revoked_families.insert(t.record.family.clone());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn board_seq(&self, board: &BoardId) -> Result<u64, StoreError> {
+        let game = lock(&self.game);
+        game.boards
+            .get(board)
+            .map(|b| b.seq)
+            .ok_or_else(|| missing_board(board))
+    }
+
+    async fn place(&self, cmd: &PlaceCommand<'_>) -> Result<PlaceOutcome, StoreError> {
+        let mut game = lock(&self.game);
+        let GameState { cooldowns, boards } = &mut *game;
+        if let Some(&until) = cooldowns.get(cmd.user_id)
+            && until > cmd.now
+        {
+            return Ok(PlaceOutcome::Cooldown {
+                retry_after_ms: until - cmd.now,
+            });
+        }
+        let state = boards
+            .get_mut(&cmd.board.id)
+            .ok_or_else(|| missing_board(&cmd.board.id))?;
+        let index = cmd.board.index(cmd.coord);
+        let pixel = Pixel {
+            color: cmd.color,
+            placed_at: cmd.now,
+            expires_at: cmd.expires_at,
+        };
+        if let Some(old) = state.pixels.insert(index, pixel) {
+            state.expiry.remove(&(old.expires_at, index));
+        }
+        state.expiry.insert((cmd.expires_at, index));
+        state.seq += 1;
+        let update = Update {
+            seq: state.seq,
+            x: cmd.coord.x,
+            y: cmd.coord.y,
+            color: cmd.color,
+            placed_at: Some(cmd.now),
+            expires_at: Some(cmd.expires_at),
+            by: Some(cmd.by.to_owned()),
+        };
+        state.record(cmd.now, update.clone(), cmd.history);
+        cooldowns.insert(cmd.user_id.to_owned(), cmd.cooldown_until);
+        Ok(PlaceOutcome::Placed(update))
+    }
+
+    async fn snapshot(&self, board: &BoardConfig) -> Result<StoredSnapshot, StoreError> {
+        let game = lock(&self.game);
+        let state = game
+            .boards
+            .get(&board.id)
+            .ok_or_else(|| missing_board(&board.id))?;
+        let pixels = state
+            .pixels
+            .iter()
+            .map(|(&i, p)| {
+                let c = board.coord_of(i);
+                PixelEntry(c.x, c.y, p.color, p.placed_at, p.expires_at)
+            })
+            .collect();
+        Ok(StoredSnapshot {
+            seq: state.seq,
+            pixels,
+        })
+    }
+
+    async fn updates_since(&self, board: &BoardId, since: u64) -> Result<Catchup, StoreError> {
+        let game = lock(&self.game);
+        let state = game.boards.get(board).ok_or_else(|| missing_board(board))?;
+        if since == state.seq {
+            return Ok(Catchup::Updates(Vec::new()));
+        }
+        if since > state.seq {
+            return Ok(Catchup::Resync);
+        }
+        let oldest = state.history.front().map_or(state.seq + 1, |(_, u)| u.seq);
+        if since + 1 < oldest {
+            return Ok(Catchup::Resync);
+        }
+        // Seqs in the history are consecutive, so the offset is arithmetic.
+        let skip = (since + 1 - oldest) as usize;
+        Ok(Catchup::Updates(
+            state
+                .history
+                .iter()
+                .skip(skip)
+                .map(|(_, u)| u.clone())
+                .collect(),
+        ))
+    }
+
+    async fn sweep(
+        &self,
+        board: &BoardConfig,
+        now: i64,
+        limit: usize,
+        history: HistoryPolicy,
+    ) -> Result<Vec<Update>, StoreError> {
+        let mut game = lock(&self.game);
+        let state = game
+            .boards
+            .get_mut(&board.id)
+            .ok_or_else(|| missing_board(&board.id))?;
+        let mut removed = Vec::new();
+        while removed.len() < limit {
+            let Some(&(expires_at, index)) = state.expiry.first() else {
+                break;
+            };
+            if expires_at > now {
+                break;
+            }
+            state.expiry.pop_first();
+            state.pixels.remove(&index);
+            state.seq += 1;
+            let c = board.coord_of(index);
+            let update = Update::decay(state.seq, c.x, c.y);
+            state.record(now, update.clone(), history);
+            removed.push(update);
+        }
+        Ok(removed)
+    }
+}

@@ -1,0 +1,157 @@
+//! The storage interface. Every operation that changes game state is a single
+//! atomic step here — a placement checks the cooldown, takes the next seq,
+//! writes the pixel, schedules its decay and appends to the history in one
+//! go — so concurrent callers (tasks, or gateways on other machines) can never
+//! lose, reorder or double-apply an update, and the rules above the store are
+//! the same whichever implementation runs underneath.
+//!
+//! Implementations: [`MemoryStore`] (standalone mode) and the Redis store
+//! (cluster mode).
+
+mod memory;
+
+pub use memory::MemoryStore;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{BoardConfig, BoardId, Coord, HistoryPolicy, PixelEntry, Update};
+
+/// What can go wrong below the game.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backing store cannot be reached; nothing was changed.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// A user with this email already exists.
+    #[error("email already registered")]
+    EmailTaken,
+    /// The store holds data it cannot read (a bug or a foreign writer).
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+}
+
+/// A registered user as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub id: String,
+    /// Normalised (lower-case) email.
+    pub email: String,
+    pub name: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+}
+
+/// A refresh token as stored, keyed by the SHA-256 of the opaque token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshRecord {
+    pub user_id: String,
+    /// Every token descended from one login shares a family; reuse of a
+    /// rotated token revokes the family.
+    pub family: String,
+    pub expires_at: i64,
+}
+
+/// The result of presenting a refresh token for rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RotateOutcome {
+    /// The old token is now spent; the new one is live in the same family.
+    Rotated { user_id: String },
+    /// The token had already been rotated: its whole family is now revoked.
+    Reused,
+    /// Unknown, expired, or revoked.
+    Invalid,
+}
+
+/// One placement, fully validated and with its times computed by the game.
+#[derive(Debug, Clone)]
+pub struct PlaceCommand<'a> {
+    pub board: &'a BoardConfig,
+    pub coord: Coord,
+    pub color: u8,
+    pub user_id: &'a str,
+    pub by: &'a str,
+    pub now: i64,
+    pub expires_at: i64,
+    pub cooldown_until: i64,
+    pub history: HistoryPolicy,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlaceOutcome {
+    Placed(Update),
+    Cooldown { retry_after_ms: i64 },
+}
+
+/// What `join since` gets from the history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Catchup {
+    /// Every update with `seq > since`, in seq order (possibly none).
+    Updates(Vec<Update>),
+    /// The history no longer reaches back to `since`: fetch a snapshot.
+    Resync,
+}
+
+/// A board as it stands after update `seq`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSnapshot {
+    pub seq: u64,
+    pub pixels: Vec<PixelEntry>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Cheap round trip proving the store can serve requests.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Creates the board's state if it does not exist; keeps it if it does.
+    async fn init_board(&self, board: &BoardConfig) -> Result<(), StoreError>;
+
+    async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError>;
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
+    async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError>;
+
+    /// Failed logins for `email` recorded in `(now - window_ms, now]`.
+    async fn login_failures(
+        &self,
+        email: &str,
+        now: i64,
+        window_ms: i64,
+    ) -> Result<u32, StoreError>;
+    async fn record_login_failure(
+        &self,
+        email: &str,
+        now: i64,
+        window_ms: i64,
+    ) -> Result<(), StoreError>;
+    async fn clear_login_failures(&self, email: &str) -> Result<(), StoreError>;
+
+    async fn insert_refresh(&self, hash: &str, record: &RefreshRecord) -> Result<(), StoreError>;
+    /// Spends `old_hash` and, if it was live, stores `new_hash` in its family
+    /// with expiry `new_expires_at`. Presenting a spent token revokes the family.
+    async fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        new_expires_at: i64,
+        now: i64,
+    ) -> Result<RotateOutcome, StoreError>;
+    /// Revokes the family of a live token. `false` if it was not live.
+    async fn revoke_refresh(&self, hash: &str, now: i64) -> Result<bool, StoreError>;
+
+    async fn board_seq(&self, board: &BoardId) -> Result<u64, StoreError>;
+    async fn place(&self, cmd: &PlaceCommand<'_>) -> Result<PlaceOutcome, StoreError>;
+    async fn snapshot(&self, board: &BoardConfig) -> Result<StoredSnapshot, StoreError>;
+    async fn updates_since(&self, board: &BoardId, since: u64) -> Result<Catchup, StoreError>;
+    /// Removes up to `limit` pixels whose expiry is `<= now`, giving each
+    /// removal the next seq and recording it in the history. A pixel that was
+    /// overwritten after its decay was scheduled is never removed early: its
+    /// expiry moved with the overwrite.
+    async fn sweep(
+        &self,
+        board: &BoardConfig,
+        now: i64,
+        limit: usize,
+        history: HistoryPolicy,
+    ) -> Result<Vec<Update>, StoreError>;
+}
