@@ -13,8 +13,9 @@ use super::{
 };
 use crate::domain::{BoardConfig, BoardId, HistoryPolicy, PixelEntry, Update};
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryStore {
+    epoch: String,
     users: Mutex<Users>,
     tokens: Mutex<Tokens>,
     /// Cooldowns are per user across all boards, so they live beside the
@@ -27,7 +28,7 @@ pub struct MemoryStore {
 struct Users {
     by_id: HashMap<String, UserRecord>,
     id_by_email: HashMap<String, String>,
-    login_failures: HashMap<String, VecDeque<i64>>,
+    login_attempts: HashMap<String, VecDeque<i64>>,
 }
 
 #[derive(Debug, Default)]
@@ -69,7 +70,18 @@ struct Pixel {
 
 impl MemoryStore {
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            epoch: uuid::Uuid::new_v4().simple().to_string(),
+            users: Mutex::default(),
+            tokens: Mutex::default(),
+            game: Mutex::default(),
+        }
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -108,6 +120,10 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
     async fn init_board(&self, board: &BoardConfig) -> Result<(), StoreError> {
         lock(&self.game).boards.entry(board.id.clone()).or_default();
         Ok(())
@@ -138,39 +154,31 @@ impl Store for MemoryStore {
         Ok(lock(&self.users).by_id.get(id).cloned())
     }
 
-    async fn login_failures(
+    async fn begin_login_attempt(
         &self,
         email: &str,
         now: i64,
         window_ms: i64,
-    ) -> Result<u32, StoreError> {
+        max: u32,
+    ) -> Result<bool, StoreError> {
         let mut users = lock(&self.users);
-        let Some(q) = users.login_failures.get_mut(email) else {
-            return Ok(0);
-        };
-        prune_failures(q, now, window_ms);
-        let n = q.len() as u32;
-        if n == 0 {
-            users.login_failures.remove(email);
+        if users.login_attempts.len() > 10_000 {
+            // Attempts at many different emails: forget the idle ones.
+            users
+                .login_attempts
+                .retain(|_, q| q.back().is_some_and(|&t| t > now - window_ms));
         }
-        Ok(n)
-    }
-
-    async fn record_login_failure(
-        &self,
-        email: &str,
-        now: i64,
-        window_ms: i64,
-    ) -> Result<(), StoreError> {
-        let mut users = lock(&self.users);
-        let q = users.login_failures.entry(email.to_owned()).or_default();
+        let q = users.login_attempts.entry(email.to_owned()).or_default();
         prune_failures(q, now, window_ms);
+        if q.len() >= max as usize {
+            return Ok(false);
+        }
         q.push_back(now);
-        Ok(())
+        Ok(true)
     }
 
-    async fn clear_login_failures(&self, email: &str) -> Result<(), StoreError> {
-        lock(&self.users).login_failures.remove(email);
+    async fn clear_login_attempts(&self, email: &str) -> Result<(), StoreError> {
+        lock(&self.users).login_attempts.remove(email);
         Ok(())
     }
 
@@ -367,5 +375,41 @@ impl Store for MemoryStore {
             removed.push(update);
         }
         Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::conformance;
+    use super::*;
+
+    #[tokio::test]
+    async fn users() {
+        conformance::users(&MemoryStore::new(), "t").await;
+    }
+
+    #[tokio::test]
+    async fn login_attempts() {
+        conformance::login_attempts(&MemoryStore::new(), "a@b.c").await;
+    }
+
+    #[tokio::test]
+    async fn refresh_rotation_and_reuse() {
+        conformance::refresh_rotation_and_reuse(&MemoryStore::new(), "t").await;
+    }
+
+    #[tokio::test]
+    async fn refresh_expiry_and_logout() {
+        conformance::refresh_expiry_and_logout(&MemoryStore::new(), "t").await;
+    }
+
+    #[tokio::test]
+    async fn board_lifecycle() {
+        conformance::board_lifecycle(&MemoryStore::new(), "b", "u").await;
+    }
+
+    #[tokio::test]
+    async fn history_is_bounded() {
+        conformance::history_is_bounded(&MemoryStore::new(), "b", "u").await;
     }
 }

@@ -104,6 +104,11 @@ pub trait Store: Send + Sync + 'static {
     /// Cheap round trip proving the store can serve requests.
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// Identifies this store's lifetime: it changes only when the data is
+    /// lost (a new in-memory store, a wiped Redis). ETags include it, since
+    /// seqs restart with the data.
+    fn epoch(&self) -> &str;
+
     /// Creates the board's state if it does not exist; keeps it if it does.
     async fn init_board(&self, board: &BoardConfig) -> Result<(), StoreError>;
 
@@ -111,20 +116,19 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
     async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError>;
 
-    /// Failed logins for `email` recorded in `(now - window_ms, now]`.
-    async fn login_failures(
+    /// Records a login attempt for `email` unless `max` attempts are already
+    /// recorded in `(now - window_ms, now]`; `false` means throttled (and
+    /// nothing was recorded, so the window can pass). Atomic, so parallel
+    /// attempts cannot slip past the limit.
+    async fn begin_login_attempt(
         &self,
         email: &str,
         now: i64,
         window_ms: i64,
-    ) -> Result<u32, StoreError>;
-    async fn record_login_failure(
-        &self,
-        email: &str,
-        now: i64,
-        window_ms: i64,
-    ) -> Result<(), StoreError>;
-    async fn clear_login_failures(&self, email: &str) -> Result<(), StoreError>;
+        max: u32,
+    ) -> Result<bool, StoreError>;
+    /// Forgets recorded attempts after a successful login.
+    async fn clear_login_attempts(&self, email: &str) -> Result<(), StoreError>;
 
     async fn insert_refresh(&self, hash: &str, record: &RefreshRecord) -> Result<(), StoreError>;
     /// Spends `old_hash` and, if it was live, stores `new_hash` in its family
@@ -155,3 +159,5 @@ pub trait Store: Send + Sync + 'static {
         history: HistoryPolicy,
     ) -> Result<Vec<Update>, StoreError>;
 }
+
+pub mod conformance;

@@ -1,0 +1,314 @@
+//! Behaviour every [`Store`] implementation must show, written once and run
+//! against each: the in-memory store in its unit tests, the Redis store in
+//! its integration tests against a real `redis-server`. Each check takes a
+//! fresh store (or unique ids) and panics with a message on a violation.
+
+use super::UserRecord;
+use super::{Catchup, PlaceCommand, PlaceOutcome, RefreshRecord, RotateOutcome, Store, StoreError};
+use crate::domain::{BoardConfig, BoardId, DEFAULT_PALETTE, HistoryPolicy, PixelEntry, Update};
+
+/// A small board with a unique id, for isolation in a shared store.
+pub fn board(id: &str) -> BoardConfig {
+    BoardConfig {
+        id: BoardId::parse(id).expect("valid test board id"),
+        width: 8,
+        height: 8,
+        palette: DEFAULT_PALETTE.iter().map(|s| s.to_string()).collect(),
+        cooldown_ms: 1000,
+        ttl_ms: 10_000,
+    }
+}
+
+fn cmd<'a>(
+    board: &'a BoardConfig,
+    x: u64,
+    y: u64,
+    color: u64,
+    user: &'a str,
+    now: i64,
+) -> PlaceCommand<'a> {
+    PlaceCommand {
+        board,
+        coord: board.coord(x, y).unwrap(),
+        color: board.color(color).unwrap().get(),
+        user_id: user,
+        by: user,
+        now,
+        expires_at: now + board.ttl_ms as i64,
+        cooldown_until: now + board.cooldown_ms as i64,
+        history: HistoryPolicy::default(),
+    }
+}
+
+fn placed(o: PlaceOutcome) -> Update {
+    match o {
+        PlaceOutcome::Placed(u) => u,
+        other => panic!("expected a placement, got {other:?}"),
+    }
+}
+
+/// Users are unique by email and found by email and id.
+pub async fn users(store: &dyn Store, prefix: &str) {
+    let user = UserRecord {
+        id: format!("{prefix}-id"),
+        email: format!("{prefix}@example.com"),
+        name: "ann".into(),
+        password_hash: "$argon2id$fake".into(),
+    };
+    store.create_user(&user).await.unwrap();
+    assert!(matches!(
+        store.create_user(&user).await,
+        Err(StoreError::EmailTaken)
+    ));
+    assert_eq!(
+        store.user_by_email(&user.email).await.unwrap(),
+        Some(user.clone())
+    );
+    assert_eq!(
+        store.user_by_id(&user.id).await.unwrap(),
+        Some(user.clone())
+    );
+    assert_eq!(
+        store.user_by_id(&format!("{prefix}-nobody")).await.unwrap(),
+        None
+    );
+}
+
+/// At most `max` attempts per window; a throttled attempt is not recorded.
+pub async fn login_attempts(store: &dyn Store, email: &str) {
+    let window = 600_000;
+    for i in 0..20 {
+        assert!(
+            store
+                .begin_login_attempt(email, 1000 + i, window, 20)
+                .await
+                .unwrap()
+        );
+    }
+    assert!(
+        !store
+            .begin_login_attempt(email, 2000, window, 20)
+            .await
+            .unwrap()
+    );
+    // The first attempt leaves the window at 1000 + window.
+    assert!(
+        !store
+            .begin_login_attempt(email, 1000 + window - 1, window, 20)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .begin_login_attempt(email, 1000 + window, window, 20)
+            .await
+            .unwrap()
+    );
+    store.clear_login_attempts(email).await.unwrap();
+    for i in 0..20 {
+        assert!(
+            store
+                .begin_login_attempt(email, 1000 + window + i, window, 20)
+                .await
+                .unwrap()
+        );
+    }
+}
+
+/// Rotation spends the old token; reuse revokes the whole family.
+pub async fn refresh_rotation_and_reuse(store: &dyn Store, prefix: &str) {
+    let now = 1_000;
+    let rec = RefreshRecord {
+        user_id: "u1".into(),
+        family: format!("{prefix}-fam"),
+        expires_at: now + 10_000,
+    };
+    let (t1, t2, t3) = (
+        format!("{prefix}-t1"),
+        format!("{prefix}-t2"),
+        format!("{prefix}-t3"),
+    );
+    store.insert_refresh(&t1, &rec).await.unwrap();
+    assert_eq!(
+        store
+            .rotate_refresh(&t1, &t2, now + 10_000, now)
+            .await
+            .unwrap(),
+        RotateOutcome::Rotated {
+            user_id: "u1".into()
+        }
+    );
+    // t1 is spent: presenting it again is reuse and kills t2 as well.
+    assert_eq!(
+        store
+            .rotate_refresh(&t1, &t3, now + 10_000, now)
+            .await
+            .unwrap(),
+        RotateOutcome::Reused
+    );
+    assert_eq!(
+        store
+            .rotate_refresh(&t2, &t3, now + 10_000, now)
+            .await
+            .unwrap(),
+        RotateOutcome::Invalid
+    );
+    assert_eq!(
+        store
+            .rotate_refresh(&t3, &t1, now + 10_000, now)
+            .await
+            .unwrap(),
+        RotateOutcome::Invalid
+    );
+    assert_eq!(
+        store
+            .rotate_refresh(&format!("{prefix}-unknown"), &t3, now, now)
+            .await
+            .unwrap(),
+        RotateOutcome::Invalid
+    );
+}
+
+/// Expired tokens neither rotate nor revoke; logout revokes the family.
+pub async fn refresh_expiry_and_logout(store: &dyn Store, prefix: &str) {
+    let rec = RefreshRecord {
+        user_id: "u1".into(),
+        family: format!("{prefix}-fam2"),
+        expires_at: 5_000,
+    };
+    let (a, b, c) = (
+        format!("{prefix}-a"),
+        format!("{prefix}-b"),
+        format!("{prefix}-c"),
+    );
+    store.insert_refresh(&a, &rec).await.unwrap();
+    assert_eq!(
+        store.rotate_refresh(&a, &b, 9_000, 5_000).await.unwrap(),
+        RotateOutcome::Invalid
+    );
+    assert!(!store.revoke_refresh(&a, 5_000).await.unwrap());
+
+    let rec = RefreshRecord {
+        family: format!("{prefix}-fam3"),
+        ..rec
+    };
+    store.insert_refresh(&a, &rec).await.unwrap();
+    assert!(matches!(
+        store.rotate_refresh(&a, &b, 9_000, 1_000).await.unwrap(),
+        RotateOutcome::Rotated { .. }
+    ));
+    assert!(store.revoke_refresh(&b, 1_000).await.unwrap());
+    assert!(
+        !store.revoke_refresh(&b, 1_000).await.unwrap(),
+        "logout twice"
+    );
+    assert_eq!(
+        store.rotate_refresh(&b, &c, 9_000, 1_000).await.unwrap(),
+        RotateOutcome::Invalid
+    );
+}
+
+/// Placement, cooldown, seq, snapshot, catch-up and decay on one board.
+pub async fn board_lifecycle(store: &dyn Store, board_id: &str, user_prefix: &str) {
+    let b = board(board_id);
+    store.init_board(&b).await.unwrap();
+    store.init_board(&b).await.unwrap(); // idempotent
+    assert_eq!(store.board_seq(&b.id).await.unwrap(), 0);
+    let u1 = format!("{user_prefix}-1");
+    let u2 = format!("{user_prefix}-2");
+
+    let a = placed(store.place(&cmd(&b, 1, 2, 3, &u1, 0)).await.unwrap());
+    assert_eq!((a.seq, a.x, a.y, a.color), (1, 1, 2, 3));
+    assert_eq!(
+        (a.placed_at, a.expires_at, a.by.as_deref()),
+        (Some(0), Some(10_000), Some(u1.as_str()))
+    );
+    assert_eq!(
+        store.place(&cmd(&b, 0, 0, 1, &u1, 400)).await.unwrap(),
+        PlaceOutcome::Cooldown {
+            retry_after_ms: 600
+        }
+    );
+    // Overwrite by another user at t=5000 moves the expiry to 15000.
+    let o = placed(store.place(&cmd(&b, 1, 2, 4, &u2, 5_000)).await.unwrap());
+    assert_eq!(o.seq, 2);
+    let c = placed(store.place(&cmd(&b, 7, 7, 16, &u1, 6_000)).await.unwrap());
+    assert_eq!(c.seq, 3);
+
+    let snap = store.snapshot(&b).await.unwrap();
+    assert_eq!(snap.seq, 3);
+    let mut px = snap.pixels.clone();
+    px.sort_by_key(|p| (p.1, p.0));
+    assert_eq!(
+        px,
+        vec![
+            PixelEntry(1, 2, 4, 5_000, 15_000),
+            PixelEntry(7, 7, 16, 6_000, 16_000)
+        ]
+    );
+
+    match store.updates_since(&b.id, 1).await.unwrap() {
+        Catchup::Updates(u) => assert_eq!(u, vec![o.clone(), c.clone()]),
+        Catchup::Resync => panic!("history must reach seq 1"),
+    }
+    assert_eq!(
+        store.updates_since(&b.id, 3).await.unwrap(),
+        Catchup::Updates(vec![])
+    );
+    assert_eq!(
+        store.updates_since(&b.id, 4).await.unwrap(),
+        Catchup::Resync
+    );
+
+    // At 10_000 the first placement's old expiry passes: nothing is removed.
+    let h = HistoryPolicy::default();
+    assert_eq!(store.sweep(&b, 10_000, 100, h).await.unwrap(), vec![]);
+    assert_eq!(
+        store.sweep(&b, 15_000, 100, h).await.unwrap(),
+        vec![Update::decay(4, 1, 2)]
+    );
+    assert_eq!(
+        store.sweep(&b, 15_000, 100, h).await.unwrap(),
+        vec![],
+        "never removed twice"
+    );
+    assert_eq!(
+        store.sweep(&b, 20_000, 100, h).await.unwrap(),
+        vec![Update::decay(5, 7, 7)]
+    );
+    let snap = store.snapshot(&b).await.unwrap();
+    assert_eq!((snap.seq, snap.pixels.len()), (5, 0));
+    match store.updates_since(&b.id, 3).await.unwrap() {
+        Catchup::Updates(u) => assert_eq!(u, vec![Update::decay(4, 1, 2), Update::decay(5, 7, 7)]),
+        Catchup::Resync => panic!("history must reach seq 3"),
+    }
+}
+
+/// The history keeps the larger of the last N updates and the last T ms.
+pub async fn history_is_bounded(store: &dyn Store, board_id: &str, user_prefix: &str) {
+    let b = board(board_id);
+    store.init_board(&b).await.unwrap();
+    // Time dominates here: the last 2.5 s hold more than the last 2 updates.
+    let policy = HistoryPolicy {
+        min_updates: 2,
+        min_age_ms: 2_500,
+    };
+    for i in 0..6i64 {
+        let user = format!("{user_prefix}-{i}");
+        let mut c = cmd(&b, 0, 0, 1, &user, i * 1_000);
+        c.history = policy;
+        placed(store.place(&c).await.unwrap());
+    }
+    // At t=5000 updates 1..=3 (t <= 2000) are older than 2.5 s and beyond
+    // the last 2: gone. Updates 4..=6 (t >= 3000) are young: kept.
+    assert_eq!(
+        store.updates_since(&b.id, 2).await.unwrap(),
+        Catchup::Resync
+    );
+    match store.updates_since(&b.id, 3).await.unwrap() {
+        Catchup::Updates(u) => {
+            assert_eq!(u.iter().map(|u| u.seq).collect::<Vec<_>>(), vec![4, 5, 6])
+        }
+        Catchup::Resync => panic!("seq 4.. must be held"),
+    }
+}
