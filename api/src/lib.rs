@@ -1,1 +1,21 @@
+//! The REST api: accounts (sign-up, login, rotating refresh tokens), board
+//! meta and snapshots.
+//!
+//! # Layout
+//!
+//! - [`accounts`]: the account rules — input parsing, argon2id passwords,
+//!   the login throttle, token pairs and refresh rotation.
+//! - [`routes`]: the HTTP handlers, thin wrappers over `accounts` and the
+//!   shared [`Game`](pixel_core::Game).
+//! - [`error`]: the one error type of this layer and its mapping to
+//!   `{"error": {"code", "message"}}` with a status.
+//! - [`config`] and [`startup`]: the cluster binary's configuration and the
+//!   `build`/`run` pair that tests and the standalone server reuse.
 
+pub mod accounts;
+pub mod config;
+pub mod error;
+pub mod routes;
+pub mod startup;
+
+pub use routes::{ApiState, router};

@@ -10,19 +10,23 @@
 //!   cluster run the same rules over two storage implementations.
 //! - [`game`]: the board registry and the operations built on the store
 //!   (placement, catch-up, snapshot, decay sweep) used by every service.
+//! - [`broadcast`]: how updates reach the clients watching a board.
 //! - [`auth`]: access-token (JWT) issuing and verification.
 //! - [`clock`]: the time source; tests drive a manual clock instead of sleeping.
 //! - [`config`]: environment configuration shared by the services.
 //! - [`error`]: the public error codes of the contract.
+//! - [`http`]: serving an app with graceful shutdown.
 //! - [`telemetry`]: tracing, Prometheus metrics and the `/healthz`, `/readyz`,
 //!   `/metrics` routes.
 
 pub mod auth;
+pub mod broadcast;
 pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod game;
+pub mod http;
 pub mod store;
 pub mod telemetry;
 

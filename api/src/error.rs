@@ -1,0 +1,121 @@
+//! The api's error policy: handlers return [`ApiError`]; it is turned into a
+//! status and `{"error": {"code", "message"}}` here and nowhere else. Internal
+//! errors are logged once with their cause chain and answered opaquely.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use pixel_core::ErrorCode;
+use pixel_core::auth::TokenError;
+use pixel_core::game::GameError;
+use pixel_core::store::StoreError;
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error("wrong email or password")]
+    InvalidCredentials,
+    #[error("too many failed logins; try again later")]
+    RateLimited,
+    #[error("the refresh token is invalid, expired or revoked")]
+    InvalidToken,
+    #[error("a valid access token is required")]
+    Unauthorized,
+    #[error("the access token has expired")]
+    TokenExpired,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("storage is unavailable; nothing was changed")]
+    Unavailable,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, ErrorCode) {
+        match self {
+            Self::InvalidInput(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidInput),
+            Self::EmailTaken => (StatusCode::CONFLICT, ErrorCode::EmailTaken),
+            Self::InvalidCredentials => (StatusCode::UNAUTHORIZED, ErrorCode::InvalidCredentials),
+            Self::RateLimited => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
+            Self::InvalidToken => (StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken),
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized),
+            Self::TokenExpired => (StatusCode::UNAUTHORIZED, ErrorCode::TokenExpired),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.parts();
+        let message = match &self {
+            Self::Internal(e) => {
+                tracing::error!(error = ?e, "internal error");
+                "internal error".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let mut response = (
+            status,
+            Json(json!({"error": {"code": code, "message": message}})),
+        )
+            .into_response();
+        if matches!(
+            self,
+            Self::InvalidToken | Self::Unauthorized | Self::TokenExpired
+        ) {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(reason) => {
+                tracing::warn!(%reason, "storage unavailable");
+                Self::Unavailable
+            }
+            StoreError::EmailTaken => Self::EmailTaken,
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl From<GameError> for ApiError {
+    fn from(e: GameError) -> Self {
+        match e {
+            GameError::InvalidInput(m) => Self::InvalidInput(m),
+            GameError::NotFound(m) => Self::NotFound(m),
+            GameError::Store(s) => s.into(),
+            GameError::Cooldown { .. } => Self::Internal(anyhow::anyhow!("unexpected cooldown")),
+        }
+    }
+}
+
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::Expired => Self::TokenExpired,
+            TokenError::Invalid => Self::Unauthorized,
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(e: JsonRejection) -> Self {
+        Self::InvalidInput(e.body_text())
+    }
+}

@@ -1,0 +1,284 @@
+//! HTTP handlers. Each parses its input, calls `accounts` or the game, and
+//! returns JSON; errors are [`ApiError`]s, rendered in one place.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use pixel_core::Game;
+use pixel_core::auth::{AccessTokens, Claims};
+use pixel_core::domain::{BoardConfig, BoardId, BoardMeta, PixelEntry};
+use serde::{Deserialize, Serialize};
+use tower_http::compression::CompressionLayer;
+
+use crate::accounts::{Accounts, PublicUser, TokenBody};
+use crate::error::ApiError;
+
+/// Largest request body the api accepts; its bodies are a few short strings.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub game: Arc<Game>,
+    pub accounts: Arc<Accounts>,
+    pub tokens: Arc<AccessTokens>,
+    snapshots: Arc<SnapshotCache>,
+}
+
+impl ApiState {
+    pub fn new(game: Arc<Game>, accounts: Arc<Accounts>, tokens: Arc<AccessTokens>) -> Self {
+        Self {
+            game,
+            accounts,
+            tokens,
+            snapshots: Arc::default(),
+        }
+    }
+}
+
+/// The `/api` routes (ops routes are added by whoever serves them).
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/api/auth/signup", post(signup))
+        .route("/api/auth/login", post(login))
+        .route("/api/auth/refresh", post(refresh))
+        .route("/api/auth/logout", post(logout))
+        .route("/api/me", get(me))
+        .route("/api/boards", get(boards))
+        .route("/api/boards/{board}", get(board_meta))
+        .route("/api/boards/{board}/pixels", get(snapshot))
+        .route("/api/{*rest}", axum::routing::any(not_found))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(CompressionLayer::new())
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
+
+async fn method_not_allowed() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(serde_json::json!({"error": {"code": "method_not_allowed", "message": "method not allowed on this route"}})),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct SignupBody {
+    email: String,
+    password: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    email: String,
+    password: String,
+}
+
+/// Refresh and logout bodies. A missing or non-string token is an invalid
+/// token, as the contract lists only `invalid_token` for these routes.
+#[derive(Deserialize)]
+struct RefreshBody {
+    #[serde(default)]
+    refresh_token: serde_json::Value,
+}
+
+impl RefreshBody {
+    fn token(&self) -> Result<&str, ApiError> {
+        self.refresh_token
+            .as_str()
+            .filter(|s| !s.is_empty() && s.len() <= 512)
+            .ok_or(ApiError::InvalidToken)
+    }
+}
+
+async fn signup(
+    State(s): State<ApiState>,
+    body: Result<Json<SignupBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<TokenBody>), ApiError> {
+    let Json(b) = body?;
+    let tokens = s
+        .accounts
+        .signup(&b.email, &b.password, b.name.as_deref())
+        .await?;
+    Ok((StatusCode::CREATED, Json(tokens)))
+}
+
+async fn login(
+    State(s): State<ApiState>,
+    body: Result<Json<LoginBody>, JsonRejection>,
+) -> Result<Json<TokenBody>, ApiError> {
+    let Json(b) = body?;
+    Ok(Json(s.accounts.login(&b.email, &b.password).await?))
+}
+
+async fn refresh(
+    State(s): State<ApiState>,
+    body: Result<Json<RefreshBody>, JsonRejection>,
+) -> Result<Json<TokenBody>, ApiError> {
+    let Json(b) = body?;
+    Ok(Json(s.accounts.refresh(b.token()?).await?))
+}
+
+async fn logout(
+    State(s): State<ApiState>,
+    body: Result<Json<RefreshBody>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Json(b) = body?;
+    s.accounts.logout(b.token()?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The verified claims of a `Authorization: Bearer` access token.
+pub struct Authenticated(pub Claims);
+
+impl FromRequestParts<ApiState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &ApiState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .ok_or(ApiError::Unauthorized)?;
+        Ok(Self(s.tokens.verify(token)?))
+    }
+}
+
+async fn me(
+    State(s): State<ApiState>,
+    Authenticated(claims): Authenticated,
+) -> Result<Json<PublicUser>, ApiError> {
+    Ok(Json(s.accounts.me(&claims).await?))
+}
+
+async fn boards(State(s): State<ApiState>) -> Result<Json<Vec<BoardMeta>>, ApiError> {
+    let mut out = Vec::new();
+    for b in s.game.boards() {
+        out.push(s.game.meta(b).await?);
+    }
+    Ok(Json(out))
+}
+
+/// Resolves a board from a path segment. On REST every unknown id is a 404,
+/// malformed or not.
+fn board_of<'a>(s: &'a ApiState, id: &str) -> Result<&'a Arc<BoardConfig>, ApiError> {
+    s.game
+        .board(id)
+        .map_err(|_| ApiError::NotFound(format!("no board named {id:?}")))
+}
+
+async fn board_meta(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<BoardMeta>, ApiError> {
+    let board = board_of(&s, &id)?;
+    Ok(Json(s.game.meta(board).await?))
+}
+
+#[derive(Serialize)]
+struct SnapshotBody<'a> {
+    board: &'a BoardId,
+    seq: u64,
+    width: u32,
+    height: u32,
+    pixels: &'a [PixelEntry],
+}
+
+/// The last serialised snapshot of each board, reused while its seq stands
+/// (serialising a full 500² board costs milliseconds; many clients fetch the
+/// same one after a deploy).
+#[derive(Default)]
+struct SnapshotCache(Mutex<HashMap<BoardId, (u64, Bytes)>>);
+
+impl SnapshotCache {
+    fn get(&self, board: &BoardId, seq: u64) -> Option<Bytes> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(board)
+            .filter(|(s, _)| *s == seq)
+            .map(|(_, b)| b.clone())
+    }
+
+    fn put(&self, board: &BoardId, seq: u64, body: Bytes) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map.get(board).is_none_or(|(s, _)| *s < seq) {
+            map.insert(board.clone(), (seq, body));
+        }
+    }
+}
+
+fn etag(epoch: &str, board: &BoardId, seq: u64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{board}-{seq}-{epoch}\""))
+        .expect("board ids and epochs are header-safe")
+}
+
+fn etag_matches(headers: &HeaderMap, tag: &HeaderValue) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == "*" || t.as_bytes() == tag.as_bytes())
+}
+
+async fn snapshot(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let board = board_of(&s, &id)?;
+    let epoch = s.game.store().epoch().to_owned();
+    let seq = s.game.store().board_seq(&board.id).await?;
+    let tag = etag(&epoch, &board.id, seq);
+    if etag_matches(&headers, &tag) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
+    }
+    let (seq, body) = match s.snapshots.get(&board.id, seq) {
+        Some(body) => (seq, body),
+        None => {
+            let snap = s.game.snapshot(board).await?;
+            let body = Bytes::from(
+                serde_json::to_vec(&SnapshotBody {
+                    board: &board.id,
+                    seq: snap.seq,
+                    width: board.width,
+                    height: board.height,
+                    pixels: &snap.pixels,
+                })
+                .map_err(|e| ApiError::Internal(e.into()))?,
+            );
+            s.snapshots.put(&board.id, snap.seq, body.clone());
+            (snap.seq, body)
+        }
+    };
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::ETAG, etag(&epoch, &board.id, seq)),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        body,
+    )
+        .into_response())
+}

@@ -1,0 +1,63 @@
+//! Socket limits and the gateway binary's configuration.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use pixel_core::config::{AuthConfig, GameConfig, StoreConfig, TelemetryConfig};
+
+/// Limits that keep one client from hurting the others.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SocketSettings {
+    /// Sustained events per second one socket may send.
+    #[arg(long, env = "SOCKET_EVENT_RATE", default_value_t = NonZeroU32::new(20).unwrap())]
+    pub socket_event_rate: NonZeroU32,
+    /// Events one socket may send in a burst above the sustained rate.
+    #[arg(long, env = "SOCKET_EVENT_BURST", default_value_t = NonZeroU32::new(40).unwrap())]
+    pub socket_event_burst: NonZeroU32,
+    /// Largest Socket.IO message (WebSocket message or polling body), in
+    /// bytes. Socketioxide's own default is 64 MiB; the contract's events
+    /// are a few hundred bytes.
+    #[arg(long, env = "MAX_PAYLOAD_BYTES", default_value_t = 16 * 1024)]
+    pub max_payload_bytes: usize,
+    /// Packets buffered per socket before emits to it fail (a slow reader).
+    #[arg(long, env = "SOCKET_BUFFER_PACKETS", default_value_t = 1024)]
+    pub socket_buffer_packets: usize,
+    /// Engine.IO ping interval, in milliseconds.
+    #[arg(long, env = "PING_INTERVAL_MS", default_value_t = 25_000)]
+    pub ping_interval_ms: u64,
+    /// Engine.IO ping timeout, in milliseconds.
+    #[arg(long, env = "PING_TIMEOUT_MS", default_value_t = 20_000)]
+    pub ping_timeout_ms: u64,
+}
+
+impl SocketSettings {
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_millis(self.ping_interval_ms)
+    }
+
+    pub fn ping_timeout(&self) -> Duration {
+        Duration::from_millis(self.ping_timeout_ms)
+    }
+}
+
+/// `pixel-gateway`: a Socket.IO replica of the cluster.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "pixel-gateway", version, about)]
+pub struct GatewayConfig {
+    /// Listen port.
+    #[arg(long, env = "PORT", default_value_t = 3001)]
+    pub port: u16,
+    /// Listen address.
+    #[arg(long, env = "BIND_ADDR", default_value = "0.0.0.0")]
+    pub bind_addr: std::net::IpAddr,
+    #[command(flatten)]
+    pub socket: SocketSettings,
+    #[command(flatten)]
+    pub game: GameConfig,
+    #[command(flatten)]
+    pub auth: AuthConfig,
+    #[command(flatten)]
+    pub store: StoreConfig,
+    #[command(flatten)]
+    pub telemetry: TelemetryConfig,
+}

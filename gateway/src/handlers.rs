@@ -1,0 +1,226 @@
+//! Socket.IO handlers. Each event runs its checks in the contract's order —
+//! rate budget, input, auth, joined, then the game (cooldown) — and always
+//! acks: a request is never silently dropped.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use pixel_core::ErrorCode;
+use pixel_core::store::Catchup;
+use serde_json::{Value, json};
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
+use socketioxide::socket::DisconnectReason;
+use tracing::Instrument;
+
+use crate::ack::{AckError, reply};
+use crate::broadcast::{emit_pixels, room};
+use crate::payload;
+use crate::session::{Identity, Session};
+use crate::startup::Gateway;
+
+/// The handshake's refusal, shown to the client as `connect_error` with
+/// `err.message` = `unauthorized` or `token_expired`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct HandshakeError(&'static str);
+
+/// Connect middleware: no token (absent, `null` or empty) makes a
+/// spectator; a valid token a player; anything else refuses the connection.
+pub async fn authenticate<A: Adapter>(
+    s: SocketRef<A>,
+    TryData(auth): TryData<Value>,
+    State(gw): State<Arc<Gateway>>,
+) -> Result<(), HandshakeError> {
+    let token = auth.ok().and_then(|a| a.get("token").cloned());
+    let identity = match token {
+        None | Some(Value::Null) => Identity::Spectator,
+        Some(Value::String(t)) if t.is_empty() => Identity::Spectator,
+        Some(Value::String(t)) => match gw.tokens.verify(&t) {
+            Ok(claims) => Identity::from(claims),
+            Err(e) => {
+                tracing::debug!(sid = %s.id, error = %e, "handshake refused");
+                return Err(HandshakeError(e.code().as_str()));
+            }
+        },
+        Some(_) => return Err(HandshakeError(ErrorCode::Unauthorized.as_str())),
+    };
+    let settings = &gw.settings;
+    s.extensions.insert(Arc::new(Session::new(
+        identity,
+        settings.socket_event_rate,
+        settings.socket_event_burst,
+    )));
+    Ok(())
+}
+
+pub async fn on_connect<A: Adapter>(s: SocketRef<A>) {
+    metrics::gauge!("socket_connections").increment(1.0);
+    tracing::debug!(sid = %s.id, "socket connected");
+    s.on("join", join::<A>);
+    s.on("leave", leave::<A>);
+    s.on("place", place::<A>);
+    s.on("auth", auth::<A>);
+    s.on_fallback(unknown::<A>);
+    s.on_disconnect(async |s: SocketRef<A>, reason: DisconnectReason| {
+        metrics::gauge!("socket_connections").decrement(1.0);
+        tracing::debug!(sid = %s.id, ?reason, "socket disconnected");
+    });
+}
+
+fn session<A: Adapter>(s: &SocketRef<A>) -> Result<Arc<Session>, AckError> {
+    s.extensions.get::<Arc<Session>>().ok_or_else(|| {
+        tracing::error!(sid = %s.id, "socket without session");
+        AckError::new(ErrorCode::Internal, "internal error")
+    })
+}
+
+/// Runs one event: span, timing, metrics and the ack.
+async fn handle<A, F>(s: &SocketRef<A>, ack: AckSender<A>, event: &'static str, f: F)
+where
+    A: Adapter,
+    F: Future<Output = Result<Value, AckError>>,
+{
+    let start = Instant::now();
+    let span = tracing::info_span!("event", sid = %s.id, event);
+    let result = f.instrument(span.clone()).await;
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(e) => e.code.as_str(),
+    };
+    metrics::counter!("socket_events_total", "event" => event, "outcome" => outcome).increment(1);
+    metrics::histogram!("socket_event_duration_seconds", "event" => event)
+        .record(start.elapsed().as_secs_f64());
+    if let Err(e) = ack.send(&reply(&result)) {
+        let _enter = span.enter();
+        tracing::debug!(error = %e, "ack not delivered");
+    }
+}
+
+async fn join<A: Adapter>(
+    s: SocketRef<A>,
+    TryData(data): TryData<Value>,
+    ack: AckSender<A>,
+    State(gw): State<Arc<Gateway>>,
+) {
+    let run = async {
+        let session = session(&s)?;
+        session.check_rate()?;
+        let req = payload::join(data.as_ref().ok())?;
+        let board = gw.game.board(req.board)?;
+        // Join the room before reading the seq, so no update falls between
+        // what the ack reports and what the room delivers (clients drop
+        // duplicates by seq).
+        let newly = session.join(&board.id);
+        s.join(room(&board.id));
+        let undo = || {
+            if newly {
+                session.leave(&board.id);
+                s.leave(room(&board.id));
+            }
+        };
+        let meta = match gw.game.meta(board).await {
+            Ok(m) => m,
+            Err(e) => {
+                undo();
+                return Err(e.into());
+            }
+        };
+        let mut out = json!({"ok": true, "seq": meta.seq});
+        if let Some(since) = req.since {
+            match gw.game.catch_up(board, since).await {
+                Ok(Catchup::Updates(updates)) => {
+                    let last = updates.last().map_or(meta.seq, |u| u.seq.max(meta.seq));
+                    out["seq"] = json!(last);
+                    out["updates"] = json!(updates);
+                }
+                Ok(Catchup::Resync) => out["resync"] = json!(true),
+                Err(e) => {
+                    undo();
+                    return Err(e.into());
+                }
+            }
+        }
+        out["board"] = json!(meta);
+        Ok(out)
+    };
+    handle(&s, ack, "join", run).await;
+}
+
+async fn leave<A: Adapter>(
+    s: SocketRef<A>,
+    TryData(data): TryData<Value>,
+    ack: AckSender<A>,
+    State(gw): State<Arc<Gateway>>,
+) {
+    let run = async {
+        let session = session(&s)?;
+        session.check_rate()?;
+        let board = gw.game.board(payload::leave(data.as_ref().ok())?)?;
+        if !session.leave(&board.id) {
+            return Err(not_joined());
+        }
+        s.leave(room(&board.id));
+        Ok(json!({"ok": true}))
+    };
+    handle(&s, ack, "leave", run).await;
+}
+
+fn not_joined() -> AckError {
+    AckError::new(ErrorCode::NotJoined, "join the board first")
+}
+
+async fn place<A: Adapter>(
+    s: SocketRef<A>,
+    io: SocketIo<A>,
+    TryData(data): TryData<Value>,
+    ack: AckSender<A>,
+    State(gw): State<Arc<Gateway>>,
+) {
+    let run = async {
+        let session = session(&s)?;
+        session.check_rate()?;
+        let req = payload::place(data.as_ref().ok())?;
+        let board = gw.game.board(req.board)?;
+        let coord = board.coord(req.x, req.y).map_err(AckError::invalid)?;
+        let color = board.color(req.color).map_err(AckError::invalid)?;
+        let player = session.player(gw.game.now())?;
+        if !session.has_joined(&board.id) {
+            return Err(not_joined());
+        }
+        let placed = gw.game.place(board, coord, color, &player).await?;
+        if let Err(e) = emit_pixels(&io, &board.id, std::slice::from_ref(&placed.update)).await {
+            // The placement stands; watchers that missed it catch up by seq.
+            tracing::warn!(error = %e, "placement broadcast failed");
+        }
+        Ok(json!({"ok": true, "update": placed.update, "cooldown_until": placed.cooldown_until}))
+    };
+    handle(&s, ack, "place", run).await;
+}
+
+async fn auth<A: Adapter>(
+    s: SocketRef<A>,
+    TryData(data): TryData<Value>,
+    ack: AckSender<A>,
+    State(gw): State<Arc<Gateway>>,
+) {
+    let run = async {
+        let session = session(&s)?;
+        session.check_rate()?;
+        let token = payload::auth(data.as_ref().ok())?;
+        let claims = gw.tokens.verify(token)?;
+        session.set_identity(Identity::from(claims));
+        Ok(json!({"ok": true}))
+    };
+    handle(&s, ack, "auth", run).await;
+}
+
+async fn unknown<A: Adapter>(s: SocketRef<A>, Event(event): Event, ack: AckSender<A>) {
+    let run = async {
+        session(&s)?.check_rate()?;
+        let name: String = event.chars().take(64).collect();
+        Err(AckError::invalid(format!("unknown event {name:?}")))
+    };
+    handle(&s, ack, "unknown", run).await;
+}

@@ -1,0 +1,47 @@
+//! Building the Socket.IO server: limits from [`SocketSettings`], the
+//! connect middleware and handlers on namespace `/`.
+
+use std::sync::Arc;
+
+use pixel_core::Game;
+use pixel_core::auth::AccessTokens;
+use socketioxide::adapter::Adapter;
+use socketioxide::handler::ConnectHandler;
+use socketioxide::layer::SocketIoLayer;
+use socketioxide::{SocketIo, SocketIoBuilder};
+use socketioxide_core::adapter::DefinedAdapter;
+
+use crate::config::SocketSettings;
+use crate::handlers::{authenticate, on_connect};
+
+/// What the handlers share: the game, the token verifier, the limits.
+pub struct Gateway {
+    pub game: Arc<Game>,
+    pub tokens: Arc<AccessTokens>,
+    pub settings: SocketSettings,
+}
+
+/// A Socket.IO builder with the gateway's limits and state applied.
+pub fn builder(gw: Arc<Gateway>) -> SocketIoBuilder {
+    let s = &gw.settings;
+    SocketIo::builder()
+        .ping_interval(s.ping_interval())
+        .ping_timeout(s.ping_timeout())
+        .max_payload(s.max_payload_bytes as u64)
+        .ws_max_message_size(s.max_payload_bytes)
+        .ws_max_frame_size(s.max_payload_bytes)
+        .max_buffer_size(s.socket_buffer_packets)
+        .with_state(gw.clone())
+}
+
+/// Registers the namespace `/` with its middleware and handlers.
+pub fn register<A: Adapter + DefinedAdapter>(io: &SocketIo<A>) -> A::InitRes {
+    io.ns("/", on_connect::<A>.with(authenticate::<A>))
+}
+
+/// The standalone server's Socket.IO layer, on the in-process adapter.
+pub fn socket_layer(gw: Arc<Gateway>) -> (SocketIoLayer, SocketIo) {
+    let (layer, io) = builder(gw).build_layer();
+    register(&io);
+    (layer, io)
+}
