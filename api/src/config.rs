@@ -23,7 +23,7 @@ impl AccountsConfig {
 
 /// `pixel-api`: the REST service of the cluster.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "pixel-api", version, about)]
+#[command(name = "pixel-api", version, about, args_override_self = true)]
 pub struct ApiConfig {
     /// Listen port.
     #[arg(long, env = "PORT", default_value_t = 3000)]

@@ -30,6 +30,8 @@ pub enum ApiError {
     TokenExpired,
     #[error("{0}")]
     NotFound(String),
+    #[error("request body is larger than {} bytes", crate::routes::MAX_BODY_BYTES)]
+    TooLarge,
     #[error("storage is unavailable; nothing was changed")]
     Unavailable,
     #[error(transparent)]
@@ -47,6 +49,7 @@ impl ApiError {
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized),
             Self::TokenExpired => (StatusCode::UNAUTHORIZED, ErrorCode::TokenExpired),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::InvalidInput),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
@@ -116,6 +119,10 @@ impl From<TokenError> for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(e: JsonRejection) -> Self {
-        Self::InvalidInput(e.body_text())
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::TooLarge
+        } else {
+            Self::InvalidInput(e.body_text())
+        }
     }
 }

@@ -42,7 +42,7 @@ impl SocketSettings {
 
 /// `pixel-gateway`: a Socket.IO replica of the cluster.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "pixel-gateway", version, about)]
+#[command(name = "pixel-gateway", version, about, args_override_self = true)]
 pub struct GatewayConfig {
     /// Listen port.
     #[arg(long, env = "PORT", default_value_t = 3001)]

@@ -1,1 +1,19 @@
-fn main() {}
+use std::sync::Arc;
+
+use clap::Parser;
+use pixel_core::SystemClock;
+use standalone::StandaloneConfig;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = StandaloneConfig::parse();
+    pixel_core::telemetry::init_tracing(config.telemetry.log_format);
+    let app = standalone::build(&config, Arc::new(SystemClock)).await?;
+    let listener = tokio::net::TcpListener::bind((config.bind_addr, config.port)).await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        "Realtime Pixel is running: open http://localhost:{}/",
+        addr.port()
+    );
+    app.run(listener, pixel_core::http::shutdown_signal()).await
+}

@@ -1,0 +1,126 @@
+//! The whole game in one process: the api, the gateway (on socketioxide's
+//! in-process adapter) and the decay worker over one store, plus the web
+//! page, on one port. It composes the same libraries as the cluster — no
+//! rule is implemented twice.
+//!
+//! [`build`] assembles an [`App`] from configuration and a clock; the binary
+//! and the integration tests then [`App::run`] it on a listener of their
+//! choosing until a shutdown future resolves.
+
+pub mod web;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use pixel_core::Game;
+use pixel_core::auth::AccessTokens;
+use pixel_core::clock::SharedClock;
+use pixel_core::config::{AuthConfig, GameConfig, StoreConfig, TelemetryConfig};
+use pixel_core::store::{MemoryStore, Store};
+use socketioxide::SocketIo;
+use tokio::net::TcpListener;
+
+use api::config::AccountsConfig;
+use gateway::broadcast::RoomBroadcaster;
+use gateway::config::SocketSettings;
+use worker::SweepSettings;
+
+/// `realtime-pixel`: the all-in-one server.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "realtime-pixel", version, about, args_override_self = true)]
+pub struct StandaloneConfig {
+    /// Listen port.
+    #[arg(long, env = "PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// Listen address.
+    #[arg(long, env = "BIND_ADDR", default_value = "0.0.0.0")]
+    pub bind_addr: std::net::IpAddr,
+    #[command(flatten)]
+    pub game: GameConfig,
+    #[command(flatten)]
+    pub auth: AuthConfig,
+    #[command(flatten)]
+    pub accounts: AccountsConfig,
+    #[command(flatten)]
+    pub socket: SocketSettings,
+    #[command(flatten)]
+    pub sweep: SweepSettings,
+    #[command(flatten)]
+    pub store: StoreConfig,
+    #[command(flatten)]
+    pub telemetry: TelemetryConfig,
+}
+
+/// A built server, ready to run.
+pub struct App {
+    router: Router,
+    io: SocketIo,
+    game: Arc<Game>,
+    sweep: SweepSettings,
+}
+
+/// Builds the server. `clock` is the wall clock in production; tests pass a
+/// manual one to step through cooldowns and decay.
+pub async fn build(config: &StandaloneConfig, clock: SharedClock) -> anyhow::Result<App> {
+    let boards = config.game.boards()?;
+    let store: Arc<dyn Store> = match &config.store.redis_url {
+        None => Arc::new(MemoryStore::new()),
+        Some(_) => anyhow::bail!("REDIS_URL is set, but this build keeps state in memory only"),
+    };
+    let game = Arc::new(Game::new(store.clone(), boards, clock.clone()));
+    game.init().await?;
+    let tokens = Arc::new(AccessTokens::new(
+        &config.auth.secret_or_random(),
+        config.auth.access_token_ttl_s,
+        clock.clone(),
+    ));
+    let (socket_layer, io) = gateway::socket_layer(Arc::new(gateway::Gateway {
+        game: game.clone(),
+        tokens: tokens.clone(),
+        settings: config.socket.clone(),
+    }));
+    let router = api::startup::app(game.clone(), tokens, clock, config.accounts.settings())
+        .merge(web::router())
+        .merge(pixel_core::telemetry::ops_router(store))
+        .layer(socket_layer);
+    Ok(App {
+        router,
+        io,
+        game,
+        sweep: config.sweep.clone(),
+    })
+}
+
+impl App {
+    /// Serves until `shutdown` resolves: closes every socket (clients
+    /// reconnect on their own), stops the sweeper and drains HTTP.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let sweeper = {
+            let game = self.game.clone();
+            let broadcaster = RoomBroadcaster(self.io.clone());
+            let sweep = self.sweep.clone();
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                worker::run(&game, &broadcaster, &sweep, async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await;
+            })
+        };
+        let io = self.io.clone();
+        let served = pixel_core::http::serve(listener, self.router, async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+            io.close().await;
+        })
+        .await;
+        let _ = sweeper.await;
+        served.map_err(Into::into)
+    }
+}

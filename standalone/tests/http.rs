@@ -1,0 +1,347 @@
+//! The REST api and ops routes of the standalone server, over real HTTP.
+
+mod common;
+
+use common::spawn_app;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn ops_routes_answer() {
+    let app = spawn_app(&[]).await;
+    for path in ["/healthz", "/readyz"] {
+        assert_eq!(
+            app.http.get(app.url(path)).send().await.unwrap().status(),
+            200
+        );
+    }
+    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    let text = metrics.text().await.unwrap();
+    assert!(text.contains("# TYPE"), "prometheus text format: {text}");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_web_page_is_served() {
+    let app = spawn_app(&[]).await;
+    let r = app.http.get(app.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("<canvas"));
+    let r = app
+        .http
+        .get(app.url("/vendor/socket.io.min.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn signup_login_me_refresh_logout() {
+    let app = spawn_app(&[]).await;
+    let body = app.signup("ann").await;
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 900);
+    assert_eq!(body["user"]["name"], "ann");
+    let email = body["user"]["email"].as_str().unwrap().to_owned();
+
+    let me: Value = app
+        .http
+        .get(app.url("/api/me"))
+        .bearer_auth(body["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me, body["user"]);
+
+    let login = app
+        .http
+        .post(app.url("/api/auth/login"))
+        .json(&json!({"email": email.to_uppercase(), "password": "password1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+
+    let rt = body["refresh_token"].as_str().unwrap();
+    let refreshed = app
+        .http
+        .post(app.url("/api/auth/refresh"))
+        .json(&json!({"refresh_token": rt}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), 200);
+    let refreshed: Value = refreshed.json().await.unwrap();
+    let rt2 = refreshed["refresh_token"].as_str().unwrap();
+    assert_ne!(rt, rt2);
+
+    // Reuse of the rotated token: refused, and the live one dies with it.
+    for token in [rt, rt2] {
+        let r = app
+            .http
+            .post(app.url("/api/auth/refresh"))
+            .json(&json!({"refresh_token": token}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"]["code"], "invalid_token");
+    }
+
+    let login: Value = app
+        .http
+        .post(app.url("/api/auth/login"))
+        .json(&json!({"email": email, "password": "password1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let logout = |t: String| {
+        let app = &app;
+        async move {
+            app.http
+                .post(app.url("/api/auth/logout"))
+                .json(&json!({"refresh_token": t}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let rt3 = login["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(logout(rt3.clone()).await, 204);
+    assert_eq!(logout(rt3).await, 401);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_error_and_changes_nothing() {
+    let app = spawn_app(&[]).await;
+    let post = |path: &'static str, body: String| {
+        let app = &app;
+        async move {
+            let r = app
+                .http
+                .post(app.url(path))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let v: Value = r.json().await.unwrap();
+            (
+                status,
+                v["error"]["code"].as_str().unwrap_or_default().to_owned(),
+            )
+        }
+    };
+    for body in [
+        "not json".to_owned(),
+        "{}".to_owned(),
+        json!({"email": "nope", "password": "password1"}).to_string(),
+        json!({"email": "a@b.io", "password": "short"}).to_string(),
+        json!({"email": 5, "password": "password1"}).to_string(),
+    ] {
+        assert_eq!(
+            post("/api/auth/signup", body.clone()).await,
+            (400, "invalid_input".into()),
+            "{body}"
+        );
+    }
+    let big = json!({"email": "a@b.io", "password": "x".repeat(100_000)}).to_string();
+    let (status, _) = post("/api/auth/signup", big).await;
+    assert_eq!(status, 413);
+    // Nothing was created by those: the email is still free.
+    let ok = json!({"email": "a@b.io", "password": "password1"}).to_string();
+    assert_eq!(post("/api/auth/signup", ok.clone()).await.0, 201);
+    let dup = json!({"email": "A@B.IO", "password": "password2"}).to_string();
+    assert_eq!(
+        post("/api/auth/signup", dup).await,
+        (409, "email_taken".into())
+    );
+    let wrong = json!({"email": "a@b.io", "password": "password2"}).to_string();
+    assert_eq!(
+        post("/api/auth/login", wrong).await,
+        (401, "invalid_credentials".into())
+    );
+    assert_eq!(
+        post(
+            "/api/auth/refresh",
+            json!({"refresh_token": "garbage"}).to_string()
+        )
+        .await,
+        (401, "invalid_token".into())
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn repeated_failed_logins_are_throttled() {
+    let app = spawn_app(&[]).await;
+    let body = app.signup("bob").await;
+    let email = body["user"]["email"].as_str().unwrap();
+    for _ in 0..20 {
+        let r = app
+            .http
+            .post(app.url("/api/auth/login"))
+            .json(&json!({"email": email, "password": "wrong-password"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    let r = app
+        .http
+        .post(app.url("/api/auth/login"))
+        .json(&json!({"email": email, "password": "password1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "rate_limited");
+    app.clock.advance(10 * 60 * 1000);
+    let r = app
+        .http
+        .post(app.url("/api/auth/login"))
+        .json(&json!({"email": email, "password": "password1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the window has passed");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn me_distinguishes_missing_bad_and_expired_tokens() {
+    let app = spawn_app(&["--access-token-ttl-s", "60"]).await;
+    let body = app.signup("cy").await;
+    let token = body["access_token"].as_str().unwrap();
+    let code = |t: Option<&str>| {
+        let app = &app;
+        let t = t.map(str::to_owned);
+        async move {
+            let mut req = app.http.get(app.url("/api/me"));
+            if let Some(t) = t {
+                req = req.bearer_auth(t);
+            }
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            let v: Value = r.json().await.unwrap_or(Value::Null);
+            (status, v["error"]["code"].as_str().unwrap_or("").to_owned())
+        }
+    };
+    assert_eq!(code(Some(token)).await.0, 200);
+    assert_eq!(code(None).await, (401, "unauthorized".into()));
+    assert_eq!(code(Some("x.y.z")).await, (401, "unauthorized".into()));
+    app.clock.advance(60_000);
+    assert_eq!(code(Some(token)).await, (401, "token_expired".into()));
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn boards_and_snapshots_with_etags_and_compression() {
+    let app = spawn_app(&[]).await;
+    let boards: Value = app
+        .http
+        .get(app.url("/api/boards"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(boards[0]["id"], "main");
+    assert_eq!(boards[0]["width"], 16);
+    assert_eq!(boards[0]["palette"].as_array().unwrap().len(), 16);
+    let meta: Value = app
+        .http
+        .get(app.url("/api/boards/main"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta, boards[0]);
+    for path in [
+        "/api/boards/nope",
+        "/api/boards/nope/pixels",
+        "/api/boards/..%2Fx",
+    ] {
+        let r = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+    }
+
+    let snap = app
+        .http
+        .get(app.url("/api/boards/main/pixels"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(snap.status(), 200);
+    let etag = snap.headers()["etag"].to_str().unwrap().to_owned();
+    let v: Value = snap.json().await.unwrap();
+    assert_eq!(v["seq"], 0);
+    assert_eq!(v["pixels"], json!([]));
+    let cached = app
+        .http
+        .get(app.url("/api/boards/main/pixels"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cached.status(), 304);
+
+    // A placement changes the seq and so the ETag.
+    let tokens = app.signup("dee").await;
+    let mut s = app.socket(tokens["access_token"].as_str()).await.unwrap();
+    s.call("join", json!({"board": "main"})).await;
+    let placed = s
+        .call(
+            "place",
+            json!({"board": "main", "x": 3, "y": 4, "color": 5}),
+        )
+        .await;
+    assert_eq!(placed["ok"], true);
+    let after = app
+        .http
+        .get(app.url("/api/boards/main/pixels"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 200);
+    let v: Value = after.json().await.unwrap();
+    assert_eq!(v["seq"], 1);
+    let t = common::START_MS;
+    assert_eq!(v["pixels"], json!([[3, 4, 5, t, t + 10_000]]));
+
+    // Compressed when asked (reqwest here has no decompression: raw bytes).
+    let gz = app
+        .http
+        .get(app.url("/api/boards/main/pixels"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    let br = app
+        .http
+        .get(app.url("/api/boards/main/pixels"))
+        .header("accept-encoding", "br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(br.headers()["content-encoding"], "br");
+    app.shutdown().await;
+}

@@ -1,0 +1,418 @@
+//! The Socket.IO contract of the standalone server, over a real WebSocket.
+
+mod common;
+
+use common::{START_MS, spawn_app};
+use serde_json::{Value, json};
+
+fn token(body: &Value) -> &str {
+    body["access_token"].as_str().unwrap()
+}
+
+#[tokio::test]
+async fn handshake_tokens_decide_who_connects() {
+    let app = spawn_app(&["--access-token-ttl-s", "60"]).await;
+    assert!(app.socket(None).await.is_ok(), "spectator");
+    assert!(
+        app.socket(Some("")).await.is_ok(),
+        "empty token = spectator"
+    );
+    assert_eq!(
+        app.socket(Some("garbage")).await.err().unwrap(),
+        "unauthorized"
+    );
+    let body = app.signup("ann").await;
+    assert!(app.socket(Some(token(&body))).await.is_ok());
+    app.clock.advance(60_000);
+    assert_eq!(
+        app.socket(Some(token(&body))).await.err().unwrap(),
+        "token_expired"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn checks_run_in_contract_order() {
+    let app = spawn_app(&[]).await;
+    let mut spectator = app.socket(None).await.unwrap();
+    let err = |v: Value| v["error"].as_str().unwrap_or("<ok>").to_owned();
+    // input before auth
+    assert_eq!(
+        err(spectator
+            .call(
+                "place",
+                json!({"board": "main", "x": 99, "y": 0, "color": 1})
+            )
+            .await),
+        "invalid_input"
+    );
+    assert_eq!(
+        err(spectator
+            .call(
+                "place",
+                json!({"board": "nope", "x": 0, "y": 0, "color": 1})
+            )
+            .await),
+        "not_found"
+    );
+    // auth before joined
+    assert_eq!(
+        err(spectator
+            .call(
+                "place",
+                json!({"board": "main", "x": 0, "y": 0, "color": 1})
+            )
+            .await),
+        "unauthorized"
+    );
+    let body = app.signup("ann").await;
+    let mut player = app.socket(Some(token(&body))).await.unwrap();
+    assert_eq!(
+        err(player
+            .call(
+                "place",
+                json!({"board": "main", "x": 0, "y": 0, "color": 1})
+            )
+            .await),
+        "not_joined"
+    );
+    assert_eq!(
+        err(player.call("leave", json!({"board": "main"})).await),
+        "not_joined"
+    );
+    assert_eq!(
+        player.call("join", json!({"board": "main"})).await["ok"],
+        true
+    );
+    assert_eq!(
+        player
+            .call(
+                "place",
+                json!({"board": "main", "x": 0, "y": 0, "color": 1})
+            )
+            .await["ok"],
+        true
+    );
+    // joined before cooldown
+    let cd = player
+        .call(
+            "place",
+            json!({"board": "main", "x": 1, "y": 0, "color": 1}),
+        )
+        .await;
+    assert_eq!(err(cd.clone()), "cooldown");
+    assert_eq!(cd["retry_after_ms"], 1000);
+    app.clock.advance(1000);
+    assert_eq!(
+        player
+            .call(
+                "place",
+                json!({"board": "main", "x": 1, "y": 0, "color": 1})
+            )
+            .await["ok"],
+        true
+    );
+    assert_eq!(
+        player.call("leave", json!({"board": "main"})).await,
+        json!({"ok": true})
+    );
+    assert_eq!(
+        err(player
+            .call(
+                "place",
+                json!({"board": "main", "x": 1, "y": 0, "color": 1})
+            )
+            .await),
+        "not_joined"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn malformed_events_ack_invalid_input() {
+    let app = spawn_app(&[]).await;
+    let body = app.signup("ann").await;
+    let mut s = app.socket(Some(token(&body))).await.unwrap();
+    for (event, payload) in [
+        ("join", json!(null)),
+        ("join", json!("main")),
+        ("join", json!({"board": 5})),
+        ("join", json!({"board": "../x"})),
+        ("join", json!({"board": "main", "since": -1})),
+        ("join", json!({"board": "main", "since": "3"})),
+        ("leave", json!([])),
+        (
+            "place",
+            json!({"board": "main", "x": 0, "y": 0, "color": 0}),
+        ),
+        (
+            "place",
+            json!({"board": "main", "x": 0, "y": 0, "color": 17}),
+        ),
+        (
+            "place",
+            json!({"board": "main", "x": 0.5, "y": 0, "color": 1}),
+        ),
+        (
+            "place",
+            json!({"board": "main", "x": 0, "y": 16, "color": 1}),
+        ),
+        ("auth", json!({"token": 7})),
+        ("whatever", json!({})),
+    ] {
+        let ack = s.call(event, payload.clone()).await;
+        assert_eq!(ack["ok"], false, "{event} {payload}");
+        assert_eq!(ack["error"], "invalid_input", "{event} {payload}: {ack}");
+        assert!(ack["message"].is_string());
+    }
+    // An event with no payload at all.
+    let ack = s.call("place", json!([])).await;
+    assert_eq!(ack["error"], "invalid_input");
+    // Nothing was placed by any of it.
+    let snap: Value = app
+        .http
+        .get(app.url("/api/boards/main/pixels"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(snap["seq"], 0);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn placements_reach_every_watcher_with_increasing_seqs() {
+    let app = spawn_app(&["--cooldown-ms", "0"]).await;
+    let ann = app.signup("ann").await;
+    let bob = app.signup("bob").await;
+    let mut a = app.socket(Some(token(&ann))).await.unwrap();
+    let mut b = app.socket(Some(token(&bob))).await.unwrap();
+    let mut watcher = app.socket(None).await.unwrap();
+    for s in [&mut a, &mut b, &mut watcher] {
+        let ack = s.call("join", json!({"board": "main"})).await;
+        assert_eq!(ack["ok"], true);
+        assert_eq!(ack["seq"], 0);
+        assert_eq!(ack["board"]["id"], "main");
+        assert!(ack.get("updates").is_none());
+    }
+    let placed = a
+        .call(
+            "place",
+            json!({"board": "main", "x": 2, "y": 3, "color": 4}),
+        )
+        .await;
+    assert_eq!(
+        placed,
+        json!({"ok": true, "cooldown_until": START_MS, "update": {
+            "seq": 1, "x": 2, "y": 3, "color": 4, "placed_at": START_MS,
+            "expires_at": START_MS + 10_000, "by": "ann"}})
+    );
+    let placed = b
+        .call(
+            "place",
+            json!({"board": "main", "x": 2, "y": 3, "color": 9}),
+        )
+        .await;
+    assert_eq!(placed["update"]["seq"], 2);
+    assert_eq!(placed["update"]["by"], "bob");
+    let first = watcher.next_pixels().await;
+    assert_eq!(first["board"], "main");
+    assert_eq!(first["updates"][0]["seq"], 1);
+    let second = watcher.next_pixels().await;
+    assert_eq!(second["updates"][0]["seq"], 2);
+    assert_eq!(a.next_pixels().await["updates"][0]["by"], "ann");
+    assert_eq!(a.next_pixels().await["updates"][0]["by"], "bob");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn join_since_catches_up_or_asks_for_resync() {
+    let app = spawn_app(&["--cooldown-ms", "0"]).await;
+    let ann = app.signup("ann").await;
+    let mut a = app.socket(Some(token(&ann))).await.unwrap();
+    a.call("join", json!({"board": "main"})).await;
+    for x in 0..5 {
+        assert_eq!(
+            a.call(
+                "place",
+                json!({"board": "main", "x": x, "y": 0, "color": 1})
+            )
+            .await["ok"],
+            true
+        );
+    }
+    let mut late = app.socket(None).await.unwrap();
+    let ack = late
+        .call("join", json!({"board": "main", "since": 2}))
+        .await;
+    assert_eq!(ack["seq"], 5);
+    let seqs: Vec<u64> = ack["updates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, vec![3, 4, 5]);
+    let ack = late
+        .call("join", json!({"board": "main", "since": 5}))
+        .await;
+    assert_eq!(ack["updates"], json!([]));
+    assert!(ack.get("resync").is_none());
+    let ack = late
+        .call("join", json!({"board": "main", "since": 99}))
+        .await;
+    assert_eq!(ack["resync"], true);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn decay_broadcasts_removals_and_spares_overwritten_pixels() {
+    let app = spawn_app(&["--cooldown-ms", "0"]).await;
+    let ann = app.signup("ann").await;
+    let mut a = app.socket(Some(token(&ann))).await.unwrap();
+    a.call("join", json!({"board": "main"})).await;
+    a.call(
+        "place",
+        json!({"board": "main", "x": 1, "y": 1, "color": 2}),
+    )
+    .await;
+    a.call(
+        "place",
+        json!({"board": "main", "x": 2, "y": 2, "color": 2}),
+    )
+    .await;
+    app.clock.advance(5_000);
+    a.call(
+        "place",
+        json!({"board": "main", "x": 2, "y": 2, "color": 3}),
+    )
+    .await;
+    for _ in 0..3 {
+        a.next_pixels().await;
+    }
+    app.clock.advance(5_000); // (1,1) expires; (2,2) was overwritten at +5 s
+    let removal = a.next_pixels().await;
+    assert_eq!(
+        removal,
+        json!({"board": "main", "updates": [{"seq": 4, "x": 1, "y": 1, "color": 0}]})
+    );
+    app.clock.advance(5_000);
+    let removal = a.next_pixels().await;
+    assert_eq!(
+        removal["updates"],
+        json!([{"seq": 5, "x": 2, "y": 2, "color": 0}])
+    );
+    let snap: Value = app
+        .http
+        .get(app.url("/api/boards/main/pixels"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (snap["seq"].clone(), snap["pixels"].clone()),
+        (json!(5), json!([]))
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_auth_event_swaps_identity_on_a_live_socket() {
+    let app = spawn_app(&["--access-token-ttl-s", "60"]).await;
+    let mut s = app.socket(None).await.unwrap();
+    s.call("join", json!({"board": "main"})).await;
+    let place = json!({"board": "main", "x": 0, "y": 0, "color": 1});
+    assert_eq!(
+        s.call("place", place.clone()).await["error"],
+        "unauthorized"
+    );
+    assert_eq!(
+        s.call("auth", json!({"token": "bad"})).await["error"],
+        "unauthorized"
+    );
+    let ann = app.signup("ann").await;
+    assert_eq!(
+        s.call("auth", json!({"token": token(&ann)})).await,
+        json!({"ok": true})
+    );
+    assert_eq!(s.call("place", place.clone()).await["ok"], true);
+    app.clock.advance(60_000);
+    assert_eq!(
+        s.call("place", place.clone()).await["error"],
+        "token_expired"
+    );
+    assert_eq!(
+        s.call("auth", json!({"token": token(&ann)})).await["error"],
+        "token_expired"
+    );
+    let fresh: Value = app
+        .http
+        .post(app.url("/api/auth/refresh"))
+        .json(&json!({"refresh_token": ann["refresh_token"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        s.call("auth", json!({"token": token(&fresh)})).await["ok"],
+        true
+    );
+    assert_eq!(s.call("place", place).await["ok"], true);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_flood_is_rate_limited_without_hurting_others() {
+    let app = spawn_app(&["--socket-event-rate", "5", "--socket-event-burst", "10"]).await;
+    let mut flooder = app.socket(None).await.unwrap();
+    // Pipeline 50 joins, then read all 50 acks: every event is answered.
+    for id in 0..50 {
+        flooder
+            .send_text(format!("42{id}[\"join\",{{\"board\":\"main\"}}]"))
+            .await;
+    }
+    let mut limited = 0;
+    for id in 0..50 {
+        let ack = flooder.ack(id).await;
+        if ack["error"] == "rate_limited" {
+            limited += 1;
+        } else {
+            assert_eq!(ack["ok"], true);
+        }
+    }
+    assert!(
+        limited >= 35,
+        "at most burst + refill pass: {limited} limited"
+    );
+    let mut other = app.socket(None).await.unwrap();
+    assert_eq!(
+        other.call("join", json!({"board": "main"})).await["ok"],
+        true
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_oversized_frame_closes_only_that_connection() {
+    let app = spawn_app(&[]).await;
+    let mut big = app.socket(None).await.unwrap();
+    let mut other = app.socket(None).await.unwrap();
+    big.send_text(format!(
+        "42[\"join\",{{\"board\":\"{}\"}}]",
+        "x".repeat(100_000)
+    ))
+    .await;
+    assert!(big.closed().await, "the server drops a 100 kB frame");
+    assert_eq!(
+        other.call("join", json!({"board": "main"})).await["ok"],
+        true
+    );
+    assert!(app.socket(None).await.is_ok());
+    app.shutdown().await;
+}
