@@ -281,13 +281,14 @@ impl Accounts {
 
     async fn issue(&self, user: &UserRecord, family: String) -> Result<TokenBody, ApiError> {
         let token = random_token();
+        let now = self.clock.now_ms();
         let record = RefreshRecord {
             user_id: user.id.clone(),
             family,
-            expires_at: self.refresh_expiry(self.clock.now_ms()),
+            expires_at: self.refresh_expiry(now),
         };
         self.store
-            .insert_refresh(&token_hash(&token), &record)
+            .insert_refresh(&token_hash(&token), &record, now)
             .await?;
         Ok(self.body(user, token))
     }

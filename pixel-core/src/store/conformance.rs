@@ -128,7 +128,7 @@ pub async fn refresh_rotation_and_reuse(store: &dyn Store, prefix: &str) {
         format!("{prefix}-t2"),
         format!("{prefix}-t3"),
     );
-    store.insert_refresh(&t1, &rec).await.unwrap();
+    store.insert_refresh(&t1, &rec, now).await.unwrap();
     assert_eq!(
         store
             .rotate_refresh(&t1, &t2, now + 10_000, now)
@@ -181,7 +181,7 @@ pub async fn refresh_expiry_and_logout(store: &dyn Store, prefix: &str) {
         format!("{prefix}-b"),
         format!("{prefix}-c"),
     );
-    store.insert_refresh(&a, &rec).await.unwrap();
+    store.insert_refresh(&a, &rec, 1_000).await.unwrap();
     assert_eq!(
         store.rotate_refresh(&a, &b, 9_000, 5_000).await.unwrap(),
         RotateOutcome::Invalid
@@ -192,7 +192,7 @@ pub async fn refresh_expiry_and_logout(store: &dyn Store, prefix: &str) {
         family: format!("{prefix}-fam3"),
         ..rec
     };
-    store.insert_refresh(&a, &rec).await.unwrap();
+    store.insert_refresh(&a, &rec, 1_000).await.unwrap();
     assert!(matches!(
         store.rotate_refresh(&a, &b, 9_000, 1_000).await.unwrap(),
         RotateOutcome::Rotated { .. }

@@ -182,7 +182,12 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn insert_refresh(&self, hash: &str, record: &RefreshRecord) -> Result<(), StoreError> {
+    async fn insert_refresh(
+        &self,
+        hash: &str,
+        record: &RefreshRecord,
+        _now: i64,
+    ) -> Result<(), StoreError> {
         let mut tokens = lock(&self.tokens);
         tokens.refresh.insert(
             hash.to_owned(),

@@ -9,8 +9,10 @@
 //! (cluster mode).
 
 mod memory;
+mod redis_store;
 
 pub use memory::MemoryStore;
+pub use redis_store::{RedisSettings, RedisStore};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -130,7 +132,12 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets recorded attempts after a successful login.
     async fn clear_login_attempts(&self, email: &str) -> Result<(), StoreError>;
 
-    async fn insert_refresh(&self, hash: &str, record: &RefreshRecord) -> Result<(), StoreError>;
+    async fn insert_refresh(
+        &self,
+        hash: &str,
+        record: &RefreshRecord,
+        now: i64,
+    ) -> Result<(), StoreError>;
     /// Spends `old_hash` and, if it was live, stores `new_hash` in its family
     /// with expiry `new_expires_at`. Presenting a spent token revokes the family.
     async fn rotate_refresh(

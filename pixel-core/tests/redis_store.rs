@@ -1,0 +1,224 @@
+//! The Redis store against a real `redis-server`: the same conformance
+//! checks as the in-memory store, plus what only a shared store can show —
+//! concurrency, outages and durability.
+
+use std::sync::Arc;
+
+use pixel_core::domain::HistoryPolicy;
+use pixel_core::store::{
+    PlaceCommand, PlaceOutcome, RedisSettings, RedisStore, Store, StoreError, conformance,
+};
+use test_support::RedisServer;
+
+async fn store(redis: &RedisServer) -> RedisStore {
+    RedisStore::connect(&RedisSettings::new(redis.url()))
+        .await
+        .expect("connects to the test redis")
+}
+
+#[tokio::test]
+async fn conforms_to_the_store_contract() {
+    let redis = RedisServer::start();
+    let s = store(&redis).await;
+    conformance::users(&s, "t").await;
+    conformance::login_attempts(&s, "a@b.c").await;
+    conformance::refresh_rotation_and_reuse(&s, "t").await;
+    conformance::refresh_expiry_and_logout(&s, "t").await;
+    conformance::board_lifecycle(&s, "b1", "u").await;
+    conformance::history_is_bounded(&s, "b2", "h").await;
+}
+
+#[tokio::test]
+async fn concurrent_placements_by_one_user_yield_exactly_one_success() {
+    let redis = RedisServer::start();
+    // Separate stores = separate pools, as on separate gateways.
+    let mut stores = Vec::new();
+    for _ in 0..8 {
+        stores.push(Arc::new(store(&redis).await));
+    }
+    let board = conformance::board("main");
+    stores[0].init_board(&board).await.unwrap();
+    let tasks: Vec<_> = stores
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let s = s.clone();
+            let board = board.clone();
+            tokio::spawn(async move {
+                let cmd = PlaceCommand {
+                    board: &board,
+                    coord: board.coord(i as u64, 0).unwrap(),
+                    color: 1,
+                    user_id: "same-user",
+                    by: "ann",
+                    now: 1_000,
+                    expires_at: 11_000,
+                    cooldown_until: 2_000,
+                    history: HistoryPolicy::default(),
+                };
+                s.place(&cmd).await.unwrap()
+            })
+        })
+        .collect();
+    let mut placed = 0;
+    for t in tasks {
+        if matches!(t.await.unwrap(), PlaceOutcome::Placed(_)) {
+            placed += 1;
+        }
+    }
+    assert_eq!(placed, 1);
+    assert_eq!(stores[0].board_seq(&board.id).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_placements_by_many_users_get_distinct_consecutive_seqs() {
+    let redis = RedisServer::start();
+    let s = Arc::new(store(&redis).await);
+    let board = conformance::board("main");
+    s.init_board(&board).await.unwrap();
+    let tasks: Vec<_> = (0..64u64)
+        .map(|i| {
+            let s = s.clone();
+            let board = board.clone();
+            tokio::spawn(async move {
+                let user = format!("u{i}");
+                let cmd = PlaceCommand {
+                    board: &board,
+                    coord: board.coord(i % 8, i / 8).unwrap(),
+                    color: 2,
+                    user_id: &user,
+                    by: &user,
+                    now: 1_000,
+                    expires_at: 11_000,
+                    cooldown_until: 2_000,
+                    history: HistoryPolicy::default(),
+                };
+                match s.place(&cmd).await.unwrap() {
+                    PlaceOutcome::Placed(u) => u.seq,
+                    other => panic!("{other:?}"),
+                }
+            })
+        })
+        .collect();
+    let mut seqs = Vec::new();
+    for t in tasks {
+        seqs.push(t.await.unwrap());
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=64).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn two_sweepers_never_remove_a_pixel_twice() {
+    let redis = RedisServer::start();
+    let (a, b) = (Arc::new(store(&redis).await), Arc::new(store(&redis).await));
+    let board = conformance::board("main");
+    a.init_board(&board).await.unwrap();
+    for i in 0..64u64 {
+        let user = format!("u{i}");
+        let cmd = PlaceCommand {
+            board: &board,
+            coord: board.coord(i % 8, i / 8).unwrap(),
+            color: 2,
+            user_id: &user,
+            by: &user,
+            now: 0,
+            expires_at: 100,
+            cooldown_until: 0,
+            history: HistoryPolicy::default(),
+        };
+        a.place(&cmd).await.unwrap();
+    }
+    let sweeper = |s: Arc<RedisStore>, board| {
+        tokio::spawn(async move {
+            let mut all = Vec::new();
+            loop {
+                let got = s
+                    .sweep(&board, 100, 5, HistoryPolicy::default())
+                    .await
+                    .unwrap();
+                if got.is_empty() {
+                    return all;
+                }
+                all.extend(got);
+            }
+        })
+    };
+    let ra = sweeper(a.clone(), board.clone());
+    let rb = sweeper(b.clone(), board.clone());
+    let mut removed: Vec<_> = ra.await.unwrap();
+    removed.extend(rb.await.unwrap());
+    assert_eq!(removed.len(), 64);
+    let mut cells: Vec<_> = removed.iter().map(|u| (u.x, u.y)).collect();
+    cells.sort_unstable();
+    cells.dedup();
+    assert_eq!(cells.len(), 64, "each pixel removed exactly once");
+    let mut seqs: Vec<_> = removed.iter().map(|u| u.seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (65..=128).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn an_outage_is_unavailable_and_recovers_without_reconnecting_by_hand() {
+    let mut redis = RedisServer::start_durable();
+    let s = store(&redis).await;
+    let board = conformance::board("main");
+    s.init_board(&board).await.unwrap();
+    s.ping().await.unwrap();
+    redis.kill();
+    assert!(matches!(s.ping().await, Err(StoreError::Unavailable(_))));
+    let cmd = PlaceCommand {
+        board: &board,
+        coord: board.coord(0, 0).unwrap(),
+        color: 1,
+        user_id: "u",
+        by: "u",
+        now: 0,
+        expires_at: 100,
+        cooldown_until: 0,
+        history: HistoryPolicy::default(),
+    };
+    assert!(matches!(
+        s.place(&cmd).await,
+        Err(StoreError::Unavailable(_))
+    ));
+    redis.restart();
+    s.ping().await.expect("the pool reconnects by itself");
+    assert!(matches!(
+        s.place(&cmd).await.unwrap(),
+        PlaceOutcome::Placed(_)
+    ));
+}
+
+#[tokio::test]
+async fn state_and_seq_survive_a_redis_restart_with_aof() {
+    let mut redis = RedisServer::start_durable();
+    let board = conformance::board("main");
+    let epoch;
+    {
+        let s = store(&redis).await;
+        epoch = s.epoch().to_owned();
+        s.init_board(&board).await.unwrap();
+        for i in 0..3u64 {
+            let user = format!("u{i}");
+            let cmd = PlaceCommand {
+                board: &board,
+                coord: board.coord(i, 0).unwrap(),
+                color: 3,
+                user_id: &user,
+                by: &user,
+                now: 0,
+                expires_at: 1_000_000,
+                cooldown_until: 0,
+                history: HistoryPolicy::default(),
+            };
+            s.place(&cmd).await.unwrap();
+        }
+    }
+    redis.restart();
+    let s = store(&redis).await;
+    assert_eq!(s.epoch(), epoch, "same data set");
+    s.init_board(&board).await.unwrap();
+    assert_eq!(s.board_seq(&board.id).await.unwrap(), 3);
+    assert_eq!(s.snapshot(&board).await.unwrap().pixels.len(), 3);
+}

@@ -1,0 +1,110 @@
+//! Helpers for integration tests that need real servers: a `redis-server`
+//! on a free loopback port, killed when the guard drops. Tests never share a
+//! Redis with each other's processes or with anything else on the machine.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free TCP port on 127.0.0.1 (free when asked; bind it soon).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A `redis-server` child process with its own data directory.
+pub struct RedisServer {
+    child: Option<Child>,
+    pub port: u16,
+    pub dir: PathBuf,
+    aof: bool,
+}
+
+impl RedisServer {
+    /// Starts an ephemeral Redis (no persistence).
+    pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// Starts Redis with the append-only file on (`appendfsync always`).
+    pub fn start_durable() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(aof: bool) -> Self {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("rp-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("redis data dir");
+        let mut server = Self {
+            child: None,
+            port,
+            dir,
+            aof,
+        };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = Command::new("redis-server");
+        cmd.arg("--port")
+            .arg(self.port.to_string())
+            .arg("--bind")
+            .arg("127.0.0.1")
+            .arg("--dir")
+            .arg(&self.dir)
+            .arg("--save")
+            .arg("")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if self.aof {
+            cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
+        } else {
+            cmd.args(["--appendonly", "no"]);
+        }
+        let child = cmd
+            .spawn()
+            .expect("redis-server on PATH (the test command installs it)");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server did not listen on {} within 10 s", self.port);
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Kills the server (SIGKILL: an outage, not a clean shutdown).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port and data directory.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
