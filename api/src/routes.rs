@@ -15,7 +15,9 @@ use bytes::Bytes;
 use pixel_core::Game;
 use pixel_core::auth::{AccessTokens, Claims};
 use pixel_core::domain::{BoardConfig, BoardId, BoardMeta, PixelEntry};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tower_http::compression::CompressionLayer;
 
 use crate::accounts::{Accounts, PublicUser, TokenBody};
@@ -73,6 +75,18 @@ async fn method_not_allowed() -> Response {
         .into_response()
 }
 
+/// A JSON object body as `T`. serde would also read a struct from a JSON
+/// array (`["a@b.io", "pw"]`); the contract's bodies are objects only.
+fn object<T: DeserializeOwned>(body: Result<Json<Value>, JsonRejection>) -> Result<T, ApiError> {
+    let Json(v) = body?;
+    if !v.is_object() {
+        return Err(ApiError::InvalidInput(
+            "the body must be a JSON object".into(),
+        ));
+    }
+    serde_json::from_value(v).map_err(|e| ApiError::InvalidInput(e.to_string()))
+}
+
 #[derive(Deserialize)]
 struct SignupBody {
     email: String,
@@ -106,9 +120,9 @@ impl RefreshBody {
 
 async fn signup(
     State(s): State<ApiState>,
-    body: Result<Json<SignupBody>, JsonRejection>,
+    body: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<TokenBody>), ApiError> {
-    let Json(b) = body?;
+    let b: SignupBody = object(body)?;
     let tokens = s
         .accounts
         .signup(&b.email, &b.password, b.name.as_deref())
@@ -118,25 +132,25 @@ async fn signup(
 
 async fn login(
     State(s): State<ApiState>,
-    body: Result<Json<LoginBody>, JsonRejection>,
+    body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<TokenBody>, ApiError> {
-    let Json(b) = body?;
+    let b: LoginBody = object(body)?;
     Ok(Json(s.accounts.login(&b.email, &b.password).await?))
 }
 
 async fn refresh(
     State(s): State<ApiState>,
-    body: Result<Json<RefreshBody>, JsonRejection>,
+    body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<TokenBody>, ApiError> {
-    let Json(b) = body?;
+    let b: RefreshBody = object(body)?;
     Ok(Json(s.accounts.refresh(b.token()?).await?))
 }
 
 async fn logout(
     State(s): State<ApiState>,
-    body: Result<Json<RefreshBody>, JsonRejection>,
+    body: Result<Json<Value>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let Json(b) = body?;
+    let b: RefreshBody = object(body)?;
     s.accounts.logout(b.token()?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,14 +3,10 @@
 
 use async_trait::async_trait;
 use pixel_core::broadcast::Broadcaster;
+pub use pixel_core::broadcast::room;
 use pixel_core::domain::{BoardId, PixelsEvent, Update};
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
-
-/// The Socket.IO room of a board's watchers.
-pub fn room(board: &BoardId) -> String {
-    format!("board:{board}")
-}
 
 /// Broadcasts over a Socket.IO server.
 pub struct RoomBroadcaster<A: Adapter>(pub SocketIo<A>);

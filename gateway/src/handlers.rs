@@ -28,6 +28,12 @@ pub struct HandshakeError(&'static str);
 
 /// Connect middleware: no token (absent, `null` or empty) makes a
 /// spectator; a valid token a player; anything else refuses the connection.
+///
+/// It also registers the event handlers. socketioxide sends the CONNECT ack
+/// *before* it runs the connect handler, so handlers registered there miss
+/// an event the client emits right after the ack (the contract test
+/// `protocol.test.mjs` caught one in ~150 sessions). The middleware runs
+/// before the ack is sent.
 pub async fn authenticate<A: Adapter>(
     s: SocketRef<A>,
     TryData(auth): TryData<Value>,
@@ -52,12 +58,17 @@ pub async fn authenticate<A: Adapter>(
         settings.socket_event_rate,
         settings.socket_event_burst,
     )));
+    register_handlers(&s);
     Ok(())
 }
 
+/// The connect handler proper: by now the socket is live.
 pub async fn on_connect<A: Adapter>(s: SocketRef<A>) {
-    metrics::gauge!("socket_connections").increment(1.0);
     tracing::debug!(sid = %s.id, "socket connected");
+}
+
+fn register_handlers<A: Adapter>(s: &SocketRef<A>) {
+    metrics::gauge!("socket_connections").increment(1.0);
     s.on("join", join::<A>);
     s.on("leave", leave::<A>);
     s.on("place", place::<A>);

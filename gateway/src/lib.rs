@@ -13,9 +13,11 @@
 //! - [`session`]: per-socket state (identity, joined boards, rate limiter).
 //! - [`broadcast`]: the `pixels` event over the adapter.
 //! - [`config`] and [`startup`]: socket limits and building the Socket.IO layer.
+//! - [`cluster`]: the replica binary's wiring: Redis store and Redis adapter.
 
 pub mod ack;
 pub mod broadcast;
+pub mod cluster;
 pub mod config;
 pub mod handlers;
 pub mod payload;

@@ -4,9 +4,6 @@ use clap::Parser;
 async fn main() -> anyhow::Result<()> {
     let config = gateway::config::GatewayConfig::parse();
     pixel_core::telemetry::init_tracing(config.telemetry.log_format);
-    anyhow::ensure!(
-        config.store.redis_url.is_some(),
-        "REDIS_URL is required for the gateway service; run `realtime-pixel` for the all-in-one server"
-    );
-    anyhow::bail!("the Redis store is not available in this build")
+    let listener = tokio::net::TcpListener::bind((config.bind_addr, config.port)).await?;
+    gateway::cluster::run(config, listener, pixel_core::http::shutdown_signal()).await
 }

@@ -13,3 +13,9 @@ pub trait Broadcaster: Send + Sync + 'static {
     /// detect gaps by seq and catch up with `join since`.
     async fn pixels(&self, board: &BoardId, updates: &[Update]) -> anyhow::Result<()>;
 }
+
+/// The Socket.IO room of a board's watchers, shared by the gateways (which
+/// join sockets to it) and the worker (which emits to it from outside).
+pub fn room(board: &BoardId) -> String {
+    format!("board:{board}")
+}

@@ -17,7 +17,7 @@ use pixel_core::Game;
 use pixel_core::auth::AccessTokens;
 use pixel_core::clock::SharedClock;
 use pixel_core::config::{AuthConfig, GameConfig, StoreConfig, TelemetryConfig};
-use pixel_core::store::{MemoryStore, Store};
+use pixel_core::store::{MemoryStore, RedisSettings, Store, connect_redis};
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 
@@ -66,7 +66,11 @@ pub async fn build(config: &StandaloneConfig, clock: SharedClock) -> anyhow::Res
     let boards = config.game.boards()?;
     let store: Arc<dyn Store> = match &config.store.redis_url {
         None => Arc::new(MemoryStore::new()),
-        Some(_) => anyhow::bail!("REDIS_URL is set, but this build keeps state in memory only"),
+        // One process over Redis: state survives restarts; sockets stay on
+        // the in-process adapter.
+        Some(url) => Arc::new(
+            connect_redis(&RedisSettings::new(url), std::time::Duration::from_secs(60)).await?,
+        ),
     };
     let game = Arc::new(Game::new(store.clone(), boards, clock.clone()));
     game.init().await?;

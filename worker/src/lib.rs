@@ -11,8 +11,10 @@
 //! - [`sweep_once`]: one full pass, the unit tests drive it with a manual clock.
 //! - [`run`]: the loop around it, until shutdown.
 //! - [`config`]: the sweep settings and the worker binary's configuration.
+//! - [`emitter`]: how the worker binary reaches every gateway's sockets.
 
 pub mod config;
+pub mod emitter;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

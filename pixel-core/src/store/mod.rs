@@ -168,3 +168,25 @@ pub trait Store: Send + Sync + 'static {
 }
 
 pub mod conformance;
+pub mod pubsub;
+
+/// Connects the Redis store, waiting for Redis with backoff for up to
+/// `patience` (a cluster's processes may start before Redis is up).
+pub async fn connect_redis(
+    settings: &RedisSettings,
+    patience: std::time::Duration,
+) -> Result<RedisStore, StoreError> {
+    let deadline = tokio::time::Instant::now() + patience;
+    let mut delay = std::time::Duration::from_millis(100);
+    loop {
+        match RedisStore::connect(settings).await {
+            Ok(store) => return Ok(store),
+            Err(StoreError::Unavailable(reason)) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!(%reason, "waiting for Redis");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

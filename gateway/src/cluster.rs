@@ -1,0 +1,71 @@
+//! The gateway as a cluster replica: the Redis store, and the Socket.IO
+//! Redis adapter (fred driver, sharded pub/sub, resubscribing after Redis
+//! restarts) so that room broadcasts reach the sockets of every replica.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use pixel_core::Game;
+use pixel_core::SystemClock;
+use pixel_core::auth::AccessTokens;
+use pixel_core::store::{RedisSettings, Store, connect_redis, pubsub};
+use socketioxide_redis::{FredAdapter, RedisAdapterConfig, RedisAdapterCtr};
+use tokio::net::TcpListener;
+
+use crate::config::GatewayConfig;
+use crate::startup::{Gateway, builder, register};
+
+/// Builds a replica from its configuration and serves it until `shutdown`.
+pub async fn run(
+    config: GatewayConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let url = config
+        .store
+        .redis_url
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("REDIS_URL is required for the gateway"))?;
+    let secret = config.auth.required_secret()?;
+    let store: Arc<dyn Store> =
+        Arc::new(connect_redis(&RedisSettings::new(&url), Duration::from_secs(60)).await?);
+    let clock = Arc::new(SystemClock);
+    let game = Arc::new(Game::new(
+        store.clone(),
+        config.game.boards()?,
+        clock.clone(),
+    ));
+    game.init().await?;
+    let tokens = Arc::new(AccessTokens::new(
+        &secret,
+        config.auth.access_token_ttl_s,
+        clock,
+    ));
+    let gw = Arc::new(Gateway {
+        game,
+        tokens,
+        settings: config.socket.clone(),
+    });
+    let adapter =
+        RedisAdapterCtr::new_with_fred_config(pubsub::subscriber(&url)?, RedisAdapterConfig::new())
+            .await?;
+    let (layer, io) = builder(gw)
+        .with_adapter::<FredAdapter<_>>(adapter)
+        .build_layer();
+    register(&io).await?;
+    let app = Router::new()
+        .merge(pixel_core::telemetry::ops_router(store))
+        .layer(axum::middleware::from_fn(|req, next| {
+            pixel_core::telemetry::track_http("gateway", req, next)
+        }))
+        .layer(layer);
+    tracing::info!(addr = %listener.local_addr()?, "gateway listening");
+    pixel_core::http::serve(listener, app, async move {
+        shutdown.await;
+        io.close().await;
+    })
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,70 @@
+//! Pub/sub connections for the Socket.IO Redis adapter (gateways) and the
+//! emitter (worker). They use `fred`, whose clients reconnect with backoff;
+//! the subscriber also resubscribes to its shard channels after every
+//! reconnect, so a Redis restart heals by itself. (socketioxide-redis's
+//! `redis`-crate driver does not: after a restart even same-node room
+//! broadcasts stop until the process restarts.)
+//!
+//! fred's own `manage_subscriptions` is not used: on every connect it also
+//! sends `SUBSCRIBE` and `PSUBSCRIBE` with empty channel lists, which Redis
+//! answers with an error that surfaced in the adapter's first `SSUBSCRIBE`.
+
+use std::time::Duration;
+
+use fred::clients::{Client, SubscriberClient};
+use fred::interfaces::{EventInterface, PubsubInterface};
+use fred::prelude::{Builder, ClientLike, Config, ReconnectPolicy};
+use fred::types::RespVersion;
+
+use super::StoreError;
+
+fn builder(url: &str) -> Result<Builder, StoreError> {
+    let mut config = Config::from_url(url)
+        .map_err(|e| StoreError::Unavailable(format!("bad REDIS_URL: {e}")))?;
+    // RESP3 lets one connection publish while it is subscribed: the adapter
+    // SPUBLISHes on its subscriber client (RESP2 refuses that in subscribed
+    // mode, and every broadcast, even the local part, would fail).
+    config.version = RespVersion::RESP3;
+    let mut builder = Builder::from_config(config);
+    builder
+        .with_connection_config(|c| {
+            c.connection_timeout = Duration::from_secs(2);
+            c.internal_command_timeout = Duration::from_secs(2);
+        })
+        // Never give up: 100 ms doubling to 5 s between attempts.
+        .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2));
+    Ok(builder)
+}
+
+/// A subscriber that resubscribes to its channels after every reconnect.
+/// The adapter calls `init` on it.
+pub fn subscriber(url: &str) -> Result<SubscriberClient, StoreError> {
+    let client = builder(url)?
+        .build_subscriber_client()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let watcher = client.clone();
+    tokio::spawn(async move {
+        let mut reconnects = watcher.reconnect_rx();
+        while reconnects.recv().await.is_ok() {
+            for channel in watcher.tracked_shard_channels() {
+                match watcher.ssubscribe(channel.to_string()).await {
+                    Ok(()) => tracing::debug!(%channel, "resubscribed"),
+                    Err(e) => tracing::warn!(%channel, error = %e, "resubscribe failed"),
+                }
+            }
+        }
+    });
+    Ok(client)
+}
+
+/// A connected publishing client.
+pub async fn publisher(url: &str) -> Result<Client, StoreError> {
+    let client = builder(url)?
+        .build()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    client
+        .init()
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    Ok(client)
+}

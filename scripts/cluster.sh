@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# The local cluster: redis-server, the api, N gateways, the worker and nginx
+# on loopback, as processes of our own (no Docker engine needed).
+#
+#   scripts/cluster.sh up       build, start everything, wait until ready
+#   scripts/cluster.sh down     stop exactly what `up` started
+#   scripts/cluster.sh status   what runs, on which port
+#   scripts/cluster.sh stop NAME / start NAME   one process (redis, api,
+#                               gateway-1.., worker, nginx), e.g. for drills
+#
+# Settings (environment; defaults are the contract's ports):
+#   GATEWAYS=3  NGINX_PORT=8080  API_PORT=3000  WORKER_PORT=3002
+#   GATEWAY_PORTS="3001 3011 3021"  REDIS_PORT=6379
+#   REDIS_URL   use this Redis instead of starting one
+#   JWT_SECRET  default: generated once and kept in $CLUSTER_DIR/jwt_secret
+#   PROFILE     release (default) or debug: which cargo build to run
+#   CLUSTER_DIR where pids, logs and Redis data live (.run/cluster)
+# Every other variable of the README's configuration table (COOLDOWN_MS,
+# TTL_MS, ...) is passed through to the services.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+CLUSTER_DIR=${CLUSTER_DIR:-"$ROOT/.run/cluster"}
+export RUN_DIR=$CLUSTER_DIR
+source scripts/lib.sh
+
+GATEWAYS=${GATEWAYS:-3}
+NGINX_PORT=${NGINX_PORT:-8080}
+API_PORT=${API_PORT:-3000}
+WORKER_PORT=${WORKER_PORT:-3002}
+REDIS_PORT=${REDIS_PORT:-6379}
+PROFILE=${PROFILE:-release}
+if [ -z "${GATEWAY_PORTS:-}" ]; then
+  GATEWAY_PORTS=""
+  for i in $(seq 0 $((GATEWAYS - 1))); do GATEWAY_PORTS+="$((3001 + 10 * i)) "; done
+fi
+read -r -a GW_PORTS <<<"$GATEWAY_PORTS"
+BIN="$ROOT/target/$PROFILE"
+PIDS="$CLUSTER_DIR/pids"
+mkdir -p "$PIDS" "$CLUSTER_DIR/redis" "$CLUSTER_DIR/nginx-tmp"
+
+if [ -z "${JWT_SECRET:-}" ]; then
+  [ -f "$CLUSTER_DIR/jwt_secret" ] || python3 -c 'import secrets; print(secrets.token_hex(32))' >"$CLUSTER_DIR/jwt_secret"
+  JWT_SECRET=$(cat "$CLUSTER_DIR/jwt_secret")
+fi
+export JWT_SECRET
+OWN_REDIS=0
+if [ -z "${REDIS_URL:-}" ]; then
+  OWN_REDIS=1
+  REDIS_URL="redis://127.0.0.1:$REDIS_PORT/"
+fi
+export REDIS_URL
+
+# launch NAME CMD...: detached, logged, pid recorded.
+launch() {
+  local name=$1
+  shift
+  setsid "$@" >"$CLUSTER_DIR/$name.log" 2>&1 </dev/null &
+  echo $! >"$PIDS/$name.pid"
+  log "$name: pid $!"
+}
+
+alive() {
+  local f="$PIDS/$1.pid"
+  [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null
+}
+
+stop_one() {
+  local name=$1 f="$PIDS/$1.pid" pid
+  [ -f "$f" ] || return 0
+  pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null || true
+    log "$name stopped"
+  fi
+  rm -f "$f"
+}
+
+render() {
+  # render TEMPLATE OUT: fills ${VAR} placeholders from the environment,
+  # leaving nginx's own $variables alone.
+  python3 - "$1" "$2" <<'PY'
+import os, re, sys
+text = open(sys.argv[1]).read()
+out = re.sub(r"\$\{([A-Z_]+)\}", lambda m: os.environ[m.group(1)], text)
+open(sys.argv[2], "w").write(out)
+PY
+}
+
+SERVICE_ENV=(env RUST_LOG="${RUST_LOG:-info}" BIND_ADDR=127.0.0.1)
+
+start_redis() {
+  [ "$OWN_REDIS" = 1 ] || return 0
+  need_cmd redis-server redis-server
+  launch redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$CLUSTER_DIR/redis" \
+    --appendonly yes --appendfsync everysec --save ""
+  for _ in $(seq 100); do
+    redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  log "redis did not start"; return 1
+}
+
+start_api() {
+  launch api "${SERVICE_ENV[@]}" PORT="$API_PORT" "$BIN/pixel-api"
+  wait_http "http://127.0.0.1:$API_PORT/readyz" 60
+}
+
+start_gateway() {
+  local i=$1 port=${GW_PORTS[$(($1 - 1))]}
+  launch "gateway-$i" "${SERVICE_ENV[@]}" PORT="$port" "$BIN/pixel-gateway"
+  wait_http "http://127.0.0.1:$port/readyz" 60
+}
+
+start_worker() {
+  launch worker "${SERVICE_ENV[@]}" PORT="$WORKER_PORT" "$BIN/pixel-worker"
+  wait_http "http://127.0.0.1:$WORKER_PORT/readyz" 60
+}
+
+start_nginx() {
+  need_cmd nginx nginx
+  local servers=""
+  for p in "${GW_PORTS[@]}"; do servers+="server 127.0.0.1:$p max_fails=1 fail_timeout=2s; "; done
+  LISTEN_PORT=$NGINX_PORT WEB_ROOT="$ROOT/web" API_SERVERS="server 127.0.0.1:$API_PORT;" \
+    GATEWAY_SERVERS="$servers" render nginx/realtime-pixel.conf.template "$CLUSTER_DIR/realtime-pixel.conf"
+  MIME_TYPES=/etc/nginx/mime.types render nginx/nginx.conf.template "$CLUSTER_DIR/nginx.conf"
+  nginx -t -q -p "$CLUSTER_DIR" -c "$CLUSTER_DIR/nginx.conf"
+  launch nginx nginx -p "$CLUSTER_DIR" -c "$CLUSTER_DIR/nginx.conf"
+  wait_http "http://127.0.0.1:$NGINX_PORT/nginx-healthz" 30
+}
+
+start_named() {
+  case $1 in
+    redis) start_redis ;;
+    api) start_api ;;
+    worker) start_worker ;;
+    nginx) start_nginx ;;
+    gateway-*) start_gateway "${1#gateway-}" ;;
+    *) log "unknown process $1"; return 2 ;;
+  esac
+}
+
+all_names() {
+  echo redis api
+  for i in $(seq 1 "${#GW_PORTS[@]}"); do echo "gateway-$i"; done
+  echo worker nginx
+}
+
+case ${1:-} in
+  up)
+    if [ "$PROFILE" = release ]; then
+      cargo build --release --locked --bin pixel-api --bin pixel-gateway --bin pixel-worker
+    else
+      cargo build --locked --bin pixel-api --bin pixel-gateway --bin pixel-worker
+    fi
+    for name in $(all_names); do
+      alive "$name" || start_named "$name"
+    done
+    cat >"$CLUSTER_DIR/cluster.env" <<ENV
+NGINX_PORT=$NGINX_PORT
+API_PORT=$API_PORT
+WORKER_PORT=$WORKER_PORT
+GATEWAY_PORTS="${GW_PORTS[*]}"
+REDIS_PORT=$REDIS_PORT
+REDIS_URL=$REDIS_URL
+ENV
+    log "cluster up: http://localhost:$NGINX_PORT/"
+    ;;
+  down)
+    for name in nginx worker $(for i in $(seq "${#GW_PORTS[@]}" -1 1); do echo "gateway-$i"; done) api redis; do
+      stop_one "$name"
+    done
+    # Gateways started beyond the configured count (a drill) go too.
+    for f in "$PIDS"/*.pid; do
+      [ -e "$f" ] && stop_one "$(basename "$f" .pid)"
+    done
+    log "cluster down"
+    ;;
+  status)
+    for name in $(all_names); do
+      if alive "$name"; then echo "$name: running (pid $(cat "$PIDS/$name.pid"))"; else echo "$name: stopped"; fi
+    done
+    ;;
+  stop) stop_one "${2:?name}" ;;
+  start) start_named "${2:?name}" ;;
+  *)
+    sed -n '2,20p' "$0"
+    exit 2
+    ;;
+esac
