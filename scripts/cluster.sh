@@ -9,7 +9,8 @@
 #                               gateway-1.., worker, nginx), e.g. for drills
 #
 # Settings (environment; defaults are the contract's ports):
-#   GATEWAYS=3  NGINX_PORT=8080  API_PORT=3000  WORKER_PORT=3002
+#   GATEWAYS=3  WORKERS=1  NGINX_PORT=8080  API_PORT=3000  WORKER_PORT=3002
+#   (worker N > 1 listens on WORKER_PORT + 100 * (N - 1))
 #   GATEWAY_PORTS="3001 3011 3021"  REDIS_PORT=6379
 #   REDIS_URL   use this Redis instead of starting one
 #   JWT_SECRET  default: generated once and kept in $CLUSTER_DIR/jwt_secret
@@ -25,6 +26,7 @@ export RUN_DIR=$CLUSTER_DIR
 source scripts/lib.sh
 
 GATEWAYS=${GATEWAYS:-3}
+WORKERS=${WORKERS:-1}
 NGINX_PORT=${NGINX_PORT:-8080}
 API_PORT=${API_PORT:-3000}
 WORKER_PORT=${WORKER_PORT:-3002}
@@ -118,8 +120,10 @@ start_gateway() {
 }
 
 start_worker() {
-  launch worker "${SERVICE_ENV[@]}" PORT="$WORKER_PORT" "$BIN/pixel-worker"
-  wait_http "http://127.0.0.1:$WORKER_PORT/readyz" 60
+  local n=${1:-1} name=worker port=$WORKER_PORT
+  if [ "$n" -gt 1 ]; then name="worker-$n" port=$((WORKER_PORT + 100 * (n - 1))); fi
+  launch "$name" "${SERVICE_ENV[@]}" PORT="$port" "$BIN/pixel-worker"
+  wait_http "http://127.0.0.1:$port/readyz" 60
 }
 
 start_nginx() {
@@ -138,7 +142,8 @@ start_named() {
   case $1 in
     redis) start_redis ;;
     api) start_api ;;
-    worker) start_worker ;;
+    worker) start_worker 1 ;;
+    worker-*) start_worker "${1#worker-}" ;;
     nginx) start_nginx ;;
     gateway-*) start_gateway "${1#gateway-}" ;;
     *) log "unknown process $1"; return 2 ;;
@@ -148,7 +153,9 @@ start_named() {
 all_names() {
   echo redis api
   for i in $(seq 1 "${#GW_PORTS[@]}"); do echo "gateway-$i"; done
-  echo worker nginx
+  echo worker
+  for i in $(seq 2 "$WORKERS"); do echo "worker-$i"; done
+  echo nginx
 }
 
 case ${1:-} in
@@ -165,14 +172,16 @@ case ${1:-} in
 NGINX_PORT=$NGINX_PORT
 API_PORT=$API_PORT
 WORKER_PORT=$WORKER_PORT
+WORKERS=$WORKERS
 GATEWAY_PORTS="${GW_PORTS[*]}"
 REDIS_PORT=$REDIS_PORT
-REDIS_URL=$REDIS_URL
 ENV
+    # An external Redis is part of the state; our own is rebuilt from the port.
+    [ "$OWN_REDIS" = 1 ] || echo "REDIS_URL=$REDIS_URL" >>"$CLUSTER_DIR/cluster.env"
     log "cluster up: http://localhost:$NGINX_PORT/"
     ;;
   down)
-    for name in nginx worker $(for i in $(seq "${#GW_PORTS[@]}" -1 1); do echo "gateway-$i"; done) api redis; do
+    for name in nginx $(for i in $(seq "$WORKERS" -1 2); do echo "worker-$i"; done) worker $(for i in $(seq "${#GW_PORTS[@]}" -1 1); do echo "gateway-$i"; done) api redis; do
       stop_one "$name"
     done
     # Gateways started beyond the configured count (a drill) go too.

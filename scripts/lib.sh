@@ -62,5 +62,14 @@ need_cmd() {
     $sudo apt-get update -qq
     APT_UPDATED=1
   fi
+  # Keep apt from starting the package's system service (nginx on :80,
+  # redis on :6379): we run our own instances and start nothing else.
+  local policy=/usr/sbin/policy-rc.d own_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+    $sudo chmod +x "$policy"
+    own_policy=1
+  fi
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null
+  [ "$own_policy" -eq 0 ] || $sudo rm -f "$policy"
 }

@@ -1,16 +1,33 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README gives it and CI runs it:
 #   1. formatting and clippy (warnings are errors);
-#   2. every Rust test (unit and integration);
+#   2. every Rust test, unit and integration (the Redis store's against a
+#      real redis-server);
 #   3. the JS contract suite (official socket.io-client) against the
-#      standalone server.
-# It installs what it needs and stops every process it started.
+#      standalone server;
+#   4. a local cluster (redis-server, api, 3 gateways, 2 workers, nginx):
+#      the same contract suite through nginx, then the cluster drills.
+# It installs what it needs (Debian packages, npm packages) and stops every
+# process it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$PWD
+export RUN_DIR="$ROOT/.run/test"
+rm -rf "$RUN_DIR"
 source scripts/lib.sh
-trap stop_started EXIT
+
+CLUSTER_DIR="$RUN_DIR/cluster"
+cleanup() {
+  stop_started
+  if [ -d "$CLUSTER_DIR/pids" ]; then
+    CLUSTER_DIR=$CLUSTER_DIR scripts/cluster.sh down >/dev/null 2>&1 || true
+  fi
+}
+trap cleanup EXIT
 
 need_cmd curl curl
+need_cmd redis-server redis-server
+need_cmd nginx nginx
 
 log "cargo fmt --check"
 cargo fmt --all -- --check
@@ -21,17 +38,39 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 log "cargo test"
 cargo test --workspace --locked
 
-log "JS contract suite against the standalone server"
+log "npm packages for the JS suites"
 (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
-cargo build --locked --bin realtime-pixel
-port=$(free_port)
-export PIXEL_URL="http://127.0.0.1:$port"
+
+# Settings shared by the server under test and the suites.
 export JWT_SECRET="test-secret-for-the-contract-suite-0123456789"
 export COOLDOWN_MS=1000 TTL_MS=3000 BOARD_WIDTH=64 BOARD_HEIGHT=64
 export SOCKET_EVENT_RATE=20 SOCKET_EVENT_BURST=40 MAX_PAYLOAD_BYTES=16384
+contract_suite() {
+  (cd tests/js && node --test --test-concurrency=1 --test-timeout=120000 --test-reporter=spec ./*.test.mjs)
+}
+
+log "JS contract suite against the standalone server"
+cargo build --locked --bin realtime-pixel
+port=$(free_port)
 start standalone env PORT="$port" BIND_ADDR=127.0.0.1 RUST_LOG=warn ./target/debug/realtime-pixel
+export PIXEL_URL="http://127.0.0.1:$port"
 wait_http "$PIXEL_URL/readyz"
-(cd tests/js && node --test --test-concurrency=1 --test-timeout=60000 --test-reporter=spec)
+contract_suite
 stop_started
 
+log "local cluster: 3 gateways and 2 workers behind nginx"
+export CLUSTER_DIR PROFILE=debug GATEWAYS=3 WORKERS=2 RUST_LOG=warn
+NGINX_PORT=$(free_port) API_PORT=$(free_port) WORKER_PORT=$(free_port) REDIS_PORT=$(free_port)
+GATEWAY_PORTS="$(free_port) $(free_port) $(free_port)"
+export NGINX_PORT API_PORT WORKER_PORT REDIS_PORT GATEWAY_PORTS
+scripts/cluster.sh up
+export PIXEL_URL="http://127.0.0.1:$NGINX_PORT"
+
+log "JS contract suite through nginx"
+contract_suite
+
+log "cluster drills"
+(cd tests/js && node --test --test-concurrency=1 --test-timeout=180000 --test-reporter=spec ./cluster/*.test.mjs)
+
+scripts/cluster.sh down
 log "all tests passed"

@@ -212,7 +212,7 @@ mod tests {
             .build()
             .unwrap();
         let g = rt.block_on(game(&ManualClock::new(0)));
-        assert!(matches!(g.board("main"), Ok(_)));
+        assert!(g.board("main").is_ok());
         assert!(matches!(g.board("nope"), Err(GameError::NotFound(_))));
         assert!(matches!(g.board("no pe"), Err(GameError::InvalidInput(_))));
     }

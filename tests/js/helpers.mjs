@@ -220,8 +220,8 @@ const buckets = new WeakMap();
  * (`auth: undefined` with no token sends no auth). Resolves once connected;
  * rejects with the `connect_error` error. No automatic reconnection.
  */
-export function connect({ token, auth, transports, timeoutMs = 10_000 } = {}) {
-  const socket = openSocket({ token, auth, transports, timeoutMs });
+export function connect({ token, auth, transports, timeoutMs = 10_000, url, reconnection } = {}) {
+  const socket = openSocket({ token, auth, transports, timeoutMs, url, reconnection });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`socket did not connect within ${timeoutMs + 2000} ms`)), timeoutMs + 2000);
     socket.once('connect', () => {
@@ -240,17 +240,17 @@ export function connect({ token, auth, transports, timeoutMs = 10_000 } = {}) {
  * emitted before it connects are buffered by the client and sent right
  * after the handshake, as browsers commonly do).
  */
-export function openSocket({ token, auth, transports, timeoutMs = 10_000 } = {}) {
+export function openSocket({ token, auth, transports, timeoutMs = 10_000, url = cfg.url, reconnection = false } = {}) {
   const opts = {
     path: '/socket.io/',
-    reconnection: false,
+    reconnection,
     forceNew: true,
     timeout: timeoutMs,
   };
   if (transports) opts.transports = transports;
   if (auth !== undefined) opts.auth = auth;
   else if (token !== undefined) opts.auth = { token };
-  const socket = io(cfg.url, opts);
+  const socket = io(url, opts);
   openSockets.add(socket);
   return socket;
 }
