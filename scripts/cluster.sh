@@ -100,7 +100,7 @@ start_redis() {
   [ "$OWN_REDIS" = 1 ] || return 0
   need_cmd redis-server redis-server
   launch redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$CLUSTER_DIR/redis" \
-    --appendonly yes --appendfsync everysec --save ""
+    --appendonly yes --appendfsync always --save ""
   for _ in $(seq 100); do
     redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return 0
     sleep 0.1

@@ -260,3 +260,59 @@ test('the api, gateways and worker answer /healthz and /metrics directly', T(10_
     assert.match(metrics, /# TYPE/, `${url}/metrics`);
   }
 });
+
+test('a worker that was down catches up: the removals it missed go out when it is back', T(60_000), async () => {
+  const names = ['worker', ...Array.from({ length: Number(clusterEnv.WORKERS ?? 1) - 1 }, (_, i) => `worker-${i + 2}`)];
+  const user = await signup();
+  const watcher = await clientOn(gatewayPorts.length - 1);
+  const s = await connect({ url: gatewayUrl(0), token: user.access });
+  await join(s);
+  const { x, y } = freshCell();
+  let placed;
+  try {
+    for (const n of names) cluster('stop', n);
+    placed = assertAckOk(await place(s, x, y, 6), 'place').update;
+    await sleepUntil(placed.expires_at + DECAY_SLACK_MS);
+    assert.ok(!watcher.log.find((u) => u.color === 0 && u.x === x && u.y === y), 'no removal while no worker runs');
+    const snap = await snapshot();
+    assert.ok(pixelMap(snap).has(`${x},${y}`), 'the expired pixel stays listed until its decay is issued');
+  } finally {
+    for (const n of names) cluster('start', n);
+  }
+  const removal = await watcher.log.waitFor((u) => u.color === 0 && u.x === x && u.y === y, 10_000, 'the late removal');
+  assert.ok(removal.u.seq > placed.seq);
+});
+
+// Last: it restarts every process of the cluster.
+test('users, refresh tokens, the board and its seq survive a restart of every process including Redis', T(180_000), async () => {
+  const user = await signup();
+  const s = await connect({ url: gatewayUrl(0), token: user.access });
+  await join(s);
+  const { x, y } = freshCell();
+  const placed = assertAckOk(await place(s, x, y, 8), 'place').update;
+  s.close();
+  const before = await http('GET', `/api/boards/${cfg.board}`);
+  cluster('down');
+  cluster('up');
+  // Keep-alive connections pooled before the restart are dead, and fetch
+  // does not retry on them: poll until a run of requests succeeds, which
+  // flushes them out of the pool.
+  let streak = 0;
+  await waitFor(async () => {
+    streak = (await status(`${cfg.url}/api/boards/${cfg.board}`)) === 200 ? streak + 1 : 0;
+    return streak >= 8;
+  }, 30_000, 'the api through nginx');
+  const after = await http('GET', `/api/boards/${cfg.board}`);
+  assert.equal(after.status, 200);
+  assert.ok(after.json.seq >= before.json.seq && after.json.seq >= placed.seq, 'seq never goes backwards');
+  const login = await http('POST', '/api/auth/login', { json: { email: user.email, password: user.password } });
+  assert.equal(login.status, 200, 'the account survived');
+  const refreshed = await http('POST', '/api/auth/refresh', { json: { refresh_token: user.refresh } });
+  assert.equal(refreshed.status, 200, 'the refresh token survived');
+  const s2 = await connect({ url: gatewayUrl(1 % gatewayPorts.length), token: refreshed.json.access_token });
+  const res = assertAckOk(await join(s2, { board: cfg.board, since: placed.seq - 1 }), 'catch-up across the restart');
+  assert.ok(!res.resync);
+  assert.deepEqual(res.updates[0], placed, 'the placement is still in the history');
+  const next = assertAckOk(await place(s2, ...Object.values(freshCell()), 2), 'place after the restart').update;
+  assert.ok(next.seq > after.json.seq - 1 && next.seq > placed.seq, 'new seqs continue from the old ones');
+});
