@@ -1,14 +1,18 @@
 //! Building the api from its parts, for the cluster binary and the
 //! standalone server alike.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use pixel_core::Game;
 use pixel_core::auth::AccessTokens;
 use pixel_core::clock::SharedClock;
+use pixel_core::{Game, SystemClock};
+
+use tokio::net::TcpListener;
 
 use crate::accounts::{AccountSettings, Accounts};
+use crate::config::ApiConfig;
 use crate::routes::{ApiState, router};
 
 /// The api's routes with their state, tracing and request metrics; without
@@ -30,4 +34,27 @@ pub fn app(
             pixel_core::telemetry::track_http("api", req, next)
         }))
         .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// The api as a cluster service: builds it from its configuration and
+/// serves it on `listener` until `shutdown`.
+pub async fn run(
+    config: ApiConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let secret = config.auth.required_secret()?;
+    let clock: SharedClock = Arc::new(SystemClock);
+    let game = Game::open(&config.store, &config.game, clock.clone(), "api", false).await?;
+    let store = game.store().clone();
+    let tokens = Arc::new(AccessTokens::new(
+        &secret,
+        config.auth.access_token_ttl_s,
+        clock.clone(),
+    ));
+    let app = self::app(game, tokens, clock, config.accounts.settings())
+        .merge(pixel_core::telemetry::ops_router(store));
+    tracing::info!(addr = %listener.local_addr()?, "api listening");
+    pixel_core::http::serve(listener, app, shutdown).await?;
+    Ok(())
 }

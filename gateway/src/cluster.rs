@@ -4,13 +4,12 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use pixel_core::Game;
 use pixel_core::SystemClock;
 use pixel_core::auth::AccessTokens;
-use pixel_core::store::{RedisSettings, Store, connect_redis, pubsub};
+use pixel_core::store::pubsub;
 use socketioxide_redis::{FredAdapter, RedisAdapterConfig, RedisAdapterCtr};
 use tokio::net::TcpListener;
 
@@ -29,15 +28,9 @@ pub async fn run(
         .clone()
         .ok_or_else(|| anyhow::anyhow!("REDIS_URL is required for the gateway"))?;
     let secret = config.auth.required_secret()?;
-    let store: Arc<dyn Store> =
-        Arc::new(connect_redis(&RedisSettings::new(&url), Duration::from_secs(60)).await?);
     let clock = Arc::new(SystemClock);
-    let game = Arc::new(Game::new(
-        store.clone(),
-        config.game.boards()?,
-        clock.clone(),
-    ));
-    game.init().await?;
+    let game = Game::open(&config.store, &config.game, clock.clone(), "gateway", false).await?;
+    let store = game.store().clone();
     let tokens = Arc::new(AccessTokens::new(
         &secret,
         config.auth.access_token_ttl_s,

@@ -87,15 +87,21 @@ fn session<A: Adapter>(s: &SocketRef<A>) -> Result<Arc<Session>, AckError> {
     })
 }
 
-/// Runs one event: span, timing, metrics and the ack.
+/// Runs one event: span, timing, the socket's rate budget, metrics and the
+/// ack. `f` gets the socket's session once the event is admitted.
 async fn handle<A, F>(s: &SocketRef<A>, ack: AckSender<A>, event: &'static str, f: F)
 where
     A: Adapter,
-    F: Future<Output = Result<Value, AckError>>,
+    F: AsyncFnOnce(Arc<Session>) -> Result<Value, AckError>,
 {
     let start = Instant::now();
     let span = tracing::info_span!("event", sid = %s.id, event);
-    let result = f.instrument(span.clone()).await;
+    let admitted = async {
+        let session = session(s)?;
+        session.check_rate()?;
+        f(session).await
+    };
+    let result = admitted.instrument(span.clone()).await;
     let outcome = match &result {
         Ok(_) => "ok",
         Err(e) => e.code.as_str(),
@@ -115,9 +121,7 @@ async fn join<A: Adapter>(
     ack: AckSender<A>,
     State(gw): State<Arc<Gateway>>,
 ) {
-    let run = async {
-        let session = session(&s)?;
-        session.check_rate()?;
+    let run = async |session: Arc<Session>| {
         let req = payload::join(data.as_ref().ok())?;
         let board = gw.game.board(req.board)?;
         // Join the room before reading the seq, so no update falls between
@@ -165,9 +169,7 @@ async fn leave<A: Adapter>(
     ack: AckSender<A>,
     State(gw): State<Arc<Gateway>>,
 ) {
-    let run = async {
-        let session = session(&s)?;
-        session.check_rate()?;
+    let run = async |session: Arc<Session>| {
         let board = gw.game.board(payload::leave(data.as_ref().ok())?)?;
         if !session.leave(&board.id) {
             return Err(not_joined());
@@ -189,9 +191,7 @@ async fn place<A: Adapter>(
     ack: AckSender<A>,
     State(gw): State<Arc<Gateway>>,
 ) {
-    let run = async {
-        let session = session(&s)?;
-        session.check_rate()?;
+    let run = async |session: Arc<Session>| {
         let req = payload::place(data.as_ref().ok())?;
         let board = gw.game.board(req.board)?;
         let coord = board.coord(req.x, req.y).map_err(AckError::invalid)?;
@@ -216,9 +216,7 @@ async fn auth<A: Adapter>(
     ack: AckSender<A>,
     State(gw): State<Arc<Gateway>>,
 ) {
-    let run = async {
-        let session = session(&s)?;
-        session.check_rate()?;
+    let run = async |session: Arc<Session>| {
         let token = payload::auth(data.as_ref().ok())?;
         let claims = gw.tokens.verify(token)?;
         session.set_identity(Identity::from(claims));
@@ -228,8 +226,7 @@ async fn auth<A: Adapter>(
 }
 
 async fn unknown<A: Adapter>(s: SocketRef<A>, Event(event): Event, ack: AckSender<A>) {
-    let run = async {
-        session(&s)?.check_rate()?;
+    let run = async |_: Arc<Session>| {
         let name: String = event.chars().take(64).collect();
         Err(AckError::invalid(format!("unknown event {name:?}")))
     };

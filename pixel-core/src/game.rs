@@ -7,9 +7,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::clock::SharedClock;
+use crate::config::{GameConfig, StoreConfig};
 use crate::domain::{BoardConfig, BoardId, BoardMeta, Color, Coord, HistoryPolicy, Update};
 use crate::error::ErrorCode;
-use crate::store::{Catchup, PlaceCommand, PlaceOutcome, Store, StoreError, StoredSnapshot};
+use crate::store::{
+    Catchup, MemoryStore, PlaceCommand, PlaceOutcome, RedisSettings, Store, StoreError,
+    StoredSnapshot, connect_redis,
+};
 
 /// Errors of game operations; each maps to one contract code.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +72,32 @@ impl Game {
             clock,
             history: HistoryPolicy::default(),
         }
+    }
+
+    /// The game over the store the configuration names — Redis when
+    /// `REDIS_URL` is set (waiting up to a minute for it), else memory where
+    /// `memory_ok` — with every board initialised. `service` names the
+    /// caller in the error for a missing `REDIS_URL`.
+    pub async fn open(
+        store: &StoreConfig,
+        game: &GameConfig,
+        clock: SharedClock,
+        service: &str,
+        memory_ok: bool,
+    ) -> anyhow::Result<Arc<Self>> {
+        let boards = game.boards()?;
+        let store: Arc<dyn Store> = match &store.redis_url {
+            Some(url) => Arc::new(
+                connect_redis(&RedisSettings::new(url), std::time::Duration::from_secs(60)).await?,
+            ),
+            None if memory_ok => Arc::new(MemoryStore::new()),
+            None => anyhow::bail!(
+                "REDIS_URL is required for the {service} service; run `realtime-pixel` for the all-in-one server"
+            ),
+        };
+        let game = Arc::new(Self::new(store, boards, clock));
+        game.init().await?;
+        Ok(game)
     }
 
     pub fn with_history(mut self, history: HistoryPolicy) -> Self {

@@ -17,7 +17,6 @@ use pixel_core::Game;
 use pixel_core::auth::AccessTokens;
 use pixel_core::clock::SharedClock;
 use pixel_core::config::{AuthConfig, GameConfig, StoreConfig, TelemetryConfig};
-use pixel_core::store::{MemoryStore, RedisSettings, Store, connect_redis};
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 
@@ -63,17 +62,15 @@ pub struct App {
 /// Builds the server. `clock` is the wall clock in production; tests pass a
 /// manual one to step through cooldowns and decay.
 pub async fn build(config: &StandaloneConfig, clock: SharedClock) -> anyhow::Result<App> {
-    let boards = config.game.boards()?;
-    let store: Arc<dyn Store> = match &config.store.redis_url {
-        None => Arc::new(MemoryStore::new()),
-        // One process over Redis: state survives restarts; sockets stay on
-        // the in-process adapter.
-        Some(url) => Arc::new(
-            connect_redis(&RedisSettings::new(url), std::time::Duration::from_secs(60)).await?,
-        ),
-    };
-    let game = Arc::new(Game::new(store.clone(), boards, clock.clone()));
-    game.init().await?;
+    let game = Game::open(
+        &config.store,
+        &config.game,
+        clock.clone(),
+        "standalone",
+        true,
+    )
+    .await?;
+    let store = game.store().clone();
     let tokens = Arc::new(AccessTokens::new(
         &config.auth.secret_or_random(),
         config.auth.access_token_ttl_s,

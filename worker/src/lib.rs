@@ -12,9 +12,11 @@
 //! - [`run`]: the loop around it, until shutdown.
 //! - [`config`]: the sweep settings and the worker binary's configuration.
 //! - [`emitter`]: how the worker binary reaches every gateway's sockets.
+//! - [`service`]: the worker binary's wiring.
 
 pub mod config;
 pub mod emitter;
+pub mod service;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

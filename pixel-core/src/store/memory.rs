@@ -29,12 +29,17 @@ struct Users {
     by_id: HashMap<String, UserRecord>,
     id_by_email: HashMap<String, String>,
     login_attempts: HashMap<String, VecDeque<i64>>,
+    /// As `Tokens::purged_at_len`, for idle login-attempt entries.
+    attempts_purged_at_len: usize,
 }
 
 #[derive(Debug, Default)]
 struct Tokens {
     refresh: HashMap<String, StoredRefresh>,
     revoked_families: HashSet<String>,
+    /// Map size after the last purge of expired tokens; the next purge
+    /// waits until the map has doubled, so purging stays amortised O(1).
+    purged_at_len: usize,
 }
 
 #[derive(Debug)]
@@ -162,11 +167,12 @@ impl Store for MemoryStore {
         max: u32,
     ) -> Result<bool, StoreError> {
         let mut users = lock(&self.users);
-        if users.login_attempts.len() > 10_000 {
+        if users.login_attempts.len() > 2 * users.attempts_purged_at_len + 1024 {
             // Attempts at many different emails: forget the idle ones.
             users
                 .login_attempts
                 .retain(|_, q| q.back().is_some_and(|&t| t > now - window_ms));
+            users.attempts_purged_at_len = users.login_attempts.len();
         }
         let q = users.login_attempts.entry(email.to_owned()).or_default();
         prune_failures(q, now, window_ms);
@@ -210,6 +216,7 @@ impl Store for MemoryStore {
         let Tokens {
             refresh,
             revoked_families,
+            purged_at_len,
         } = &mut *tokens;
         let Some(old) = refresh.get_mut(old_hash) else {
             return Ok(RotateOutcome::Invalid);
@@ -235,9 +242,12 @@ impl Store for MemoryStore {
                 spent: false,
             },
         );
-        // Expired tokens are useless; drop them so the map stays bounded by
-        // the live logins.
-        refresh.retain(|_, t| t.record.expires_at > now);
+        // Expired tokens are useless; drop them now and then so the map
+        // stays bounded by the live logins.
+        if refresh.len() > 2 * *purged_at_len + 1024 {
+            refresh.retain(|_, t| t.record.expires_at > now);
+            *purged_at_len = refresh.len();
+        }
         Ok(RotateOutcome::Rotated { user_id })
     }
 
@@ -246,6 +256,7 @@ impl Store for MemoryStore {
         let Tokens {
             refresh,
             revoked_families,
+            ..
         } = &mut *tokens;
         match refresh.get(hash) {
             Some(t)

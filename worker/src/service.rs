@@ -1,0 +1,43 @@
+//! The worker as a cluster service: sweeps over the Redis store, emits
+//! removals to every gateway, serves its ops routes.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use pixel_core::store::pubsub;
+use pixel_core::{Game, SystemClock};
+use tokio::net::TcpListener;
+
+use crate::config::WorkerConfig;
+use crate::emitter::ShardedPublisher;
+
+/// Builds the worker from its configuration and runs it until `shutdown`.
+pub async fn run(
+    config: WorkerConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let game = Game::open(
+        &config.store,
+        &config.game,
+        Arc::new(SystemClock),
+        "worker",
+        false,
+    )
+    .await?;
+    let url = config.store.redis_url.as_deref().unwrap_or_default();
+    let publisher = ShardedPublisher(pubsub::publisher(url).await?);
+    tracing::info!(addr = %listener.local_addr()?, "worker listening");
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let ops = tokio::spawn(pixel_core::http::serve(
+        listener,
+        pixel_core::telemetry::ops_router(game.store().clone()),
+        async move {
+            let _ = stop_rx.wait_for(|s| *s).await;
+        },
+    ));
+    crate::run(&game, &publisher, &config.sweep, shutdown).await;
+    let _ = stop_tx.send(true);
+    ops.await??;
+    Ok(())
+}
