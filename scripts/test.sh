@@ -3,10 +3,11 @@
 #   1. formatting and clippy (warnings are errors);
 #   2. every Rust test, unit and integration (the Redis store's against a
 #      real redis-server);
-#   3. the JS contract suite (official socket.io-client) against the
-#      standalone server;
+#   3. the JS contract suite (official socket.io-client) and the web page
+#      in headless Chromium, against the standalone server;
 #   4. a local cluster (redis-server, api, 3 gateways, 2 workers, nginx):
-#      the same contract suite through nginx, then the cluster drills.
+#      the same contract suite and page test through nginx, then the
+#      cluster drills.
 # It installs what it needs (Debian packages, npm packages) and stops every
 # process it started.
 set -euo pipefail
@@ -28,6 +29,7 @@ trap cleanup EXIT
 need_cmd curl curl
 need_cmd redis-server redis-server
 need_cmd nginx nginx
+need_cmd chromium chromium
 
 log "cargo fmt --check"
 cargo fmt --all -- --check
@@ -45,8 +47,10 @@ log "npm packages for the JS suites"
 export JWT_SECRET="test-secret-for-the-contract-suite-0123456789"
 export COOLDOWN_MS=1000 TTL_MS=3000 BOARD_WIDTH=64 BOARD_HEIGHT=64
 export SOCKET_EVENT_RATE=20 SOCKET_EVENT_BURST=40 MAX_PAYLOAD_BYTES=16384
+export SCREENSHOT_DIR="$RUN_DIR/screenshots"
 contract_suite() {
   (cd tests/js && node --test --test-concurrency=1 --test-timeout=120000 --test-reporter=spec ./*.test.mjs)
+  (cd tests/js && node --test --test-concurrency=1 --test-timeout=120000 --test-reporter=spec ./browser/*.test.mjs)
 }
 
 log "JS contract suite against the standalone server"

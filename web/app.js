@@ -15,7 +15,9 @@
 
   // Board state: per-pixel colour, seq of the update that set it, and expiry (server epoch ms).
   let meta = null, rgb = [], W = 0, H = 0, colors = null, pseq = null, expires = null, img = null;
-  let lastSeq = 0;       // highest seq applied from the ordered stream (snapshot, join acks, `pixels`)
+  let lastSeq = 0;       // every update of the stream with seq <= lastSeq has been applied (no gaps)
+  const ahead = new Set(); // applied stream seqs above lastSeq + 1: a gap lies below them
+  let gapTimer = null;
   let synced = false;    // a snapshot has been applied at least once
   let buffering = false; // `pixels` wait in `pending` until the join ack / snapshot is in
   let pending = [], snapGen = 0, joinGen = 0, joinTimer = 0;
@@ -94,12 +96,30 @@
     pseq[i] = u.seq; colors[i] = u.color || 0; expires[i] = u.color ? (u.expires_at || 0) : 0;
   }
 
+  // Advances lastSeq over the contiguous run of stream seqs. Pub/sub delivery
+  // is at most once, so a seq that stays missing for a moment means a lost
+  // update: rejoin with `since` and let the server fill the gap.
+  function markSeq(seq) {
+    if (!(seq > lastSeq)) return;
+    ahead.add(seq);
+    while (ahead.has(lastSeq + 1)) { ahead.delete(lastSeq + 1); lastSeq++; }
+    if (ahead.size && !gapTimer) {
+      gapTimer = setTimeout(() => { gapTimer = null; if (ahead.size && synced && !buffering) join(); }, ahead.size > 500 ? 0 : 1500);
+    }
+  }
+
+  function resetSeq(seq) {
+    lastSeq = seq;
+    for (const s of [...ahead]) if (s <= seq) ahead.delete(s);
+    while (ahead.has(lastSeq + 1)) { ahead.delete(lastSeq + 1); lastSeq++; }
+  }
+
   // ordered: part of the board's seq stream, so it advances lastSeq (the `since` of a rejoin).
   // Place-ack updates are not: updates before them may still be in flight.
   function ingest(updates, ordered) {
     if (!Array.isArray(updates) || !updates.length) return;
     if (buffering) { if (ordered) pending = pending.concat(updates); return; }
-    for (const u of updates) { applyOne(u); if (ordered && u.seq > lastSeq) lastSeq = u.seq; }
+    for (const u of updates) { applyOne(u); if (ordered) markSeq(u.seq); }
     scheduleRender();
   }
 
@@ -124,7 +144,7 @@
     for (const [x, y, c, , exp] of s.pixels) {
       if (x >= 0 && y >= 0 && x < W && y < H) { colors[y * W + x] = c; expires[y * W + x] = exp || 0; }
     }
-    lastSeq = s.seq; synced = true; buffering = false;
+    ahead.clear(); resetSeq(s.seq); synced = true; buffering = false;
     const buffered = pending; pending = [];
     ingest(buffered.filter((u) => u.seq > s.seq), true);
     if (/load the board/.test(el.message.textContent)) showMessage('');
@@ -148,8 +168,11 @@
     if (since === null || ack.resync) { loadSnapshot(); return; }
     buffering = false;
     const buffered = pending; pending = [];
-    ingest(ack.updates || [], true); ingest(buffered, true);
-    if (ack.seq > lastSeq) lastSeq = ack.seq;
+    // The ack's updates are every update in (since, ack.seq]: no gap below ack.seq.
+    for (const u of ack.updates || []) applyOne(u);
+    if (ack.seq > lastSeq) resetSeq(ack.seq);
+    ingest(buffered, true);
+    scheduleRender();
     updateStatus();
   }
 
