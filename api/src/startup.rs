@@ -53,7 +53,7 @@ pub async fn run(
         clock.clone(),
     ));
     let app = self::app(game, tokens, clock, config.accounts.settings())
-        .merge(pixel_core::telemetry::ops_router(store));
+        .merge(pixel_core::telemetry::ops_router(store, Vec::new()));
     tracing::info!(addr = %listener.local_addr()?, "api listening");
     pixel_core::http::serve(listener, app, shutdown).await?;
     Ok(())

@@ -41,15 +41,19 @@ pub async fn run(
         tokens,
         settings: config.socket.clone(),
     });
+    let subscriber = pubsub::subscriber(&url)?;
     let adapter =
-        RedisAdapterCtr::new_with_fred_config(pubsub::subscriber(&url)?, RedisAdapterConfig::new())
+        RedisAdapterCtr::new_with_fred_config(subscriber.clone(), RedisAdapterConfig::new())
             .await?;
     let (layer, io) = builder(gw)
         .with_adapter::<FredAdapter<_>>(adapter)
         .build_layer();
     register(&io).await?;
     let app = Router::new()
-        .merge(pixel_core::telemetry::ops_router(store))
+        .merge(pixel_core::telemetry::ops_router(
+            store,
+            vec![pubsub::dependency("redis pub/sub", subscriber)],
+        ))
         .layer(axum::middleware::from_fn(|req, next| {
             pixel_core::telemetry::track_http("gateway", req, next)
         }))

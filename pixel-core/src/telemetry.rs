@@ -53,24 +53,45 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
     })
 }
 
-/// `/healthz`, `/readyz` and `/metrics`. Readiness is a store ping.
-pub fn ops_router(store: Arc<dyn Store>) -> Router {
+/// A connection besides the store that the service needs to do its job
+/// (the gateway's pub/sub, the worker's publisher): `None` while it is up,
+/// else what is down.
+pub type Dependency = Arc<dyn Fn() -> Option<&'static str> + Send + Sync>;
+
+#[derive(Clone)]
+struct Readiness {
+    store: Arc<dyn Store>,
+    dependencies: Vec<Dependency>,
+}
+
+/// `/healthz`, `/readyz` and `/metrics`. Ready means the store answers a
+/// ping and every dependency is connected.
+pub fn ops_router(store: Arc<dyn Store>, dependencies: Vec<Dependency>) -> Router {
     metrics_handle();
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(render_metrics))
-        .with_state(store)
+        .with_state(Readiness {
+            store,
+            dependencies,
+        })
 }
 
-async fn readyz(State(store): State<Arc<dyn Store>>) -> Response {
-    match store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready").into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable").into_response()
-        }
+async fn readyz(State(r): State<Readiness>) -> Response {
+    if let Err(e) = r.store.ping().await {
+        tracing::warn!(error = %e, "not ready");
+        return (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable").into_response();
     }
+    if let Some(down) = r.dependencies.iter().find_map(|d| d()) {
+        tracing::warn!(dependency = down, "not ready");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{down} unavailable"),
+        )
+            .into_response();
+    }
+    (StatusCode::OK, "ready").into_response()
 }
 
 async fn render_metrics() -> Response {

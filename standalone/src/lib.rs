@@ -83,7 +83,7 @@ pub async fn build(config: &StandaloneConfig, clock: SharedClock) -> anyhow::Res
     }));
     let router = api::startup::app(game.clone(), tokens, clock, config.accounts.settings())
         .merge(web::router())
-        .merge(pixel_core::telemetry::ops_router(store))
+        .merge(pixel_core::telemetry::ops_router(store, Vec::new()))
         .layer(socket_layer);
     Ok(App {
         router,

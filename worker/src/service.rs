@@ -26,12 +26,16 @@ pub async fn run(
     )
     .await?;
     let url = config.store.redis_url.as_deref().unwrap_or_default();
-    let publisher = ShardedPublisher(pubsub::publisher(url).await?);
+    let client = pubsub::publisher(url).await?;
+    let publisher = ShardedPublisher(client.clone());
     tracing::info!(addr = %listener.local_addr()?, "worker listening");
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let ops = tokio::spawn(pixel_core::http::serve(
         listener,
-        pixel_core::telemetry::ops_router(game.store().clone()),
+        pixel_core::telemetry::ops_router(
+            game.store().clone(),
+            vec![pubsub::dependency("redis pub/sub", client)],
+        ),
         async move {
             let _ = stop_rx.wait_for(|s| *s).await;
         },

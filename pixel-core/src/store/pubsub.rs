@@ -68,3 +68,11 @@ pub async fn publisher(url: &str) -> Result<Client, StoreError> {
         .map_err(|e| StoreError::Unavailable(e.to_string()))?;
     Ok(client)
 }
+
+/// A readiness dependency that is up while `client` is connected.
+pub fn dependency(
+    name: &'static str,
+    client: impl ClientLike + Send + Sync + 'static,
+) -> crate::telemetry::Dependency {
+    std::sync::Arc::new(move || (!client.is_connected()).then_some(name))
+}
