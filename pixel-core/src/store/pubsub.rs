@@ -72,7 +72,7 @@ pub async fn publisher(url: &str) -> Result<Client, StoreError> {
 /// A readiness dependency that is up while `client` is connected.
 pub fn dependency(
     name: &'static str,
-    client: impl ClientLike + Send + Sync + 'static,
+    client: impl ClientLike + 'static,
 ) -> crate::telemetry::Dependency {
     std::sync::Arc::new(move || (!client.is_connected()).then_some(name))
 }
