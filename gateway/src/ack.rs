@@ -69,9 +69,9 @@ impl From<TokenError> for AckError {
 }
 
 /// The ack payload for a handler's outcome.
-pub fn reply(result: &Result<Value, AckError>) -> Value {
+pub fn reply(result: Result<Value, AckError>) -> Value {
     match result {
-        Ok(v) => v.clone(),
+        Ok(v) => v,
         Err(e) => e.to_value(),
     }
 }

@@ -109,7 +109,7 @@ where
     metrics::counter!("socket_events_total", "event" => event, "outcome" => outcome).increment(1);
     metrics::histogram!("socket_event_duration_seconds", "event" => event)
         .record(start.elapsed().as_secs_f64());
-    if let Err(e) = ack.send(&reply(&result)) {
+    if let Err(e) = ack.send(&reply(result)) {
         let _enter = span.enter();
         tracing::debug!(error = %e, "ack not delivered");
     }

@@ -76,8 +76,20 @@ impl GameConfig {
                 bail!("{name} must be between 1 and {}, got {v}", Self::MAX_SIDE);
             }
         }
-        if self.ttl_ms == 0 {
-            bail!("TTL_MS must be positive");
+        // Times are i64 milliseconds; a century is more than any game needs
+        // and keeps every `now + duration` far from overflow.
+        const CENTURY_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
+        if self.ttl_ms == 0 || self.ttl_ms > CENTURY_MS {
+            bail!(
+                "TTL_MS must be between 1 and {CENTURY_MS}, got {}",
+                self.ttl_ms
+            );
+        }
+        if self.cooldown_ms > CENTURY_MS {
+            bail!(
+                "COOLDOWN_MS must be at most {CENTURY_MS}, got {}",
+                self.cooldown_ms
+            );
         }
         Ok(vec![BoardConfig {
             id: BoardId::parse("main").map_err(anyhow::Error::msg)?,
@@ -186,6 +198,14 @@ mod tests {
         g.board_width = 0;
         assert!(g.boards().is_err());
         g.board_width = 5000;
+        assert!(g.boards().is_err());
+        g.board_width = 500;
+        g.ttl_ms = u64::MAX;
+        assert!(g.boards().is_err());
+        g.ttl_ms = 0;
+        assert!(g.boards().is_err());
+        g.ttl_ms = 1000;
+        g.cooldown_ms = u64::MAX;
         assert!(g.boards().is_err());
     }
 
