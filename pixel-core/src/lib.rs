@@ -5,9 +5,11 @@
 //! - [`domain`]: the game's rules as types — board ids, coordinates, colours,
 //!   updates and the history policy. Input is parsed into these at the edge.
 //! - [`store`]: the [`Store`](store::Store) interface every service talks to,
-//!   with its in-memory implementation (standalone mode). Each state change of
-//!   the game is one atomic store operation, so the standalone server and the
-//!   cluster run the same rules over two storage implementations.
+//!   its in-memory (standalone) and Redis (cluster) implementations, the
+//!   checks both must pass, and the Redis pub/sub clients of the adapter and
+//!   the emitter. Each state change of the game is one atomic store
+//!   operation, so the standalone server and the cluster run the same rules
+//!   over two storage implementations.
 //! - [`game`]: the board registry and the operations built on the store
 //!   (placement, catch-up, snapshot, decay sweep) used by every service.
 //! - [`broadcast`]: how updates reach the clients watching a board.
