@@ -4,16 +4,31 @@
 
 use std::sync::Arc;
 
-use pixel_core::domain::HistoryPolicy;
-use pixel_core::store::{
-    PlaceCommand, PlaceOutcome, RedisSettings, RedisStore, Store, StoreError, conformance,
-};
+use pixel_core::domain::{BoardConfig, HistoryPolicy};
+use pixel_core::store::conformance::{self, place_command};
+use pixel_core::store::{PlaceCommand, PlaceOutcome, RedisSettings, RedisStore, Store, StoreError};
 use test_support::RedisServer;
 
 async fn store(redis: &RedisServer) -> RedisStore {
     RedisStore::connect(&RedisSettings::new(redis.url()))
         .await
         .expect("connects to the test redis")
+}
+
+/// A placement by `user` at time 0 with no cooldown, expiring at `expires_at`.
+fn place_at_zero<'a>(
+    board: &'a BoardConfig,
+    x: u64,
+    y: u64,
+    color: u64,
+    user: &'a str,
+    expires_at: i64,
+) -> PlaceCommand<'a> {
+    PlaceCommand {
+        expires_at,
+        cooldown_until: 0,
+        ..place_command(board, x, y, color, user, 0)
+    }
 }
 
 #[tokio::test]
@@ -45,16 +60,10 @@ async fn concurrent_placements_by_one_user_yield_exactly_one_success() {
             let s = s.clone();
             let board = board.clone();
             tokio::spawn(async move {
+                // The board's ttl and cooldown: expires at 11 000, cooldown until 2 000.
                 let cmd = PlaceCommand {
-                    board: &board,
-                    coord: board.coord(i as u64, 0).unwrap(),
-                    color: 1,
-                    user_id: "same-user",
                     by: "ann",
-                    now: 1_000,
-                    expires_at: 11_000,
-                    cooldown_until: 2_000,
-                    history: HistoryPolicy::default(),
+                    ..place_command(&board, i as u64, 0, 1, "same-user", 1_000)
                 };
                 s.place(&cmd).await.unwrap()
             })
@@ -82,17 +91,8 @@ async fn concurrent_placements_by_many_users_get_distinct_consecutive_seqs() {
             let board = board.clone();
             tokio::spawn(async move {
                 let user = format!("u{i}");
-                let cmd = PlaceCommand {
-                    board: &board,
-                    coord: board.coord(i % 8, i / 8).unwrap(),
-                    color: 2,
-                    user_id: &user,
-                    by: &user,
-                    now: 1_000,
-                    expires_at: 11_000,
-                    cooldown_until: 2_000,
-                    history: HistoryPolicy::default(),
-                };
+                // The board's ttl and cooldown: expires at 11 000, cooldown until 2 000.
+                let cmd = place_command(&board, i % 8, i / 8, 2, &user, 1_000);
                 match s.place(&cmd).await.unwrap() {
                     PlaceOutcome::Placed(u) => u.seq,
                     other => panic!("{other:?}"),
@@ -116,18 +116,9 @@ async fn two_sweepers_never_remove_a_pixel_twice() {
     a.init_board(&board).await.unwrap();
     for i in 0..64u64 {
         let user = format!("u{i}");
-        let cmd = PlaceCommand {
-            board: &board,
-            coord: board.coord(i % 8, i / 8).unwrap(),
-            color: 2,
-            user_id: &user,
-            by: &user,
-            now: 0,
-            expires_at: 100,
-            cooldown_until: 0,
-            history: HistoryPolicy::default(),
-        };
-        a.place(&cmd).await.unwrap();
+        a.place(&place_at_zero(&board, i % 8, i / 8, 2, &user, 100))
+            .await
+            .unwrap();
     }
     let sweeper = |s: Arc<RedisStore>, board| {
         tokio::spawn(async move {
@@ -167,17 +158,7 @@ async fn an_outage_is_unavailable_and_recovers_without_reconnecting_by_hand() {
     s.ping().await.unwrap();
     redis.kill();
     assert!(matches!(s.ping().await, Err(StoreError::Unavailable(_))));
-    let cmd = PlaceCommand {
-        board: &board,
-        coord: board.coord(0, 0).unwrap(),
-        color: 1,
-        user_id: "u",
-        by: "u",
-        now: 0,
-        expires_at: 100,
-        cooldown_until: 0,
-        history: HistoryPolicy::default(),
-    };
+    let cmd = place_at_zero(&board, 0, 0, 1, "u", 100);
     assert!(matches!(
         s.place(&cmd).await,
         Err(StoreError::Unavailable(_))
@@ -201,18 +182,9 @@ async fn state_and_seq_survive_a_redis_restart_with_aof() {
         s.init_board(&board).await.unwrap();
         for i in 0..3u64 {
             let user = format!("u{i}");
-            let cmd = PlaceCommand {
-                board: &board,
-                coord: board.coord(i, 0).unwrap(),
-                color: 3,
-                user_id: &user,
-                by: &user,
-                now: 0,
-                expires_at: 1_000_000,
-                cooldown_until: 0,
-                history: HistoryPolicy::default(),
-            };
-            s.place(&cmd).await.unwrap();
+            s.place(&place_at_zero(&board, i, 0, 3, &user, 1_000_000))
+                .await
+                .unwrap();
         }
     }
     redis.restart();

@@ -9,10 +9,7 @@ use serde_json::{Value, json};
 async fn ops_routes_answer() {
     let app = spawn_app(&[]).await;
     for path in ["/healthz", "/readyz"] {
-        assert_eq!(
-            app.http.get(app.url(path)).send().await.unwrap().status(),
-            200
-        );
+        assert_eq!(app.get_json(path, None).await.0, 200);
     }
     let metrics = app.http.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(metrics.status(), 200);
@@ -46,79 +43,45 @@ async fn signup_login_me_refresh_logout() {
     assert_eq!(body["user"]["name"], "ann");
     let email = body["user"]["email"].as_str().unwrap().to_owned();
 
-    let me: Value = app
-        .http
-        .get(app.url("/api/me"))
-        .bearer_auth(body["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, me) = app
+        .get_json("/api/me", Some(body["access_token"].as_str().unwrap()))
+        .await;
     assert_eq!(me, body["user"]);
 
-    let login = app
-        .http
-        .post(app.url("/api/auth/login"))
-        .json(&json!({"email": email.to_uppercase(), "password": "password1"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), 200);
+    let (status, _) = app
+        .post_json(
+            "/api/auth/login",
+            &json!({"email": email.to_uppercase(), "password": "password1"}),
+        )
+        .await;
+    assert_eq!(status, 200);
 
     let rt = body["refresh_token"].as_str().unwrap();
-    let refreshed = app
-        .http
-        .post(app.url("/api/auth/refresh"))
-        .json(&json!({"refresh_token": rt}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refreshed.status(), 200);
-    let refreshed: Value = refreshed.json().await.unwrap();
+    let (status, refreshed) = app
+        .post_json("/api/auth/refresh", &json!({"refresh_token": rt}))
+        .await;
+    assert_eq!(status, 200);
     let rt2 = refreshed["refresh_token"].as_str().unwrap();
     assert_ne!(rt, rt2);
 
     // Reuse of the rotated token: refused, and the live one dies with it.
     for token in [rt, rt2] {
-        let r = app
-            .http
-            .post(app.url("/api/auth/refresh"))
-            .json(&json!({"refresh_token": token}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 401);
-        let e: Value = r.json().await.unwrap();
+        let (status, e) = app
+            .post_json("/api/auth/refresh", &json!({"refresh_token": token}))
+            .await;
+        assert_eq!(status, 401);
         assert_eq!(e["error"]["code"], "invalid_token");
     }
 
-    let login: Value = app
-        .http
-        .post(app.url("/api/auth/login"))
-        .json(&json!({"email": email, "password": "password1"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let logout = |t: String| {
-        let app = &app;
-        async move {
-            app.http
-                .post(app.url("/api/auth/logout"))
-                .json(&json!({"refresh_token": t}))
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    };
-    let rt3 = login["refresh_token"].as_str().unwrap().to_owned();
-    assert_eq!(logout(rt3.clone()).await, 204);
-    assert_eq!(logout(rt3).await, 401);
+    let (_, login) = app
+        .post_json(
+            "/api/auth/login",
+            &json!({"email": email, "password": "password1"}),
+        )
+        .await;
+    let rt3 = json!({"refresh_token": login["refresh_token"].as_str().unwrap()});
+    assert_eq!(app.post_json("/api/auth/logout", &rt3).await.0, 204);
+    assert_eq!(app.post_json("/api/auth/logout", &rt3).await.0, 401);
     app.shutdown().await;
 }
 
@@ -189,35 +152,17 @@ async fn repeated_failed_logins_are_throttled() {
     let app = spawn_app(&[]).await;
     let body = app.signup("bob").await;
     let email = body["user"]["email"].as_str().unwrap();
+    let wrong = json!({"email": email, "password": "wrong-password"});
     for _ in 0..20 {
-        let r = app
-            .http
-            .post(app.url("/api/auth/login"))
-            .json(&json!({"email": email, "password": "wrong-password"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 401);
+        assert_eq!(app.post_json("/api/auth/login", &wrong).await.0, 401);
     }
-    let r = app
-        .http
-        .post(app.url("/api/auth/login"))
-        .json(&json!({"email": email, "password": "password1"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 429);
-    let v: Value = r.json().await.unwrap();
+    let right = json!({"email": email, "password": "password1"});
+    let (status, v) = app.post_json("/api/auth/login", &right).await;
+    assert_eq!(status, 429);
     assert_eq!(v["error"]["code"], "rate_limited");
     app.clock.advance(10 * 60 * 1000);
-    let r = app
-        .http
-        .post(app.url("/api/auth/login"))
-        .json(&json!({"email": email, "password": "password1"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "the window has passed");
+    let (status, _) = app.post_json("/api/auth/login", &right).await;
+    assert_eq!(status, 200, "the window has passed");
     app.shutdown().await;
 }
 
@@ -226,19 +171,9 @@ async fn me_distinguishes_missing_bad_and_expired_tokens() {
     let app = spawn_app(&["--access-token-ttl-s", "60"]).await;
     let body = app.signup("cy").await;
     let token = body["access_token"].as_str().unwrap();
-    let code = |t: Option<&str>| {
-        let app = &app;
-        let t = t.map(str::to_owned);
-        async move {
-            let mut req = app.http.get(app.url("/api/me"));
-            if let Some(t) = t {
-                req = req.bearer_auth(t);
-            }
-            let r = req.send().await.unwrap();
-            let status = r.status().as_u16();
-            let v: Value = r.json().await.unwrap_or(Value::Null);
-            (status, v["error"]["code"].as_str().unwrap_or("").to_owned())
-        }
+    let code = async |t: Option<&str>| {
+        let (status, v) = app.get_json("/api/me", t).await;
+        (status, v["error"]["code"].as_str().unwrap_or("").to_owned())
     };
     assert_eq!(code(Some(token)).await.0, 200);
     assert_eq!(code(None).await, (401, "unauthorized".into()));
@@ -251,35 +186,18 @@ async fn me_distinguishes_missing_bad_and_expired_tokens() {
 #[tokio::test]
 async fn boards_and_snapshots_with_etags_and_compression() {
     let app = spawn_app(&[]).await;
-    let boards: Value = app
-        .http
-        .get(app.url("/api/boards"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, boards) = app.get_json("/api/boards", None).await;
     assert_eq!(boards[0]["id"], "main");
     assert_eq!(boards[0]["width"], 16);
     assert_eq!(boards[0]["palette"].as_array().unwrap().len(), 16);
-    let meta: Value = app
-        .http
-        .get(app.url("/api/boards/main"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, meta) = app.get_json("/api/boards/main", None).await;
     assert_eq!(meta, boards[0]);
     for path in [
         "/api/boards/nope",
         "/api/boards/nope/pixels",
         "/api/boards/..%2Fx",
     ] {
-        let r = app.http.get(app.url(path)).send().await.unwrap();
-        assert_eq!(r.status(), 404, "{path}");
+        assert_eq!(app.get_json(path, None).await.0, 404, "{path}");
     }
 
     let snap = app

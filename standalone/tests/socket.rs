@@ -2,11 +2,20 @@
 
 mod common;
 
-use common::{START_MS, spawn_app};
+use common::{START_MS, Sio, spawn_app};
 use serde_json::{Value, json};
 
 fn token(body: &Value) -> &str {
     body["access_token"].as_str().unwrap()
+}
+
+/// Places `color` at (`x`, `y`) on board `main`; the ack.
+async fn place(s: &mut Sio, x: u64, y: u64, color: u64) -> Value {
+    s.call(
+        "place",
+        json!({"board": "main", "x": x, "y": y, "color": color}),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -37,15 +46,7 @@ async fn checks_run_in_contract_order() {
     let mut spectator = app.socket(None).await.unwrap();
     let err = |v: Value| v["error"].as_str().unwrap_or("<ok>").to_owned();
     // input before auth
-    assert_eq!(
-        err(spectator
-            .call(
-                "place",
-                json!({"board": "main", "x": 99, "y": 0, "color": 1})
-            )
-            .await),
-        "invalid_input"
-    );
+    assert_eq!(err(place(&mut spectator, 99, 0, 1).await), "invalid_input");
     assert_eq!(
         err(spectator
             .call(
@@ -56,26 +57,10 @@ async fn checks_run_in_contract_order() {
         "not_found"
     );
     // auth before joined
-    assert_eq!(
-        err(spectator
-            .call(
-                "place",
-                json!({"board": "main", "x": 0, "y": 0, "color": 1})
-            )
-            .await),
-        "unauthorized"
-    );
+    assert_eq!(err(place(&mut spectator, 0, 0, 1).await), "unauthorized");
     let body = app.signup("ann").await;
     let mut player = app.socket(Some(token(&body))).await.unwrap();
-    assert_eq!(
-        err(player
-            .call(
-                "place",
-                json!({"board": "main", "x": 0, "y": 0, "color": 1})
-            )
-            .await),
-        "not_joined"
-    );
+    assert_eq!(err(place(&mut player, 0, 0, 1).await), "not_joined");
     assert_eq!(
         err(player.call("leave", json!({"board": "main"})).await),
         "not_joined"
@@ -84,47 +69,18 @@ async fn checks_run_in_contract_order() {
         player.call("join", json!({"board": "main"})).await["ok"],
         true
     );
-    assert_eq!(
-        player
-            .call(
-                "place",
-                json!({"board": "main", "x": 0, "y": 0, "color": 1})
-            )
-            .await["ok"],
-        true
-    );
+    assert_eq!(place(&mut player, 0, 0, 1).await["ok"], true);
     // joined before cooldown
-    let cd = player
-        .call(
-            "place",
-            json!({"board": "main", "x": 1, "y": 0, "color": 1}),
-        )
-        .await;
+    let cd = place(&mut player, 1, 0, 1).await;
     assert_eq!(err(cd.clone()), "cooldown");
     assert_eq!(cd["retry_after_ms"], 1000);
     app.clock.advance(1000);
-    assert_eq!(
-        player
-            .call(
-                "place",
-                json!({"board": "main", "x": 1, "y": 0, "color": 1})
-            )
-            .await["ok"],
-        true
-    );
+    assert_eq!(place(&mut player, 1, 0, 1).await["ok"], true);
     assert_eq!(
         player.call("leave", json!({"board": "main"})).await,
         json!({"ok": true})
     );
-    assert_eq!(
-        err(player
-            .call(
-                "place",
-                json!({"board": "main", "x": 1, "y": 0, "color": 1})
-            )
-            .await),
-        "not_joined"
-    );
+    assert_eq!(err(place(&mut player, 1, 0, 1).await), "not_joined");
     app.shutdown().await;
 }
 
@@ -169,15 +125,7 @@ async fn malformed_events_ack_invalid_input() {
     let ack = s.call("place", json!([])).await;
     assert_eq!(ack["error"], "invalid_input");
     // Nothing was placed by any of it.
-    let snap: Value = app
-        .http
-        .get(app.url("/api/boards/main/pixels"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, snap) = app.get_json("/api/boards/main/pixels", None).await;
     assert_eq!(snap["seq"], 0);
     app.shutdown().await;
 }
@@ -197,24 +145,14 @@ async fn placements_reach_every_watcher_with_increasing_seqs() {
         assert_eq!(ack["board"]["id"], "main");
         assert!(ack.get("updates").is_none());
     }
-    let placed = a
-        .call(
-            "place",
-            json!({"board": "main", "x": 2, "y": 3, "color": 4}),
-        )
-        .await;
+    let placed = place(&mut a, 2, 3, 4).await;
     assert_eq!(
         placed,
         json!({"ok": true, "cooldown_until": START_MS, "update": {
             "seq": 1, "x": 2, "y": 3, "color": 4, "placed_at": START_MS,
             "expires_at": START_MS + 10_000, "by": "ann"}})
     );
-    let placed = b
-        .call(
-            "place",
-            json!({"board": "main", "x": 2, "y": 3, "color": 9}),
-        )
-        .await;
+    let placed = place(&mut b, 2, 3, 9).await;
     assert_eq!(placed["update"]["seq"], 2);
     assert_eq!(placed["update"]["by"], "bob");
     let first = watcher.next_pixels().await;
@@ -234,14 +172,7 @@ async fn join_since_catches_up_or_asks_for_resync() {
     let mut a = app.socket(Some(token(&ann))).await.unwrap();
     a.call("join", json!({"board": "main"})).await;
     for x in 0..5 {
-        assert_eq!(
-            a.call(
-                "place",
-                json!({"board": "main", "x": x, "y": 0, "color": 1})
-            )
-            .await["ok"],
-            true
-        );
+        assert_eq!(place(&mut a, x, 0, 1).await["ok"], true);
     }
     let mut late = app.socket(None).await.unwrap();
     let ack = late
@@ -273,22 +204,10 @@ async fn decay_broadcasts_removals_and_spares_overwritten_pixels() {
     let ann = app.signup("ann").await;
     let mut a = app.socket(Some(token(&ann))).await.unwrap();
     a.call("join", json!({"board": "main"})).await;
-    a.call(
-        "place",
-        json!({"board": "main", "x": 1, "y": 1, "color": 2}),
-    )
-    .await;
-    a.call(
-        "place",
-        json!({"board": "main", "x": 2, "y": 2, "color": 2}),
-    )
-    .await;
+    place(&mut a, 1, 1, 2).await;
+    place(&mut a, 2, 2, 2).await;
     app.clock.advance(5_000);
-    a.call(
-        "place",
-        json!({"board": "main", "x": 2, "y": 2, "color": 3}),
-    )
-    .await;
+    place(&mut a, 2, 2, 3).await;
     for _ in 0..3 {
         a.next_pixels().await;
     }
@@ -304,15 +223,7 @@ async fn decay_broadcasts_removals_and_spares_overwritten_pixels() {
         removal["updates"],
         json!([{"seq": 5, "x": 2, "y": 2, "color": 0}])
     );
-    let snap: Value = app
-        .http
-        .get(app.url("/api/boards/main/pixels"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, snap) = app.get_json("/api/boards/main/pixels", None).await;
     assert_eq!(
         (snap["seq"].clone(), snap["pixels"].clone()),
         (json!(5), json!([]))
@@ -325,11 +236,7 @@ async fn the_auth_event_swaps_identity_on_a_live_socket() {
     let app = spawn_app(&["--access-token-ttl-s", "60"]).await;
     let mut s = app.socket(None).await.unwrap();
     s.call("join", json!({"board": "main"})).await;
-    let place = json!({"board": "main", "x": 0, "y": 0, "color": 1});
-    assert_eq!(
-        s.call("place", place.clone()).await["error"],
-        "unauthorized"
-    );
+    assert_eq!(place(&mut s, 0, 0, 1).await["error"], "unauthorized");
     assert_eq!(
         s.call("auth", json!({"token": "bad"})).await["error"],
         "unauthorized"
@@ -339,31 +246,24 @@ async fn the_auth_event_swaps_identity_on_a_live_socket() {
         s.call("auth", json!({"token": token(&ann)})).await,
         json!({"ok": true})
     );
-    assert_eq!(s.call("place", place.clone()).await["ok"], true);
+    assert_eq!(place(&mut s, 0, 0, 1).await["ok"], true);
     app.clock.advance(60_000);
-    assert_eq!(
-        s.call("place", place.clone()).await["error"],
-        "token_expired"
-    );
+    assert_eq!(place(&mut s, 0, 0, 1).await["error"], "token_expired");
     assert_eq!(
         s.call("auth", json!({"token": token(&ann)})).await["error"],
         "token_expired"
     );
-    let fresh: Value = app
-        .http
-        .post(app.url("/api/auth/refresh"))
-        .json(&json!({"refresh_token": ann["refresh_token"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, fresh) = app
+        .post_json(
+            "/api/auth/refresh",
+            &json!({"refresh_token": ann["refresh_token"]}),
+        )
+        .await;
     assert_eq!(
         s.call("auth", json!({"token": token(&fresh)})).await["ok"],
         true
     );
-    assert_eq!(s.call("place", place).await["ok"], true);
+    assert_eq!(place(&mut s, 0, 0, 1).await["ok"], true);
     app.shutdown().await;
 }
 

@@ -19,7 +19,8 @@ pub fn board(id: &str) -> BoardConfig {
     }
 }
 
-fn cmd<'a>(
+/// A placement at (`x`, `y`) by `user` at `now`, with the board's ttl and cooldown.
+pub fn place_command<'a>(
     board: &'a BoardConfig,
     x: u64,
     y: u64,
@@ -217,22 +218,40 @@ pub async fn board_lifecycle(store: &dyn Store, board_id: &str, user_prefix: &st
     let u1 = format!("{user_prefix}-1");
     let u2 = format!("{user_prefix}-2");
 
-    let a = placed(store.place(&cmd(&b, 1, 2, 3, &u1, 0)).await.unwrap());
+    let a = placed(
+        store
+            .place(&place_command(&b, 1, 2, 3, &u1, 0))
+            .await
+            .unwrap(),
+    );
     assert_eq!((a.seq, a.x, a.y, a.color), (1, 1, 2, 3));
     assert_eq!(
         (a.placed_at, a.expires_at, a.by.as_deref()),
         (Some(0), Some(10_000), Some(u1.as_str()))
     );
     assert_eq!(
-        store.place(&cmd(&b, 0, 0, 1, &u1, 400)).await.unwrap(),
+        store
+            .place(&place_command(&b, 0, 0, 1, &u1, 400))
+            .await
+            .unwrap(),
         PlaceOutcome::Cooldown {
             retry_after_ms: 600
         }
     );
     // Overwrite by another user at t=5000 moves the expiry to 15000.
-    let o = placed(store.place(&cmd(&b, 1, 2, 4, &u2, 5_000)).await.unwrap());
+    let o = placed(
+        store
+            .place(&place_command(&b, 1, 2, 4, &u2, 5_000))
+            .await
+            .unwrap(),
+    );
     assert_eq!(o.seq, 2);
-    let c = placed(store.place(&cmd(&b, 7, 7, 16, &u1, 6_000)).await.unwrap());
+    let c = placed(
+        store
+            .place(&place_command(&b, 7, 7, 16, &u1, 6_000))
+            .await
+            .unwrap(),
+    );
     assert_eq!(c.seq, 3);
 
     let snap = store.snapshot(&b).await.unwrap();
@@ -295,7 +314,7 @@ pub async fn history_is_bounded(store: &dyn Store, board_id: &str, user_prefix: 
     };
     for i in 0..6i64 {
         let user = format!("{user_prefix}-{i}");
-        let mut c = cmd(&b, 0, 0, 1, &user, i * 1_000);
+        let mut c = place_command(&b, 0, 0, 1, &user, i * 1_000);
         c.history = policy;
         placed(store.place(&c).await.unwrap());
     }

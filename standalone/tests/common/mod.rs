@@ -47,17 +47,39 @@ impl TestApp {
         }
     }
 
-    pub async fn signup(&self, name: &str) -> Value {
-        let email = format!("{name}-{}@test.io", uuid_like());
+    /// POSTs `body` as JSON to `path`: the status and the JSON reply
+    /// (`Value::Null` when the reply isn't JSON).
+    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
         let r = self
             .http
-            .post(self.url("/api/auth/signup"))
-            .json(&json!({"email": email, "password": "password1", "name": name}))
+            .post(self.url(path))
+            .json(body)
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 201);
-        r.json().await.unwrap()
+        status_and_json(r).await
+    }
+
+    /// GETs `path`, with `token` as a bearer token if given: the status and
+    /// the JSON reply (`Value::Null` when the reply isn't JSON).
+    pub async fn get_json(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut req = self.http.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        status_and_json(req.send().await.unwrap()).await
+    }
+
+    pub async fn signup(&self, name: &str) -> Value {
+        let email = format!("{name}-{}@test.io", uuid_like());
+        let (status, body) = self
+            .post_json(
+                "/api/auth/signup",
+                &json!({"email": email, "password": "password1", "name": name}),
+            )
+            .await;
+        assert_eq!(status, 201);
+        body
     }
 
     pub async fn socket(&self, token: Option<&str>) -> Result<Sio, String> {
@@ -71,6 +93,11 @@ impl Drop for TestApp {
             let _ = stop.send(());
         }
     }
+}
+
+async fn status_and_json(r: reqwest::Response) -> (u16, Value) {
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
 }
 
 pub fn uuid_like() -> String {
