@@ -135,29 +135,27 @@ async fn join<A: Adapter>(
                 s.leave(room(&board.id));
             }
         };
-        let meta = match gw.game.meta(board).await {
-            Ok(m) => m,
+        let outcome = match req.since {
+            Some(since) => gw
+                .game
+                .catch_up(board, since)
+                .await
+                .map(|(seq, c)| (seq, Some(c))),
+            None => gw.game.seq(board).await.map(|seq| (seq, None)),
+        };
+        let (seq, catchup) = match outcome {
+            Ok(o) => o,
             Err(e) => {
                 undo();
                 return Err(e.into());
             }
         };
-        let mut out = json!({"ok": true, "seq": meta.seq});
-        if let Some(since) = req.since {
-            match gw.game.catch_up(board, since).await {
-                Ok(Catchup::Updates(updates)) => {
-                    let last = updates.last().map_or(meta.seq, |u| u.seq.max(meta.seq));
-                    out["seq"] = json!(last);
-                    out["updates"] = json!(updates);
-                }
-                Ok(Catchup::Resync) => out["resync"] = json!(true),
-                Err(e) => {
-                    undo();
-                    return Err(e.into());
-                }
-            }
+        let mut out = json!({"ok": true, "seq": seq, "board": board.meta(seq)});
+        match catchup {
+            Some(Catchup::Updates(updates)) => out["updates"] = json!(updates),
+            Some(Catchup::Resync) => out["resync"] = json!(true),
+            None => {}
         }
-        out["board"] = json!(meta);
         Ok(out)
     };
     handle(&s, ack, "join", run).await;

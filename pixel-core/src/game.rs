@@ -134,8 +134,13 @@ impl Game {
             .ok_or_else(|| GameError::NotFound(id.to_string()))
     }
 
+    /// The board's current seq.
+    pub async fn seq(&self, board: &BoardConfig) -> Result<u64, GameError> {
+        Ok(self.store.board_seq(&board.id).await?)
+    }
+
     pub async fn meta(&self, board: &BoardConfig) -> Result<BoardMeta, GameError> {
-        Ok(board.meta(self.store.board_seq(&board.id).await?))
+        Ok(board.meta(self.seq(board).await?))
     }
 
     pub async fn place(
@@ -173,7 +178,12 @@ impl Game {
         }
     }
 
-    pub async fn catch_up(&self, board: &BoardConfig, since: u64) -> Result<Catchup, GameError> {
+    /// The board's current seq and the updates after `since` (or a resync).
+    pub async fn catch_up(
+        &self,
+        board: &BoardConfig,
+        since: u64,
+    ) -> Result<(u64, Catchup), GameError> {
         Ok(self.store.updates_since(&board.id, since).await?)
     }
 
@@ -397,14 +407,17 @@ mod tests {
             seqs.push(placed.update.seq);
         }
         assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6]);
-        match g.catch_up(&b, 3).await.unwrap() {
+        match g.catch_up(&b, 3).await.unwrap().1 {
             Catchup::Updates(u) => {
                 assert_eq!(u.iter().map(|u| u.seq).collect::<Vec<_>>(), vec![4, 5, 6])
             }
             Catchup::Resync => panic!("history should reach back to 3"),
         }
-        assert_eq!(g.catch_up(&b, 6).await.unwrap(), Catchup::Updates(vec![]));
-        assert_eq!(g.catch_up(&b, 7).await.unwrap(), Catchup::Resync);
+        assert_eq!(
+            g.catch_up(&b, 6).await.unwrap(),
+            (6, Catchup::Updates(vec![]))
+        );
+        assert_eq!(g.catch_up(&b, 7).await.unwrap().1, Catchup::Resync);
     }
 
     #[tokio::test]
@@ -425,8 +438,8 @@ mod tests {
                 .await
                 .unwrap();
         }
-        assert_eq!(g.catch_up(&b, 1).await.unwrap(), Catchup::Resync);
-        match g.catch_up(&b, 3).await.unwrap() {
+        assert_eq!(g.catch_up(&b, 1).await.unwrap().1, Catchup::Resync);
+        match g.catch_up(&b, 3).await.unwrap().1 {
             Catchup::Updates(u) => assert_eq!(u.len(), 2),
             Catchup::Resync => panic!("the last two updates are kept"),
         }

@@ -266,16 +266,21 @@ pub async fn board_lifecycle(store: &dyn Store, board_id: &str, user_prefix: &st
         ]
     );
 
-    match store.updates_since(&b.id, 1).await.unwrap() {
+    assert_eq!(
+        store.updates_since(&b.id, 1).await.unwrap().0,
+        3,
+        "current seq"
+    );
+    match store.updates_since(&b.id, 1).await.unwrap().1 {
         Catchup::Updates(u) => assert_eq!(u, vec![o.clone(), c.clone()]),
         Catchup::Resync => panic!("history must reach seq 1"),
     }
     assert_eq!(
-        store.updates_since(&b.id, 3).await.unwrap(),
+        store.updates_since(&b.id, 3).await.unwrap().1,
         Catchup::Updates(vec![])
     );
     assert_eq!(
-        store.updates_since(&b.id, 4).await.unwrap(),
+        store.updates_since(&b.id, 4).await.unwrap().1,
         Catchup::Resync
     );
 
@@ -297,7 +302,7 @@ pub async fn board_lifecycle(store: &dyn Store, board_id: &str, user_prefix: &st
     );
     let snap = store.snapshot(&b).await.unwrap();
     assert_eq!((snap.seq, snap.pixels.len()), (5, 0));
-    match store.updates_since(&b.id, 3).await.unwrap() {
+    match store.updates_since(&b.id, 3).await.unwrap().1 {
         Catchup::Updates(u) => assert_eq!(u, vec![Update::decay(4, 1, 2), Update::decay(5, 7, 7)]),
         Catchup::Resync => panic!("history must reach seq 3"),
     }
@@ -321,10 +326,10 @@ pub async fn history_is_bounded(store: &dyn Store, board_id: &str, user_prefix: 
     // At t=5000 updates 1..=3 (t <= 2000) are older than 2.5 s and beyond
     // the last 2: gone. Updates 4..=6 (t >= 3000) are young: kept.
     assert_eq!(
-        store.updates_since(&b.id, 2).await.unwrap(),
+        store.updates_since(&b.id, 2).await.unwrap().1,
         Catchup::Resync
     );
-    match store.updates_since(&b.id, 3).await.unwrap() {
+    match store.updates_since(&b.id, 3).await.unwrap().1 {
         Catchup::Updates(u) => {
             assert_eq!(u.iter().map(|u| u.seq).collect::<Vec<_>>(), vec![4, 5, 6])
         }

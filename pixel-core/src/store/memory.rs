@@ -337,29 +337,30 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn updates_since(&self, board: &BoardId, since: u64) -> Result<Catchup, StoreError> {
+    async fn updates_since(
+        &self,
+        board: &BoardId,
+        since: u64,
+    ) -> Result<(u64, Catchup), StoreError> {
         let game = lock(&self.game);
         let state = game.boards.get(board).ok_or_else(|| missing_board(board))?;
-        if since == state.seq {
-            return Ok(Catchup::Updates(Vec::new()));
+        let seq = state.seq;
+        if since == seq {
+            return Ok((seq, Catchup::Updates(Vec::new())));
         }
-        if since > state.seq {
-            return Ok(Catchup::Resync);
-        }
-        let oldest = state.history.front().map_or(state.seq + 1, |(_, u)| u.seq);
-        if since + 1 < oldest {
-            return Ok(Catchup::Resync);
+        let oldest = state.history.front().map_or(seq + 1, |(_, u)| u.seq);
+        if since > seq || since + 1 < oldest {
+            return Ok((seq, Catchup::Resync));
         }
         // Seqs in the history are consecutive, so the offset is arithmetic.
         let skip = (since + 1 - oldest) as usize;
-        Ok(Catchup::Updates(
-            state
-                .history
-                .iter()
-                .skip(skip)
-                .map(|(_, u)| u.clone())
-                .collect(),
-        ))
+        let updates = state
+            .history
+            .iter()
+            .skip(skip)
+            .map(|(_, u)| u.clone())
+            .collect();
+        Ok((seq, Catchup::Updates(updates)))
     }
 
     async fn sweep(

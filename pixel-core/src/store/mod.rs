@@ -153,7 +153,13 @@ pub trait Store: Send + Sync + 'static {
     async fn board_seq(&self, board: &BoardId) -> Result<u64, StoreError>;
     async fn place(&self, cmd: &PlaceCommand<'_>) -> Result<PlaceOutcome, StoreError>;
     async fn snapshot(&self, board: &BoardConfig) -> Result<StoredSnapshot, StoreError>;
-    async fn updates_since(&self, board: &BoardId, since: u64) -> Result<Catchup, StoreError>;
+    /// The board's current seq and what `join since` gets, read together so
+    /// that a reconnecting client costs one round trip.
+    async fn updates_since(
+        &self,
+        board: &BoardId,
+        since: u64,
+    ) -> Result<(u64, Catchup), StoreError>;
     /// Removes up to `limit` pixels whose expiry is `<= now`, giving each
     /// removal the next seq and recording it in the history. A pixel that was
     /// overwritten after its decay was scheduled is never removed early: its

@@ -555,7 +555,11 @@ impl Store for RedisStore {
         })
     }
 
-    async fn updates_since(&self, board: &BoardId, since: u64) -> Result<Catchup, StoreError> {
+    async fn updates_since(
+        &self,
+        board: &BoardId,
+        since: u64,
+    ) -> Result<(u64, Catchup), StoreError> {
         let mut conn = self.conn().await?;
         let (seq, members): (Option<u64>, Vec<String>) = redis::pipe()
             .atomic()
@@ -570,10 +574,10 @@ impl Store for RedisStore {
             .map_err(redis_err)?;
         let seq = seq.unwrap_or(0);
         if since == seq {
-            return Ok(Catchup::Updates(Vec::new()));
+            return Ok((seq, Catchup::Updates(Vec::new())));
         }
         if since > seq {
-            return Ok(Catchup::Resync);
+            return Ok((seq, Catchup::Resync));
         }
         let updates = members
             .iter()
@@ -583,11 +587,12 @@ impl Store for RedisStore {
         let complete = updates.first().is_some_and(|u| u.seq == since + 1)
             && updates.last().is_some_and(|u| u.seq == seq)
             && updates.len() as u64 == seq - since;
-        Ok(if complete {
+        let catchup = if complete {
             Catchup::Updates(updates)
         } else {
             Catchup::Resync
-        })
+        };
+        Ok((seq, catchup))
     }
 
     async fn sweep(
