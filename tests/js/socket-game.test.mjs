@@ -4,17 +4,31 @@ import { test, describe, afterEach, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   cfg, T, connect, closeAll, signup, signupMany, join, leave, place, assertAckOk, assertAckError,
-  assertMainMeta, assertPlacementShape, freshCell, randomColor, pixelLog, joinedClient, waitFor, sleep,
+  assertMainMeta, assertPlacementShape, freshCell, randomColor, pixelLog, joinedClient, waitFor,
   DELIVERY_TIMEOUT_MS, isInt,
 } from './helpers.mjs';
 
 afterEach(closeAll);
 after(closeAll);
 
-/** After `barrier` saw `seq`, gives other sockets a grace period, then asserts `log` never got it. */
-async function assertNotDelivered(log, seq, barrierLog, ctx) {
-  await barrierLog.seq(seq);
-  await sleep(500); // grace period for a delivery that must NOT happen
+/**
+ * Waits until every update broadcast so far has reached `log`'s socket,
+ * which must have joined the board: another user places a marker pixel and
+ * the socket sees it. A socket's deliveries keep their emit order (one
+ * gateway's queue, or one Redis pub/sub channel between two gateways), so
+ * anything emitted to it before the marker has arrived by then.
+ */
+async function barrier(log) {
+  const marker = await joinedClient(await signup());
+  const c = freshCell();
+  const m = assertAckOk(await place(marker.socket, c.x, c.y, 1), 'marker placement');
+  await log.seq(m.update.seq);
+}
+
+/** Asserts that `socket` never got update `seq`: (re)joins it, then waits on a barrier. */
+async function assertNotDelivered(socket, log, seq, ctx) {
+  assertAckOk(await join(socket), `${ctx}: join for the barrier`);
+  await barrier(log);
   assert.equal(log.find((u) => u.seq === seq), undefined, `${ctx}: update ${seq} must not be delivered`);
 }
 
@@ -37,7 +51,7 @@ describe('join', () => {
     const { x, y } = freshCell();
     const res = assertAckOk(await place(s, x, y, randomColor()));
     await log.seq(res.update.seq);
-    await sleep(500); // grace period for a duplicate that must NOT arrive
+    await barrier(log); // a duplicate would have arrived before the marker
     assert.equal(log.all((upd) => upd.seq === res.update.seq).length, 1, 'update delivered more than once');
   });
 });
@@ -206,8 +220,13 @@ describe('broadcast', () => {
     const c = freshCell();
     const p = assertAckOk(await place(placer.socket, c.x, c.y, 12));
     await placer.log.seq(p.update.seq);
-    await sleep(500); // grace period for a delivery that must NOT happen
-    assert.equal(outsiderLog.events.length, 0, `a socket that never joined got pixels events: ${JSON.stringify(outsiderLog.events.map((e) => e.ev))}`);
+    // Whatever its gateway sent the outsider before it joined arrives before
+    // the join ack; the barrier then covers deliveries from other gateways.
+    assertAckOk(await join(outsider), 'join after the placement');
+    const early = outsiderLog.events.map((e) => e.ev);
+    assert.deepEqual(early, [], `a socket that never joined got pixels events: ${JSON.stringify(early)}`);
+    await barrier(outsiderLog);
+    assert.equal(outsiderLog.find((u) => u.seq === p.update.seq), undefined, 'the placement must not reach a socket that had not joined');
   });
 
   test('after leave a socket no longer receives the board\'s updates', T(60_000), async () => {
@@ -217,7 +236,8 @@ describe('broadcast', () => {
     assertAckOk(await leave(leaver.socket), 'leave');
     const c = freshCell();
     const p = assertAckOk(await place(placer.socket, c.x, c.y, 13));
-    await assertNotDelivered(leaver.log, p.update.seq, placer.log, 'socket that left');
+    await placer.log.seq(p.update.seq);
+    await assertNotDelivered(leaver.socket, leaver.log, p.update.seq, 'socket that left');
   });
 
   test('a socket that re-joins after leave receives updates again', T(60_000), async () => {
