@@ -22,11 +22,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let url = config
-        .store
-        .redis_url
-        .clone()
-        .ok_or_else(|| anyhow::anyhow!("REDIS_URL is required for the gateway"))?;
+    let url = config.store.required_url("gateway")?;
     let secret = config.auth.required_secret()?;
     let clock = Arc::new(SystemClock);
     let game = Game::open(&config.store, &config.game, clock.clone(), "gateway", false).await?;
@@ -41,7 +37,7 @@ pub async fn run(
         tokens,
         settings: config.socket.clone(),
     });
-    let subscriber = pubsub::subscriber(&url)?;
+    let subscriber = pubsub::subscriber(url)?;
     let adapter =
         RedisAdapterCtr::new_with_fred_config(subscriber.clone(), RedisAdapterConfig::new())
             .await?;

@@ -82,10 +82,6 @@ impl Session {
         *lock(&self.identity) = identity;
     }
 
-    pub fn identity(&self) -> Identity {
-        lock(&self.identity).clone()
-    }
-
     /// Records a joined board; `false` if it was joined already.
     pub fn join(&self, board: &BoardId) -> bool {
         lock(&self.joined).insert(board.clone())

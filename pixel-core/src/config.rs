@@ -161,6 +161,17 @@ pub struct StoreConfig {
     pub redis_url: Option<String>,
 }
 
+impl StoreConfig {
+    /// The Redis URL a cluster service cannot run without.
+    pub fn required_url(&self, service: &str) -> anyhow::Result<&str> {
+        self.redis_url.as_deref().with_context(|| {
+            format!(
+                "REDIS_URL is required for the {service} service; run `realtime-pixel` for the all-in-one server"
+            )
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
 pub enum LogFormat {
     #[default]

@@ -87,13 +87,14 @@ impl Game {
     ) -> anyhow::Result<Arc<Self>> {
         let boards = game.boards()?;
         let store: Arc<dyn Store> = match &store.redis_url {
-            Some(url) => Arc::new(
-                connect_redis(&RedisSettings::new(url), std::time::Duration::from_secs(60)).await?,
-            ),
             None if memory_ok => Arc::new(MemoryStore::new()),
-            None => anyhow::bail!(
-                "REDIS_URL is required for the {service} service; run `realtime-pixel` for the all-in-one server"
-            ),
+            _ => {
+                let url = store.required_url(service)?;
+                Arc::new(
+                    connect_redis(&RedisSettings::new(url), std::time::Duration::from_secs(60))
+                        .await?,
+                )
+            }
         };
         let game = Arc::new(Self::new(store, boards, clock));
         game.init().await?;

@@ -25,7 +25,7 @@ pub async fn run(
         false,
     )
     .await?;
-    let url = config.store.redis_url.as_deref().unwrap_or_default();
+    let url = config.store.required_url("worker")?;
     let client = pubsub::publisher(url).await?;
     let publisher = ShardedPublisher(client.clone());
     tracing::info!(addr = %listener.local_addr()?, "worker listening");
