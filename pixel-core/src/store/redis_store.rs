@@ -44,13 +44,15 @@ use super::{
 use crate::domain::{BoardConfig, BoardId, HistoryPolicy, PixelEntry, Update};
 
 /// Trims a board's feed per the history policy, dropping at most `budget`
-/// entries. Every entry's first field is `t`, its recorded time, so one
-/// short `XRANGE` from the head decides; the common case (the head is
+/// entries. Every entry's first field is `t`, its recorded time, so the
+/// head entry decides whether anything goes; the common case (the head is
 /// young) costs an `XLEN` and a one-entry read.
 const TRIM_FN: &str = r#"
 local function trim(feed, now, min_updates, min_age, budget)
   local n = redis.call('XLEN', feed)
   if n <= min_updates then return end
+  local first = redis.call('XRANGE', feed, '-', '+', 'COUNT', 1)[1]
+  if not first or tonumber(first[2][2]) >= now - min_age then return end
   local head = redis.call('XRANGE', feed, '-', '+', 'COUNT', math.min(budget, n - min_updates))
   local cut = nil
   for _, e in ipairs(head) do
