@@ -171,23 +171,30 @@ redis_image() {
 CONTAINERS=()
 stop_containers() {
   local c
-  for c in "${CONTAINERS[@]}"; do pod rm -f -t 10 "$c" >/dev/null 2>&1 || true; done
+  for c in "${CONTAINERS[@]}"; do pod rm -f -t 10 "$c" >>"$RUN_DIR/podman.log" 2>&1 || true; done
   CONTAINERS=()
 }
 
 run_container() {
-  # run_container NAME IMAGE [ARGS...]: detached, host network.
-  local name=$1 image=$2
-  shift 2
+  # run_container NAME [PODMAN RUN OPTIONS...] -- IMAGE [COMMAND...]:
+  # detached, on the host network.
+  local name=$1
+  shift
   pod rm -f "$name" >/dev/null 2>&1 || true
   CONTAINERS+=("$name")
-  pod run -d --name "$name" --network host "$@" "$image" >/dev/null
+  local opts=()
+  while [ "$1" != -- ]; do opts+=("$1"); shift; done
+  shift
+  # Health checks run on demand (wait_healthy). Without systemd podman
+  # logs that it cannot set up timers: that goes to podman.log.
+  pod run -d --name "$name" --network host --health-interval disable "${opts[@]}" "$@" \
+    >/dev/null 2>>"$RUN_DIR/podman.log"
 }
 
 wait_healthy() {
   # The image's own HEALTHCHECK, run by podman inside the container.
   local name=$1 deadline=$((SECONDS + 60))
-  until pod healthcheck run "$name" >/dev/null 2>&1; do
+  until pod healthcheck run "$name" >>"$RUN_DIR/podman.log" 2>&1; do
     if ((SECONDS >= deadline)); then
       log "$name: HEALTHCHECK never passed"; pod logs "$name" | tail -20 >&2; return 1
     fi
@@ -211,9 +218,11 @@ image_checks() {
     strip --strip-debug -o "$RUN_DIR/bin/$b" "target/$profile/$b"
   done
   printf 'FROM scratch\nCOPY . /out/\n' >"$RUN_DIR/binaries.Dockerfile"
-  pod build -q --layers=false -f "$RUN_DIR/binaries.Dockerfile" -t localhost/pixel-binaries:test "$RUN_DIR/bin" >/dev/null
   local t
   for t in api gateway worker; do
+    # Again for every target: a build without --layers removes the image
+    # it used as a stage when it is done.
+    pod build -q --layers=false -f "$RUN_DIR/binaries.Dockerfile" -t localhost/pixel-binaries:test "$RUN_DIR/bin" >/dev/null
     pod build -q --layers=false --format docker -f docker/Dockerfile --target "$t" \
       --build-arg RUNTIME_IMAGE="$BASE_IMAGE" --build-arg RUST_IMAGE="$BASE_IMAGE" \
       --build-arg BINARIES=localhost/pixel-binaries:test \
@@ -228,11 +237,11 @@ image_checks() {
   local env=(-e BIND_ADDR=127.0.0.1 -e "REDIS_URL=redis://127.0.0.1:$redis_port/" -e "JWT_SECRET=$JWT_SECRET"
     -e COOLDOWN_MS -e TTL_MS -e BOARD_WIDTH -e BOARD_HEIGHT -e RUST_LOG=warn)
   log "containers: redis, api, gateway, worker"
-  run_container pixel-test-redis localhost/pixel-redis:test \
+  run_container pixel-test-redis -- localhost/pixel-redis:test \
     redis-server --port "$redis_port" --bind 127.0.0.1 --appendonly yes --appendfsync always --save "" --dir /tmp
-  run_container pixel-test-api localhost/realtime-pixel-api:test "${env[@]}" -e "PORT=$api_port"
-  run_container pixel-test-gateway localhost/realtime-pixel-gateway:test "${env[@]}" -e "PORT=$gw_port"
-  run_container pixel-test-worker localhost/realtime-pixel-worker:test "${env[@]}" -e "PORT=$worker_port"
+  run_container pixel-test-api "${env[@]}" -e "PORT=$api_port" -- localhost/realtime-pixel-api:test
+  run_container pixel-test-gateway "${env[@]}" -e "PORT=$gw_port" -- localhost/realtime-pixel-gateway:test
+  run_container pixel-test-worker "${env[@]}" -e "PORT=$worker_port" -- localhost/realtime-pixel-worker:test
   local p
   for c in api gateway worker; do wait_healthy "pixel-test-$c"; done
   for p in "$api_port" "$gw_port" "$worker_port"; do

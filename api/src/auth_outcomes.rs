@@ -63,20 +63,25 @@ mod tests {
         Ok(())
     }
 
+    fn err(e: ApiError) -> Result<(), ApiError> {
+        Err(e)
+    }
+
     #[test]
     fn outcomes_name_what_happened() {
-        let invalid = || Err(ApiError::InvalidInput("x".into()));
+        let invalid = || err(ApiError::InvalidInput("x".into()));
         assert_eq!(outcome(Signup, &ok()), "ok");
-        assert_eq!(outcome(Signup, &Err(ApiError::EmailTaken)), "taken");
+        assert_eq!(outcome(Signup, &err(ApiError::EmailTaken)), "taken");
         assert_eq!(outcome(Signup, &invalid()), "invalid");
         assert_eq!(outcome(Login, &ok()), "ok");
-        assert_eq!(outcome(Login, &Err(ApiError::InvalidCredentials)), "failed");
-        assert_eq!(outcome(Login, &Err(ApiError::RateLimited)), "throttled");
+        assert_eq!(outcome(Login, &err(ApiError::InvalidCredentials)), "failed");
+        assert_eq!(outcome(Login, &err(ApiError::RateLimited)), "throttled");
+        assert_eq!(outcome(Login, &invalid()), "invalid");
         assert_eq!(outcome(Refresh, &ok()), "rotated");
-        assert_eq!(outcome(Refresh, &Err(ApiError::TokenReused)), "reused");
-        assert_eq!(outcome(Refresh, &Err(ApiError::InvalidToken)), "invalid");
+        assert_eq!(outcome(Refresh, &err(ApiError::TokenReused)), "reused");
+        assert_eq!(outcome(Refresh, &err(ApiError::InvalidToken)), "invalid");
         assert_eq!(outcome(Logout, &ok()), "ok");
-        assert_eq!(outcome(Logout, &Err(ApiError::InvalidToken)), "invalid");
-        assert_eq!(outcome(Login, &Err(ApiError::Unavailable)), "error");
+        assert_eq!(outcome(Logout, &err(ApiError::InvalidToken)), "invalid");
+        assert_eq!(outcome(Login, &err(ApiError::Unavailable)), "error");
     }
 }
