@@ -234,7 +234,10 @@ image_checks() {
   trap 'stop_containers; stop_started' EXIT
   local redis_port api_port gw_port worker_port
   redis_port=$(free_port) api_port=$(free_port) gw_port=$(free_port) worker_port=$(free_port)
-  local env=(-e BIND_ADDR=127.0.0.1 -e "REDIS_URL=redis://127.0.0.1:$redis_port/" -e "JWT_SECRET=$JWT_SECRET"
+  # Short cooldown and TTL, so that the traffic sees its pixels decay.
+  export COOLDOWN_MS=${COOLDOWN_MS:-1000} TTL_MS=${TTL_MS:-3000} BOARD_WIDTH=${BOARD_WIDTH:-64} BOARD_HEIGHT=${BOARD_HEIGHT:-64}
+  export JWT_SECRET=${JWT_SECRET:-$(python3 -c 'import secrets; print(secrets.token_hex(32))')}
+  local env=(-e BIND_ADDR=127.0.0.1 -e "REDIS_URL=redis://127.0.0.1:$redis_port/" -e JWT_SECRET
     -e COOLDOWN_MS -e TTL_MS -e BOARD_WIDTH -e BOARD_HEIGHT -e RUST_LOG=warn)
   log "containers: redis, api, gateway, worker"
   run_container pixel-test-redis -- localhost/pixel-redis:test \
