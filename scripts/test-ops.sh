@@ -46,6 +46,7 @@ static_checks() {
   hadolint --failure-threshold warning docker/Dockerfile
   log "compose file against the compose spec"
   check-jsonschema --builtin-schema vendor.compose-spec docker/compose.yaml
+  python3 scripts/ops/check_compose.py docker/compose.yaml docker/Dockerfile prometheus/prometheus.yml
   log "promtool: scrape config, rules, rule unit tests"
   promtool check config prometheus/prometheus.yml
   promtool check rules prometheus/rules/realtime-pixel.rules.yml
@@ -53,6 +54,12 @@ static_checks() {
   log "the chart's copies of the dashboard and the rules match the originals"
   cmp grafana/dashboards/realtime-pixel.json charts/realtime-pixel/dashboards/realtime-pixel.json
   cmp prometheus/rules/realtime-pixel.rules.yml charts/realtime-pixel/files/realtime-pixel.rules.yml
+  log "nginx -t on the web image's server block"
+  need_cmd nginx nginx
+  mkdir -p "$RUN_DIR/nginx-web"
+  printf 'pid %s/nginx.pid;\nerror_log stderr;\nevents {}\nhttp {\n  include /etc/nginx/mime.types;\n  include %s/nginx/web.conf;\n}\n' \
+    "$RUN_DIR/nginx-web" "$ROOT" >"$RUN_DIR/nginx-web/nginx.conf"
+  nginx -t -q -p "$RUN_DIR/nginx-web" -c "$RUN_DIR/nginx-web/nginx.conf"
   log "helm lint + render, every object against the Kubernetes schemas"
   python3 scripts/ops/check_chart.py charts/realtime-pixel charts/realtime-pixel/values-production.yaml \
     --out "$RUN_DIR/chart"
