@@ -26,6 +26,9 @@ ROOT=$PWD
 export RUN_DIR=${RUN_DIR:-"$ROOT/.run/test"}/ops
 mkdir -p "$RUN_DIR"
 source scripts/lib.sh
+# Whatever a step started (Prometheus, containers) stops with it, on
+# failure too.
+trap 'stop_containers; stop_started' EXIT
 
 need_py() {
   local missing=()
@@ -74,6 +77,7 @@ static_checks() {
 
 # ---------------------------------------------------------------- live --
 
+# shellcheck disable=SC2153 # the ports come from $CLUSTER_DIR/cluster.env
 prometheus_config() {
   # prometheus_config OUT: the jobs of prometheus/prometheus.yml, pointed at
   # the local cluster's ports, scraping every second.
@@ -225,27 +229,26 @@ image_checks() {
 
   log "the runtime images (docker/Dockerfile targets) from the $profile binaries"
   # The full build compiles the workspace inside the builder stage (see
-  # README); here the suite's own binaries are passed in as BINARIES.
-  rm -rf "$RUN_DIR/bin" && mkdir -p "$RUN_DIR/bin"
+  # README); here the builder stage is replaced by an image of the suite's
+  # own binaries and every other stage is built as written.
+  rm -rf "${RUN_DIR:?}/bin" && mkdir -p "$RUN_DIR/bin"
   local b
   for b in pixel-api pixel-gateway pixel-worker; do
     strip --strip-debug -o "$RUN_DIR/bin/$b" "target/$profile/$b"
   done
   printf 'FROM scratch\nCOPY . /out/\n' >"$RUN_DIR/binaries.Dockerfile"
+  python3 scripts/ops/prebuilt_dockerfile.py docker/Dockerfile "$RUN_DIR/prebuilt.Dockerfile" localhost/pixel-binaries:test
   local t
   for t in api gateway worker; do
     # Again for every target: a build without --layers removes the image
     # it used as a stage when it is done.
     pod build -q --layers=false -f "$RUN_DIR/binaries.Dockerfile" -t localhost/pixel-binaries:test "$RUN_DIR/bin" >/dev/null
-    pod build -q --layers=false --format docker -f docker/Dockerfile --target "$t" \
-      --build-arg RUNTIME_IMAGE="$BASE_IMAGE" --build-arg RUST_IMAGE="$BASE_IMAGE" \
-      --build-arg BINARIES=localhost/pixel-binaries:test \
-      -t "localhost/realtime-pixel-$t:test" . >/dev/null
+    pod build -q --layers=false --format docker -f "$RUN_DIR/prebuilt.Dockerfile" --target "$t" \
+      --build-arg RUNTIME_IMAGE="$BASE_IMAGE" -t "localhost/realtime-pixel-$t:test" . >/dev/null
     [ "$(pod image inspect --format '{{.Config.User}}' "localhost/realtime-pixel-$t:test")" = 10001:10001 ] \
       || { log "$t image does not run as 10001"; return 1; }
   done
 
-  trap 'stop_containers; stop_started' EXIT
   local redis_port api_port gw_port worker_port
   redis_port=$(free_port) api_port=$(free_port) gw_port=$(free_port) worker_port=$(free_port)
   # Short cooldown and TTL, so that the traffic sees its pixels decay.
@@ -270,7 +273,6 @@ image_checks() {
   log "a placement end to end through the containers"
   (cd tests/js && PIXEL_URL="http://127.0.0.1:$api_port" GATEWAY_URLS="http://127.0.0.1:$gw_port" node ops/traffic.mjs)
   stop_containers
-  trap - EXIT
 }
 
 case ${1:-} in
