@@ -72,7 +72,7 @@ static_checks() {
   nginx -t -q -p "$RUN_DIR/nginx-web" -c "$RUN_DIR/nginx-web/nginx.conf"
   log "helm lint + render, every object against the Kubernetes schemas"
   python3 scripts/ops/check_chart.py charts/realtime-pixel charts/realtime-pixel/values-production.yaml \
-    --out "$RUN_DIR/chart"
+    --readme README.md --out "$RUN_DIR/chart"
 }
 
 # ---------------------------------------------------------------- live --

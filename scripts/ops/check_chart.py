@@ -14,6 +14,7 @@ Exits 1 on any lint error or invalid object.
 
 import argparse
 import os
+import re
 import sys
 
 import helm_python as helm
@@ -80,7 +81,30 @@ def render_and_validate(chart_dir, values, label, out_dir):
             yaml.safe_dump_all(rendered, f, sort_keys=False)
     summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
     print(f"{'ok  ' if ok else 'FAIL'} {label}: {count} objects valid for Kubernetes {', '.join(KUBE_VERSIONS)}: {summary}")
-    return ok, kinds
+    return ok, kinds, rendered
+
+
+def readme_variables(readme):
+    """The variables of the README's configuration table."""
+    text = open(readme).read()
+    table = text[text.index("| variable | used by |"):]
+    table = table[: table.index("\n\n")]
+    names = set()
+    for line in table.splitlines()[2:]:
+        names.update(re.findall(r"`([A-Z][A-Z0-9_]+)`", line.split("|")[1]))
+    return names
+
+
+def env_of(objects):
+    """Every variable a rendered container gets (ConfigMap and env)."""
+    names = set()
+    for doc in objects:
+        if doc["kind"] == "ConfigMap" and doc["metadata"]["name"].endswith("-config"):
+            names.update(doc["data"])
+        if doc["kind"] == "Deployment":
+            for c in doc["spec"]["template"]["spec"]["containers"]:
+                names.update(e["name"] for e in c.get("env", []))
+    return names
 
 
 def main():
@@ -88,13 +112,21 @@ def main():
     ap.add_argument("chart")
     ap.add_argument("values", nargs="*")
     ap.add_argument("--out")
+    ap.add_argument("--readme", help="check that every variable of its configuration table is set")
     a = ap.parse_args()
     ok = True
     runs = [("default", None)] + [(os.path.basename(v).removesuffix(".yaml"), yaml.safe_load(open(v))) for v in a.values]
     for label, values in runs:
         ok = lint(a.chart, values, label) and ok
-        good, kinds = render_and_validate(a.chart, values, label, a.out)
+        good, kinds, objects = render_and_validate(a.chart, values, label, a.out)
         ok = good and ok
+        if a.readme:
+            missing = readme_variables(a.readme) - env_of(objects)
+            if missing:
+                print(f"FAIL {label}: README variables without a Helm value: {sorted(missing)}")
+                ok = False
+            else:
+                print(f"ok   {label}: every variable of the README table reaches the pods")
         for must in ("Deployment", "Service", "ConfigMap"):
             if must not in kinds:
                 print(f"FAIL {label}: no {must} rendered")
