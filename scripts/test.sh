@@ -7,7 +7,10 @@
 #      in headless Chromium, against the standalone server;
 #   4. a local cluster (redis-server, api, 3 gateways, 2 workers, nginx):
 #      the same contract suite and page test through nginx, then the
-#      cluster drills.
+#      cluster drills;
+#   5. operations (scripts/test-ops.sh): static checks of the Dockerfile,
+#      compose file, Helm chart, Prometheus rules; a real Prometheus
+#      against the cluster; the images built and run with podman.
 # It installs what it needs (Debian packages, npm packages) and stops every
 # process it started.
 set -euo pipefail
@@ -44,6 +47,11 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 log "cargo test"
 cargo test --workspace --locked
 
+# ---- operations (issue 8): static checks --------------------------------
+log "ops: Dockerfile, compose, Helm chart, Prometheus rules"
+scripts/test-ops.sh static
+# --------------------------------------------------------------------------
+
 log "npm packages for the JS suites"
 (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
 
@@ -73,14 +81,27 @@ GATEWAY_PORTS="$(free_port) $(free_port) $(free_port)"
 export NGINX_PORT API_PORT WORKER_PORT REDIS_PORT GATEWAY_PORTS
 scripts/cluster.sh up
 export PIXEL_URL="http://127.0.0.1:$NGINX_PORT"
+# nginx does not proxy /metrics: the ops routes are checked on the api.
+export PIXEL_OPS_URL="http://127.0.0.1:$API_PORT"
 
 log "JS contract suite through nginx"
 contract_suite
+
+# ---- operations (issue 8): Prometheus against the cluster ----------------
+# Before the drills, which stop and restart processes.
+log "ops: a real Prometheus scraping the cluster; rules and dashboard queries"
+scripts/test-ops.sh live
+# --------------------------------------------------------------------------
 
 log "cluster drills"
 (cd tests/js && node --test --test-concurrency=1 --test-timeout=180000 --test-reporter=spec ./cluster/*.test.mjs)
 
 scripts/cluster.sh down
+
+# ---- operations (issue 8): the images, built and run with podman ----------
+log "ops: images built and run with podman"
+scripts/test-ops.sh images
+# --------------------------------------------------------------------------
 
 # The board stream's guarantees (order without holes, batching, outages,
 # resync) need placements as fast as acks return: no cooldown, a high
@@ -92,6 +113,7 @@ stream_suite() {
 export COOLDOWN_MS=0 TTL_MS=2000 SOCKET_EVENT_RATE=5000 SOCKET_EVENT_BURST=5000
 
 log "board stream drills against the standalone server"
+unset PIXEL_OPS_URL
 unset CLUSTER_DIR
 port=$(free_port)
 start stream-standalone env PORT="$port" BIND_ADDR=127.0.0.1 RUST_LOG=warn ./target/debug/realtime-pixel
