@@ -291,9 +291,10 @@ function freeInsets() {
   const rect = (sel) => { const e = document.querySelector(sel); return e && e instanceof HTMLElement && !e.hidden ? e.getBoundingClientRect() : null; };
   const top = rect('.topbar'), dock = rect('#dock') || rect('#history'), tools = rect('.tools');
   const sideTools = tools && tools.top < vp.height / 2;
+  const bottomEdge = Math.min(dock ? dock.top : vp.height, tools && !sideTools ? tools.top : vp.height);
   return {
     top: top ? top.bottom : 0,
-    bottom: dock ? vp.height - dock.top : 0,
+    bottom: vp.height - bottomEdge,
     left: sideTools && tools ? vp.width - tools.left : 0, // symmetric, so the board stays centred
     right: sideTools && tools ? vp.width - tools.left : 0,
   };
@@ -477,7 +478,7 @@ function wire() {
     },
     cycleColor: (d) => { const n = meta ? meta.palette.length : 1; ui.select(((ui.selected - 1 + d) % n + n) % n + 1); },
   });
-  canvas.addEventListener('focus', () => { showCursor = true; queueDraw(); });
+  canvas.addEventListener('focus', () => { showCursor = canvas.matches(':focus-visible'); queueDraw(); });
   canvas.addEventListener('blur', () => { showCursor = false; queueDraw(); });
   canvas.addEventListener('pointerdown', () => { showCursor = false; });
   /** @param {string} id @param {() => void} f */
