@@ -59,6 +59,8 @@ let joinGen = 0, snapGen = 0, connected = false, refusals = 0;
 let replay = null;
 let replayPos = 0, playing = false, replayGen = 0;
 let drawQueued = false, paintedVersion = -1, paintedFrame = -1;
+/** placements the user asked for (tests check that gestures do not place) */
+let placeAttempts = 0;
 /** @type {(v?: unknown) => void} */
 let resolveReady = () => {};
 const ready = new Promise((r) => { resolveReady = r; });
@@ -213,6 +215,7 @@ function updateStatus() {
 // ---- placing -------------------------------------------------------------------------------
 /** @param {number} x @param {number} y @param {number} color @param {boolean} [retried] @returns {Promise<PlaceAck>} */
 async function place(x, y, color, retried = false) {
+  if (!retried) placeAttempts++;
   if (!session.user) {
     ui.showMessage('Sign in to place pixels', 'error');
     ui.openAuth();
@@ -551,6 +554,7 @@ Object.assign(window, {
     screenOf: (/** @type {number} */ x, /** @type {number} */ y) => toViewport(V.toScreen(view, renderer.size, x + 0.5, y + 0.5)),
     view: () => ({ ...view }),
     replay: () => (replay ? { length: replay.length, position: replayPos } : null),
+    placeAttempts: () => placeAttempts,
     place: (/** @type {number} */ x, /** @type {number} */ y, /** @type {number} */ c) => place(x, y, c),
   },
 });

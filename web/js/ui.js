@@ -151,7 +151,7 @@ export class Ui {
       : signedIn ? 'Ready — tap the board to place' : 'Sign in to place pixels';
     if (this.el.cooldownText.textContent !== text) this.el.cooldownText.textContent = text;
     this.el.cooldown.classList.toggle('cooling', cooling);
-    this.el.cooldown.classList.toggle('ready', !cooling);
+    this.el.cooldown.classList.toggle('ready', !cooling && signedIn);
     this.el.cooldownFill.style.transform = `scaleX(${cooling ? Math.max(0, Math.min(1, 1 - remaining / (total || 1))) : 1})`;
   }
 

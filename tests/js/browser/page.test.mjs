@@ -193,6 +193,30 @@ test('on a phone: no horizontal scroll, every control reachable, tap to place', 
     await waitCanvasColor(page, x, y, 11);
     await page.waitForFunction(() => /Next pixel in/.test(document.getElementById('cooldown-text').textContent));
     await shot(page, 'phone.png');
+
+    // Long-press shows the pixel's details (held until they show, then released: no place).
+    const cdp = await context.newCDPSession(page);
+    const touch = (type, points) => cdp.send('Input.dispatchTouchEvent', { type, touchPoints: points });
+    const p = await screenOf(page, x, y);
+    await touch('touchStart', [{ x: p.x, y: p.y }]);
+    await page.waitForFunction(() => !document.getElementById('details').hidden);
+    await touch('touchEnd', []);
+    assert.equal(await page.textContent('#details-by'), 'Phone Player');
+    await shot(page, 'phone-details.png');
+
+    // Pinch: two fingers moving apart zoom in about their midpoint.
+    const { scale } = await page.evaluate(() => window.pixelApp.view());
+    const mid = await screenOf(page, 32, 32);
+    const pts = (d) => [{ x: mid.x - d, y: mid.y, id: 1 }, { x: mid.x + d, y: mid.y, id: 2 }];
+    await touch('touchStart', pts(20));
+    for (const d of [40, 60, 80, 100]) await touch('touchMove', pts(d));
+    await touch('touchEnd', []);
+    const after = await page.evaluate(() => window.pixelApp.view());
+    assert.ok(after.scale > scale * 3, `pinched from ${scale} to ${after.scale}`);
+    const midAfter = await screenOf(page, 32, 32);
+    assert.ok(Math.abs(midAfter.x - mid.x) <= after.scale && Math.abs(midAfter.y - mid.y) <= after.scale, 'the pinched point stays under the fingers');
+    // Neither gesture placed a pixel: only the tap did.
+    assert.equal(await page.evaluate(() => window.pixelApp.placeAttempts()), 1);
     assert.deepEqual(errors, []);
   } finally {
     await context.close();
