@@ -146,6 +146,34 @@ test('the keyboard alone picks a colour and places a pixel', T(30_000), async ()
   }
 });
 
+test('a placement the server refuses is rolled back on the canvas and explained', T(30_000), async () => {
+  const { page, context } = await openPage(b.browser);
+  try {
+    // The same player in the page and in another client: the other client's placement
+    // starts the cooldown on the server, which the page does not know about.
+    const user = await signup();
+    await page.click('#open-auth');
+    await page.fill('#email', user.email);
+    await page.fill('#password', user.password);
+    await page.click('#login');
+    await page.waitForFunction((n) => document.getElementById('user').textContent === n, user.name);
+    const s = await connect({ token: user.access });
+    await join(s);
+    const a = freshCell(), c = freshCell();
+    assertAckOk(await place(s, a.x, a.y, 2), 'place from the other client');
+    await page.click('#palette .swatch[data-color="16"]');
+    await clickPixel(page, c.x, c.y);
+    await page.waitForFunction(() => /^Cooldown — wait/.test(document.getElementById('message').textContent));
+    // The optimistic preview is gone: the pixel shows empty, in the model and on the canvas.
+    await waitCanvasColor(page, c.x, c.y, 0);
+    assert.equal(await page.evaluate(([px, py]) => window.pixelApp.pixel(px, py), [c.x, c.y]), 0);
+    // And the page now counts the server's cooldown down.
+    await page.waitForFunction(() => /Next pixel in/.test(document.getElementById('cooldown-text').textContent));
+  } finally {
+    await context.close();
+  }
+});
+
 test('a spectator sees the board and is asked to sign in when clicking', T(30_000), async () => {
   const { page, context } = await openPage(b.browser);
   try {
