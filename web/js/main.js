@@ -35,6 +35,9 @@ const enc = encodeURIComponent(BOARD);
 const ui = new Ui();
 const canvas = /** @type {HTMLCanvasElement} */ (document.getElementById('board'));
 const renderer = new Renderer(canvas);
+const minimap = /** @type {HTMLCanvasElement} */ (document.getElementById('minimap'));
+/** board pixels per minimap CSS pixel */
+let minimapScale = 1;
 
 /** @type {BoardMeta | null} */
 let meta = null;
@@ -324,6 +327,17 @@ function draw() {
   renderer.draw(view, {
     hover: replay ? null : hover, cursor, showCursor, selected: ui.selected, previews: [...previews.values()],
   });
+  drawMinimap();
+}
+
+/** The minimap shows while part of the board is out of view (and there is room for it). */
+function drawMinimap() {
+  const vp = renderer.size;
+  const tl = V.toBoard(view, vp, 0, 0), br = V.toBoard(view, vp, vp.width, vp.height);
+  const partial = tl.x > 0 || tl.y > 0 || br.x < board.width || br.y < board.height;
+  const show = partial && vp.width > 1140; // beside the dock, not under it
+  if (minimap.hidden === show) minimap.hidden = !show;
+  if (show) minimapScale = renderer.drawMinimap(minimap, view);
 }
 
 /** @param {View} v */
@@ -481,6 +495,14 @@ function wire() {
     },
     cycleColor: (d) => { const n = meta ? meta.palette.length : 1; ui.select(((ui.selected - 1 + d) % n + n) % n + 1); },
   });
+  // Click or drag on the minimap: look there.
+  /** @param {PointerEvent} e */
+  const lookAt = (e) => {
+    const r = minimap.getBoundingClientRect();
+    setView({ scale: view.scale, cx: (e.clientX - r.left) * minimapScale, cy: (e.clientY - r.top) * minimapScale });
+  };
+  minimap.addEventListener('pointerdown', (e) => { minimap.setPointerCapture(e.pointerId); lookAt(e); });
+  minimap.addEventListener('pointermove', (e) => { if (minimap.hasPointerCapture(e.pointerId)) lookAt(e); });
   canvas.addEventListener('focus', () => { showCursor = canvas.matches(':focus-visible'); queueDraw(); });
   canvas.addEventListener('blur', () => { showCursor = false; queueDraw(); });
   canvas.addEventListener('pointerdown', () => { showCursor = false; });

@@ -156,6 +156,38 @@ export class Renderer {
     }
   }
 
+  /**
+   * The whole board in a small canvas, with the part in view outlined.
+   * @param {HTMLCanvasElement} mini @param {View} v
+   * @returns {number} board pixels per minimap CSS pixel (0 when nothing to draw)
+   */
+  drawMinimap(mini, v) {
+    const W = this.board.width, H = this.board.height;
+    if (!this.img || !W || !H) return 0;
+    const fit = Math.min(160 / W, 160 / H);
+    const cw = Math.max(1, Math.round(W * fit)), ch = Math.max(1, Math.round(H * fit));
+    if (mini.width !== cw * this.dpr || mini.height !== ch * this.dpr) {
+      mini.width = cw * this.dpr;
+      mini.height = ch * this.dpr;
+      mini.style.width = `${cw}px`;
+      mini.style.height = `${ch}px`;
+    }
+    const ctx = mini.getContext('2d');
+    if (!ctx) return 0;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(this.board, 0, 0, mini.width, mini.height);
+    const k = (fit * this.dpr);
+    const vw = this.cssWidth / v.scale, vh = this.cssHeight / v.scale;
+    ctx.lineWidth = 2 * this.dpr;
+    ctx.strokeStyle = '#4338ca';
+    ctx.fillStyle = 'rgba(67, 56, 202, .12)';
+    const r = [(v.cx - vw / 2) * k, (v.cy - vh / 2) * k, vw * k, vh * k];
+    ctx.fillRect(r[0], r[1], r[2], r[3]);
+    ctx.strokeRect(r[0], r[1], r[2], r[3]);
+    return 1 / fit;
+  }
+
   /** @param {number} ox @param {number} oy @param {number} s @param {number} W @param {number} H */
   #grid(ox, oy, s, W, H) {
     const { ctx } = this;

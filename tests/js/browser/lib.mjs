@@ -145,15 +145,15 @@ export const shot = (page, name) => page.screenshot({ path: path.join(SHOTS, nam
 // A heart with a sparkle, in palette colours: [dx, dy, colour] around a centre.
 const HEART = [
   '.RR...RR.',
-  'RPPR.RRRR',
-  'RPRRRRRRR',
+  'RWRR.RRRR',
+  'RRRRRRRRR',
   'RRRRRRRRR',
   '.RRRRRRR.',
   '..RRRRR..',
   '...RRR...',
   '....R....',
 ];
-const ART_COLORS = { R: 6, P: 5 };
+const ART_COLORS = { R: 6, W: 1 };
 
 /**
  * Paints a little pixel art (so screenshots show a lively board): one new
@@ -168,7 +168,8 @@ export async function paintArt({ signup, connect, join, place, assertAckOk }, cx
   // Confetti around it.
   const confetti = [[-12, -9, 9], [10, -11, 11], [14, 6, 13], [-15, 8, 15], [-8, 14, 7], [6, 15, 12], [-18, -2, 16], [17, -3, 10], [0, -15, 14], [2, 19, 4]];
   for (const [dx, dy, color] of confetti) cells.push({ x: cx + dx, y: cy + dy, color });
-  const users = await Promise.all(cells.map(() => signup()));
+  const names = ['Ada', 'Grace', 'Linus', 'Margaret', 'Alan', 'Barbara', 'Dennis', 'Frances', 'Ken', 'Radia'];
+  const users = await Promise.all(cells.map((_, i) => signup({ name: `${names[i % names.length]} ${1 + Math.floor(i / names.length)}` })));
   const sockets = await Promise.all(users.map(async (u) => { const s = await connect({ token: u.access }); await join(s); return s; }));
   await Promise.all(cells.map((c, i) => place(sockets[i], c.x, c.y, c.color).then((r) => assertAckOk(r, 'art'))));
   for (const s of sockets) s.close();

@@ -101,6 +101,16 @@ test('zoom and pan change what is under the pointer as expected; fit returns to 
     await page.mouse.up();
     assert.deepEqual(await under(start.x, start.y), [23, 32]);
 
+    // Zoomed in, the minimap shows the whole board; clicking it looks there.
+    await page.waitForSelector('#minimap', { state: 'visible' });
+    const mm = await page.$eval('#minimap', (m) => { const r = m.getBoundingClientRect(); return { left: r.left, top: r.top, width: r.width }; });
+    const k = mm.width / cfg.width; // minimap CSS pixels per board pixel
+    await page.mouse.click(mm.left + 10.5 * k, mm.top + 12.5 * k);
+    const looked = await page.evaluate(() => window.pixelApp.view());
+    assert.ok(Math.abs(looked.cx - 10.5) <= 1 && Math.abs(looked.cy - 12.5) <= 1, JSON.stringify(looked));
+    await page.mouse.click(mm.left + 20.5 * k, mm.top + 30.5 * k);
+    assert.deepEqual(await under(DESKTOP.viewport.width / 2, DESKTOP.viewport.height / 2), [20, 30], 'the minimap click is now the centre of the view');
+
     // Keyboard: + zooms about the centre, 0 fits the whole board back.
     await page.focus('#board');
     await page.keyboard.press('+');
@@ -287,9 +297,12 @@ test('no serious accessibility violations (axe-core) on desktop and phone; scree
     const cells = await paintArt({ signup, connect, join, place, assertAckOk }, cx, cy);
     for (const { page } of [desk, phone]) await waitCanvasColor(page, cx, cy + 3, 6);
     // Zoomed in a little on the art, with the pointer over a pixel (details popup).
-    await desk.page.mouse.move(640, 400);
+    const c = await screenOf(desk.page, cx, cy);
+    await desk.page.mouse.move(c.x, c.y);
     await desk.page.mouse.wheel(0, -300);
-    const p = await screenOf(desk.page, cx + 2, cy);
+    await desk.page.mouse.wheel(0, -300);
+    const p = await screenOf(desk.page, cx + 14, cy + 6); // a confetti pixel
+    await desk.page.waitForSelector('#minimap', { state: 'visible' });
     await desk.page.mouse.move(p.x, p.y);
     await desk.page.waitForFunction(() => !document.getElementById('details').hidden);
     await shot(desk.page, 'desktop.png');
