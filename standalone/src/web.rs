@@ -16,26 +16,33 @@ const HTML: &str = "text/html; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
-/// (URL path, body, content type) of every file the page loads.
+/// `(URL path, body, content type)` of a file under `web/`.
+macro_rules! page_file {
+    ($file:literal, $content_type:expr) => {
+        (
+            concat!("/", $file),
+            include_str!(concat!("../../web/", $file)),
+            $content_type,
+        )
+    };
+}
+
+/// Every file the page loads (`/` is index.html too).
 const PAGE_FILES: &[(&str, &str, &str)] = &[
     ("/", include_str!("../../web/index.html"), HTML),
-    ("/index.html", include_str!("../../web/index.html"), HTML),
-    ("/style.css", include_str!("../../web/style.css"), CSS),
-    (
-        "/vendor/socket.io.min.js",
-        include_str!("../../web/vendor/socket.io.min.js"),
-        JS,
-    ),
-    ("/js/main.js", include_str!("../../web/js/main.js"), JS),
-    ("/js/api.js", include_str!("../../web/js/api.js"), JS),
-    ("/js/history.js", include_str!("../../web/js/history.js"), JS),
-    ("/js/input.js", include_str!("../../web/js/input.js"), JS),
-    ("/js/render.js", include_str!("../../web/js/render.js"), JS),
-    ("/js/session.js", include_str!("../../web/js/session.js"), JS),
-    ("/js/sync.js", include_str!("../../web/js/sync.js"), JS),
-    ("/js/types.js", include_str!("../../web/js/types.js"), JS),
-    ("/js/ui.js", include_str!("../../web/js/ui.js"), JS),
-    ("/js/view.js", include_str!("../../web/js/view.js"), JS),
+    page_file!("index.html", HTML),
+    page_file!("style.css", CSS),
+    page_file!("vendor/socket.io.min.js", JS),
+    page_file!("js/main.js", JS),
+    page_file!("js/api.js", JS),
+    page_file!("js/history.js", JS),
+    page_file!("js/input.js", JS),
+    page_file!("js/render.js", JS),
+    page_file!("js/session.js", JS),
+    page_file!("js/sync.js", JS),
+    page_file!("js/types.js", JS),
+    page_file!("js/ui.js", JS),
+    page_file!("js/view.js", JS),
 ];
 
 fn asset(body: &'static str, content_type: &'static str) -> impl IntoResponse + Clone {
