@@ -69,11 +69,11 @@ let resolveReady = () => {};
 const ready = new Promise((r) => { resolveReady = r; });
 
 const session = new Session({
-  onChange(tokens, reason) {
+  onChange(tokens, notice) {
     ui.renderUser(tokens ? tokens.user : null);
     if (!tokens) {
       cooldownEnd = 0;
-      if (!['signed out', 'restored'].includes(reason)) ui.showMessage(reason.includes(' ') ? reason : 'Signed out', 'error');
+      if (notice) ui.showMessage(notice, 'error');
       // The live socket still carries the old identity: reconnect it as a spectator.
       if (socket && socket.connected) socket.disconnect().connect();
       return;

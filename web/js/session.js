@@ -35,8 +35,9 @@ const margin = (t) => Math.min(60_000, (t.expires_in || 900) * 200);
 
 export class Session {
   /**
-   * @param {{ onChange: (tokens: Tokens | null, reason: string) => void }} hooks
-   *   called whenever the tokens change (sign-in, refresh, sign-out, another tab)
+   * @param {{ onChange: (tokens: Tokens | null, notice: string) => void }} hooks
+   *   called whenever the tokens change (sign-in, refresh, sign-out, another tab);
+   *   `notice` is text to show the user when the session ended unasked ('' otherwise)
    */
   constructor(hooks) {
     this.hooks = hooks;
@@ -48,8 +49,8 @@ export class Session {
     window.addEventListener('storage', (e) => {
       if (e.key !== STORE_KEY && e.key !== null) return;
       const s = readStored();
-      if (!s) { if (this.tokens) this.#set(null, 'signed out in another tab', false); }
-      else if (!this.tokens || s.access_token !== this.tokens.access_token) this.#set(s, 'another tab', false);
+      if (!s) { if (this.tokens) this.#set(null, 'Signed out in another tab', false); }
+      else if (!this.tokens || s.access_token !== this.tokens.access_token) this.#set(s, '', false);
     });
     // Timers are throttled in background tabs and while asleep: catch up when visible again.
     document.addEventListener('visibilitychange', () => { if (!document.hidden && this.needsRefresh()) this.refresh(); });
@@ -58,7 +59,7 @@ export class Session {
   /** Restores the session saved by an earlier visit (or another tab). */
   restore() {
     const s = readStored();
-    if (s) this.#set(s, 'restored', false);
+    if (s) this.#set(s, '', false);
   }
 
   get user() {
@@ -82,19 +83,19 @@ export class Session {
   async signIn(kind, email, password, name) {
     const body = kind === 'signup' && name ? { email, password, name } : { email, password };
     const data = await api(`/api/auth/${kind}`, body);
-    this.#set(toTokens(data), kind);
+    this.#set(toTokens(data), '');
   }
 
   async signOut() {
     const t = this.tokens;
     if (!t) return;
-    this.#set(null, 'signed out');
+    this.#set(null, '');
     try { await api('/api/auth/logout', { refresh_token: t.refresh_token }); } catch { /* gone anyway */ }
   }
 
-  /** The server refused the token: forget it. @param {string} reason */
-  drop(reason) {
-    if (this.tokens) this.#set(null, reason);
+  /** The server refused the token: forget it. @param {string} notice */
+  drop(notice) {
+    if (this.tokens) this.#set(null, notice);
   }
 
   /** @returns {Promise<boolean>} */
@@ -113,13 +114,13 @@ export class Session {
     const stored = readStored();
     if (this.tokens && stored && stored.refresh_token !== this.tokens.refresh_token &&
         stored.expires_at - Date.now() > margin(stored)) {
-      this.#set(stored, 'another tab', false); // another tab already rotated the tokens
+      this.#set(stored, '', false); // another tab already rotated the tokens
       return true;
     }
     if (!this.tokens) return false;
     try {
       const data = await api('/api/auth/refresh', { refresh_token: this.tokens.refresh_token });
-      this.#set(toTokens(data), 'refreshed');
+      this.#set(toTokens(data), '');
       return true;
     } catch (e) {
       if (e && /** @type {any} */ (e).status === 401) this.#set(null, 'Your session has ended — please sign in again');
@@ -128,8 +129,8 @@ export class Session {
     }
   }
 
-  /** @param {Tokens | null} t @param {string} reason @param {boolean} [persist] */
-  #set(t, reason, persist = true) {
+  /** @param {Tokens | null} t @param {string} notice @param {boolean} [persist] */
+  #set(t, notice, persist = true) {
     this.tokens = t;
     if (persist) {
       try {
@@ -142,6 +143,6 @@ export class Session {
       const due = Math.max(1000, t.expires_at - margin(t) - Date.now());
       this.timer = window.setTimeout(() => this.refresh(), Math.min(2 ** 31 - 1, due));
     }
-    this.hooks.onChange(t, reason);
+    this.hooks.onChange(t, notice);
   }
 }
