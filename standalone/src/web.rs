@@ -37,6 +37,7 @@ const PAGE_FILES: &[(&str, &str, &str)] = &[
     page_file!("js/api.js", JS),
     page_file!("js/history.js", JS),
     page_file!("js/input.js", JS),
+    page_file!("js/player.js", JS),
     page_file!("js/render.js", JS),
     page_file!("js/session.js", JS),
     page_file!("js/sync.js", JS),

@@ -20,11 +20,12 @@
  */
 import { api, sleep } from './api.js';
 import { BoardState, FeedSync } from './sync.js';
-import { Replay, fetchHistory } from './history.js';
+import { fetchHistory } from './history.js';
+import { HistoryPlayer } from './player.js';
 import { Renderer } from './render.js';
 import { attachInput } from './input.js';
 import { Session } from './session.js';
-import { Ui, describeError, clock } from './ui.js';
+import { Ui, describeError } from './ui.js';
 import * as V from './view.js';
 
 const params = new URLSearchParams(location.search);
@@ -58,15 +59,19 @@ let clockOffset = -Infinity;
 /** @type {Socket | null} */
 let socket = null;
 let joinGen = 0, snapGen = 0, connected = false, refusals = 0;
-/** @type {Replay | null} */
-let replay = null;
-let replayPos = 0, playing = false, replayGen = 0;
 let drawQueued = false, paintedVersion = -1, paintedFrame = -1;
 /** placements the user asked for (tests check that gestures do not place) */
 let placeAttempts = 0;
 /** @type {(v?: unknown) => void} */
 let resolveReady = () => {};
 const ready = new Promise((r) => { resolveReady = r; });
+
+const updatesPage = (/** @type {number} */ since) => api(`/api/boards/${enc}/updates?since=${since}&limit=5000`);
+const player = new HistoryPlayer(ui, {
+  snapshot: () => api(`/api/boards/${enc}/pixels`),
+  page: updatesPage,
+  changed: () => { showDetails(null); queueDraw(); },
+});
 
 const session = new Session({
   onChange(tokens, notice) {
@@ -313,10 +318,11 @@ function queueDraw() {
 function draw() {
   drawQueued = false;
   if (!meta) return;
-  if (replay) {
-    if (paintedFrame !== replayPos) {
-      renderer.paintBoard({ colors: replay.seek(replayPos), ttl: 0, now: 0 });
-      paintedFrame = replayPos;
+  if (player.open) {
+    const frame = player.frame();
+    if (paintedFrame !== player.version) {
+      renderer.paintBoard({ colors: frame || new Uint8Array(board.colors.length), ttl: 0, now: 0 });
+      paintedFrame = player.version;
       paintedVersion = -1;
     }
   } else if (paintedVersion !== board.version) {
@@ -325,7 +331,7 @@ function draw() {
     paintedFrame = -1;
   }
   renderer.draw(view, {
-    hover: replay ? null : hover, cursor, showCursor, selected: ui.selected, previews: [...previews.values()],
+    hover: player.open ? null : hover, cursor, showCursor, selected: ui.selected, previews: [...previews.values()],
   });
   drawMinimap();
 }
@@ -360,7 +366,7 @@ function showDetails(p, at) {
 }
 
 function refreshDetails() {
-  if (!detailsFor || replay) { ui.showDetails(null, 0); return; }
+  if (!detailsFor || player.open) { ui.showDetails(null, 0); return; }
   const d = board.details(detailsFor.x, detailsFor.y);
   ui.showDetails(d, serverNow(), detailsFor.at);
   if (d && !d.by) learnNames();
@@ -372,74 +378,10 @@ async function learnNames() {
   namesFetchedAt = Date.now();
   try {
     const upTo = sync.seq;
-    const updates = await fetchHistory((since) => api(`/api/boards/${enc}/updates?since=${since}&limit=5000`), upTo, 50_000);
+    const updates = await fetchHistory(updatesPage, upTo, 50_000);
     board.learnNames(updates);
     refreshDetails();
   } catch { /* history not available: names stay unknown */ }
-}
-
-// ---- history replay ------------------------------------------------------------------------
-async function openHistory() {
-  if (!meta || replay) return;
-  const gen = ++replayGen;
-  ui.showHistory(true);
-  ui.setHistoryLabel('Loading history…');
-  ui.setHistoryRange(0, 0);
-  try {
-    /** @type {Snapshot} */
-    const snap = await api(`/api/boards/${enc}/pixels`);
-    const updates = await fetchHistory((since) => api(`/api/boards/${enc}/updates?since=${since}&limit=5000`), snap.seq);
-    if (gen !== replayGen) return;
-    replay = new Replay(snap, updates);
-    replayPos = replay.length;
-    ui.setHistoryRange(replay.length, replayPos);
-    labelHistory();
-    showDetails(null);
-    queueDraw();
-    if (replay.length) setPlaying(true, true);
-  } catch (e) {
-    if (gen === replayGen) ui.setHistoryLabel(`History is not available (${/** @type {Error} */ (e).message})`);
-  }
-}
-
-function closeHistory() {
-  replayGen++;
-  replay = null;
-  setPlaying(false);
-  ui.showHistory(false);
-  paintedVersion = -1;
-  queueDraw();
-}
-
-function labelHistory() {
-  if (!replay) return;
-  const { seq, time } = replay.label(replayPos);
-  const when = time ? clock(time) : '';
-  ui.setHistoryLabel(replay.length
-    ? `${when ? `${when} · ` : ''}update ${replayPos} of ${replay.length} (seq ${seq})`
-    : 'No retained history yet');
-}
-
-/** @param {boolean} on @param {boolean} [fromStart] */
-function setPlaying(on, fromStart = false) {
-  playing = on && !!replay && replay.length > 0;
-  ui.setPlaying(playing);
-  if (!playing || !replay) return;
-  if (fromStart || replayPos >= replay.length) replayPos = 0;
-  // About 12 s for the whole window, whatever its length.
-  const perFrame = Math.max(1, replay.length / 720);
-  let acc = replayPos;
-  const step = () => {
-    if (!playing || !replay) return;
-    acc = Math.min(replay.length, acc + perFrame);
-    replayPos = Math.floor(acc);
-    ui.setHistoryRange(replay.length, replayPos);
-    labelHistory();
-    queueDraw();
-    if (replayPos >= replay.length) setPlaying(false);
-    else requestAnimationFrame(step);
-  };
-  requestAnimationFrame(step);
 }
 
 // ---- wiring --------------------------------------------------------------------------------
@@ -470,7 +412,7 @@ function wire() {
     tap: (px, py) => {
       showCursor = false;
       const p = pixelUnder(px, py);
-      if (!p || replay) return;
+      if (!p || player.open) return;
       cursor = p;
       place(p.x, p.y, ui.selected);
     },
@@ -486,7 +428,7 @@ function wire() {
       setView(V.reveal(view, renderer.size, cursor.x, cursor.y));
       if (detailsFor) showDetails(cursor, cursorViewport());
     },
-    placeAtCursor: () => { showCursor = true; if (!replay) place(cursor.x, cursor.y, ui.selected); queueDraw(); },
+    placeAtCursor: () => { showCursor = true; if (!player.open) place(cursor.x, cursor.y, ui.selected); queueDraw(); },
     detailsAtCursor: () => {
       showCursor = true;
       if (detailsFor) { showDetails(null); return; }
@@ -511,15 +453,7 @@ function wire() {
   click('zoom-in', () => setView(V.zoomAt(view, renderer.size, 1.5, renderer.size.width / 2, renderer.size.height / 2)));
   click('zoom-out', () => setView(V.zoomAt(view, renderer.size, 1 / 1.5, renderer.size.width / 2, renderer.size.height / 2)));
   click('zoom-fit', () => { viewFitted = false; fitIfNeeded(); queueDraw(); });
-  click('history-open', () => (replay || !ui.el.history.hidden ? closeHistory() : openHistory()));
-  click('history-live', closeHistory);
-  click('history-play', () => setPlaying(!playing));
-  ui.el.historyRange.addEventListener('input', () => {
-    setPlaying(false);
-    replayPos = Number(ui.el.historyRange.value);
-    labelHistory();
-    queueDraw();
-  });
+  click('history-open', () => player.toggle());
   ui.wireAuth(async (kind, email, password, name) => {
     try {
       await session.signIn(kind, email, password, name);
@@ -575,7 +509,7 @@ Object.assign(window, {
     /** viewport (client) coordinates of the centre of board pixel (x, y) */
     screenOf: (/** @type {number} */ x, /** @type {number} */ y) => toViewport(V.toScreen(view, renderer.size, x + 0.5, y + 0.5)),
     view: () => ({ ...view }),
-    replay: () => (replay ? { length: replay.length, position: replayPos } : null),
+    replay: () => (player.replay ? { length: player.replay.length, position: player.position } : null),
     placeAttempts: () => placeAttempts,
     place: (/** @type {number} */ x, /** @type {number} */ y, /** @type {number} */ c) => place(x, y, c),
   },
