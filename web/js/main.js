@@ -215,6 +215,8 @@ async function pushToken() {
 }
 
 function updateStatus() {
+  document.body.classList.toggle('offline', !connected);
+  if (!connected) ui.hidePresence();
   if (!connected) ui.setStatus('bad', 'Reconnecting…', 'The connection to the server is down; retrying');
   else if (sync.phase !== 'live') ui.setStatus('warn', 'Syncing…', `seq ${sync.seq}`);
   else ui.setStatus('ok', 'Live', `seq ${sync.seq}`);

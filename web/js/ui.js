@@ -74,6 +74,11 @@ export class Ui {
     this.el.status.title = title;
   }
 
+  /** While disconnected the count is unknown. */
+  hidePresence() {
+    this.el.presence.hidden = true;
+  }
+
   /** Hidden until the server first reports it. @param {number} n */
   setPresence(n) {
     this.el.presence.hidden = false;

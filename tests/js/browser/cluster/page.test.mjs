@@ -96,6 +96,7 @@ test('after its gateway is killed, a page reconnects and ends with exactly the s
     cluster('stop', `gateway-${victim + 1}`);
     stopped = true;
     await page.waitForFunction(() => document.getElementById('status-text').textContent === 'Reconnecting…');
+    assert.equal(await page.isHidden('#presence'), true, 'no stale watcher count while offline');
     // The board changes while the page is away.
     const missed = [];
     for (const color of [3, 8, 12]) {
