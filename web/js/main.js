@@ -427,6 +427,7 @@ function wire() {
       showCursor = true;
       cursor = { x: Math.max(0, Math.min(board.width - 1, cursor.x + dx)), y: Math.max(0, Math.min(board.height - 1, cursor.y + dy)) };
       ui.setCoords(cursor);
+      ui.announceCursor(cursor, board.details(cursor.x, cursor.y));
       setView(V.reveal(view, renderer.size, cursor.x, cursor.y));
       if (detailsFor) showDetails(cursor, cursorViewport());
     },

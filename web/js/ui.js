@@ -49,7 +49,7 @@ export class Ui {
       status: $('status'), statusText: $('status-text'), presence: $('presence'), watchers: $('watchers'),
       openAuth: $('open-auth'), account: $('account'), user: $('user'), avatar: $('avatar'), logout: $('logout'),
       coords: $('coords'), message: $('message'), palette: $('palette'), cooldown: $('cooldown'),
-      cooldownText: $('cooldown-text'), cooldownFill: $('cooldown-fill'), details: $('details'),
+      cooldownText: $('cooldown-text'), cooldownFill: $('cooldown-fill'), cooldownSr: $('cooldown-sr'), details: $('details'),
       detailsBy: $('details-by'), detailsWhere: $('details-where'), detailsPlaced: $('details-placed'),
       detailsDecay: $('details-decay'), detailsSwatch: $('details-swatch'), dock: $('dock'),
       history: $('history'), historyRange: /** @type {HTMLInputElement} */ ($('history-range')),
@@ -93,6 +93,17 @@ export class Ui {
     m.className = text ? `show ${kind}` : '';
     clearTimeout(this.messageTimer);
     if (text && ms) this.messageTimer = window.setTimeout(() => { m.className = ''; }, ms);
+  }
+
+  /**
+   * Tells screen readers what the keyboard cursor is on.
+   * @param {{ x: number, y: number }} p
+   * @param {{ color: number, by: string | null } | null} d
+   */
+  announceCursor(p, d) {
+    const what = d ? `colour ${d.color} (${this.palette[d.color - 1] || ''})${d.by ? `, placed by ${d.by}` : ''}` : 'empty';
+    const el = document.getElementById('cursor-sr');
+    if (el) el.textContent = `${p.x}, ${p.y}: ${what}`;
   }
 
   /** @param {{x: number, y: number} | null} p */
@@ -155,6 +166,10 @@ export class Ui {
     const text = cooling ? `Next pixel in ${(remaining / 1000).toFixed(1)} s`
       : signedIn ? 'Ready — tap the board to place' : 'Sign in to place pixels';
     if (this.el.cooldownText.textContent !== text) this.el.cooldownText.textContent = text;
+    // Screen readers hear the changes, not the ten-a-second countdown.
+    if (cooling !== this.el.cooldown.classList.contains('cooling')) {
+      this.el.cooldownSr.textContent = cooling ? `Cooldown: next pixel in ${Math.ceil(remaining / 1000)} seconds` : signedIn ? 'Ready to place a pixel' : '';
+    }
     this.el.cooldown.classList.toggle('cooling', cooling);
     this.el.cooldown.classList.toggle('ready', !cooling && signedIn);
     this.el.cooldownFill.style.transform = `scaleX(${cooling ? Math.max(0, Math.min(1, 1 - remaining / (total || 1))) : 1})`;

@@ -144,8 +144,11 @@ test('the keyboard alone picks a colour and places a pixel', T(30_000), async ()
     const { width, height } = await page.evaluate(() => window.pixelApp.board());
     const target = freshCell();
     const dx = target.x - Math.floor(width / 2), dy = target.y - Math.floor(height / 2);
+    await page.keyboard.press('ArrowRight'); // (a move even when the target is the centre)
+    await page.keyboard.press('ArrowLeft');
     for (let i = 0; i < Math.abs(dx); i++) await page.keyboard.press(dx > 0 ? 'ArrowRight' : 'ArrowLeft');
     for (let i = 0; i < Math.abs(dy); i++) await page.keyboard.press(dy > 0 ? 'ArrowDown' : 'ArrowUp');
+    assert.equal(await page.textContent('#cursor-sr'), `${target.x}, ${target.y}: empty`, 'screen readers hear where the cursor is');
     await page.keyboard.press('Enter');
     await page.waitForFunction(([px, py, c]) => window.pixelApp.pixel(px, py) === c, [target.x, target.y, color]);
     // Placing again at once: the cooldown error is spelt out.
