@@ -6,9 +6,11 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cfg, T, signup, connect, join, place, closeAll, freshCell, waitFor, assertAckOk, snapshot, pixelMap } from '../helpers.mjs';
 import {
-  launch, openPage, signUpInPage, screenOf, canvasRgb, colorOf, waitCanvasColor, clickPixel,
+  cfg, T, signup, connect, join, place, closeAll, freshCell, waitFor, assertAckOk, snapshot, pixelMap, signJwt, decodeJwt,
+} from '../helpers.mjs';
+import {
+  launch, openPage, signUpInPage, screenOf, canvasRgb, colorOf, waitCanvasColor, clickPixel, waitLive,
   axeViolations, shot, paintArt, DESKTOP, PHONE,
 } from './lib.mjs';
 
@@ -184,6 +186,43 @@ test('a placement the server refuses is rolled back on the canvas and explained'
     await page.waitForFunction(() => /Next pixel in/.test(document.getElementById('cooldown-text').textContent));
   } finally {
     await context.close();
+  }
+});
+
+test('a returning player with an expired access token is refreshed and plays on', T(60_000), async () => {
+  // Both ways the page can meet an expired token: it knows (stored expiry passed) and
+  // refreshes before connecting, or it does not and the server refuses the connection.
+  for (const storedExpiry of ['past', 'future']) {
+    const user = await signup();
+    const claims = decodeJwt(user.access).payload;
+    const now = Math.floor(Date.now() / 1000);
+    const expired = signJwt({ ...claims, iat: now - 1000, exp: now - 60 });
+    const stored = {
+      access_token: expired, refresh_token: user.refresh, expires_in: 900,
+      user: { id: user.id, email: user.email, name: user.name },
+      expires_at: storedExpiry === 'past' ? Date.now() - 1000 : Date.now() + 600_000,
+    };
+    const context = await b.browser.newContext(DESKTOP);
+    await context.addInitScript((s) => {
+      if (!sessionStorage.getItem('seeded')) {
+        localStorage.setItem('realtime-pixel.session', s);
+        sessionStorage.setItem('seeded', '1');
+      }
+    }, JSON.stringify(stored));
+    try {
+      const page = await context.newPage();
+      await page.goto(`${cfg.url}/`);
+      await page.evaluate(() => window.pixelApp.ready);
+      await waitLive(page);
+      assert.equal(await page.textContent('#user'), user.name, storedExpiry);
+      await page.waitForFunction((old) => JSON.parse(localStorage.getItem('realtime-pixel.session')).refresh_token !== old, user.refresh);
+      const { x, y } = freshCell();
+      await page.click('#palette .swatch[data-color="10"]');
+      await clickPixel(page, x, y);
+      await waitCanvasColor(page, x, y, 10);
+    } finally {
+      await context.close();
+    }
   }
 });
 
