@@ -62,6 +62,8 @@ let joinGen = 0, snapGen = 0, connected = false, refusals = 0;
 let drawQueued = false, paintedVersion = -1, paintedFrame = -1;
 /** placements the user asked for (tests check that gestures do not place) */
 let placeAttempts = 0;
+/** `resync` events received (tests check the page saw one) */
+let resyncs = 0;
 /** @type {(v?: unknown) => void} */
 let resolveReady = () => {};
 const ready = new Promise((r) => { resolveReady = r; });
@@ -200,7 +202,9 @@ function connect() {
     act(sync.onPixels(m.updates));
   });
   s.on('resync', (/** @type {import('./types.js').ResyncEvent} */ m) => {
-    if (m && m.board === BOARD && Number.isFinite(m.seq)) act(sync.onResync(m.seq));
+    if (!m || m.board !== BOARD || !Number.isFinite(m.seq)) return;
+    resyncs++;
+    act(sync.onResync(m.seq));
   });
   s.on('presence', (/** @type {import('./types.js').PresenceEvent} */ m) => {
     if (m && m.board === BOARD && Number.isFinite(m.watchers)) ui.setPresence(m.watchers);
@@ -514,6 +518,7 @@ Object.assign(window, {
     view: () => ({ ...view }),
     replay: () => (player.replay ? { length: player.replay.length, position: player.position } : null),
     placeAttempts: () => placeAttempts,
+    resyncs: () => resyncs,
     place: (/** @type {number} */ x, /** @type {number} */ y, /** @type {number} */ c) => place(x, y, c),
   },
 });

@@ -26,6 +26,10 @@ const clusterEnv = Object.fromEntries(
 const gatewayPorts = clusterEnv.GATEWAY_PORTS.split(' ').filter(Boolean).map(Number);
 const gatewayUrl = (i) => `http://127.0.0.1:${gatewayPorts[i]}`;
 
+const pidOf = (name) => Number(readFileSync(path.join(CLUSTER_DIR, 'pids', `${name}.pid`), 'utf8').trim());
+const redisCli = (...args) =>
+  execFileSync('redis-cli', ['-p', clusterEnv.REDIS_PORT, ...args], { encoding: 'utf8', timeout: 10_000 }).trim();
+
 function cluster(...args) {
   execFileSync(path.join(ROOT, 'scripts/cluster.sh'), args, {
     env: { ...process.env, ...clusterEnv, CLUSTER_DIR },
@@ -85,6 +89,18 @@ test('the watcher count is cluster-wide: pages on different gateways see each ot
   }
 });
 
+/** Waits until the page and the REST snapshot are at the same seq, and compares their boards. */
+async function assertSameBoard(page, what) {
+  await waitFor(async () => {
+    const snap = await snapshot();
+    const mine = await page.evaluate(() => ({ seq: window.pixelApp.board().seq, pixels: window.pixelApp.nonEmpty() }));
+    if (mine.seq !== snap.seq) return false;
+    const server = snap.pixels.map(([x, y, c]) => [x, y, c]).sort((a, b) => a[1] - b[1] || a[0] - b[0]);
+    assert.deepEqual(mine.pixels, server, `${what}: the page's board at seq ${snap.seq}`);
+    return true;
+  }, 30_000, `${what}: the page and the server at the same seq`, 100);
+}
+
 test('after its gateway is killed, a page reconnects and ends with exactly the server\'s board', T(120_000), async () => {
   const victim = 2; // gateway-3
   const { page, context, errors } = await openPage(b.browser, { gateway: gatewayUrl(victim) });
@@ -113,14 +129,7 @@ test('after its gateway is killed, a page reconnects and ends with exactly the s
     await waitLive(page, 30_000);
     // Compare the page's board with the REST snapshot at the same seq (decays keep
     // changing it, so take both until they are at the same seq).
-    await waitFor(async () => {
-      const snap = await snapshot();
-      const mine = await page.evaluate(() => ({ seq: window.pixelApp.board().seq, pixels: window.pixelApp.nonEmpty() }));
-      if (mine.seq !== snap.seq) return false;
-      const server = snap.pixels.map(([x, y, c]) => [x, y, c]).sort((a, b) => a[1] - b[1] || a[0] - b[0]);
-      assert.deepEqual(mine.pixels, server, `the page's board at seq ${snap.seq}`);
-      return true;
-    }, 30_000, 'the page and the server at the same seq', 100);
+    await assertSameBoard(page, 'after the reconnect');
     // The canvas shows it too: a missed pixel is drawn unless it has decayed since.
     const last = missed[missed.length - 1];
     const shown = colorOf(await canvasRgb(page, last.x, last.y));
@@ -131,4 +140,39 @@ test('after its gateway is killed, a page reconnects and ends with exactly the s
     if (stopped) cluster('start', `gateway-${victim + 1}`);
     await context.close();
   }
+});
+
+// Last: it trims the board's stream, as the history bounds would.
+test('a page whose gateway fell behind the retained stream is told to resync and ends with exactly the server\'s board', T(60_000), async () => {
+  const victim = 2;
+  const name = `gateway-${victim + 1}`;
+  const { page, context, errors } = await openPage(b.browser, { gateway: gatewayUrl(victim) });
+  const users = await Promise.all([1, 2, 3, 4, 5, 6].map(() => signup()));
+  const sockets = await Promise.all(users.map(async (u) => {
+    const s = await connect({ url: gatewayUrl(0), token: u.access });
+    await join(s);
+    return s;
+  }));
+  const placeAll = () => Promise.all(sockets.map(async (s, i) => {
+    const { x, y } = freshCell();
+    const res = await place(s, x, y, 1 + i);
+    assert.equal(res.ok, true, JSON.stringify(res));
+  }));
+  const pid = pidOf(name);
+  process.kill(pid, 'SIGSTOP');
+  try {
+    await placeAll();
+    redisCli('XTRIM', 'rp:board:main:feed', 'MAXLEN', '2');
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+  await page.waitForFunction(() => window.pixelApp.resyncs() > 0, null, { timeout: 20_000 });
+  await waitLive(page, 20_000);
+  await assertSameBoard(page, 'after the resync');
+  // And it goes on live from there.
+  const cell = freshCell();
+  await waitFor(async () => (await place(sockets[0], cell.x, cell.y, 9)).ok, 10_000, 'a placement after the cooldown', 200);
+  await waitCanvasColor(page, cell.x, cell.y, 9);
+  assert.deepEqual(errors, []);
+  await context.close();
 });
