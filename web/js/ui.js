@@ -22,6 +22,7 @@ export const ERROR_TEXT = /** @type {Record<string, string>} */ ({
   not_joined: 'Not on the board yet — rejoining, try again in a moment',
   rate_limited: 'Too many requests — slow down a little',
   unavailable: 'The server cannot store pixels right now — nothing was changed, try again',
+  busy: 'The server is busy — nothing was changed, try again in a moment',
   timeout: 'The server did not answer in time — try again',
   disconnected: 'Not connected — reconnecting…',
 });
@@ -29,6 +30,7 @@ export const ERROR_TEXT = /** @type {Record<string, string>} */ ({
 /** @param {{ error: string, message?: string, retry_after_ms?: number }} ack */
 export function describeError(ack) {
   if (ack.error === 'cooldown') return `Cooldown — wait ${((ack.retry_after_ms || 0) / 1000).toFixed(1)} s before the next pixel`;
+  if (ack.error === 'busy' && ack.retry_after_ms) return `The server is busy — nothing was changed, try again in ${Math.ceil(ack.retry_after_ms / 1000)} s`;
   if (ack.error === 'invalid_input' && ack.message) return `Not valid: ${ack.message}`;
   return ERROR_TEXT[ack.error] || ack.message || `Something went wrong (${ack.error || 'unknown'})`;
 }
