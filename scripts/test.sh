@@ -55,6 +55,11 @@ scripts/test-ops.sh static
 log "npm packages for the JS suites"
 (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
 
+# ---- web page modules (issue 10): type-check and unit-test the page's ES modules ----
+log "web page: tsc --noEmit and node --test (pure modules, no DOM)"
+(cd web && npm ci --no-audit --no-fund --loglevel=error && npx tsc --noEmit -p . && node --test --test-reporter=spec test/)
+# ---- end web page modules ----
+
 # Settings shared by the server under test and the suites.
 export JWT_SECRET="test-secret-for-the-contract-suite-0123456789"
 export COOLDOWN_MS=1000 TTL_MS=3000 BOARD_WIDTH=64 BOARD_HEIGHT=64
@@ -95,6 +100,11 @@ scripts/test-ops.sh live
 
 log "cluster drills"
 (cd tests/js && node --test --test-concurrency=1 --test-timeout=180000 --test-reporter=spec ./cluster/*.test.mjs)
+
+# ---- web page on the cluster (issue 10): pages pinned to gateways, a gateway killed ----
+log "web page against the cluster's gateways"
+(cd tests/js && node --test --test-concurrency=1 --test-timeout=180000 --test-reporter=spec ./browser/cluster/*.test.mjs)
+# ---- end web page on the cluster ----
 
 scripts/cluster.sh down
 
