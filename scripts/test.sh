@@ -120,7 +120,7 @@ scripts/test-ops.sh images
 stream_suite() {
   (cd tests/js && node --test --test-concurrency=1 --test-timeout=300000 --test-reporter=spec ./stream/*.test.mjs)
 }
-export COOLDOWN_MS=0 TTL_MS=2000 SOCKET_EVENT_RATE=5000 SOCKET_EVENT_BURST=5000
+export COOLDOWN_MS=0 TTL_MS=2000 SOCKET_EVENT_RATE=5000 SOCKET_EVENT_BURST=5000 PLACE_CONCURRENCY=1024
 
 log "board stream drills against the standalone server"
 unset PIXEL_OPS_URL
