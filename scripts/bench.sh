@@ -136,10 +136,10 @@ export RUST_LOG=warn BOARD_WIDTH=$BOARD BOARD_HEIGHT=$BOARD
 export SOCKET_EVENT_RATE=1000000 SOCKET_EVENT_BURST=1000000
 BASE_SETTINGS="BOARD=${BOARD}x$BOARD SOCKET_EVENT_RATE=$SOCKET_EVENT_RATE SOCKET_EVENT_BURST=$SOCKET_EVENT_BURST"
 
-# settings COOLDOWN TTL: exports them, prints the line the results record.
+# settings COOLDOWN TTL: exports them; S is the line the results record.
 settings() {
   export COOLDOWN_MS=$1 TTL_MS=$2
-  echo "$BASE_SETTINGS COOLDOWN_MS=$1 TTL_MS=$2 SWEEP_INTERVAL_MS=${SWEEP_INTERVAL_MS:-250} SWEEP_BATCH=${SWEEP_BATCH:-500} build=$PROFILE"
+  S="$BASE_SETTINGS COOLDOWN_MS=$1 TTL_MS=$2 SWEEP_INTERVAL_MS=${SWEEP_INTERVAL_MS:-250} SWEEP_BATCH=${SWEEP_BATCH:-500} build=$PROFILE"
 }
 
 FAILED=()
@@ -160,9 +160,9 @@ bench() {
 fill_and_snapshot() {
   local prefix=$1 label=$2 s=$3 ws=$4 api=$5 pids=$6
   R=1 bench "$prefix-fill" fill --ws "$ws" --api "$api" --label "$label" --server "$s"
-  bench "$prefix-snapshot-plain" snapshot --ws "$ws" --api "$api" --label "$label" --server "$s" \
+  bench "$prefix-snapshot-1-plain" snapshot --ws "$ws" --api "$api" --label "$label" --server "$s" \
     --pids "$pids" --mode plain --clients "$SNAP_CLIENTS" --duration-s "$SNAP_S"
-  bench "$prefix-snapshot-conditional" snapshot --ws "$ws" --api "$api" --label "$label" --server "$s" \
+  bench "$prefix-snapshot-2-conditional" snapshot --ws "$ws" --api "$api" --label "$label" --server "$s" \
     --pids "$pids" --mode conditional --clients "$SNAP_CLIENTS" --duration-s "$SNAP_S"
 }
 
@@ -171,10 +171,10 @@ SA_PORT=$(free_port)
 SA_WS=127.0.0.1:$SA_PORT
 SA_API=http://127.0.0.1:$SA_PORT
 export BENCH_RUN_DIR=$RUN_DIR BENCH_PROFILE=$PROFILE
-sa_pids() { echo "standalone=$(cat "$STANDALONE_PID")"; }
+sa_pids() { echo "standalone=@$STANDALONE_PID"; }
 
 log "standalone: fanout, idle, place"
-S=$(settings 1 3600000)
+settings 1 3600000
 standalone_up "$SA_PORT"
 bench 01-standalone-fanout fanout --ws "$SA_WS" --api "$SA_API" --label standalone --server "$S" \
   --pids "$(sa_pids)" --watchers "$FANOUT_WATCHERS" --placers "$FANOUT_PLACERS" \
@@ -187,13 +187,13 @@ bench 03-standalone-place place --ws "$SA_WS" --api "$SA_API" --label standalone
 standalone_down
 
 log "standalone: fill, snapshot"
-S=$(settings 0 3600000)
+settings 0 3600000
 standalone_up "$SA_PORT"
 fill_and_snapshot 04-standalone standalone "$S" "$SA_WS" "$SA_API" "$(sa_pids)"
 standalone_down
 
 log "standalone: decay"
-S=$(settings 0 "$DECAY_TTL_MS")
+settings 0 "$DECAY_TTL_MS"
 standalone_up "$SA_PORT"
 bench 07-standalone-decay-steady decay-steady --ws "$SA_WS" --api "$SA_API" --label standalone \
   --server "$S" --pids "$(sa_pids)" --rate "$DECAY_RATE" --duration-s "$DECAY_S"
@@ -216,23 +216,24 @@ cluster_down() {
   scripts/cluster.sh down
   CLUSTER_DIR=""
 }
-# Every process of the cluster (nginx's worker rather than its master).
+# Every process of the cluster, by pid file (read when a run starts, so a
+# restarted process counts), nginx by its worker's pid.
 cl_pids() {
   local out="" f name pid
   for f in "$CLUSTER_DIR"/pids/*.pid; do
     name=$(basename "$f" .pid)
-    pid=$(cat "$f")
     if [ "$name" = nginx ]; then
-      pid=$(pgrep -P "$pid" | head -1 || true)
-      [ -n "$pid" ] || continue
+      pid=$(pgrep -P "$(cat "$f")" | head -1 || true)
+      [ -n "$pid" ] && out+="$name=$pid,"
+    else
+      out+="$name=@$f,"
     fi
-    out+="$name=$pid,"
   done
   echo "${out%,}"
 }
 
 log "cluster: fanout, idle, place"
-S=$(settings 1 3600000)
+settings 1 3600000
 cluster_up a 3
 GW1=127.0.0.1:${GW[0]}
 NGX=127.0.0.1:$NGINX_PORT
@@ -254,13 +255,13 @@ bench 14-cluster-place place --ws "$GW1" --api "$API" --label "cluster, 1 gatewa
 cluster_down
 
 log "cluster: fill, snapshot"
-S=$(settings 0 3600000)
+settings 0 3600000
 cluster_up b 1
 fill_and_snapshot 15-cluster "cluster, api" "$S" "127.0.0.1:${GW[0]}" "http://127.0.0.1:$API_PORT" "$(cl_pids)"
 cluster_down
 
 log "cluster: decay"
-S=$(settings 0 "$DECAY_TTL_MS")
+settings 0 "$DECAY_TTL_MS"
 cluster_up c 1
 GW1=127.0.0.1:${GW[0]}
 API=http://127.0.0.1:$API_PORT

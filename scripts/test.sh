@@ -7,7 +7,8 @@
 #      in headless Chromium, against the standalone server;
 #   4. a local cluster (redis-server, api, 3 gateways, 2 workers, nginx):
 #      the same contract suite and page test through nginx, then the
-#      cluster drills.
+#      cluster drills;
+#   5. a seconds-long smoke run of the benchmark harness (scripts/bench.sh).
 # It installs what it needs (Debian packages, npm packages) and stops every
 # process it started.
 set -euo pipefail
@@ -77,4 +78,13 @@ log "cluster drills"
 (cd tests/js && node --test --test-concurrency=1 --test-timeout=180000 --test-reporter=spec ./cluster/*.test.mjs)
 
 scripts/cluster.sh down
+
+# ---- Benchmark harness smoke (issue 7) ------------------------------------
+# Every scenario of scripts/bench.sh, seconds long, against its own
+# standalone server and clusters (debug build, free ports): fails unless
+# each scenario ran and produced its figures. Nothing here is timed.
+log "benchmark harness smoke run"
+scripts/bench.sh --smoke
+# ---------------------------------------------------------------------------
+
 log "all tests passed"

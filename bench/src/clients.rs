@@ -116,10 +116,8 @@ impl WatchStats {
                 if opts.arrivals {
                     self.arrivals.push((u.seq, now));
                 }
-                if opts.decay {
-                    if let Some(e) = u.expires_at {
-                        self.expiry.insert(cell, e);
-                    }
+                if let (true, Some(e)) = (opts.decay, u.expires_at) {
+                    self.expiry.insert(cell, e);
                 }
             } else {
                 removed += 1;

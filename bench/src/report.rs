@@ -33,25 +33,85 @@ pub struct ReportArgs {
 
 /// (scenario, figure, what it is, issue 7's target or reference, required)
 const FIGURES: &[(&str, &str, &str, &str, bool)] = &[
-    ("fanout", "delivered_per_s", "updates delivered/s (all watchers)", "—", true),
-    ("fanout", "delivery_ratio", "delivery ratio", "1.0 (no loss)", true),
-    ("fanout", "latency_p50_ms", "place → delivery p50, ms", "—", true),
-    ("fanout", "latency_p99_ms", "place → delivery p99, ms", "—", true),
-    ("fanout", "latency_max_ms", "place → delivery max, ms", "—", false),
-    ("fanout", "updates_per_event", "updates per `pixels` event", "—", true),
-    ("fanout", "out_of_order", "out-of-order updates", "0 (contract)", true),
+    (
+        "fanout",
+        "delivered_per_s",
+        "updates delivered/s (all watchers)",
+        "—",
+        true,
+    ),
+    (
+        "fanout",
+        "delivery_ratio",
+        "delivery ratio",
+        "1.0 (no loss)",
+        true,
+    ),
+    (
+        "fanout",
+        "latency_p50_ms",
+        "place → delivery p50, ms",
+        "—",
+        true,
+    ),
+    (
+        "fanout",
+        "latency_p99_ms",
+        "place → delivery p99, ms",
+        "—",
+        true,
+    ),
+    (
+        "fanout",
+        "latency_max_ms",
+        "place → delivery max, ms",
+        "—",
+        false,
+    ),
+    (
+        "fanout",
+        "updates_per_event",
+        "updates per `pixels` event",
+        "—",
+        true,
+    ),
+    (
+        "fanout",
+        "out_of_order",
+        "out-of-order updates",
+        "0 (contract)",
+        true,
+    ),
     ("fanout", "holes", "seq holes", "0 (contract)", true),
     ("fanout", "ok_per_s", "placements ok/s", "—", false),
-    ("fanout", "gateways_with_clients", "gateways that got clients", "3 (spread)", false),
-    ("fanout", "cpu_pct_loadgen", "load generator CPU, % of a core", "—", false),
+    (
+        "fanout",
+        "gateways_with_clients",
+        "gateways that got clients",
+        "every gateway (through nginx)",
+        false,
+    ),
+    (
+        "fanout",
+        "cpu_pct_loadgen",
+        "load generator CPU, % of a core",
+        "—",
+        false,
+    ),
     (
         "idle",
         "rss_per_conn_bytes",
-        "gateway RSS per idle joined connection, B",
+        "server RSS per idle joined connection, B",
         "≤ 4,096 B (was 31,979 B)",
         true,
     ),
-    ("idle", "connections", "connections held", "10,000 (100,000 on one gateway)", false),
+    (
+        "idle",
+        "connections",
+        "connections held",
+        "10,000 (100,000 on one gateway)",
+        false,
+    ),
     ("idle", "joins_per_s", "connect + join /s", "—", false),
     (
         "place",
@@ -60,9 +120,21 @@ const FIGURES: &[(&str, &str, &str, &str, bool)] = &[
         "≥ 10,000 ok/s cluster-wide (was ~6,000)",
         true,
     ),
-    ("place", "ack_p50_ms", "ack p50, ms", "— (was 2,000 ms)", true),
+    (
+        "place",
+        "ack_p50_ms",
+        "ack p50, ms",
+        "— (was 2,000 ms)",
+        true,
+    ),
     ("place", "ack_p99_ms", "ack p99, ms", "≤ 50 ms", true),
-    ("place", "failed_acks", "acks not ok", "truthful codes (was 23,955 `unavailable`)", false),
+    (
+        "place",
+        "failed_acks",
+        "acks not ok",
+        "truthful codes (was 23,955 `unavailable`)",
+        false,
+    ),
     (
         "snapshot-plain",
         "good_per_s",
@@ -70,10 +142,34 @@ const FIGURES: &[(&str, &str, &str, &str, bool)] = &[
         "≥ 2,000 req/s (was 6.4)",
         true,
     ),
-    ("snapshot-plain", "latency_p50_ms", "p50, ms", "— (was 2,400 ms)", true),
-    ("snapshot-plain", "latency_p99_ms", "p99, ms", "≤ 10 ms", true),
-    ("snapshot-plain", "other_status", "answers not 200", "0 (was 4 of 77: 503)", false),
-    ("snapshot-plain", "bytes_per_response", "bytes per answer (gzip)", "—", false),
+    (
+        "snapshot-plain",
+        "latency_p50_ms",
+        "p50, ms",
+        "— (was 2,400 ms)",
+        true,
+    ),
+    (
+        "snapshot-plain",
+        "latency_p99_ms",
+        "p99, ms",
+        "≤ 10 ms",
+        true,
+    ),
+    (
+        "snapshot-plain",
+        "other_status",
+        "answers not 200",
+        "0 (was 4 of 77: 503)",
+        false,
+    ),
+    (
+        "snapshot-plain",
+        "bytes_per_response",
+        "bytes per answer (gzip)",
+        "—",
+        false,
+    ),
     (
         "snapshot-conditional",
         "good_per_s",
@@ -81,7 +177,13 @@ const FIGURES: &[(&str, &str, &str, &str, bool)] = &[
         "keep (was 21,562 req/s)",
         true,
     ),
-    ("snapshot-conditional", "latency_p99_ms", "p99, ms", "—", true),
+    (
+        "snapshot-conditional",
+        "latency_p99_ms",
+        "p99, ms",
+        "—",
+        true,
+    ),
     (
         "decay-steady",
         "delay_p50_ms",
@@ -89,9 +191,27 @@ const FIGURES: &[(&str, &str, &str, &str, bool)] = &[
         "— (sweep interval)",
         true,
     ),
-    ("decay-steady", "delay_p99_ms", "removal after `expires_at` p99, ms", "—", true),
-    ("decay-steady", "delay_max_ms", "removal after `expires_at` max, ms", "—", false),
-    ("decay-steady", "removal_ratio", "removals seen / expected", "1.0", true),
+    (
+        "decay-steady",
+        "delay_p99_ms",
+        "removal after `expires_at` p99, ms",
+        "—",
+        true,
+    ),
+    (
+        "decay-steady",
+        "delay_max_ms",
+        "removal after `expires_at` max, ms",
+        "—",
+        false,
+    ),
+    (
+        "decay-steady",
+        "removal_ratio",
+        "removals seen / expected",
+        "1.0",
+        true,
+    ),
     (
         "decay-backlog",
         "removals_per_s",
@@ -99,8 +219,20 @@ const FIGURES: &[(&str, &str, &str, &str, bool)] = &[
         "≥ 200,000/s (was ~50,000)",
         true,
     ),
-    ("decay-backlog", "backlog", "backlog, pixels", "50,000", false),
-    ("decay-backlog", "clear_s", "first → last removal, s", "—", false),
+    (
+        "decay-backlog",
+        "backlog",
+        "backlog, pixels",
+        "50,000",
+        false,
+    ),
+    (
+        "decay-backlog",
+        "clear_s",
+        "first → last removal, s",
+        "—",
+        false,
+    ),
     (
         "decay-backlog",
         "removals_per_s_from_resume",
@@ -108,8 +240,20 @@ const FIGURES: &[(&str, &str, &str, &str, bool)] = &[
         "—",
         false,
     ),
-    ("fill", "ok_per_s", "fill: placements ok/s (closed loop)", "—", false),
-    ("fill", "snapshot_pixels", "fill: pixels on the board", "every cell", false),
+    (
+        "fill",
+        "ok_per_s",
+        "fill: placements ok/s (closed loop)",
+        "—",
+        false,
+    ),
+    (
+        "fill",
+        "snapshot_pixels",
+        "fill: pixels on the board",
+        "every cell",
+        false,
+    ),
 ];
 
 fn sh(cmd: &str, args: &[&str]) -> Option<String> {
@@ -154,9 +298,8 @@ pub fn machine() -> Value {
 fn fmt_num(v: &Value) -> String {
     match v.as_f64() {
         None => "—".to_owned(),
-        Some(x) if x.abs() >= 100.0 => group(x.round() as i64),
+        Some(x) if x.abs() >= 100.0 || x == x.trunc() => group(x.round() as i64),
         Some(x) if x.abs() >= 10.0 => format!("{x:.1}"),
-        Some(x) if x == x.trunc() => format!("{x:.0}"),
         Some(x) => format!("{x:.3}")
             .trim_end_matches('0')
             .trim_end_matches('.')
@@ -168,7 +311,7 @@ fn group(n: i64) -> String {
     let s = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -280,13 +423,20 @@ pub fn report(a: &ReportArgs) -> Result<()> {
             .into_iter()
             .flatten()
             .flat_map(|run| {
-                ["errors", "status", "spread_over_gateways", "error", "warning", "connect_error"]
-                    .iter()
-                    .filter_map(move |k| {
-                        let v = run.get(*k)?;
-                        let empty = v.as_object().is_some_and(|o| o.is_empty());
-                        (!empty).then(|| format!("run {}: {k} {v}", run["run"]))
-                    })
+                [
+                    "errors",
+                    "status",
+                    "spread_over_gateways",
+                    "error",
+                    "warning",
+                    "connect_error",
+                ]
+                .iter()
+                .filter_map(move |k| {
+                    let v = run.get(*k)?;
+                    let empty = v.as_object().is_some_and(|o| o.is_empty());
+                    (!empty).then(|| format!("run {}: {k} {v}", run["run"]))
+                })
             })
             .collect();
         if !details.is_empty() {

@@ -12,9 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use futures_util::SinkExt;
 use tokio::sync::{Semaphore, watch};
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::clients::{
     Cells, Placer, PlacerStats, Progress, WatchOpts, WatchStats, closed_loop, connect_many,
@@ -46,7 +44,7 @@ pub struct Common {
     /// The server's settings for this run (recorded with the parameters).
     #[arg(long, default_value = "")]
     pub server: String,
-    /// Processes whose CPU use is reported: NAME=PID,...
+    /// Processes whose CPU use is reported: NAME=PID or NAME=@PIDFILE, ...
     #[arg(long, value_delimiter = ',')]
     pub pids: Vec<String>,
     /// Where the result goes (JSON); stdout as well.
@@ -62,11 +60,16 @@ impl Common {
         Endpoint::new(self.ws, self.sources)
     }
 
+    /// NAME=PID or NAME=@PIDFILE (read now: a restarted process counts).
     pub fn pids(&self) -> Vec<(String, u32)> {
         self.pids
             .iter()
             .filter_map(|p| {
                 let (name, pid) = p.split_once('=')?;
+                let pid = match pid.strip_prefix('@') {
+                    Some(file) => std::fs::read_to_string(file).ok()?,
+                    None => pid.to_owned(),
+                };
                 Some((name.to_owned(), pid.trim().parse().ok()?))
             })
             .collect()
@@ -106,9 +109,15 @@ fn placer_figures(out: &mut Map<String, Value>, placers: &[PlacerStats]) -> u64 
     out.insert("unacked".into(), (sent - acks.min(sent)).into());
     out.insert("ok".into(), ok.into());
     out.insert("failed_acks".into(), (acks - ok.min(acks)).into());
-    let mut ack: Vec<u32> = placers.iter().flat_map(|p| p.ack_us.iter().copied()).collect();
+    let mut ack: Vec<u32> = placers
+        .iter()
+        .flat_map(|p| p.ack_us.iter().copied())
+        .collect();
     latency_ms(out, "ack", &mut ack);
-    let mut lag: Vec<u32> = placers.iter().flat_map(|p| p.lag_us.iter().copied()).collect();
+    let mut lag: Vec<u32> = placers
+        .iter()
+        .flat_map(|p| p.lag_us.iter().copied())
+        .collect();
     lag.sort_unstable();
     out.insert(
         "generator_lag_p99_ms".into(),
@@ -174,7 +183,8 @@ pub async fn gateway_sockets(urls: &[String]) -> Vec<Option<f64>> {
         out.push(text.map(|t| {
             t.lines()
                 .filter(|l| {
-                    l.starts_with("socket_connections") || l.starts_with("gateway_sockets_connected")
+                    l.starts_with("socket_connections")
+                        || l.starts_with("gateway_sockets_connected")
                 })
                 .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
                 .sum()
@@ -852,57 +862,54 @@ pub async fn decay_backlog(c: &Common, a: &DecayBacklogArgs) -> Result<Map<Strin
     let ep = c.endpoint();
     let progress = Arc::new(Progress::default());
     let tokens = signup(&c.api, a.sockets).await?;
-    let (mut ws, joined) = connect_watcher(&ep, 0, &c.board).await?;
+    let (ws, joined) = connect_watcher(&ep, 0, &c.board).await?;
     let ttl_ms = joined.meta.ttl_ms;
     let cells = Cells::new(&joined, offset());
     if a.pixels as u64 > cells.count() {
         bail!("--pixels exceeds the board's {} cells", cells.count());
     }
-    // Let anything still due from earlier runs go first.
-    let mut pre = Vec::new();
-    let settle = Instant::now() + Duration::from_millis(ttl_ms + 1000);
-    while Instant::now() < settle {
-        if let Ok(Ok(Some(t))) =
-            tokio::time::timeout(Duration::from_millis(100), crate::sio::next_text(&mut ws)).await
-        {
-            if t == "2" {
-                ws.send(Message::text("3")).await?;
-            } else {
-                pre.push(t);
-            }
-        }
-    }
-    run_shell(&a.pause_cmd).await?;
     let opts = WatchOpts {
         arrivals: false,
         decay: true,
         width: cells.width,
     };
     let (stop, stop_rx) = watch::channel(false);
-    let mut joined = joined;
-    joined.early = pre;
     let watcher = spawn_watcher(ws, joined, opts, progress.clone(), stop_rx);
+    // Let anything still due from earlier runs go first.
+    tokio::time::sleep(Duration::from_millis(ttl_ms + 1000)).await;
+    run_shell(&a.pause_cmd).await?;
     let removals_before = progress.removals.load(Ordering::Relaxed);
     let permits = Arc::new(Semaphore::new(a.window));
-    let (placers, _) =
-        connect_placers(c, &ep, 1, &tokens, &progress, Some(permits.clone())).await?;
     let todo: Vec<u32> = (0..a.pixels as u64)
         .map(|k| ((cells.offset + k) % cells.count()) as u32)
         .collect();
     let t0 = Instant::now();
-    closed_loop(
-        &placers,
-        &permits,
-        a.window,
-        &cells,
-        &todo,
-        Duration::from_secs(600),
-    )
-    .await?;
+    let placed = async {
+        let (placers, _) =
+            connect_placers(c, &ep, 1, &tokens, &progress, Some(permits.clone())).await?;
+        closed_loop(
+            &placers,
+            &permits,
+            a.window,
+            &cells,
+            &todo,
+            Duration::from_secs(600),
+        )
+        .await?;
+        anyhow::Ok(finish_placers(placers).await)
+    }
+    .await;
+    let pstats = match placed {
+        Ok(p) => p,
+        Err(e) => {
+            // Never leave the worker stopped.
+            run_shell(&a.resume_cmd).await?;
+            return Err(e);
+        }
+    };
     let place_s = t0.elapsed().as_secs_f64();
-    let pstats = finish_placers(placers).await;
     let mut out = Map::new();
-    let ok = placer_figures(&mut out, &pstats);
+    placer_figures(&mut out, &pstats);
     out.insert("ttl_ms".into(), ttl_ms.into());
     out.insert("place_s".into(), num(place_s));
     let ours: HashSet<u32> = pstats
@@ -949,20 +956,36 @@ pub async fn decay_backlog(c: &Common, a: &DecayBacklogArgs) -> Result<Map<Strin
     let removed = seen.len() as u64;
     out.insert("backlog".into(), (ours.len() as u64).into());
     out.insert("removed".into(), removed.into());
-    out.insert("cleared".into(), (cleared && removed == ours.len() as u64).into());
+    out.insert(
+        "cleared".into(),
+        (cleared && removed == ours.len() as u64).into(),
+    );
     if removed > 0 {
+        // The first event's removals arrive at `first`: the rate is what
+        // came after it over the time after it (the worker's start-up is
+        // not in it; `removals_per_s_from_resume` includes it).
+        let in_first = w
+            .removal_log
+            .iter()
+            .filter(|&&(cell, at)| at == first && ours.contains(&cell))
+            .count() as u64;
+        let from_resume = removed as f64 / secs(last - resume_ns).max(1e-3);
+        let after_first = removed - in_first.min(removed);
         out.insert(
             "removals_per_s".into(),
-            num(removed as f64 / secs(last - first).max(1e-3)),
+            num(if after_first > 0 && last > first {
+                after_first as f64 / secs(last - first)
+            } else {
+                from_resume
+            }),
         );
+        out.insert("removals_per_s_from_resume".into(), num(from_resume));
         out.insert(
-            "removals_per_s_from_resume".into(),
-            num(removed as f64 / secs(last - resume_ns).max(1e-3)),
+            "first_removal_after_resume_s".into(),
+            num(secs(first - resume_ns)),
         );
-        out.insert("first_removal_after_resume_s".into(), num(secs(first - resume_ns)));
         out.insert("clear_s".into(), num(secs(last - first)));
     }
-    let _ = ok;
     watcher_figures(&mut out, std::slice::from_ref(&w));
     Ok(out)
 }

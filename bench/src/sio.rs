@@ -154,9 +154,7 @@ pub async fn join(ws: &mut Ws, board: &str) -> Result<Joined> {
     ws.send(Message::text(format!("420{payload}"))).await?;
     let mut early = Vec::new();
     loop {
-        let t = next_text(ws)
-            .await?
-            .context("closed before the join ack")?;
+        let t = next_text(ws).await?.context("closed before the join ack")?;
         if t == "2" {
             ws.send(Message::text("3")).await?;
             continue;
@@ -261,7 +259,9 @@ mod tests {
         assert_eq!(ack("43123[1]"), Some((123, "[1]")));
         assert_eq!(ack("42[1]"), None);
         assert_eq!(ack("43x[1]"), None);
-        let e = event(r#"42["pixels",{"board":"main","updates":[{"seq":5,"x":1,"y":2,"color":3,"placed_at":1,"expires_at":9,"by":"a"},{"seq":6,"x":1,"y":2,"color":0}]}]"#);
+        let e = event(
+            r#"42["pixels",{"board":"main","updates":[{"seq":5,"x":1,"y":2,"color":3,"placed_at":1,"expires_at":9,"by":"a"},{"seq":6,"x":1,"y":2,"color":0}]}]"#,
+        );
         match e {
             Some(Ok(Event::Pixels(u))) => {
                 assert_eq!(u.len(), 2);

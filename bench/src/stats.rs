@@ -38,7 +38,8 @@ pub fn latency_ms_f64(out: &mut Map<String, Value>, prefix: &str, ms: &mut [f64]
 /// A JSON number rounded to 3 decimals (null when not finite).
 pub fn num(v: f64) -> Value {
     if v.is_finite() {
-        serde_json::Number::from_f64((v * 1000.0).round() / 1000.0).map_or(Value::Null, Value::Number)
+        serde_json::Number::from_f64((v * 1000.0).round() / 1000.0)
+            .map_or(Value::Null, Value::Number)
     } else {
         Value::Null
     }
@@ -152,7 +153,10 @@ impl CpuMeter {
         let mut before = BTreeMap::new();
         before.insert(
             "loadgen".to_owned(),
-            (std::process::id(), cpu_seconds(std::process::id()).unwrap_or(0.0)),
+            (
+                std::process::id(),
+                cpu_seconds(std::process::id()).unwrap_or(0.0),
+            ),
         );
         for (name, pid) in pids {
             if let Some(c) = cpu_seconds(*pid) {
