@@ -14,7 +14,7 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use pixel_core::Game;
 use pixel_core::auth::{AccessTokens, Claims};
-use pixel_core::domain::{BoardConfig, BoardId, BoardMeta, PixelEntry};
+use pixel_core::domain::{BoardConfig, BoardId, BoardMeta, PixelEntry, Update};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -56,6 +56,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/boards", get(boards))
         .route("/api/boards/{board}", get(board_meta))
         .route("/api/boards/{board}/pixels", get(snapshot))
+        .route("/api/boards/{board}/updates", get(history))
         .route("/api/{*rest}", axum::routing::any(not_found))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -205,6 +206,61 @@ async fn board_meta(
 ) -> Result<Json<BoardMeta>, ApiError> {
     let board = board_of(&s, &id)?;
     Ok(Json(s.game.meta(board).await?))
+}
+
+/// Default and largest page of `GET /api/boards/{board}/updates`.
+const HISTORY_PAGE: usize = 1_000;
+const HISTORY_PAGE_MAX: usize = 10_000;
+
+#[derive(Serialize)]
+struct HistoryBody {
+    board: BoardId,
+    seq: u64,
+    oldest: Option<u64>,
+    updates: Vec<Update>,
+}
+
+/// A non-negative integer query parameter, or `default` when absent.
+fn query_number(
+    query: &HashMap<String, String>,
+    name: &str,
+    default: u64,
+) -> Result<u64, ApiError> {
+    match query.get(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|_| ApiError::InvalidInput(format!("{name} must be a non-negative integer"))),
+    }
+}
+
+/// The retained history after `since`, a page at a time: what a client
+/// needs to replay the last minutes of a board.
+async fn history(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    query: Result<
+        axum::extract::Query<HashMap<String, String>>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> Result<Json<HistoryBody>, ApiError> {
+    let board = board_of(&s, &id)?;
+    let axum::extract::Query(query) =
+        query.map_err(|e| ApiError::InvalidInput(format!("bad query string: {e}")))?;
+    let since = query_number(&query, "since", 0)?;
+    let limit = query_number(&query, "limit", HISTORY_PAGE as u64)?;
+    if limit == 0 || limit > HISTORY_PAGE_MAX as u64 {
+        return Err(ApiError::InvalidInput(format!(
+            "limit must be 1..={HISTORY_PAGE_MAX}"
+        )));
+    }
+    let read = s.game.history(board, since, limit as usize).await?;
+    Ok(Json(HistoryBody {
+        board: board.id.clone(),
+        seq: read.seq,
+        oldest: read.oldest,
+        updates: read.updates,
+    }))
 }
 
 #[derive(Serialize)]

@@ -1,6 +1,8 @@
-//! The gateway as a cluster replica: the Redis store, and the Socket.IO
-//! Redis adapter (fred driver, sharded pub/sub, resubscribing after Redis
-//! restarts) so that room broadcasts reach the sockets of every replica.
+//! The gateway as a cluster replica: the Redis store (whose board feeds the
+//! relays read), and the Socket.IO Redis adapter (fred driver, sharded
+//! pub/sub, resubscribing after Redis restarts) for what needs the
+//! cluster's rooms as a whole, such as the watcher count. Board updates do
+//! not travel through the adapter.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -32,19 +34,17 @@ pub async fn run(
         config.auth.access_token_ttl_s,
         clock,
     ));
-    let gw = Arc::new(Gateway {
-        game,
-        tokens,
-        settings: config.socket.clone(),
-    });
+    let gw = Arc::new(Gateway::new(game, tokens, config.socket.clone()).await?);
     let subscriber = pubsub::subscriber(url)?;
     let adapter =
         RedisAdapterCtr::new_with_fred_config(subscriber.clone(), RedisAdapterConfig::new())
             .await?;
-    let (layer, io) = builder(gw)
+    let (layer, io) = builder(gw.clone())
         .with_adapter::<FredAdapter<_>>(adapter)
         .build_layer();
     register(&io).await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let tasks = gw.start(&io, &stop_rx);
     let app = Router::new()
         .merge(pixel_core::telemetry::ops_router(
             store,
@@ -57,8 +57,12 @@ pub async fn run(
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
     pixel_core::http::serve(listener, app, async move {
         shutdown.await;
+        let _ = stop_tx.send(true);
         io.close().await;
     })
     .await?;
+    for task in tasks {
+        let _ = task.await;
+    }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Socket.IO handlers. Each event runs its checks in the contract's order —
 //! rate budget, input, auth, joined, then the game (cooldown) — and always
-//! acks: a request is never silently dropped.
+//! acks: a request is never silently dropped. Updates reach sockets only
+//! through the board relays ([`crate::relay`]), never from here.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -8,15 +9,15 @@ use std::time::Instant;
 use pixel_core::ErrorCode;
 use pixel_core::store::Catchup;
 use serde_json::{Value, json};
-use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
 use socketioxide::socket::DisconnectReason;
 use tracing::Instrument;
 
 use crate::ack::{AckError, reply};
-use crate::broadcast::{emit_pixels, room};
 use crate::payload;
+use crate::presence::PresenceEvent;
+use crate::relay::{Relay, room};
 use crate::session::{Identity, Session};
 use crate::startup::Gateway;
 
@@ -68,14 +69,20 @@ pub async fn on_connect<A: Adapter>(s: SocketRef<A>) {
 }
 
 fn register_handlers<A: Adapter>(s: &SocketRef<A>) {
-    metrics::gauge!("socket_connections").increment(1.0);
+    // Labelled with the transport the socket connected on (an upgrade from
+    // polling to WebSocket later is not followed).
+    let transport = match s.transport_type() {
+        socketioxide::TransportType::Websocket => "websocket",
+        socketioxide::TransportType::Polling => "polling",
+    };
+    metrics::gauge!("gateway_sockets_connected", "transport" => transport).increment(1.0);
     s.on("join", join::<A>);
     s.on("leave", leave::<A>);
     s.on("place", place::<A>);
     s.on("auth", auth::<A>);
     s.on_fallback(unknown::<A>);
-    s.on_disconnect(async |s: SocketRef<A>, reason: DisconnectReason| {
-        metrics::gauge!("socket_connections").decrement(1.0);
+    s.on_disconnect(async move |s: SocketRef<A>, reason: DisconnectReason| {
+        metrics::gauge!("gateway_sockets_connected", "transport" => transport).decrement(1.0);
         tracing::debug!(sid = %s.id, ?reason, "socket disconnected");
     });
 }
@@ -89,7 +96,7 @@ fn session<A: Adapter>(s: &SocketRef<A>) -> Result<Arc<Session>, AckError> {
 
 /// Runs one event: span, timing, the socket's rate budget, metrics and the
 /// ack. `f` gets the socket's session once the event is admitted.
-async fn handle<A, F>(s: &SocketRef<A>, ack: AckSender<A>, event: &'static str, f: F)
+async fn handle<A, F>(s: &SocketRef<A>, ack: AckSender<A>, event: &'static str, f: F) -> bool
 where
     A: Adapter,
     F: AsyncFnOnce(Arc<Session>) -> Result<Value, AckError>,
@@ -106,13 +113,15 @@ where
         Ok(_) => "ok",
         Err(e) => e.code.as_str(),
     };
-    metrics::counter!("socket_events_total", "event" => event, "outcome" => outcome).increment(1);
-    metrics::histogram!("socket_event_duration_seconds", "event" => event)
+    metrics::counter!("gateway_events_total", "event" => event, "outcome" => outcome).increment(1);
+    metrics::histogram!("gateway_event_duration_seconds", "event" => event)
         .record(start.elapsed().as_secs_f64());
+    let ok = result.is_ok();
     if let Err(e) = ack.send(&reply(result)) {
         let _enter = span.enter();
         tracing::debug!(error = %e, "ack not delivered");
     }
+    ok
 }
 
 async fn join<A: Adapter>(
@@ -124,31 +133,24 @@ async fn join<A: Adapter>(
     let run = async |session: Arc<Session>| {
         let req = payload::join(data.as_ref().ok())?;
         let board = gw.game.board(req.board)?;
-        // Join the room before reading the seq, so no update falls between
-        // what the ack reports and what the room delivers (clients drop
-        // duplicates by seq).
+        let relay = gw.relay(&board.id)?;
+        // The relay puts the socket in the room at a known feed position:
+        // its live updates start right after `seq`, so the ack's updates
+        // plus the live ones are every seq once, in order.
         let newly = session.join(&board.id);
-        s.join(room(&board.id));
-        let undo = || {
-            if newly {
-                session.leave(&board.id);
-                s.leave(room(&board.id));
-            }
-        };
-        let outcome = match req.since {
-            Some(since) => gw
-                .game
-                .catch_up(board, since)
-                .await
-                .map(|(seq, c)| (seq, Some(c))),
-            None => gw.game.seq(board).await.map(|seq| (seq, None)),
-        };
-        let (seq, catchup) = match outcome {
-            Ok(o) => o,
-            Err(e) => {
-                undo();
-                return Err(e.into());
-            }
+        let seq = relay.join(&s).await;
+        let catchup = match req.since {
+            Some(since) => match gw.game.catch_up(board, since, seq).await {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    if newly {
+                        session.leave(&board.id);
+                        s.leave(room(&board.id));
+                    }
+                    return Err(e.into());
+                }
+            },
+            None => None,
         };
         let mut out = json!({"ok": true, "seq": seq, "board": board.meta(seq)});
         match catchup {
@@ -158,7 +160,24 @@ async fn join<A: Adapter>(
         }
         Ok(out)
     };
-    handle(&s, ack, "join", run).await;
+    let ok = handle(&s, ack, "join", run).await;
+    if ok && let Some(relay) = data.as_ref().ok().and_then(|d| join_relay(&gw, d)) {
+        // The last cluster-wide count at once; the exact one follows.
+        let watchers = relay.watchers().max(1);
+        let event = PresenceEvent {
+            board: &relay.board().id,
+            watchers,
+        };
+        if let Err(e) = s.emit("presence", &event) {
+            tracing::debug!(sid = %s.id, error = %e, "presence not delivered");
+        }
+    }
+}
+
+fn join_relay<'a>(gw: &'a Gateway, data: &Value) -> Option<&'a Arc<Relay>> {
+    let req = payload::join(Some(data)).ok()?;
+    let board = gw.game.board(req.board).ok()?;
+    gw.relays.get(&board.id)
 }
 
 async fn leave<A: Adapter>(
@@ -184,7 +203,6 @@ fn not_joined() -> AckError {
 
 async fn place<A: Adapter>(
     s: SocketRef<A>,
-    io: SocketIo<A>,
     TryData(data): TryData<Value>,
     ack: AckSender<A>,
     State(gw): State<Arc<Gateway>>,
@@ -198,11 +216,9 @@ async fn place<A: Adapter>(
         if !session.has_joined(&board.id) {
             return Err(not_joined());
         }
+        // The update reaches watchers (this socket included) through the
+        // board's feed and every gateway's relay; nothing is published here.
         let placed = gw.game.place(board, coord, color, &player).await?;
-        if let Err(e) = emit_pixels(&io, &board.id, std::slice::from_ref(&placed.update)).await {
-            // The placement stands; watchers that missed it catch up by seq.
-            tracing::warn!(error = %e, "placement broadcast failed");
-        }
         Ok(json!({"ok": true, "update": placed.update, "cooldown_until": placed.cooldown_until}))
     };
     handle(&s, ack, "place", run).await;

@@ -1,6 +1,6 @@
 //! The Socket.IO gateway: authenticates sockets on the handshake, validates
 //! and applies placements through the shared [`Game`](pixel_core::Game), and
-//! broadcasts updates to the sockets that joined a board.
+//! relays each board's feed of updates to the sockets that joined it.
 //!
 //! # Layout
 //!
@@ -11,16 +11,21 @@
 //! - [`payload`]: parsing event payloads into validated requests.
 //! - [`ack`]: the one error type of this layer and its ack payload.
 //! - [`session`]: per-socket state (identity, joined boards, rate limiter).
-//! - [`broadcast`]: the `pixels` event over the adapter.
+//! - [`relay`]: one task per board that reads the board's feed and emits
+//!   its updates, in seq order and batched, to this node's sockets — the
+//!   only way updates reach sockets.
+//! - [`presence`]: the cluster-wide watcher count of each board (through
+//!   the adapter), sent as `presence` events.
 //! - [`config`] and [`startup`]: socket limits and building the Socket.IO layer.
 //! - [`cluster`]: the replica binary's wiring: Redis store and Redis adapter.
 
 pub mod ack;
-pub mod broadcast;
 pub mod cluster;
 pub mod config;
 pub mod handlers;
 pub mod payload;
+pub mod presence;
+pub mod relay;
 pub mod session;
 pub mod startup;
 

@@ -11,14 +11,59 @@ use socketioxide::layer::SocketIoLayer;
 use socketioxide::{SocketIo, SocketIoBuilder};
 use socketioxide_core::adapter::DefinedAdapter;
 
+use pixel_core::ErrorCode;
+use pixel_core::domain::BoardId;
+use pixel_core::store::StoreError;
+use tokio::sync::watch;
+
+use crate::ack::AckError;
 use crate::config::SocketSettings;
 use crate::handlers::{authenticate, on_connect};
+use crate::relay::{Relay, Relays};
 
-/// What the handlers share: the game, the token verifier, the limits.
+/// What the handlers share: the game, the token verifier, the limits and
+/// the board relays.
 pub struct Gateway {
     pub game: Arc<Game>,
     pub tokens: Arc<AccessTokens>,
     pub settings: SocketSettings,
+    pub relays: Relays,
+}
+
+impl Gateway {
+    /// The gateway over `game`, its relays positioned at each board's seq.
+    pub async fn new(
+        game: Arc<Game>,
+        tokens: Arc<AccessTokens>,
+        settings: SocketSettings,
+    ) -> Result<Self, StoreError> {
+        let relays = Relays::open(&game).await?;
+        Ok(Self {
+            game,
+            tokens,
+            settings,
+            relays,
+        })
+    }
+
+    /// The relay of a board the game knows.
+    pub fn relay(&self, board: &BoardId) -> Result<&Arc<Relay>, AckError> {
+        self.relays.get(board).ok_or_else(|| {
+            tracing::error!(%board, "board without relay");
+            AckError::new(ErrorCode::Internal, "internal error")
+        })
+    }
+
+    /// Starts the relays and watcher counts on `io` until `stop` turns true.
+    pub fn start<A: Adapter>(
+        &self,
+        io: &SocketIo<A>,
+        stop: &watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = self.relays.spawn(io, self.game.store(), stop);
+        tasks.extend(crate::presence::spawn(&self.relays, io, stop));
+        tasks
+    }
 }
 
 /// A Socket.IO builder with the gateway's limits and state applied.

@@ -11,8 +11,8 @@ use crate::config::{GameConfig, StoreConfig};
 use crate::domain::{BoardConfig, BoardId, BoardMeta, Color, Coord, HistoryPolicy, Update};
 use crate::error::ErrorCode;
 use crate::store::{
-    Catchup, MemoryStore, PlaceCommand, PlaceOutcome, RedisSettings, Store, StoreError,
-    StoredSnapshot, connect_redis,
+    Catchup, HistoryRead, MAX_CATCHUP, MemoryStore, PlaceCommand, PlaceOutcome, RedisSettings,
+    Store, StoreError, StoredSnapshot, SweepOutcome, connect_redis,
 };
 
 /// Errors of game operations; each maps to one contract code.
@@ -82,7 +82,7 @@ impl Game {
         store: &StoreConfig,
         game: &GameConfig,
         clock: SharedClock,
-        service: &str,
+        service: &'static str,
         memory_ok: bool,
     ) -> anyhow::Result<Arc<Self>> {
         let boards = game.boards()?;
@@ -91,8 +91,14 @@ impl Game {
             _ => {
                 let url = store.required_url(service)?;
                 Arc::new(
-                    connect_redis(&RedisSettings::new(url), std::time::Duration::from_secs(60))
-                        .await?,
+                    connect_redis(
+                        &RedisSettings {
+                            service,
+                            ..RedisSettings::new(url)
+                        },
+                        std::time::Duration::from_secs(60),
+                    )
+                    .await?,
                 )
             }
         };
@@ -179,13 +185,39 @@ impl Game {
         }
     }
 
-    /// The board's current seq and the updates after `since` (or a resync).
+    /// What `join since` gets on a connection whose feed stands at `upto`:
+    /// every update `since + 1 ..= upto`, or a resync when the history no
+    /// longer holds them all, when there are more than [`MAX_CATCHUP`], or
+    /// when `since` is beyond anything the store issued.
     pub async fn catch_up(
         &self,
         board: &BoardConfig,
         since: u64,
-    ) -> Result<(u64, Catchup), GameError> {
-        Ok(self.store.updates_since(&board.id, since).await?)
+        upto: u64,
+    ) -> Result<Catchup, GameError> {
+        if upto > since && upto - since > MAX_CATCHUP {
+            // Checked before reading: a far-behind client costs nothing.
+            return Ok(Catchup::Resync);
+        }
+        let limit = upto.saturating_sub(since) as usize;
+        let read = self
+            .store
+            .read_history(&board.id, since, upto, limit)
+            .await?;
+        Ok(Catchup::from_history(since, upto, read))
+    }
+
+    /// Up to `limit` retained updates after `since`, for replaying history.
+    pub async fn history(
+        &self,
+        board: &BoardConfig,
+        since: u64,
+        limit: usize,
+    ) -> Result<HistoryRead, GameError> {
+        Ok(self
+            .store
+            .read_history(&board.id, since, u64::MAX, limit)
+            .await?)
     }
 
     pub async fn snapshot(&self, board: &BoardConfig) -> Result<StoredSnapshot, GameError> {
@@ -193,20 +225,20 @@ impl Game {
     }
 
     /// One decay pass over every board: removes what has expired by now, at
-    /// most `batch` pixels per board, and returns the removals per board.
+    /// most `batch` pixels per board, and returns what each board's sweep did.
     pub async fn sweep(
         &self,
         batch: usize,
-    ) -> Result<Vec<(Arc<BoardConfig>, Vec<Update>)>, GameError> {
+    ) -> Result<Vec<(Arc<BoardConfig>, SweepOutcome)>, GameError> {
         let now = self.now();
         let mut out = Vec::new();
         for board in self.boards.values() {
-            let removed = self.store.sweep(board, now, batch, self.history).await?;
-            if !removed.is_empty() {
+            let swept = self.store.sweep(board, now, batch, self.history).await?;
+            if !swept.removed.is_empty() {
                 metrics::counter!("pixel_decays_total", "board" => board.id.to_string())
-                    .increment(removed.len() as u64);
-                out.push((board.clone(), removed));
+                    .increment(swept.removed.len() as u64);
             }
+            out.push((board.clone(), swept));
         }
         Ok(out)
     }
@@ -238,6 +270,23 @@ mod tests {
         );
         g.init().await.unwrap();
         g
+    }
+
+    /// The removals of one sweep pass over every board.
+    async fn removed(g: &Game, batch: usize) -> Vec<Update> {
+        let swept = g.sweep(batch).await.unwrap();
+        swept.into_iter().flat_map(|(_, s)| s.removed).collect()
+    }
+
+    #[tokio::test]
+    async fn catch_up_beyond_the_cap_resyncs_without_reading() {
+        let clock = ManualClock::new(0);
+        let g = game(&clock).await;
+        let b = g.board("main").unwrap().clone();
+        assert_eq!(
+            g.catch_up(&b, 0, MAX_CATCHUP + 1).await.unwrap(),
+            Catchup::Resync
+        );
     }
 
     fn ann() -> Player {
@@ -327,16 +376,11 @@ mod tests {
             .await
             .unwrap();
         clock.advance(9_999);
-        assert!(g.sweep(100).await.unwrap().is_empty());
+        assert!(removed(&g, 100).await.is_empty());
         clock.advance(1);
-        let swept = g.sweep(100).await.unwrap();
-        assert_eq!(swept.len(), 1);
-        assert_eq!(swept[0].1, vec![Update::decay(2, 0, 0)]);
+        assert_eq!(removed(&g, 100).await, vec![Update::decay(2, 0, 0)]);
         assert!(g.snapshot(&b).await.unwrap().pixels.is_empty());
-        assert!(
-            g.sweep(100).await.unwrap().is_empty(),
-            "never removed twice"
-        );
+        assert!(removed(&g, 100).await.is_empty(), "never removed twice");
     }
 
     #[tokio::test]
@@ -353,15 +397,12 @@ mod tests {
         clock.advance(5_000);
         g.place(&b, c, b.color(2).unwrap(), &bob).await.unwrap();
         clock.advance(5_000); // the first placement's expiry
-        assert!(g.sweep(100).await.unwrap().is_empty());
+        assert!(removed(&g, 100).await.is_empty());
         let snap = g.snapshot(&b).await.unwrap();
         assert_eq!(snap.pixels.len(), 1);
-        assert_eq!(snap.pixels[0].2, 2);
+        assert_eq!(snap.pixels[0].color, 2);
         clock.advance(5_000);
-        assert_eq!(
-            g.sweep(100).await.unwrap()[0].1,
-            vec![Update::decay(3, 2, 2)]
-        );
+        assert_eq!(removed(&g, 100).await, vec![Update::decay(3, 2, 2)]);
     }
 
     #[tokio::test]
@@ -379,10 +420,10 @@ mod tests {
                 .unwrap();
         }
         clock.advance(10_000);
-        assert_eq!(g.sweep(2).await.unwrap()[0].1.len(), 2);
-        assert_eq!(g.sweep(2).await.unwrap()[0].1.len(), 2);
-        assert_eq!(g.sweep(2).await.unwrap()[0].1.len(), 1);
-        assert!(g.sweep(2).await.unwrap().is_empty());
+        assert_eq!(removed(&g, 2).await.len(), 2);
+        assert_eq!(removed(&g, 2).await.len(), 2);
+        assert_eq!(removed(&g, 2).await.len(), 1);
+        assert!(removed(&g, 2).await.is_empty());
     }
 
     #[tokio::test]
@@ -408,17 +449,30 @@ mod tests {
             seqs.push(placed.update.seq);
         }
         assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6]);
-        match g.catch_up(&b, 3).await.unwrap().1 {
+        match g.catch_up(&b, 3, 6).await.unwrap() {
             Catchup::Updates(u) => {
                 assert_eq!(u.iter().map(|u| u.seq).collect::<Vec<_>>(), vec![4, 5, 6])
             }
             Catchup::Resync => panic!("history should reach back to 3"),
         }
+        // A connection whose feed stands at 5 gets 4 and 5; 6 follows live.
+        match g.catch_up(&b, 3, 5).await.unwrap() {
+            Catchup::Updates(u) => {
+                assert_eq!(u.iter().map(|u| u.seq).collect::<Vec<_>>(), vec![4, 5])
+            }
+            Catchup::Resync => panic!("history should reach back to 3"),
+        }
         assert_eq!(
-            g.catch_up(&b, 6).await.unwrap(),
-            (6, Catchup::Updates(vec![]))
+            g.catch_up(&b, 6, 6).await.unwrap(),
+            Catchup::Updates(vec![])
         );
-        assert_eq!(g.catch_up(&b, 7).await.unwrap().1, Catchup::Resync);
+        // Ahead of this connection's feed but known to the store: nothing
+        // to replay, the feed brings the rest.
+        assert_eq!(
+            g.catch_up(&b, 6, 4).await.unwrap(),
+            Catchup::Updates(vec![])
+        );
+        assert_eq!(g.catch_up(&b, 7, 6).await.unwrap(), Catchup::Resync);
     }
 
     #[tokio::test]
@@ -439,8 +493,8 @@ mod tests {
                 .await
                 .unwrap();
         }
-        assert_eq!(g.catch_up(&b, 1).await.unwrap().1, Catchup::Resync);
-        match g.catch_up(&b, 3).await.unwrap().1 {
+        assert_eq!(g.catch_up(&b, 1, 5).await.unwrap(), Catchup::Resync);
+        match g.catch_up(&b, 3, 5).await.unwrap() {
             Catchup::Updates(u) => assert_eq!(u.len(), 2),
             Catchup::Resync => panic!("the last two updates are kept"),
         }

@@ -4,14 +4,25 @@
 use std::future::Future;
 
 use axum::Router;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains.
+///
+/// Every accepted connection gets `TCP_NODELAY`: a Socket.IO ack or a
+/// `pixels` event is one small write that must leave at once. With Nagle's
+/// algorithm on (axum's default) it waits for the peer's next ACK, and a
+/// place ack's latency becomes the client's send interval.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),

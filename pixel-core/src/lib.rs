@@ -5,14 +5,13 @@
 //! - [`domain`]: the game's rules as types — board ids, coordinates, colours,
 //!   updates and the history policy. Input is parsed into these at the edge.
 //! - [`store`]: the [`Store`](store::Store) interface every service talks to,
-//!   its in-memory (standalone) and Redis (cluster) implementations, the
-//!   checks both must pass, and the Redis pub/sub clients of the adapter and
-//!   the emitter. Each state change of the game is one atomic store
+//!   its in-memory (standalone) and Redis (cluster) implementations with
+//!   each board's ordered feed of updates, the checks both must pass, and
+//!   the Redis pub/sub client of the Socket.IO adapter. Each state change of the game is one atomic store
 //!   operation, so the standalone server and the cluster run the same rules
 //!   over two storage implementations.
 //! - [`game`]: the board registry and the operations built on the store
 //!   (placement, catch-up, snapshot, decay sweep) used by every service.
-//! - [`broadcast`]: how updates reach the clients watching a board.
 //! - [`auth`]: access-token (JWT) issuing and verification.
 //! - [`clock`]: the time source; tests drive a manual clock instead of sleeping.
 //! - [`config`]: environment configuration shared by the services.
@@ -22,7 +21,6 @@
 //!   `/metrics` routes.
 
 pub mod auth;
-pub mod broadcast;
 pub mod clock;
 pub mod config;
 pub mod domain;

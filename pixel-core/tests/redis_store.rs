@@ -3,6 +3,7 @@
 //! concurrency, outages and durability.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use pixel_core::domain::{BoardConfig, HistoryPolicy};
 use pixel_core::store::conformance::{self, place_command};
@@ -41,6 +42,74 @@ async fn conforms_to_the_store_contract() {
     conformance::refresh_expiry_and_logout(&s, "t").await;
     conformance::board_lifecycle(&s, "b1", "u").await;
     conformance::history_is_bounded(&s, "b2", "h").await;
+    conformance::feed_in_order_and_wakes_readers(&s, "b3", "f").await;
+    conformance::feed_reports_what_fell_out(&s, "b4", "o").await;
+    conformance::sweep_reports_next_due_and_backlog(&s, "b5", "n").await;
+}
+
+#[tokio::test]
+async fn a_feed_reader_resumes_after_a_redis_restart_without_missing_anything() {
+    let mut redis = RedisServer::start_durable();
+    let s = store(&redis).await;
+    let board = conformance::board("main");
+    s.init_board(&board).await.unwrap();
+    let mut reader = s.feed();
+    let place = |i: u64| {
+        let (s, board) = (&s, &board);
+        async move {
+            let user = format!("u{i}");
+            let cmd = place_at_zero(board, i % 8, i / 8, 2, &user, 1_000_000);
+            match s.place(&cmd).await.unwrap() {
+                PlaceOutcome::Placed(u) => u,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    let first = place(0).await;
+    let got = reader.read(&board.id, 0, 10, Duration::ZERO).await.unwrap();
+    assert_eq!(got, vec![first]);
+    redis.kill();
+    assert!(matches!(
+        reader.read(&board.id, 1, 10, Duration::ZERO).await,
+        Err(StoreError::Unavailable(_))
+    ));
+    redis.restart();
+    let later = vec![place(1).await, place(2).await];
+    let got = reader.read(&board.id, 1, 10, Duration::ZERO).await.unwrap();
+    assert_eq!(got, later, "the same reader reconnects and resumes at 2");
+}
+
+#[tokio::test]
+async fn a_frozen_redis_fails_a_feed_read_and_a_thawed_one_serves_it_again() {
+    let redis = RedisServer::start();
+    let s = store(&redis).await;
+    let board = conformance::board("main");
+    s.init_board(&board).await.unwrap();
+    let mut reader = s.feed();
+    assert!(
+        reader
+            .read(&board.id, 0, 10, Duration::from_millis(10))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    redis.signal("STOP");
+    let frozen = reader
+        .read(&board.id, 0, 10, Duration::from_millis(100))
+        .await;
+    redis.signal("CONT");
+    assert!(
+        matches!(frozen, Err(StoreError::Unavailable(_))),
+        "a read past wait + grace gives up: {frozen:?}"
+    );
+    s.place(&place_at_zero(&board, 1, 1, 2, "u", 1_000_000))
+        .await
+        .unwrap();
+    let got = reader
+        .read(&board.id, 0, 10, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(got.iter().map(|u| u.seq).collect::<Vec<_>>(), [1]);
 }
 
 #[tokio::test]
@@ -127,7 +196,8 @@ async fn two_sweepers_never_remove_a_pixel_twice() {
                 let got = s
                     .sweep(&board, 100, 5, HistoryPolicy::default())
                     .await
-                    .unwrap();
+                    .unwrap()
+                    .removed;
                 if got.is_empty() {
                     return all;
                 }

@@ -21,7 +21,6 @@ use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 
 use api::config::AccountsConfig;
-use gateway::broadcast::RoomBroadcaster;
 use gateway::config::SocketSettings;
 use worker::SweepSettings;
 
@@ -55,6 +54,7 @@ pub struct StandaloneConfig {
 pub struct App {
     router: Router,
     io: SocketIo,
+    gateway: Arc<gateway::Gateway>,
     game: Arc<Game>,
     sweep: SweepSettings,
 }
@@ -76,11 +76,9 @@ pub async fn build(config: &StandaloneConfig, clock: SharedClock) -> anyhow::Res
         config.auth.access_token_ttl_s,
         clock.clone(),
     ));
-    let (socket_layer, io) = gateway::socket_layer(Arc::new(gateway::Gateway {
-        game: game.clone(),
-        tokens: tokens.clone(),
-        settings: config.socket.clone(),
-    }));
+    let gw =
+        Arc::new(gateway::Gateway::new(game.clone(), tokens.clone(), config.socket.clone()).await?);
+    let (socket_layer, io) = gateway::socket_layer(gw.clone());
     let router = api::startup::app(game.clone(), tokens, clock, config.accounts.settings())
         .merge(web::router())
         .merge(pixel_core::telemetry::ops_router(store, Vec::new()))
@@ -88,6 +86,7 @@ pub async fn build(config: &StandaloneConfig, clock: SharedClock) -> anyhow::Res
     Ok(App {
         router,
         io,
+        gateway: gw,
         game,
         sweep: config.sweep.clone(),
     })
@@ -102,13 +101,13 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let relays = self.gateway.start(&self.io, &stop_rx);
         let sweeper = {
             let game = self.game.clone();
-            let broadcaster = RoomBroadcaster(self.io.clone());
             let sweep = self.sweep.clone();
             let mut stop = stop_rx.clone();
             tokio::spawn(async move {
-                worker::run(&game, &broadcaster, &sweep, async move {
+                worker::run(&game, &sweep, async move {
                     let _ = stop.wait_for(|s| *s).await;
                 })
                 .await;
@@ -122,6 +121,9 @@ impl App {
         })
         .await;
         let _ = sweeper.await;
+        for task in relays {
+            let _ = task.await;
+        }
         served.map_err(Into::into)
     }
 }

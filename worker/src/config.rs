@@ -6,12 +6,13 @@ use pixel_core::config::{GameConfig, StoreConfig, TelemetryConfig};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct SweepSettings {
-    /// Time between decay sweeps, in milliseconds (how late past its TTL a
-    /// pixel may disappear).
+    /// Longest sleep between decay sweeps, in milliseconds. The worker wakes
+    /// earlier, when the next pixel falls due; this bounds how long a pixel
+    /// placed by a process with a skewed clock can wait.
     #[arg(long, env = "SWEEP_INTERVAL_MS", default_value_t = 250)]
     pub sweep_interval_ms: u64,
-    /// Most removals per board in one `pixels` event.
-    #[arg(long, env = "SWEEP_BATCH", default_value_t = 500)]
+    /// Most removals per board in one store step (one Lua call).
+    #[arg(long, env = "SWEEP_BATCH", default_value_t = 1000)]
     pub sweep_batch: usize,
 }
 

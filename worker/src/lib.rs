@@ -1,28 +1,31 @@
-//! The decay worker: sweeps every board's expiry index for pixels whose TTL
-//! has passed, removes them (each removal gets the next seq and enters the
-//! history, atomically, in the store) and broadcasts the removals in batches.
+//! The decay worker: removes pixels whose TTL has passed. Each removal gets
+//! the next seq and is appended to the board's feed by the store, in the
+//! same atomic step, so the gateways' relays deliver it like any update:
+//! the worker publishes nothing itself.
 //!
 //! The store's sweep is atomic, so several workers may run at once: each
 //! expired pixel is removed by exactly one of them. A worker that was down
 //! simply finds more expired entries on its next pass and catches up.
+//!
+//! Timing: after each pass the worker sleeps until the earliest scheduled
+//! expiry (the store reports it), at most `SWEEP_INTERVAL_MS`, so a removal
+//! goes out within a few milliseconds of its due time instead of up to a
+//! whole tick late.
 //!
 //! # Layout
 //!
 //! - [`sweep_once`]: one full pass, the unit tests drive it with a manual clock.
 //! - [`run`]: the loop around it, until shutdown.
 //! - [`config`]: the sweep settings and the worker binary's configuration.
-//! - [`emitter`]: how the worker binary reaches every gateway's sockets.
 //! - [`service`]: the worker binary's wiring.
 
 pub mod config;
-pub mod emitter;
 pub mod service;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use pixel_core::Game;
-use pixel_core::broadcast::Broadcaster;
 use pixel_core::game::GameError;
 
 pub use config::SweepSettings;
@@ -31,73 +34,86 @@ pub use config::SweepSettings;
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SweepReport {
     pub removed: usize,
+    /// Store steps that removed something.
     pub batches: usize,
+    /// The earliest expiry still scheduled on any board.
+    pub next_due: Option<i64>,
 }
 
 /// Removes everything that has expired by now, `batch` pixels per board and
-/// round, broadcasting each batch as one `pixels` event. A failed broadcast
-/// is logged, not retried: the removals are in the history and clients
-/// catch up by seq.
-pub async fn sweep_once(
-    game: &Game,
-    broadcaster: &dyn Broadcaster,
-    batch: usize,
-) -> Result<SweepReport, GameError> {
+/// store step, until no board has more due.
+pub async fn sweep_once(game: &Game, batch: usize) -> Result<SweepReport, GameError> {
     let batch = batch.max(1);
     let mut report = SweepReport::default();
     loop {
         let swept = game.sweep(batch).await?;
-        let mut full = false;
-        for (board, removed) in &swept {
-            report.removed += removed.len();
-            report.batches += 1;
-            full |= removed.len() == batch;
-            if let Err(e) = broadcaster.pixels(&board.id, removed).await {
-                tracing::warn!(board = %board.id, error = %e, "decay broadcast failed");
+        let now = game.now();
+        let mut more = false;
+        report.next_due = None;
+        for (board, outcome) in &swept {
+            let board_label = board.id.to_string();
+            let n = outcome.removed.len();
+            if n > 0 {
+                report.removed += n;
+                report.batches += 1;
+                metrics::counter!("worker_removals_total", "board" => board_label.clone())
+                    .increment(n as u64);
             }
+            more |= outcome.backlog > 0;
+            report.next_due = match (report.next_due, outcome.next_due) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let lag_ms = outcome
+                .next_due
+                .filter(|_| outcome.backlog > 0)
+                .map_or(0, |due| now.saturating_sub(due).max(0));
+            metrics::gauge!("worker_backlog_pixels", "board" => board_label.clone())
+                .set(outcome.backlog as f64);
+            metrics::gauge!("worker_lag_seconds", "board" => board_label)
+                .set(lag_ms as f64 / 1000.0);
         }
-        if !full {
+        if !more {
             return Ok(report);
         }
     }
 }
 
-/// Sweeps every `settings.interval` until `shutdown` resolves.
-pub async fn run(
-    game: &Game,
-    broadcaster: &dyn Broadcaster,
-    settings: &SweepSettings,
-    shutdown: impl Future<Output = ()>,
-) {
-    let mut tick = tokio::time::interval(settings.interval());
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+/// How long to sleep after a pass: until the next expiry, at most `max`.
+fn pause(next_due: Option<i64>, now: i64, max: Duration) -> Duration {
+    next_due.map_or(max, |due| {
+        let ms = due.saturating_sub(now).clamp(0, max.as_millis() as i64);
+        Duration::from_millis(ms as u64).max(Duration::from_millis(1))
+    })
+}
+
+/// Sweeps until `shutdown` resolves, waking at each next expiry.
+pub async fn run(game: &Game, settings: &SweepSettings, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
     loop {
-        tokio::select! {
-            () = &mut shutdown => break,
-            _ = tick.tick() => {}
-        }
         let start = Instant::now();
         let span = tracing::debug_span!("sweep");
-        let result = tracing::Instrument::instrument(
-            sweep_once(game, broadcaster, settings.sweep_batch),
-            span,
-        )
-        .await;
+        let result =
+            tracing::Instrument::instrument(sweep_once(game, settings.sweep_batch), span).await;
         metrics::histogram!("worker_sweep_duration_seconds").record(start.elapsed().as_secs_f64());
-        match result {
+        let wait = match result {
             Ok(r) => {
                 metrics::counter!("worker_sweeps_total", "outcome" => "ok").increment(1);
                 if r.removed > 0 {
                     tracing::debug!(removed = r.removed, batches = r.batches, "swept");
                 }
+                pause(r.next_due, game.now(), settings.interval())
             }
             Err(e) => {
                 metrics::counter!("worker_sweeps_total", "outcome" => "error").increment(1);
                 tracing::warn!(error = %e, "sweep failed; retrying");
                 // Back off a little while the store is down.
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                Duration::from_millis(500)
             }
+        };
+        tokio::select! {
+            () = &mut shutdown => break,
+            () = tokio::time::sleep(wait) => {}
         }
     }
     tracing::info!("sweeper stopped");
@@ -106,28 +122,12 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
 
-    use async_trait::async_trait;
-    use pixel_core::ManualClock;
-    use pixel_core::domain::{BoardId, Update};
+    use pixel_core::domain::Update;
     use pixel_core::game::Player;
     use pixel_core::store::MemoryStore;
-
-    /// Records what would have been broadcast.
-    #[derive(Default)]
-    struct Recorder(Mutex<Vec<(String, Vec<Update>)>>);
-
-    #[async_trait]
-    impl Broadcaster for Recorder {
-        async fn pixels(&self, board: &BoardId, updates: &[Update]) -> anyhow::Result<()> {
-            self.0
-                .lock()
-                .unwrap()
-                .push((board.to_string(), updates.to_vec()));
-            Ok(())
-        }
-    }
+    use pixel_core::{Clock, ManualClock};
 
     async fn game_with_pixels(clock: &ManualClock, n: u32) -> Game {
         let mut boards = pixel_core::config::GameConfig {
@@ -163,40 +163,35 @@ mod tests {
         game
     }
 
+    /// Every update of board `main` after `after`, from its feed.
+    async fn feed(game: &Game, after: u64) -> Vec<Update> {
+        let b = game.board("main").unwrap();
+        game.history(b, after, 10_000).await.unwrap().updates
+    }
+
     #[tokio::test]
-    async fn a_pass_removes_everything_expired_in_batches() {
+    async fn a_pass_removes_everything_expired_in_batches_into_the_feed() {
         let clock = ManualClock::new(0);
         let game = game_with_pixels(&clock, 25).await;
-        let rec = Recorder::default();
-        assert_eq!(
-            sweep_once(&game, &rec, 10).await.unwrap(),
-            SweepReport::default()
-        );
+        let idle = sweep_once(&game, 10).await.unwrap();
+        assert_eq!((idle.removed, idle.next_due), (0, Some(1000)));
         clock.advance(1000);
-        let report = sweep_once(&game, &rec, 10).await.unwrap();
+        let report = sweep_once(&game, 10).await.unwrap();
         assert_eq!(
             report,
             SweepReport {
                 removed: 25,
-                batches: 3
+                batches: 3,
+                next_due: None
             }
         );
-        let sent = rec.0.lock().unwrap();
-        let sizes: Vec<_> = sent.iter().map(|(_, u)| u.len()).collect();
-        assert_eq!(sizes, vec![10, 10, 5]);
-        let seqs: Vec<u64> = sent
-            .iter()
-            .flat_map(|(_, u)| u.iter().map(|u| u.seq))
-            .collect();
+        let removed = feed(&game, 25).await;
         assert_eq!(
-            seqs,
+            removed.iter().map(|u| u.seq).collect::<Vec<_>>(),
             (26..=50).collect::<Vec<_>>(),
             "removals follow the placements' seqs"
         );
-        assert!(
-            sent.iter()
-                .all(|(b, u)| b == "main" && u.iter().all(|u| u.color == 0))
-        );
+        assert!(removed.iter().all(|u| u.color == 0));
     }
 
     #[tokio::test]
@@ -204,8 +199,7 @@ mod tests {
         let clock = ManualClock::new(0);
         let game = game_with_pixels(&clock, 5).await;
         clock.advance(3_600_000);
-        let rec = Recorder::default();
-        assert_eq!(sweep_once(&game, &rec, 100).await.unwrap().removed, 5);
+        assert_eq!(sweep_once(&game, 100).await.unwrap().removed, 5);
         assert!(
             game.snapshot(game.board("main").unwrap())
                 .await
@@ -215,23 +209,44 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_worker_sleeps_until_the_next_expiry_within_bounds() {
+        let max = Duration::from_millis(250);
+        assert_eq!(pause(None, 0, max), max);
+        assert_eq!(pause(Some(1_030), 1_000, max), Duration::from_millis(30));
+        assert_eq!(pause(Some(9_000), 1_000, max), max);
+        assert_eq!(pause(Some(900), 1_000, max), Duration::from_millis(1));
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn run_stops_on_shutdown() {
+    async fn run_removes_a_pixel_when_it_falls_due_and_stops_on_shutdown() {
         let clock = ManualClock::new(0);
-        let game = game_with_pixels(&clock, 1).await;
-        clock.advance(1000);
-        let rec = Recorder::default();
+        let game = Arc::new(game_with_pixels(&clock, 1).await);
         let settings = SweepSettings {
             sweep_interval_ms: 250,
             sweep_batch: 100,
         };
-        run(
-            &game,
-            &rec,
-            &settings,
-            tokio::time::sleep(Duration::from_secs(1)),
-        )
-        .await;
-        assert_eq!(rec.0.lock().unwrap().len(), 1);
+        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let worker = {
+            let game = game.clone();
+            tokio::spawn(async move {
+                run(&game, &settings, async move {
+                    let _ = stop_rx.wait_for(|s| *s).await;
+                })
+                .await;
+            })
+        };
+        // The manual clock moves with tokio's paused time, up to 2 s.
+        for _ in 0..200 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            clock.advance(10);
+            if !feed(&game, 1).await.is_empty() {
+                break;
+            }
+        }
+        assert!(clock.now_ms() < 2_000, "removed before 2 s passed");
+        assert_eq!(feed(&game, 1).await.len(), 1, "removed once, when due");
+        let _ = stop_tx.send(true);
+        worker.await.unwrap();
     }
 }

@@ -1,15 +1,14 @@
-//! The worker as a cluster service: sweeps over the Redis store, emits
-//! removals to every gateway, serves its ops routes.
+//! The worker as a cluster service: sweeps over the Redis store (whose
+//! board feeds carry the removals to every gateway) and serves its ops
+//! routes.
 
 use std::future::Future;
 use std::sync::Arc;
 
-use pixel_core::store::pubsub;
 use pixel_core::{Game, SystemClock};
 use tokio::net::TcpListener;
 
 use crate::config::WorkerConfig;
-use crate::emitter::ShardedPublisher;
 
 /// Builds the worker from its configuration and runs it until `shutdown`.
 pub async fn run(
@@ -25,22 +24,16 @@ pub async fn run(
         false,
     )
     .await?;
-    let url = config.store.required_url("worker")?;
-    let client = pubsub::publisher(url).await?;
-    let publisher = ShardedPublisher(client.clone());
     tracing::info!(addr = %listener.local_addr()?, "worker listening");
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let ops = tokio::spawn(pixel_core::http::serve(
         listener,
-        pixel_core::telemetry::ops_router(
-            game.store().clone(),
-            vec![pubsub::dependency("redis pub/sub", client)],
-        ),
+        pixel_core::telemetry::ops_router(game.store().clone(), Vec::new()),
         async move {
             let _ = stop_rx.wait_for(|s| *s).await;
         },
     ));
-    crate::run(&game, &publisher, &config.sweep, shutdown).await;
+    crate::run(&game, &config.sweep, shutdown).await;
     let _ = stop_tx.send(true);
     ops.await??;
     Ok(())

@@ -19,6 +19,29 @@ pub struct Update {
 }
 
 impl Update {
+    /// The update a placement of `color` at (`x`, `y`) by `by` becomes once
+    /// the store has given it `seq`.
+    pub fn placement(
+        seq: u64,
+        x: u32,
+        y: u32,
+        color: u8,
+        placed_at: i64,
+        expires_at: i64,
+        by: &str,
+    ) -> Self {
+        Self {
+            seq,
+            x,
+            y,
+            color,
+            placed_at: Some(placed_at),
+            expires_at: Some(expires_at),
+            by: Some(by.to_owned()),
+        }
+    }
+
+    /// The removal of the pixel at (`x`, `y`) by decay.
     pub fn decay(seq: u64, x: u32, y: u32) -> Self {
         Self {
             seq,
@@ -32,9 +55,35 @@ impl Update {
     }
 }
 
-/// A non-empty pixel in a snapshot: `[x, y, color, placed_at_ms, expires_at_ms]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PixelEntry(pub u32, pub u32, pub u8, pub i64, pub i64);
+/// A non-empty pixel in a snapshot. On the wire it is the compact array
+/// `[x, y, color, placed_at_ms, expires_at_ms]` the contract gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PixelEntry {
+    pub x: u32,
+    pub y: u32,
+    pub color: u8,
+    pub placed_at: i64,
+    pub expires_at: i64,
+}
+
+impl Serialize for PixelEntry {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (self.x, self.y, self.color, self.placed_at, self.expires_at).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for PixelEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (x, y, color, placed_at, expires_at) = Deserialize::deserialize(d)?;
+        Ok(Self {
+            x,
+            y,
+            color,
+            placed_at,
+            expires_at,
+        })
+    }
+}
 
 /// The `pixels` event payload.
 #[derive(Debug, Clone, Serialize)]
@@ -70,5 +119,19 @@ mod tests {
             serde_json::json!({"seq": 1, "x": 3, "y": 4, "color": 5, "placed_at": 10, "expires_at": 20, "by": "ann"})
         );
         assert_eq!(serde_json::from_value::<Update>(v).unwrap(), u);
+    }
+
+    #[test]
+    fn a_pixel_entry_is_a_compact_array_on_the_wire() {
+        let p = PixelEntry {
+            x: 1,
+            y: 2,
+            color: 3,
+            placed_at: 4,
+            expires_at: 5,
+        };
+        let v = serde_json::to_value(p).unwrap();
+        assert_eq!(v, serde_json::json!([1, 2, 3, 4, 5]));
+        assert_eq!(serde_json::from_value::<PixelEntry>(v).unwrap(), p);
     }
 }

@@ -4,7 +4,10 @@
 //! fresh store (or unique ids) and panics with a message on a violation.
 
 use super::UserRecord;
-use super::{Catchup, PlaceCommand, PlaceOutcome, RefreshRecord, RotateOutcome, Store, StoreError};
+use super::{
+    Catchup, PlaceCommand, PlaceOutcome, RefreshRecord, RotateOutcome, Store, StoreError,
+    SweepOutcome,
+};
 use crate::domain::{BoardConfig, BoardId, DEFAULT_PALETTE, HistoryPolicy, PixelEntry, Update};
 
 /// A small board with a unique id, for isolation in a shared store.
@@ -38,6 +41,31 @@ pub fn place_command<'a>(
         expires_at: now + board.ttl_ms as i64,
         cooldown_until: now + board.cooldown_ms as i64,
         history: HistoryPolicy::default(),
+    }
+}
+
+/// What `join since` gets on a connection that is up to date: every
+/// retained update after `since`, or a resync.
+async fn catch_up(store: &dyn Store, board: &BoardId, since: u64) -> Catchup {
+    let seq = store.board_seq(board).await.unwrap();
+    let read = store
+        .read_history(board, since, seq, seq.saturating_sub(since) as usize)
+        .await
+        .unwrap();
+    Catchup::from_history(since, seq, read)
+}
+
+fn removed(o: SweepOutcome) -> Vec<Update> {
+    o.removed
+}
+
+fn pixel(x: u32, y: u32, color: u8, placed_at: i64, expires_at: i64) -> PixelEntry {
+    PixelEntry {
+        x,
+        y,
+        color,
+        placed_at,
+        expires_at,
     }
 }
 
@@ -257,52 +285,57 @@ pub async fn board_lifecycle(store: &dyn Store, board_id: &str, user_prefix: &st
     let snap = store.snapshot(&b).await.unwrap();
     assert_eq!(snap.seq, 3);
     let mut px = snap.pixels.clone();
-    px.sort_by_key(|p| (p.1, p.0));
+    px.sort_by_key(|p| (p.y, p.x));
     assert_eq!(
         px,
         vec![
-            PixelEntry(1, 2, 4, 5_000, 15_000),
-            PixelEntry(7, 7, 16, 6_000, 16_000)
+            pixel(1, 2, 4, 5_000, 15_000),
+            pixel(7, 7, 16, 6_000, 16_000)
         ]
     );
 
+    let read = store.read_history(&b.id, 1, 3, 100).await.unwrap();
     assert_eq!(
-        store.updates_since(&b.id, 1).await.unwrap().0,
-        3,
-        "current seq"
+        (read.seq, read.oldest),
+        (3, Some(1)),
+        "current and oldest seq"
     );
-    match store.updates_since(&b.id, 1).await.unwrap().1 {
-        Catchup::Updates(u) => assert_eq!(u, vec![o.clone(), c.clone()]),
-        Catchup::Resync => panic!("history must reach seq 1"),
-    }
+    assert_eq!(read.updates, vec![o.clone(), c.clone()]);
+    // Bounded above and by count.
+    let read = store.read_history(&b.id, 0, 2, 100).await.unwrap();
     assert_eq!(
-        store.updates_since(&b.id, 3).await.unwrap().1,
-        Catchup::Updates(vec![])
+        read.updates.iter().map(|u| u.seq).collect::<Vec<_>>(),
+        [1, 2]
     );
+    let read = store.read_history(&b.id, 0, 3, 1).await.unwrap();
+    assert_eq!(read.updates.iter().map(|u| u.seq).collect::<Vec<_>>(), [1]);
+    assert_eq!(catch_up(store, &b.id, 3).await, Catchup::Updates(vec![]));
     assert_eq!(
-        store.updates_since(&b.id, 4).await.unwrap().1,
-        Catchup::Resync
+        Catchup::from_history(4, 3, store.read_history(&b.id, 4, 3, 0).await.unwrap()),
+        Catchup::Resync,
+        "a since beyond the store's seq"
     );
 
     // At 10_000 the first placement's old expiry passes: nothing is removed.
     let h = HistoryPolicy::default();
-    assert_eq!(store.sweep(&b, 10_000, 100, h).await.unwrap(), vec![]);
+    let swept = store.sweep(&b, 10_000, 100, h).await.unwrap();
+    assert_eq!(swept.removed, vec![]);
+    assert_eq!(swept.next_due, Some(15_000), "the overwrite's expiry");
     assert_eq!(
-        store.sweep(&b, 15_000, 100, h).await.unwrap(),
+        removed(store.sweep(&b, 15_000, 100, h).await.unwrap()),
         vec![Update::decay(4, 1, 2)]
     );
     assert_eq!(
-        store.sweep(&b, 15_000, 100, h).await.unwrap(),
+        removed(store.sweep(&b, 15_000, 100, h).await.unwrap()),
         vec![],
         "never removed twice"
     );
-    assert_eq!(
-        store.sweep(&b, 20_000, 100, h).await.unwrap(),
-        vec![Update::decay(5, 7, 7)]
-    );
+    let swept = store.sweep(&b, 20_000, 100, h).await.unwrap();
+    assert_eq!(swept.removed, vec![Update::decay(5, 7, 7)]);
+    assert_eq!((swept.next_due, swept.backlog), (None, 0));
     let snap = store.snapshot(&b).await.unwrap();
     assert_eq!((snap.seq, snap.pixels.len()), (5, 0));
-    match store.updates_since(&b.id, 3).await.unwrap().1 {
+    match catch_up(store, &b.id, 3).await {
         Catchup::Updates(u) => assert_eq!(u, vec![Update::decay(4, 1, 2), Update::decay(5, 7, 7)]),
         Catchup::Resync => panic!("history must reach seq 3"),
     }
@@ -325,14 +358,108 @@ pub async fn history_is_bounded(store: &dyn Store, board_id: &str, user_prefix: 
     }
     // At t=5000 updates 1..=3 (t <= 2000) are older than 2.5 s and beyond
     // the last 2: gone. Updates 4..=6 (t >= 3000) are young: kept.
-    assert_eq!(
-        store.updates_since(&b.id, 2).await.unwrap().1,
-        Catchup::Resync
-    );
-    match store.updates_since(&b.id, 3).await.unwrap().1 {
+    assert_eq!(catch_up(store, &b.id, 2).await, Catchup::Resync);
+    let read = store.read_history(&b.id, 0, 6, 100).await.unwrap();
+    assert_eq!(read.oldest, Some(4));
+    match catch_up(store, &b.id, 3).await {
         Catchup::Updates(u) => {
             assert_eq!(u.iter().map(|u| u.seq).collect::<Vec<_>>(), vec![4, 5, 6])
         }
         Catchup::Resync => panic!("seq 4.. must be held"),
     }
+}
+
+/// The feed hands a reader every update after its position, in seq order,
+/// placements and decays alike, and wakes a reader that waits for one.
+pub async fn feed_in_order_and_wakes_readers(store: &dyn Store, board_id: &str, user: &str) {
+    use std::time::Duration;
+    let b = board(board_id);
+    store.init_board(&b).await.unwrap();
+    let mut reader = store.feed();
+    let empty = reader
+        .read(&b.id, 0, 10, Duration::from_millis(50))
+        .await
+        .unwrap();
+    assert!(empty.is_empty(), "nothing yet: {empty:?}");
+    let mut placed_updates = Vec::new();
+    for i in 0..3 {
+        let u = format!("{user}-{i}");
+        let mut cmd = place_command(&b, i, 0, 2, &u, 1_000);
+        cmd.expires_at = 2_000 + i as i64;
+        placed_updates.push(placed(store.place(&cmd).await.unwrap()));
+    }
+    let got = reader.read(&b.id, 0, 10, Duration::ZERO).await.unwrap();
+    assert_eq!(got, placed_updates, "placements as the store acked them");
+    let got = reader.read(&b.id, 1, 1, Duration::ZERO).await.unwrap();
+    assert_eq!(got, placed_updates[1..2], "after a position, at most max");
+    let swept = store
+        .sweep(&b, 2_001, 100, HistoryPolicy::default())
+        .await
+        .unwrap();
+    assert_eq!(swept.removed.len(), 2);
+    let got = reader.read(&b.id, 3, 10, Duration::ZERO).await.unwrap();
+    assert_eq!(got, swept.removed, "decays enter the same feed");
+
+    // A waiting reader is woken by a placement (it would return empty
+    // after 10 s otherwise).
+    let waiting = reader.read(&b.id, 5, 10, Duration::from_secs(10));
+    let place = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let u = format!("{user}-late");
+        placed(
+            store
+                .place(&place_command(&b, 5, 5, 3, &u, 3_000))
+                .await
+                .unwrap(),
+        )
+    };
+    let (got, late) = tokio::join!(waiting, place);
+    assert_eq!(got.unwrap(), vec![late]);
+}
+
+/// A reader whose position fell out of the retained feed gets the oldest
+/// retained updates, so it sees the jump in seq.
+pub async fn feed_reports_what_fell_out(store: &dyn Store, board_id: &str, user: &str) {
+    use std::time::Duration;
+    let b = board(board_id);
+    store.init_board(&b).await.unwrap();
+    let policy = HistoryPolicy {
+        min_updates: 2,
+        min_age_ms: 0,
+    };
+    for i in 0..6i64 {
+        let u = format!("{user}-{i}");
+        let mut c = place_command(&b, 0, 0, 1, &u, 1_000 + i);
+        c.history = policy;
+        placed(store.place(&c).await.unwrap());
+    }
+    let got = store
+        .feed()
+        .read(&b.id, 1, 10, Duration::ZERO)
+        .await
+        .unwrap();
+    let seqs: Vec<u64> = got.iter().map(|u| u.seq).collect();
+    assert_eq!(seqs, [5, 6], "only the last two are retained");
+}
+
+/// A sweep tells when the next pixel falls due and how many due ones it
+/// left behind (so a worker knows whether to sleep or go on).
+pub async fn sweep_reports_next_due_and_backlog(store: &dyn Store, board_id: &str, user: &str) {
+    let b = board(board_id);
+    store.init_board(&b).await.unwrap();
+    let h = HistoryPolicy::default();
+    let swept = store.sweep(&b, 0, 10, h).await.unwrap();
+    assert_eq!(swept, SweepOutcome::default(), "an empty board");
+    for i in 0..5u64 {
+        let u = format!("{user}-{i}");
+        let mut cmd = place_command(&b, i, 1, 1, &u, 0);
+        cmd.expires_at = 100 + i as i64;
+        placed(store.place(&cmd).await.unwrap());
+    }
+    let swept = store.sweep(&b, 103, 2, h).await.unwrap();
+    assert_eq!(swept.removed.len(), 2);
+    assert_eq!((swept.next_due, swept.backlog), (Some(102), 2));
+    let swept = store.sweep(&b, 103, 10, h).await.unwrap();
+    assert_eq!(swept.removed.len(), 2);
+    assert_eq!((swept.next_due, swept.backlog), (Some(104), 0));
 }

@@ -1,15 +1,20 @@
 //! The in-memory store of the standalone server: the whole game in one
 //! process, no Redis. One mutex per concern; no lock is held across an await
 //! (every method body is synchronous), so each method is one atomic step.
+//!
+//! A board's feed is its history ring buffer; a [`Notify`] wakes the feed
+//! readers after every change, so the relay code is the same as over Redis.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
+use tokio::sync::Notify;
 
 use super::{
-    Catchup, PlaceCommand, PlaceOutcome, RefreshRecord, RotateOutcome, Store, StoreError,
-    StoredSnapshot, UserRecord,
+    FeedReader, HistoryRead, PlaceCommand, PlaceOutcome, RefreshRecord, RotateOutcome, Store,
+    StoreError, StoredSnapshot, SweepOutcome, UserRecord,
 };
 use crate::domain::{BoardConfig, BoardId, HistoryPolicy, PixelEntry, Update};
 
@@ -21,7 +26,9 @@ pub struct MemoryStore {
     /// Cooldowns are per user across all boards, so they live beside the
     /// boards under the same lock: a placement checks and sets one atomically
     /// with the pixel write.
-    game: Mutex<GameState>,
+    game: Arc<Mutex<GameState>>,
+    /// Woken after every change to any board's feed.
+    changed: Arc<Notify>,
 }
 
 #[derive(Debug, Default)]
@@ -62,7 +69,7 @@ struct BoardState {
     /// Decay schedule: (expires_at, index). Holds exactly one entry per
     /// non-empty pixel; an overwrite replaces the old entry.
     expiry: BTreeSet<(i64, u32)>,
-    /// (recorded_at, update), in seq order.
+    /// The feed: (recorded_at, update), in seq order, consecutive seqs.
     history: VecDeque<(i64, Update)>,
 }
 
@@ -79,7 +86,8 @@ impl MemoryStore {
             epoch: uuid::Uuid::new_v4().simple().to_string(),
             users: Mutex::default(),
             tokens: Mutex::default(),
-            game: Mutex::default(),
+            game: Arc::default(),
+            changed: Arc::new(Notify::new()),
         }
     }
 }
@@ -97,6 +105,26 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl BoardState {
+    /// Up to `limit` retained updates with `after < seq <= upto`. Seqs in
+    /// the history are consecutive, so the offset is arithmetic.
+    fn history_range(&self, after: u64, upto: u64, limit: usize) -> Vec<Update> {
+        let Some(oldest) = self.oldest() else {
+            return Vec::new();
+        };
+        let skip = (after + 1).saturating_sub(oldest) as usize;
+        let take = upto.saturating_sub(after.max(oldest - 1)) as usize;
+        self.history
+            .iter()
+            .skip(skip)
+            .take(take.min(limit))
+            .map(|(_, u)| u.clone())
+            .collect()
+    }
+
+    fn oldest(&self) -> Option<u64> {
+        self.history.front().map(|(_, u)| u.seq)
+    }
+
     fn record(&mut self, now: i64, update: Update, policy: HistoryPolicy) {
         self.history.push_back((now, update));
         while let Some(&(at, _)) = self.history.front() {
@@ -303,17 +331,11 @@ impl Store for MemoryStore {
         }
         state.expiry.insert((cmd.expires_at, index));
         state.seq += 1;
-        let update = Update {
-            seq: state.seq,
-            x: cmd.coord.x,
-            y: cmd.coord.y,
-            color: cmd.color,
-            placed_at: Some(cmd.now),
-            expires_at: Some(cmd.expires_at),
-            by: Some(cmd.by.to_owned()),
-        };
+        let update = cmd.update(state.seq);
         state.record(cmd.now, update.clone(), cmd.history);
         cooldowns.insert(cmd.user_id.to_owned(), cmd.cooldown_until);
+        drop(game);
+        self.changed.notify_waiters();
         Ok(PlaceOutcome::Placed(update))
     }
 
@@ -328,7 +350,13 @@ impl Store for MemoryStore {
             .iter()
             .map(|(&i, p)| {
                 let c = board.coord_of(i);
-                PixelEntry(c.x, c.y, p.color, p.placed_at, p.expires_at)
+                PixelEntry {
+                    x: c.x,
+                    y: c.y,
+                    color: p.color,
+                    placed_at: p.placed_at,
+                    expires_at: p.expires_at,
+                }
             })
             .collect();
         Ok(StoredSnapshot {
@@ -337,30 +365,20 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn updates_since(
+    async fn read_history(
         &self,
         board: &BoardId,
-        since: u64,
-    ) -> Result<(u64, Catchup), StoreError> {
+        after: u64,
+        upto: u64,
+        limit: usize,
+    ) -> Result<HistoryRead, StoreError> {
         let game = lock(&self.game);
         let state = game.boards.get(board).ok_or_else(|| missing_board(board))?;
-        let seq = state.seq;
-        if since == seq {
-            return Ok((seq, Catchup::Updates(Vec::new())));
-        }
-        let oldest = state.history.front().map_or(seq + 1, |(_, u)| u.seq);
-        if since > seq || since + 1 < oldest {
-            return Ok((seq, Catchup::Resync));
-        }
-        // Seqs in the history are consecutive, so the offset is arithmetic.
-        let skip = (since + 1 - oldest) as usize;
-        let updates = state
-            .history
-            .iter()
-            .skip(skip)
-            .map(|(_, u)| u.clone())
-            .collect();
-        Ok((seq, Catchup::Updates(updates)))
+        Ok(HistoryRead {
+            seq: state.seq,
+            oldest: state.oldest(),
+            updates: state.history_range(after, upto, limit),
+        })
     }
 
     async fn sweep(
@@ -369,7 +387,7 @@ impl Store for MemoryStore {
         now: i64,
         limit: usize,
         history: HistoryPolicy,
-    ) -> Result<Vec<Update>, StoreError> {
+    ) -> Result<SweepOutcome, StoreError> {
         let mut game = lock(&self.game);
         let state = game
             .boards
@@ -391,7 +409,60 @@ impl Store for MemoryStore {
             state.record(now, update.clone(), history);
             removed.push(update);
         }
-        Ok(removed)
+        let next_due = state.expiry.first().map(|&(at, _)| at);
+        let backlog = state.expiry.range(..(now.saturating_add(1), 0)).count() as u64;
+        drop(game);
+        if !removed.is_empty() {
+            self.changed.notify_waiters();
+        }
+        Ok(SweepOutcome {
+            removed,
+            next_due,
+            backlog,
+        })
+    }
+
+    fn feed(&self) -> Box<dyn FeedReader> {
+        Box::new(MemoryFeed {
+            game: self.game.clone(),
+            changed: self.changed.clone(),
+        })
+    }
+}
+
+/// A feed reader over the in-memory ring buffers.
+struct MemoryFeed {
+    game: Arc<Mutex<GameState>>,
+    changed: Arc<Notify>,
+}
+
+#[async_trait]
+impl FeedReader for MemoryFeed {
+    async fn read(
+        &mut self,
+        board: &BoardId,
+        after: u64,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Update>, StoreError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            // Registered before the check, so a change between the check
+            // and the wait still wakes us.
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let game = lock(&self.game);
+                let state = game.boards.get(board).ok_or_else(|| missing_board(board))?;
+                if state.seq > after {
+                    return Ok(state.history_range(after, state.seq, max.max(1)));
+                }
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Ok(Vec::new());
+            }
+        }
     }
 }
 
@@ -428,5 +499,20 @@ mod tests {
     #[tokio::test]
     async fn history_is_bounded() {
         conformance::history_is_bounded(&MemoryStore::new(), "b", "u").await;
+    }
+
+    #[tokio::test]
+    async fn feed_in_order_and_wakes_readers() {
+        conformance::feed_in_order_and_wakes_readers(&MemoryStore::new(), "b", "u").await;
+    }
+
+    #[tokio::test]
+    async fn feed_reports_what_fell_out() {
+        conformance::feed_reports_what_fell_out(&MemoryStore::new(), "b", "u").await;
+    }
+
+    #[tokio::test]
+    async fn sweep_reports_next_due_and_backlog() {
+        conformance::sweep_reports_next_due_and_backlog(&MemoryStore::new(), "b", "u").await;
     }
 }

@@ -1,9 +1,20 @@
 //! The storage interface. Every operation that changes game state is a single
 //! atomic step here — a placement checks the cooldown, takes the next seq,
-//! writes the pixel, schedules its decay and appends to the history in one
-//! go — so concurrent callers (tasks, or gateways on other machines) can never
-//! lose, reorder or double-apply an update, and the rules above the store are
-//! the same whichever implementation runs underneath.
+//! writes the pixel, schedules its decay and appends the update to the
+//! board's feed in one go — so concurrent callers (tasks, or gateways on
+//! other machines) can never lose, reorder or double-apply an update, and
+//! the rules above the store are the same whichever implementation runs
+//! underneath.
+//!
+//! # The board feed
+//!
+//! Each board has one ordered, durable feed of its updates, written by the
+//! same atomic step that gives an update its seq (a Redis Stream whose entry
+//! ids are `<seq>-0`; a ring buffer in memory). Seqs in the feed are
+//! consecutive, so a reader that sees seq `n + 1` after `n` knows it missed
+//! nothing, and one that sees a jump knows exactly what it missed. The feed
+//! is both the catch-up history (`join since`, [`Store::read_history`]) and
+//! the live stream every gateway relays to its sockets ([`FeedReader`]).
 //!
 //! Implementations: [`MemoryStore`] (standalone mode) and the Redis store
 //! (cluster mode).
@@ -79,6 +90,21 @@ pub struct PlaceCommand<'a> {
     pub history: HistoryPolicy,
 }
 
+impl PlaceCommand<'_> {
+    /// The update this placement becomes once the store gives it `seq`.
+    pub fn update(&self, seq: u64) -> Update {
+        Update::placement(
+            seq,
+            self.coord.x,
+            self.coord.y,
+            self.color,
+            self.now,
+            self.expires_at,
+            self.by,
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlaceOutcome {
     Placed(Update),
@@ -92,6 +118,75 @@ pub enum Catchup {
     Updates(Vec<Update>),
     /// The history no longer reaches back to `since`: fetch a snapshot.
     Resync,
+}
+
+/// The most updates one `join since` replays; a client further behind
+/// fetches a snapshot instead. It keeps a ~40-byte request from costing a
+/// megabyte-sized read and ack, and it equals the contract's count bound,
+/// so a client within the retained history always catches up.
+pub const MAX_CATCHUP: u64 = 10_000;
+
+impl Catchup {
+    /// What `join since` gets when this connection's feed stands at `upto`
+    /// and `read` holds the retained updates after `since`, up to `upto`.
+    /// Anything short of every update `since + 1 ..= upto` is a resync.
+    pub fn from_history(since: u64, upto: u64, read: HistoryRead) -> Self {
+        if since > read.seq {
+            // The client knows seqs this store never issued (it lost data).
+            return Self::Resync;
+        }
+        if since >= upto {
+            return Self::Updates(Vec::new());
+        }
+        let u = &read.updates;
+        let complete = u.len() as u64 == upto - since
+            && u.first().is_some_and(|f| f.seq == since + 1)
+            && u.last().is_some_and(|l| l.seq == upto);
+        if complete {
+            Self::Updates(read.updates)
+        } else {
+            Self::Resync
+        }
+    }
+}
+
+/// Part of a board's retained history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRead {
+    /// The board's current seq.
+    pub seq: u64,
+    /// The oldest seq still retained (`None`: the history is empty).
+    pub oldest: Option<u64>,
+    /// Retained updates in the requested range, in seq order.
+    pub updates: Vec<Update>,
+}
+
+/// What one decay sweep of a board did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SweepOutcome {
+    /// The removals, each with its new seq, in seq order.
+    pub removed: Vec<Update>,
+    /// The earliest expiry still scheduled (`None`: nothing is).
+    pub next_due: Option<i64>,
+    /// Pixels already due that this sweep left for the next (batch limit).
+    pub backlog: u64,
+}
+
+/// Reads a board's feed from a position: what a gateway's relay runs on.
+/// Each reader holds its own connection, so a blocking read never ties up
+/// the connections that serve requests.
+#[async_trait]
+pub trait FeedReader: Send {
+    /// Up to `max` updates with seq > `after`, in seq order, waiting up to
+    /// `wait` for the first to exist; empty if none came in time. The first
+    /// update's seq is `after + 1` unless the feed no longer holds it.
+    async fn read(
+        &mut self,
+        board: &BoardId,
+        after: u64,
+        max: usize,
+        wait: std::time::Duration,
+    ) -> Result<Vec<Update>, StoreError>;
 }
 
 /// A board as it stands after update `seq`.
@@ -153,15 +248,18 @@ pub trait Store: Send + Sync + 'static {
     async fn board_seq(&self, board: &BoardId) -> Result<u64, StoreError>;
     async fn place(&self, cmd: &PlaceCommand<'_>) -> Result<PlaceOutcome, StoreError>;
     async fn snapshot(&self, board: &BoardConfig) -> Result<StoredSnapshot, StoreError>;
-    /// The board's current seq and what `join since` gets, read together so
-    /// that a reconnecting client costs one round trip.
-    async fn updates_since(
+    /// The retained updates with `after < seq <= upto` (at most `limit`),
+    /// with the board's current seq and oldest retained seq, read together
+    /// so that a reconnecting client costs one round trip.
+    async fn read_history(
         &self,
         board: &BoardId,
-        since: u64,
-    ) -> Result<(u64, Catchup), StoreError>;
+        after: u64,
+        upto: u64,
+        limit: usize,
+    ) -> Result<HistoryRead, StoreError>;
     /// Removes up to `limit` pixels whose expiry is `<= now`, giving each
-    /// removal the next seq and recording it in the history. A pixel that was
+    /// removal the next seq and appending it to the feed. A pixel that was
     /// overwritten after its decay was scheduled is never removed early: its
     /// expiry moved with the overwrite.
     async fn sweep(
@@ -170,7 +268,9 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
         limit: usize,
         history: HistoryPolicy,
-    ) -> Result<Vec<Update>, StoreError>;
+    ) -> Result<SweepOutcome, StoreError>;
+    /// A reader of the boards' feeds with a connection of its own.
+    fn feed(&self) -> Box<dyn FeedReader>;
 }
 
 pub mod conformance;

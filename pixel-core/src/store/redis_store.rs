@@ -18,55 +18,66 @@
 //! | `board:{id}:seq` | string | the board's last seq |
 //! | `board:{id}:px` | hash | pixel index → `color:placed_at:expires_at` |
 //! | `board:{id}:exp` | zset | pixel index, score = expires_at |
-//! | `board:{id}:hist` | zset | `seq|recorded_at|json-without-seq`, score = seq |
+//! | `board:{id}:feed` | stream | the board's feed: entry id `<seq>-0`, fields `t` (recorded at, ms), `x`, `y`, `c` (colour; 0 = decay) and, for placements, `e` (expires at) and `b` (placer's name) |
+//!
+//! The feed is written only by the two scripts that hand out seqs (place and
+//! sweep), in the same atomic step, so its entries are exactly the board's
+//! updates in seq order. It is trimmed there to the history policy: an entry
+//! goes only when it is beyond the newest `min_updates` *and* older than
+//! `min_age` (the contract's "10,000 updates or 5 minutes, whichever is
+//! more"). Gateways read it with `XREAD BLOCK` on connections of their own
+//! ([`RedisFeed`]); `join since` reads it with `XRANGE`.
 //!
 //! The scripts touch keys they compute from the prefix, so this store needs
 //! a single Redis (or a primary with replicas), not Redis Cluster.
 
+use std::time::{Duration, Instant};
+
 use async_trait::async_trait;
 use deadpool_redis::{Pool, PoolError, Runtime};
-use redis::{AsyncCommands, Script};
-use serde::Deserialize;
+use redis::{AsyncCommands, Script, Value};
 
 use super::{
-    Catchup, PlaceCommand, PlaceOutcome, RefreshRecord, RotateOutcome, Store, StoreError,
-    StoredSnapshot, UserRecord,
+    FeedReader, HistoryRead, PlaceCommand, PlaceOutcome, RefreshRecord, RotateOutcome, Store,
+    StoreError, StoredSnapshot, SweepOutcome, UserRecord,
 };
 use crate::domain::{BoardConfig, BoardId, HistoryPolicy, PixelEntry, Update};
 
-/// Appends one history entry and drops old ones per the history policy.
-/// Expects locals `hist`, `now`, `min_updates`, `min_age`.
-const HISTORY_FN: &str = r#"
-local function record(hist, seq, now, body, min_updates, min_age)
-  redis.call('ZADD', hist, seq, seq .. '|' .. now .. '|' .. body)
-  local n = redis.call('ZCARD', hist)
-  local dropped = 0
-  while n > min_updates and dropped < 64 do
-    local first = redis.call('ZRANGE', hist, 0, 0)[1]
-    local at = tonumber(string.match(first, '^%d+|(%-?%d+)|'))
-    if at < now - min_age then
-      redis.call('ZREMRANGEBYRANK', hist, 0, 0)
-      n = n - 1
-      dropped = dropped + 1
-    else
-      break
-    end
+/// Trims a board's feed per the history policy, dropping at most `budget`
+/// entries. Every entry's first field is `t`, its recorded time, so one
+/// short `XRANGE` from the head decides; the common case (the head is
+/// young) costs an `XLEN` and a one-entry read.
+const TRIM_FN: &str = r#"
+local function trim(feed, now, min_updates, min_age, budget)
+  local n = redis.call('XLEN', feed)
+  if n <= min_updates then return end
+  local head = redis.call('XRANGE', feed, '-', '+', 'COUNT', math.min(budget, n - min_updates))
+  local cut = nil
+  for _, e in ipairs(head) do
+    if tonumber(e[2][2]) >= now - min_age then break end
+    cut = e[1]
+  end
+  if cut then
+    local seq = tonumber(string.match(cut, '^(%d+)'))
+    redis.call('XTRIM', feed, 'MINID', (seq + 1) .. '-0')
   end
 end
 "#;
 
 const PLACE: &str = r#"
--- KEYS: seq, px, exp, hist, cooldown
--- ARGV: index, color, now, expires_at, cooldown_until, body, min_updates, min_age
+-- KEYS: seq, px, exp, feed, cooldown
+-- ARGV: index, color, now, expires_at, cooldown_until, x, y, by, min_updates, min_age
 local now = tonumber(ARGV[3])
 local until_ = tonumber(redis.call('GET', KEYS[5]) or '0')
 if until_ > now then
   return {0, until_ - now}
 end
 local seq = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[4], seq .. '-0', 't', ARGV[3], 'x', ARGV[6], 'y', ARGV[7], 'c', ARGV[2],
+  'e', ARGV[4], 'b', ARGV[8])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. ':' .. ARGV[3] .. ':' .. ARGV[4])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
-record(KEYS[4], seq, now, ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]))
+trim(KEYS[4], now, tonumber(ARGV[9]), tonumber(ARGV[10]), 4)
 local cd = tonumber(ARGV[5])
 if cd > now then
   -- The TTL only collects garbage; the stored value is what is compared.
@@ -76,24 +87,32 @@ return {1, seq}
 "#;
 
 const SWEEP: &str = r#"
--- KEYS: seq, px, exp, hist
+-- KEYS: seq, px, exp, feed
 -- ARGV: now, limit, width, min_updates, min_age
+-- Returns {next_due or -1, backlog, seq1, index1, seq2, index2, ...}.
 local now = tonumber(ARGV[1])
 local width = tonumber(ARGV[3])
 local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
-local out = {}
-for _, idx in ipairs(due) do
-  redis.call('ZREM', KEYS[3], idx)
-  redis.call('HDEL', KEYS[2], idx)
-  local seq = redis.call('INCR', KEYS[1])
-  local i = tonumber(idx)
-  local x = i % width
-  local y = math.floor(i / width)
-  local body = string.format('{"x":%d,"y":%d,"color":0}', x, y)
-  record(KEYS[4], seq, now, body, tonumber(ARGV[4]), tonumber(ARGV[5]))
-  out[#out + 1] = seq
-  out[#out + 1] = i
+local out = {-1, 0}
+if #due > 0 then
+  for i = 1, #due, 1000 do
+    local chunk = {unpack(due, i, math.min(i + 999, #due))}
+    redis.call('ZREM', KEYS[3], unpack(chunk))
+    redis.call('HDEL', KEYS[2], unpack(chunk))
+  end
+  local seq = redis.call('INCRBY', KEYS[1], #due) - #due
+  for _, idx in ipairs(due) do
+    seq = seq + 1
+    local i = tonumber(idx)
+    redis.call('XADD', KEYS[4], seq .. '-0', 't', ARGV[1], 'x', i % width, 'y', math.floor(i / width), 'c', 0)
+    out[#out + 1] = seq
+    out[#out + 1] = i
+  end
+  trim(KEYS[4], now, tonumber(ARGV[4]), tonumber(ARGV[5]), #due + 4)
 end
+local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+if first[2] then out[1] = tonumber(first[2]) end
+out[2] = redis.call('ZCOUNT', KEYS[3], '-inf', now)
 return out
 "#;
 
@@ -169,6 +188,8 @@ return 1
 pub struct RedisSettings {
     pub url: String,
     pub prefix: String,
+    /// Names the process in the Redis metrics (`service` label).
+    pub service: &'static str,
     pub pool_size: usize,
     /// How long an operation waits for a connection before it fails as
     /// `unavailable`.
@@ -180,14 +201,18 @@ impl RedisSettings {
         Self {
             url: url.into(),
             prefix: "rp".into(),
+            service: "pixel",
             pool_size: 32,
             timeout: std::time::Duration::from_secs(2),
         }
     }
 }
 
+/// The cluster's store: every game state change is one Lua script.
 pub struct RedisStore {
     pool: Pool,
+    client: redis::Client,
+    service: &'static str,
     prefix: String,
     epoch: String,
     place: Script,
@@ -243,9 +268,13 @@ impl RedisStore {
         let pool = cfg
             .create_pool(Some(Runtime::Tokio1))
             .map_err(|e| StoreError::Unavailable(format!("bad REDIS_URL: {e}")))?;
-        let script = |body: &str| Script::new(&format!("{HISTORY_FN}\n{body}"));
+        let client = redis::Client::open(settings.url.as_str())
+            .map_err(|e| StoreError::Unavailable(format!("bad REDIS_URL: {e}")))?;
+        let script = |body: &str| Script::new(&format!("{TRIM_FN}\n{body}"));
         let mut store = Self {
             pool,
+            client,
+            service: settings.service,
             prefix: settings.prefix.clone(),
             epoch: String::new(),
             place: script(PLACE),
@@ -284,35 +313,103 @@ impl RedisStore {
     }
 }
 
-#[derive(Deserialize)]
-struct HistoryBody {
-    x: u32,
-    y: u32,
-    color: u8,
-    #[serde(default)]
-    placed_at: Option<i64>,
-    #[serde(default)]
-    expires_at: Option<i64>,
-    #[serde(default)]
-    by: Option<String>,
+/// Records a Redis call's latency and, if it failed, its error, under
+/// `op`. Every store operation goes through it, so the Redis metrics cover
+/// the api, the gateway and the worker alike.
+async fn observe<T>(
+    service: &'static str,
+    op: &'static str,
+    call: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    let start = Instant::now();
+    let out = call.await;
+    metrics::histogram!("redis_command_duration_seconds", "service" => service, "op" => op)
+        .record(start.elapsed().as_secs_f64());
+    if out.is_err() {
+        metrics::counter!("redis_errors_total", "service" => service, "op" => op).increment(1);
+    }
+    out
 }
 
-fn parse_history(member: &str) -> Result<Update, StoreError> {
-    let bad = || StoreError::Corrupt(format!("history entry {member:?}"));
-    let mut parts = member.splitn(3, '|');
-    let seq = parts.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
-    let _at = parts.next().ok_or_else(bad)?;
-    let body: HistoryBody =
-        serde_json::from_str(parts.next().ok_or_else(bad)?).map_err(|_| bad())?;
-    Ok(Update {
-        seq,
-        x: body.x,
-        y: body.y,
-        color: body.color,
-        placed_at: body.placed_at,
-        expires_at: body.expires_at,
-        by: body.by,
+fn corrupt_entry(what: &str, v: &Value) -> StoreError {
+    StoreError::Corrupt(format!("feed entry: {what} in {v:?}"))
+}
+
+fn text(v: &Value) -> Option<&str> {
+    match v {
+        Value::BulkString(b) => std::str::from_utf8(b).ok(),
+        Value::SimpleString(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn number<T: std::str::FromStr>(v: &Value) -> Option<T> {
+    match v {
+        Value::Int(i) => i.to_string().parse().ok(),
+        other => text(other)?.parse().ok(),
+    }
+}
+
+/// One feed entry `[id, [field, value, ...]]` as the update it records.
+/// This and the two scripts are the feed's only format.
+fn parse_entry(entry: &Value) -> Result<Update, StoreError> {
+    let Value::Array(parts) = entry else {
+        return Err(corrupt_entry("not an array", entry));
+    };
+    let (Some(id), Some(Value::Array(fields))) = (parts.first(), parts.get(1)) else {
+        return Err(corrupt_entry("no id or fields", entry));
+    };
+    let seq = text(id)
+        .and_then(|id| id.strip_suffix("-0"))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| corrupt_entry("id is not <seq>-0", entry))?;
+    let (mut x, mut y, mut color, mut placed, mut expires, mut by) =
+        (None, None, None, None, None, None);
+    for pair in fields.chunks_exact(2) {
+        match text(&pair[0]) {
+            Some("x") => x = number(&pair[1]),
+            Some("y") => y = number(&pair[1]),
+            Some("c") => color = number(&pair[1]),
+            Some("t") => placed = number(&pair[1]),
+            Some("e") => expires = number(&pair[1]),
+            Some("b") => by = text(&pair[1]),
+            _ => {}
+        }
+    }
+    let (Some(x), Some(y), Some(color), Some(placed)) = (x, y, color, placed) else {
+        return Err(corrupt_entry("missing field", entry));
+    };
+    Ok(match (color, expires, by) {
+        (0, _, _) => Update::decay(seq, x, y),
+        (c, Some(e), Some(b)) => Update::placement(seq, x, y, c, placed, e, b),
+        _ => return Err(corrupt_entry("placement without e/b", entry)),
     })
+}
+
+/// A list of feed entries (`XRANGE`, or one stream of an `XREAD` reply).
+fn parse_entries(v: &Value) -> Result<Vec<Update>, StoreError> {
+    match v {
+        Value::Nil => Ok(Vec::new()),
+        Value::Array(entries) => entries.iter().map(parse_entry).collect(),
+        other => Err(corrupt_entry("not a list of entries", other)),
+    }
+}
+
+/// The entries of the single stream an `XREAD` asked for, in RESP2
+/// (`[[key, entries]]`) or RESP3 (`{key: entries}`) shape; nil on timeout.
+fn parse_xread(v: &Value) -> Result<Vec<Update>, StoreError> {
+    match v {
+        Value::Nil => Ok(Vec::new()),
+        Value::Array(streams) => match streams.first() {
+            Some(Value::Array(kv)) if kv.len() == 2 => parse_entries(&kv[1]),
+            None => Ok(Vec::new()),
+            Some(other) => Err(corrupt_entry("XREAD stream", other)),
+        },
+        Value::Map(streams) => streams
+            .first()
+            .map_or(Ok(Vec::new()), |(_, entries)| parse_entries(entries)),
+        other => Err(corrupt_entry("XREAD reply", other)),
+    }
 }
 
 fn parse_pixel(board: &BoardConfig, index: &str, value: &str) -> Result<PixelEntry, StoreError> {
@@ -324,18 +421,27 @@ fn parse_pixel(board: &BoardConfig, index: &str, value: &str) -> Result<PixelEnt
         return Err(bad());
     };
     let c = board.coord_of(i);
-    Ok(PixelEntry(c.x, c.y, color as u8, placed, expires))
+    Ok(PixelEntry {
+        x: c.x,
+        y: c.y,
+        color: color as u8,
+        placed_at: placed,
+        expires_at: expires,
+    })
 }
 
 #[async_trait]
 impl Store for RedisStore {
     async fn ping(&self) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
-        redis::cmd("PING")
-            .query_async::<String>(&mut conn)
-            .await
-            .map_err(redis_err)?;
-        Ok(())
+        observe(self.service, "ping", async {
+            let mut conn = self.conn().await?;
+            redis::cmd("PING")
+                .query_async::<String>(&mut conn)
+                .await
+                .map_err(redis_err)?;
+            Ok(())
+        })
+        .await
     }
 
     fn epoch(&self) -> &str {
@@ -343,54 +449,67 @@ impl Store for RedisStore {
     }
 
     async fn init_board(&self, board: &BoardConfig) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
-        let _: bool = conn
-            .set_nx(self.board_key(&board.id, "seq"), 0)
-            .await
-            .map_err(redis_err)?;
-        Ok(())
+        observe(self.service, "init_board", async {
+            let mut conn = self.conn().await?;
+            let _: bool = conn
+                .set_nx(self.board_key(&board.id, "seq"), 0)
+                .await
+                .map_err(redis_err)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
-        let json = serde_json::to_string(user).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let created: i64 = self
-            .create_user
-            .key(self.key(&format!("email:{}", user.email)))
-            .key(self.key(&format!("user:{}", user.id)))
-            .arg(&user.id)
-            .arg(json)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(redis_err)?;
-        if created == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::EmailTaken)
-        }
+        observe(self.service, "create_user", async {
+            let mut conn = self.conn().await?;
+            let json =
+                serde_json::to_string(user).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let created: i64 = self
+                .create_user
+                .key(self.key(&format!("email:{}", user.email)))
+                .key(self.key(&format!("user:{}", user.id)))
+                .arg(&user.id)
+                .arg(json)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(redis_err)?;
+            if created == 1 {
+                Ok(())
+            } else {
+                Err(StoreError::EmailTaken)
+            }
+        })
+        .await
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
-        let id: Option<String> = {
-            let mut conn = self.conn().await?;
-            conn.get(self.key(&format!("email:{email}")))
-                .await
-                .map_err(redis_err)?
-        };
-        match id {
-            Some(id) => self.user_by_id(&id).await,
-            None => Ok(None),
-        }
+        observe(self.service, "user_by_email", async {
+            let id: Option<String> = {
+                let mut conn = self.conn().await?;
+                conn.get(self.key(&format!("email:{email}")))
+                    .await
+                    .map_err(redis_err)?
+            };
+            match id {
+                Some(id) => self.user_by_id(&id).await,
+                None => Ok(None),
+            }
+        })
+        .await
     }
 
     async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
-        let mut conn = self.conn().await?;
-        let json: Option<String> = conn
-            .get(self.key(&format!("user:{id}")))
-            .await
-            .map_err(redis_err)?;
-        json.map(|j| serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string())))
-            .transpose()
+        observe(self.service, "user_by_id", async {
+            let mut conn = self.conn().await?;
+            let json: Option<String> = conn
+                .get(self.key(&format!("user:{id}")))
+                .await
+                .map_err(redis_err)?;
+            json.map(|j| serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string())))
+                .transpose()
+        })
+        .await
     }
 
     async fn begin_login_attempt(
@@ -400,27 +519,33 @@ impl Store for RedisStore {
         window_ms: i64,
         max: u32,
     ) -> Result<bool, StoreError> {
-        let mut conn = self.conn().await?;
-        let allowed: i64 = self
-            .login_attempt
-            .key(self.key(&format!("login:{email}")))
-            .arg(now)
-            .arg(window_ms)
-            .arg(max)
-            .arg(format!("{now}-{}", uuid::Uuid::new_v4().simple()))
-            .invoke_async(&mut conn)
-            .await
-            .map_err(redis_err)?;
-        Ok(allowed == 1)
+        observe(self.service, "begin_login_attempt", async {
+            let mut conn = self.conn().await?;
+            let allowed: i64 = self
+                .login_attempt
+                .key(self.key(&format!("login:{email}")))
+                .arg(now)
+                .arg(window_ms)
+                .arg(max)
+                .arg(format!("{now}-{}", uuid::Uuid::new_v4().simple()))
+                .invoke_async(&mut conn)
+                .await
+                .map_err(redis_err)?;
+            Ok(allowed == 1)
+        })
+        .await
     }
 
     async fn clear_login_attempts(&self, email: &str) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
-        let _: i64 = conn
-            .del(self.key(&format!("login:{email}")))
-            .await
-            .map_err(redis_err)?;
-        Ok(())
+        observe(self.service, "clear_login_attempts", async {
+            let mut conn = self.conn().await?;
+            let _: i64 = conn
+                .del(self.key(&format!("login:{email}")))
+                .await
+                .map_err(redis_err)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn insert_refresh(
@@ -429,19 +554,22 @@ impl Store for RedisStore {
         record: &RefreshRecord,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
-        let _: i64 = self
-            .insert_refresh
-            .key(self.key(&format!("refresh:{hash}")))
-            .key(self.key(&format!("family:{}", record.family)))
-            .arg(&record.user_id)
-            .arg(&record.family)
-            .arg(record.expires_at)
-            .arg(now)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(redis_err)?;
-        Ok(())
+        observe(self.service, "insert_refresh", async {
+            let mut conn = self.conn().await?;
+            let _: i64 = self
+                .insert_refresh
+                .key(self.key(&format!("refresh:{hash}")))
+                .key(self.key(&format!("family:{}", record.family)))
+                .arg(&record.user_id)
+                .arg(&record.family)
+                .arg(record.expires_at)
+                .arg(now)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(redis_err)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn rotate_refresh(
@@ -451,148 +579,160 @@ impl Store for RedisStore {
         new_expires_at: i64,
         now: i64,
     ) -> Result<RotateOutcome, StoreError> {
-        let mut conn = self.conn().await?;
-        let out: Vec<String> = self
-            .rotate_refresh
-            .key(self.key(&format!("refresh:{old_hash}")))
-            .key(self.key(&format!("refresh:{new_hash}")))
-            .arg(now)
-            .arg(new_expires_at)
-            .arg(self.key("family:"))
-            .invoke_async(&mut conn)
-            .await
-            .map_err(redis_err)?;
-        Ok(match out.first().map(String::as_str) {
-            Some("rotated") => RotateOutcome::Rotated {
-                user_id: out.get(1).cloned().unwrap_or_default(),
-            },
-            Some("reused") => RotateOutcome::Reused,
-            _ => RotateOutcome::Invalid,
+        observe(self.service, "rotate_refresh", async {
+            let mut conn = self.conn().await?;
+            let out: Vec<String> = self
+                .rotate_refresh
+                .key(self.key(&format!("refresh:{old_hash}")))
+                .key(self.key(&format!("refresh:{new_hash}")))
+                .arg(now)
+                .arg(new_expires_at)
+                .arg(self.key("family:"))
+                .invoke_async(&mut conn)
+                .await
+                .map_err(redis_err)?;
+            Ok(match out.first().map(String::as_str) {
+                Some("rotated") => RotateOutcome::Rotated {
+                    user_id: out.get(1).cloned().unwrap_or_default(),
+                },
+                Some("reused") => RotateOutcome::Reused,
+                _ => RotateOutcome::Invalid,
+            })
         })
+        .await
     }
 
     async fn revoke_refresh(&self, hash: &str, now: i64) -> Result<bool, StoreError> {
-        let mut conn = self.conn().await?;
-        let revoked: i64 = self
-            .revoke_refresh
-            .key(self.key(&format!("refresh:{hash}")))
-            .arg(now)
-            .arg(self.key("family:"))
-            .invoke_async(&mut conn)
-            .await
-            .map_err(redis_err)?;
-        Ok(revoked == 1)
+        observe(self.service, "revoke_refresh", async {
+            let mut conn = self.conn().await?;
+            let revoked: i64 = self
+                .revoke_refresh
+                .key(self.key(&format!("refresh:{hash}")))
+                .arg(now)
+                .arg(self.key("family:"))
+                .invoke_async(&mut conn)
+                .await
+                .map_err(redis_err)?;
+            Ok(revoked == 1)
+        })
+        .await
     }
 
     async fn board_seq(&self, board: &BoardId) -> Result<u64, StoreError> {
-        let mut conn = self.conn().await?;
-        let seq: Option<u64> = conn
-            .get(self.board_key(board, "seq"))
-            .await
-            .map_err(redis_err)?;
-        Ok(seq.unwrap_or(0))
+        observe(self.service, "board_seq", async {
+            let mut conn = self.conn().await?;
+            let seq: Option<u64> = conn
+                .get(self.board_key(board, "seq"))
+                .await
+                .map_err(redis_err)?;
+            Ok(seq.unwrap_or(0))
+        })
+        .await
     }
 
     async fn place(&self, cmd: &PlaceCommand<'_>) -> Result<PlaceOutcome, StoreError> {
-        let id = &cmd.board.id;
-        let body = serde_json::json!({
-            "x": cmd.coord.x, "y": cmd.coord.y, "color": cmd.color,
-            "placed_at": cmd.now, "expires_at": cmd.expires_at, "by": cmd.by,
+        observe(self.service, "place", async {
+            let id = &cmd.board.id;
+            let mut conn = self.conn().await?;
+            let (placed, value): (i64, i64) = self
+                .place
+                .key(self.board_key(id, "seq"))
+                .key(self.board_key(id, "px"))
+                .key(self.board_key(id, "exp"))
+                .key(self.board_key(id, "feed"))
+                .key(self.key(&format!("cooldown:{}", cmd.user_id)))
+                .arg(cmd.board.index(cmd.coord))
+                .arg(cmd.color)
+                .arg(cmd.now)
+                .arg(cmd.expires_at)
+                .arg(cmd.cooldown_until)
+                .arg(cmd.coord.x)
+                .arg(cmd.coord.y)
+                .arg(cmd.by)
+                .arg(cmd.history.min_updates)
+                .arg(cmd.history.min_age_ms)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(redis_err)?;
+            if placed == 0 {
+                return Ok(PlaceOutcome::Cooldown {
+                    retry_after_ms: value,
+                });
+            }
+            Ok(PlaceOutcome::Placed(cmd.update(value as u64)))
         })
-        .to_string();
-        let mut conn = self.conn().await?;
-        let (placed, value): (i64, i64) = self
-            .place
-            .key(self.board_key(id, "seq"))
-            .key(self.board_key(id, "px"))
-            .key(self.board_key(id, "exp"))
-            .key(self.board_key(id, "hist"))
-            .key(self.key(&format!("cooldown:{}", cmd.user_id)))
-            .arg(cmd.board.index(cmd.coord))
-            .arg(cmd.color)
-            .arg(cmd.now)
-            .arg(cmd.expires_at)
-            .arg(cmd.cooldown_until)
-            .arg(body)
-            .arg(cmd.history.min_updates)
-            .arg(cmd.history.min_age_ms)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(redis_err)?;
-        if placed == 0 {
-            return Ok(PlaceOutcome::Cooldown {
-                retry_after_ms: value,
-            });
-        }
-        Ok(PlaceOutcome::Placed(Update {
-            seq: value as u64,
-            x: cmd.coord.x,
-            y: cmd.coord.y,
-            color: cmd.color,
-            placed_at: Some(cmd.now),
-            expires_at: Some(cmd.expires_at),
-            by: Some(cmd.by.to_owned()),
-        }))
+        .await
     }
 
     async fn snapshot(&self, board: &BoardConfig) -> Result<StoredSnapshot, StoreError> {
-        let mut conn = self.conn().await?;
-        let (seq, pixels): (Option<u64>, Vec<(String, String)>) = redis::pipe()
-            .atomic()
-            .get(self.board_key(&board.id, "seq"))
-            .hgetall(self.board_key(&board.id, "px"))
-            .query_async(&mut conn)
-            .await
-            .map_err(redis_err)?;
-        let mut pixels = pixels
-            .iter()
-            .map(|(i, v)| parse_pixel(board, i, v))
-            .collect::<Result<Vec<_>, _>>()?;
-        pixels.sort_unstable_by_key(|p| (p.1, p.0));
-        Ok(StoredSnapshot {
-            seq: seq.unwrap_or(0),
-            pixels,
+        observe(self.service, "snapshot", async {
+            let mut conn = self.conn().await?;
+            let (seq, pixels): (Option<u64>, Vec<(String, String)>) = redis::pipe()
+                .atomic()
+                .get(self.board_key(&board.id, "seq"))
+                .hgetall(self.board_key(&board.id, "px"))
+                .query_async(&mut conn)
+                .await
+                .map_err(redis_err)?;
+            let mut pixels = pixels
+                .iter()
+                .map(|(i, v)| parse_pixel(board, i, v))
+                .collect::<Result<Vec<_>, _>>()?;
+            pixels.sort_unstable_by_key(|p| (p.y, p.x));
+            Ok(StoredSnapshot {
+                seq: seq.unwrap_or(0),
+                pixels,
+            })
         })
+        .await
     }
 
-    async fn updates_since(
+    async fn read_history(
         &self,
         board: &BoardId,
-        since: u64,
-    ) -> Result<(u64, Catchup), StoreError> {
-        let mut conn = self.conn().await?;
-        let (seq, members): (Option<u64>, Vec<String>) = redis::pipe()
-            .atomic()
-            .get(self.board_key(board, "seq"))
-            .zrangebyscore(
-                self.board_key(board, "hist"),
-                since.saturating_add(1),
-                "+inf",
-            )
-            .query_async(&mut conn)
-            .await
-            .map_err(redis_err)?;
-        let seq = seq.unwrap_or(0);
-        if since == seq {
-            return Ok((seq, Catchup::Updates(Vec::new())));
-        }
-        if since > seq {
-            return Ok((seq, Catchup::Resync));
-        }
-        let updates = members
-            .iter()
-            .map(|m| parse_history(m))
-            .collect::<Result<Vec<_>, _>>()?;
-        // The history must reach back to since + 1 and end at seq, gap-free.
-        let complete = updates.first().is_some_and(|u| u.seq == since + 1)
-            && updates.last().is_some_and(|u| u.seq == seq)
-            && updates.len() as u64 == seq - since;
-        let catchup = if complete {
-            Catchup::Updates(updates)
-        } else {
-            Catchup::Resync
-        };
-        Ok((seq, catchup))
+        after: u64,
+        upto: u64,
+        limit: usize,
+    ) -> Result<HistoryRead, StoreError> {
+        observe(self.service, "read_history", async {
+            let feed = self.board_key(board, "feed");
+            let mut pipe = redis::pipe();
+            pipe.atomic()
+                .get(self.board_key(board, "seq"))
+                .cmd("XRANGE")
+                .arg(&feed)
+                .arg("-")
+                .arg("+")
+                .arg("COUNT")
+                .arg(1);
+            let wanted = upto > after && limit > 0;
+            if wanted {
+                pipe.cmd("XRANGE")
+                    .arg(&feed)
+                    .arg(format!("{}-0", after + 1))
+                    .arg(format!("{upto}-0"))
+                    .arg("COUNT")
+                    .arg(limit);
+            }
+            let mut conn = self.conn().await?;
+            let replies: Vec<Value> = pipe.query_async(&mut conn).await.map_err(redis_err)?;
+            let seq = replies.first().and_then(number).unwrap_or(0);
+            let oldest = replies
+                .get(1)
+                .map(parse_entries)
+                .transpose()?
+                .and_then(|head| head.first().map(|u| u.seq));
+            let updates = match replies.get(2) {
+                Some(range) if wanted => parse_entries(range)?,
+                _ => Vec::new(),
+            };
+            Ok(HistoryRead {
+                seq,
+                oldest,
+                updates,
+            })
+        })
+        .await
     }
 
     async fn sweep(
@@ -601,29 +741,120 @@ impl Store for RedisStore {
         now: i64,
         limit: usize,
         history: HistoryPolicy,
-    ) -> Result<Vec<Update>, StoreError> {
-        let id = &board.id;
-        let mut conn = self.conn().await?;
-        let out: Vec<i64> = self
-            .sweep
-            .key(self.board_key(id, "seq"))
-            .key(self.board_key(id, "px"))
-            .key(self.board_key(id, "exp"))
-            .key(self.board_key(id, "hist"))
-            .arg(now)
-            .arg(limit)
-            .arg(board.width)
-            .arg(history.min_updates)
-            .arg(history.min_age_ms)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(redis_err)?;
-        Ok(out
-            .chunks_exact(2)
-            .map(|p| {
-                let c = board.coord_of(p[1] as u32);
-                Update::decay(p[0] as u64, c.x, c.y)
+    ) -> Result<SweepOutcome, StoreError> {
+        observe(self.service, "sweep", async {
+            let id = &board.id;
+            let mut conn = self.conn().await?;
+            let out: Vec<i64> = self
+                .sweep
+                .key(self.board_key(id, "seq"))
+                .key(self.board_key(id, "px"))
+                .key(self.board_key(id, "exp"))
+                .key(self.board_key(id, "feed"))
+                .arg(now)
+                .arg(limit)
+                .arg(board.width)
+                .arg(history.min_updates)
+                .arg(history.min_age_ms)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(redis_err)?;
+            let (Some(&next_due), Some(&backlog)) = (out.first(), out.get(1)) else {
+                return Err(StoreError::Corrupt(format!("sweep reply {out:?}")));
+            };
+            Ok(SweepOutcome {
+                removed: out[2..]
+                    .chunks_exact(2)
+                    .map(|p| {
+                        let c = board.coord_of(p[1] as u32);
+                        Update::decay(p[0] as u64, c.x, c.y)
+                    })
+                    .collect(),
+                next_due: (next_due >= 0).then_some(next_due),
+                backlog: backlog.max(0) as u64,
             })
-            .collect())
+        })
+        .await
+    }
+
+    fn feed(&self) -> Box<dyn FeedReader> {
+        Box::new(RedisFeed {
+            client: self.client.clone(),
+            conn: None,
+            service: self.service,
+            prefix: self.prefix.clone(),
+        })
+    }
+}
+
+/// A feed reader on a connection of its own: `XREAD BLOCK` holds its
+/// connection for the whole wait, and the pooled connections' response
+/// timeout would cut it short. A failed read drops the connection; the
+/// next read opens a fresh one, so a restarted Redis is picked up again.
+struct RedisFeed {
+    client: redis::Client,
+    conn: Option<redis::aio::MultiplexedConnection>,
+    service: &'static str,
+    prefix: String,
+}
+
+/// How long past its `BLOCK` time an `XREAD` may take before the reader
+/// gives up on the connection (a frozen or unreachable Redis).
+const FEED_GRACE: Duration = Duration::from_secs(2);
+
+impl RedisFeed {
+    async fn connection(
+        &mut self,
+        wait: Duration,
+    ) -> Result<&mut redis::aio::MultiplexedConnection, StoreError> {
+        if self.conn.is_none() {
+            let config = redis::AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(FEED_GRACE))
+                .set_response_timeout(Some(wait + FEED_GRACE));
+            let conn = self
+                .client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await
+                .map_err(redis_err)?;
+            self.conn = Some(conn);
+        }
+        Ok(self.conn.as_mut().expect("connected above"))
+    }
+}
+
+#[async_trait]
+impl FeedReader for RedisFeed {
+    async fn read(
+        &mut self,
+        board: &BoardId,
+        after: u64,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Update>, StoreError> {
+        let key = format!("{}:board:{board}:feed", self.prefix);
+        let service = self.service;
+        let read = async {
+            let conn = self.connection(wait).await?;
+            let reply: Value = redis::cmd("XREAD")
+                .arg("COUNT")
+                .arg(max.max(1))
+                .arg("BLOCK")
+                .arg(wait.as_millis().max(1) as u64)
+                .arg("STREAMS")
+                .arg(&key)
+                .arg(format!("{after}-0"))
+                .query_async(conn)
+                .await
+                .map_err(redis_err)?;
+            parse_xread(&reply)
+        };
+        // Not timed: a blocking read lasts as long as the board is idle.
+        let out = read.await;
+        if out.is_err() {
+            metrics::counter!("redis_errors_total", "service" => service, "op" => "feed_read")
+                .increment(1);
+            self.conn = None;
+        }
+        out
     }
 }

@@ -127,11 +127,11 @@ test('decay removals reach every gateway, each pixel exactly once, whatever the 
   for (const k of cells) assert.ok(!map.has(k), `${k} is gone from the snapshot`);
 });
 
-/** The gateway (index) whose socket_connections gauge grows when `open` runs. */
+/** The gateway (index) whose gateway_sockets_connected gauges grow when `open` runs. */
 async function gaugeOf(i) {
   const text = await fetch(`${gatewayUrl(i)}/metrics`).then((r) => r.text());
-  const m = text.match(/^socket_connections(?:\{[^}]*\})? (\S+)$/m);
-  return m ? Number(m[1]) : 0;
+  const all = [...text.matchAll(/^gateway_sockets_connected(?:\{[^}]*\})? (\S+)$/gm)];
+  return all.reduce((sum, m) => sum + Number(m[1]), 0);
 }
 
 async function whichGateway(open) {

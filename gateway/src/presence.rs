@@ -1,0 +1,88 @@
+//! Who is watching: the cluster-wide number of sockets in a board's room,
+//! counted through the Socket.IO adapter (with the Redis adapter it asks
+//! every gateway, so the number is right behind several replicas) and sent
+//! to this node's sockets as a `presence` event when it changes.
+//!
+//! Each gateway counts only while some of its own sockets watch the board,
+//! every [`PRESENCE_EVERY`]; a socket that joins gets the last count at once
+//! (see the `join` handler), and the exact one at the next tick.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pixel_core::domain::BoardId;
+use serde::Serialize;
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use crate::relay::{Relay, Relays, room};
+
+/// How often a gateway recounts a board's watchers.
+pub const PRESENCE_EVERY: Duration = Duration::from_secs(2);
+
+/// The `presence` event.
+#[derive(Debug, Clone, Serialize)]
+pub struct PresenceEvent<'a> {
+    pub board: &'a BoardId,
+    pub watchers: u64,
+}
+
+/// Starts one counting task per board; they stop when `stop` turns true.
+pub fn spawn<A: Adapter>(
+    relays: &Relays,
+    io: &SocketIo<A>,
+    stop: &watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    relays
+        .iter()
+        .map(|relay| {
+            let (relay, io, stop) = (relay.clone(), io.clone(), stop.clone());
+            let span = tracing::info_span!("presence", board = %relay.board().id);
+            tokio::spawn(count_loop(relay, io, stop).instrument(span))
+        })
+        .collect()
+}
+
+async fn count_loop<A: Adapter>(
+    relay: Arc<Relay>,
+    io: SocketIo<A>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let board = relay.board().id.clone();
+    let mut tick = tokio::time::interval(PRESENCE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sent = None;
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            _ = tick.tick() => {}
+        }
+        let local = io.local().to(room(&board)).sockets().len();
+        if local == 0 {
+            sent = None;
+            continue;
+        }
+        let watchers = match io.to(room(&board)).fetch_sockets().await {
+            Ok(all) => all.len() as u64,
+            Err(e) => {
+                tracing::debug!(error = %e, "watcher count failed");
+                continue;
+            }
+        };
+        relay.set_watchers(watchers);
+        metrics::gauge!("gateway_presence_watchers", "board" => board.to_string())
+            .set(watchers as f64);
+        if sent != Some(watchers) {
+            sent = Some(watchers);
+            let event = PresenceEvent {
+                board: &board,
+                watchers,
+            };
+            if let Err(e) = io.local().to(room(&board)).emit("presence", &event).await {
+                tracing::debug!(error = %e, "some sockets missed a presence event");
+            }
+        }
+    }
+}

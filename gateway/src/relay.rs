@@ -1,0 +1,309 @@
+//! Board relays: the only way updates reach this gateway's sockets.
+//!
+//! Each board has one relay per gateway. It reads the board's feed (a Redis
+//! Stream in the cluster, a ring buffer standalone) from the last seq it
+//! delivered and emits what it read to the board's room **on this node
+//! only**, one `pixels` event per read (split only past [`EVENT_BYTES`]).
+//! That gives, per connection:
+//!
+//! - **Order without holes.** The feed holds every update in seq order, and
+//!   one task per board emits it, so a socket sees seqs strictly increasing
+//!   and consecutive. There is no second path (the placing gateway and the
+//!   worker publish nothing), so nothing can overtake.
+//! - **Nothing lost to an outage.** Pub/sub is at most once; the feed is
+//!   durable. After Redis restarts (or thaws) the relay resumes from its
+//!   position, so nothing is missed and nothing is repeated.
+//! - **Adaptive batching.** Idle, a read returns one update at once; busy,
+//!   everything that arrived since the last read comes in one event, which
+//!   socketioxide serialises once for all recipients.
+//!
+//! A socket joins the room under the relay's position lock ([`Relay::join`]),
+//! so the seq in its join ack is exactly where its live updates start.
+//! When the relay's position has fallen out of the retained feed (it was
+//! away longer than the history bounds) or the store lost its data, it
+//! tells its sockets with a `resync` event before going on.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use pixel_core::Game;
+use pixel_core::domain::{BoardConfig, BoardId, PixelsEvent, Update};
+use pixel_core::store::{Store, StoreError};
+use serde::Serialize;
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::SocketRef;
+use tokio::sync::{Mutex, watch};
+use tracing::Instrument;
+
+/// Most updates taken from the feed in one read.
+pub const READ_MAX: usize = 1_000;
+/// Largest `pixels` event, roughly (a busy read is split beyond it).
+pub const EVENT_BYTES: usize = 64 * 1024;
+/// How long one blocking read waits before the relay looks around (lag,
+/// lost data, shutdown).
+const READ_WAIT: Duration = Duration::from_secs(1);
+/// How often the relay compares its position with the board's seq.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// The Socket.IO room of a board's watchers on this gateway.
+pub fn room(board: &BoardId) -> String {
+    format!("board:{board}")
+}
+
+/// The `resync` event: this connection's feed skips to after `seq`.
+#[derive(Debug, Serialize)]
+pub struct ResyncEvent<'a> {
+    pub board: &'a BoardId,
+    pub seq: u64,
+}
+
+/// One board's relay on this gateway.
+pub struct Relay {
+    board: Arc<BoardConfig>,
+    /// The last seq delivered to the board's room on this node. Locked
+    /// while a batch is emitted and while a socket joins, so a socket is
+    /// either in the room for a batch or its join ack covers the batch.
+    position: Mutex<u64>,
+    /// The board's cluster-wide watcher count, as last computed.
+    watchers: AtomicU64,
+}
+
+/// The relays of every board, by board id.
+pub struct Relays(BTreeMap<BoardId, Arc<Relay>>);
+
+impl Relays {
+    /// One relay per board of `game`, each starting at the board's current
+    /// seq (updates before it are what join acks and snapshots cover).
+    pub async fn open(game: &Game) -> Result<Self, StoreError> {
+        let mut relays = BTreeMap::new();
+        for board in game.boards() {
+            let seq = game.store().board_seq(&board.id).await?;
+            relays.insert(
+                board.id.clone(),
+                Arc::new(Relay {
+                    board: board.clone(),
+                    position: Mutex::new(seq),
+                    watchers: AtomicU64::new(0),
+                }),
+            );
+        }
+        Ok(Self(relays))
+    }
+
+    pub fn get(&self, board: &BoardId) -> Option<&Arc<Relay>> {
+        self.0.get(board)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Relay>> {
+        self.0.values()
+    }
+
+    /// Starts every relay on `io`; they stop when `stop` turns true.
+    pub fn spawn<A: Adapter>(
+        &self,
+        io: &SocketIo<A>,
+        store: &Arc<dyn Store>,
+        stop: &watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        self.iter()
+            .map(|relay| {
+                let (relay, io, store, stop) =
+                    (relay.clone(), io.clone(), store.clone(), stop.clone());
+                let span = tracing::info_span!("relay", board = %relay.board.id);
+                tokio::spawn(relay.run(io, store, stop).instrument(span))
+            })
+            .collect()
+    }
+}
+
+impl Relay {
+    pub fn board(&self) -> &Arc<BoardConfig> {
+        &self.board
+    }
+
+    /// Puts `s` in the board's room and returns the seq its live updates
+    /// start after.
+    pub async fn join<A: Adapter>(&self, s: &SocketRef<A>) -> u64 {
+        let position = self.position.lock().await;
+        s.join(room(&self.board.id));
+        *position
+    }
+
+    /// The last seq this relay delivered.
+    pub async fn position(&self) -> u64 {
+        *self.position.lock().await
+    }
+
+    pub fn watchers(&self) -> u64 {
+        self.watchers.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_watchers(&self, n: u64) {
+        self.watchers.store(n, Ordering::Relaxed);
+    }
+
+    async fn run<A: Adapter>(
+        self: Arc<Self>,
+        io: SocketIo<A>,
+        store: Arc<dyn Store>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let board = self.board.id.clone();
+        let mut reader = store.feed();
+        let mut backoff = BACKOFF_MIN;
+        let mut checked = Instant::now();
+        tracing::debug!("relay started");
+        loop {
+            let after = self.position().await;
+            let read = tokio::select! {
+                _ = stop.wait_for(|s| *s) => break,
+                r = reader.read(&board, after, READ_MAX, READ_WAIT) => r,
+            };
+            match read {
+                Ok(updates) => {
+                    backoff = BACKOFF_MIN;
+                    if !updates.is_empty() {
+                        self.deliver(&io, updates).await;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, ?backoff, "feed read failed; retrying");
+                    tokio::select! {
+                        _ = stop.wait_for(|s| *s) => break,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    continue;
+                }
+            }
+            if checked.elapsed() >= CHECK_EVERY {
+                checked = Instant::now();
+                self.check(&io, &*store).await;
+            }
+        }
+        tracing::debug!("relay stopped");
+    }
+
+    /// Emits `updates` (seq > position, in order) to this node's sockets.
+    async fn deliver<A: Adapter>(&self, io: &SocketIo<A>, updates: Vec<Update>) {
+        let mut position = self.position.lock().await;
+        let updates: Vec<Update> = updates.into_iter().filter(|u| u.seq > *position).collect();
+        let Some(first) = updates.first() else {
+            return;
+        };
+        if first.seq != *position + 1 {
+            tracing::warn!(
+                from = *position + 1,
+                to = first.seq - 1,
+                "updates fell out of the retained feed before this gateway relayed them"
+            );
+            self.resync(io, first.seq - 1).await;
+        }
+        let board = &self.board.id;
+        for chunk in chunks(&updates, EVENT_BYTES) {
+            let event = PixelsEvent {
+                board,
+                updates: chunk,
+            };
+            if let Err(e) = io.local().to(room(board)).emit("pixels", &event).await {
+                // Only sockets whose send buffer is full miss it; they see
+                // the hole by seq and catch up with `join since`.
+                metrics::counter!("gateway_feed_dropped_total", "board" => board.to_string())
+                    .increment(1);
+                tracing::debug!(error = %e, "some sockets missed a pixels event");
+            }
+            metrics::counter!("gateway_feed_events_total", "board" => board.to_string())
+                .increment(1);
+        }
+        metrics::counter!("gateway_feed_updates_total", "board" => board.to_string())
+            .increment(updates.len() as u64);
+        *position = updates.last().map_or(*position, |u| u.seq);
+    }
+
+    async fn resync<A: Adapter>(&self, io: &SocketIo<A>, seq: u64) {
+        let board = &self.board.id;
+        metrics::counter!("gateway_feed_resyncs_total", "board" => board.to_string()).increment(1);
+        let event = ResyncEvent { board, seq };
+        if let Err(e) = io.local().to(room(board)).emit("resync", &event).await {
+            tracing::debug!(error = %e, "some sockets missed a resync event");
+        }
+    }
+
+    /// Compares the position with the board's seq: exports the lag, and
+    /// notices a store that lost its data (its seq went backwards), after
+    /// which the relay starts over at the store's seq.
+    async fn check<A: Adapter>(&self, io: &SocketIo<A>, store: &dyn Store) {
+        let board = &self.board.id;
+        let Ok(seq) = store.board_seq(board).await else {
+            return;
+        };
+        let mut position = self.position.lock().await;
+        if seq < *position {
+            tracing::error!(
+                seq,
+                position = *position,
+                "the store's seq went backwards: its data was lost; resyncing clients"
+            );
+            self.resync(io, seq).await;
+            *position = seq;
+        }
+        metrics::gauge!("gateway_feed_lag_updates", "board" => board.to_string())
+            .set(seq.saturating_sub(*position) as f64);
+    }
+}
+
+/// Splits `updates` into runs whose JSON stays under about `max_bytes`.
+fn chunks(updates: &[Update], max_bytes: usize) -> Vec<&[Update]> {
+    let mut out = Vec::new();
+    let (mut start, mut size) = (0, 0);
+    for (i, u) in updates.iter().enumerate() {
+        // A placement's JSON is ~90 bytes plus the name; a decay ~40.
+        let len = 96 + u.by.as_ref().map_or(0, String::len);
+        if size + len > max_bytes && i > start {
+            out.push(&updates[start..i]);
+            (start, size) = (i, 0);
+        }
+        size += len;
+    }
+    if start < updates.len() {
+        out.push(&updates[start..]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn placement(seq: u64, by: &str) -> Update {
+        Update::placement(seq, 1, 2, 3, 4, 5, by)
+    }
+
+    #[test]
+    fn small_reads_make_one_event() {
+        let u: Vec<_> = (1..=10).map(|s| placement(s, "ann")).collect();
+        let c = chunks(&u, EVENT_BYTES);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].len(), 10);
+    }
+
+    #[test]
+    fn large_reads_are_split_in_order_without_loss() {
+        let u: Vec<_> = (1..=1000)
+            .map(|s| placement(s, "a-rather-long-name"))
+            .collect();
+        let c = chunks(&u, 8 * 1024);
+        assert!(c.len() > 1);
+        let seqs: Vec<u64> = c.iter().flat_map(|c| c.iter().map(|u| u.seq)).collect();
+        assert_eq!(seqs, (1..=1000).collect::<Vec<_>>());
+        assert!(
+            c.iter()
+                .all(|c| serde_json::to_vec(c).unwrap().len() <= 8 * 1024)
+        );
+    }
+}
