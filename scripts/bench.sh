@@ -139,7 +139,7 @@ BASE_SETTINGS="BOARD=${BOARD}x$BOARD SOCKET_EVENT_RATE=$SOCKET_EVENT_RATE SOCKET
 # settings COOLDOWN TTL: exports them; S is the line the results record.
 settings() {
   export COOLDOWN_MS=$1 TTL_MS=$2
-  S="$BASE_SETTINGS COOLDOWN_MS=$1 TTL_MS=$2 SWEEP_INTERVAL_MS=${SWEEP_INTERVAL_MS:-250} SWEEP_BATCH=${SWEEP_BATCH:-500} build=$PROFILE"
+  S="$BASE_SETTINGS COOLDOWN_MS=$1 TTL_MS=$2 build=$PROFILE (everything else at its default)"
 }
 
 FAILED=()

@@ -586,17 +586,50 @@ pub async fn fill(c: &Common, a: &FillArgs) -> Result<Map<String, Value>> {
     out.insert("passes".into(), passes.into());
     out.insert("elapsed_s".into(), num(elapsed));
     out.insert("ok_per_s".into(), num(ok as f64 / elapsed.max(1e-3)));
-    let snap = reqwest::Client::new()
-        .get(format!("{}/api/boards/{}/pixels", c.api, c.board))
-        .timeout(Duration::from_secs(120))
-        .send()
-        .await?
-        .error_for_status()?
-        .json::<Value>()
-        .await?;
-    let pixels = snap["pixels"].as_array().map_or(0, Vec::len);
-    out.insert("snapshot_pixels".into(), pixels.into());
+    let url = format!("{}/api/boards/{}/pixels", c.api, c.board);
+    match fetch_snapshot(&url).await {
+        Ok((snap, _, attempts)) => {
+            let pixels = snap["pixels"].as_array().map_or(0, Vec::len);
+            out.insert("snapshot_pixels".into(), pixels.into());
+            out.insert("snapshot_attempts".into(), attempts.into());
+        }
+        // The board is filled; that its snapshot cannot be read is a
+        // finding of the snapshot scenario, not a failed fill.
+        Err(e) => {
+            out.insert("snapshot_error".into(), format!("{e:#}").into());
+        }
+    }
     Ok(out)
+}
+
+/// GETs a snapshot, retrying (a full board's snapshot may answer 503
+/// under load): the body, its ETag and the attempts it took.
+async fn fetch_snapshot(url: &str) -> Result<(Value, Option<String>, u32)> {
+    let http = reqwest::Client::new();
+    let mut last = None;
+    for attempt in 1..=10u32 {
+        let r = http
+            .get(url)
+            .timeout(Duration::from_secs(120))
+            .send()
+            .await
+            .and_then(|r| r.error_for_status());
+        match r {
+            Ok(r) => {
+                let etag = r
+                    .headers()
+                    .get("etag")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                return Ok((r.json().await?, etag, attempt));
+            }
+            Err(e) => {
+                last = Some(e);
+                tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+            }
+        }
+    }
+    Err(last.map_or_else(|| anyhow::anyhow!("no attempt"), Into::into))
 }
 
 // ---------------------------------------------------------------- snapshot
@@ -623,19 +656,11 @@ pub struct SnapshotArgs {
 
 pub async fn snapshot(c: &Common, a: &SnapshotArgs) -> Result<Map<String, Value>> {
     let url = format!("{}/api/boards/{}/pixels", c.api, c.board);
-    let first = reqwest::Client::new()
-        .get(&url)
-        .timeout(Duration::from_secs(120))
-        .send()
-        .await?
-        .error_for_status()?;
-    let etag = first
-        .headers()
-        .get("etag")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let body: Value = first.json().await?;
+    let (body, etag, attempts) = fetch_snapshot(&url)
+        .await
+        .context("no snapshot answered 200 in 10 attempts")?;
     let mut out = Map::new();
+    out.insert("warmup_attempts".into(), attempts.into());
     out.insert(
         "snapshot_pixels".into(),
         body["pixels"].as_array().map_or(0, Vec::len).into(),
