@@ -321,7 +321,14 @@ impl Placer {
         let (tx, rx) = mpsc::unbounded_channel();
         let (stop, stop_rx) = watch::channel(false);
         let log = Arc::new(Mutex::new(Vec::<Sent>::new()));
-        let writer = tokio::spawn(write_loop(sink, rx, log.clone(), board.to_owned()));
+        // One user's placements leave at least the board's cooldown + 1 ms
+        // apart: a load generator that falls behind and catches up in a
+        // burst would otherwise collect `cooldown` acks of its own making.
+        let gap = match joined.meta.cooldown_ms {
+            0 => 0,
+            ms => (ms + 1) * 1_000_000,
+        };
+        let writer = tokio::spawn(write_loop(sink, rx, log.clone(), board.to_owned(), gap));
         let reader = tokio::spawn(read_loop(
             stream,
             tx.clone(),
@@ -369,9 +376,11 @@ async fn write_loop(
     mut rx: mpsc::UnboundedReceiver<Out>,
     log: Arc<Mutex<Vec<Sent>>>,
     board: String,
+    gap_ns: u64,
 ) -> (u64, Vec<u32>) {
     let mut lag = Vec::new();
     let mut sent = 0u64;
+    let mut last_place = 0u64;
     while let Some(first) = rx.recv().await {
         let mut next = Some(first);
         let mut n = 0;
@@ -385,7 +394,16 @@ async fn write_loop(
                     cell,
                     intended_ns,
                 } => {
-                    let send_ns = now_ns();
+                    let mut send_ns = now_ns();
+                    if gap_ns > 0 && sent > 0 && send_ns < last_place + gap_ns {
+                        if sink.flush().await.is_err() {
+                            return (sent, lag);
+                        }
+                        let wait = last_place + gap_ns - now_ns().min(last_place + gap_ns);
+                        tokio::time::sleep(Duration::from_nanos(wait)).await;
+                        send_ns = now_ns();
+                    }
+                    last_place = send_ns;
                     lag.push((send_ns.saturating_sub(intended_ns) / 1000) as u32);
                     let id = {
                         let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
