@@ -131,6 +131,7 @@ BENCH="$BIN/pixel-bench"
 # load generator's few placing sockets are not rate limited (real clients
 # keep the defaults); everything else stays at its default unless a group
 # below says otherwise.
+unset REDIS_URL PLACE_CONCURRENCY MAX_PAYLOAD_BYTES SOCKET_BUFFER_PACKETS
 export JWT_SECRET="bench-secret-0123456789abcdef0123456789abcdef"
 export RUST_LOG=warn BOARD_WIDTH=$BOARD BOARD_HEIGHT=$BOARD
 export SOCKET_EVENT_RATE=1000000 SOCKET_EVENT_BURST=1000000

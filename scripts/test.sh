@@ -8,7 +8,10 @@
 #   4. a local cluster (redis-server, api, 3 gateways, 2 workers, nginx):
 #      the same contract suite and page test through nginx, then the
 #      cluster drills;
-#   5. a seconds-long smoke run of the benchmark harness (scripts/bench.sh).
+#   5. operations (scripts/test-ops.sh): static checks of the Dockerfile,
+#      compose file, Helm chart, Prometheus rules; a real Prometheus
+#      against the cluster; the images built and run with podman;
+#   6. a seconds-long smoke run of the benchmark harness (scripts/bench.sh).
 # It installs what it needs (Debian packages, npm packages) and stops every
 # process it started.
 set -euo pipefail
@@ -19,11 +22,15 @@ rm -rf "$RUN_DIR"
 source scripts/lib.sh
 
 CLUSTER_DIR="$RUN_DIR/cluster"
+STREAM_CLUSTER_DIR="$RUN_DIR/stream-cluster"
 cleanup() {
   stop_started
-  if [ -d "$CLUSTER_DIR/pids" ]; then
-    CLUSTER_DIR=$CLUSTER_DIR scripts/cluster.sh down >/dev/null 2>&1 || true
-  fi
+  local dir
+  for dir in "$CLUSTER_DIR" "$STREAM_CLUSTER_DIR"; do
+    if [ -d "$dir/pids" ]; then
+      CLUSTER_DIR=$dir scripts/cluster.sh down >/dev/null 2>&1 || true
+    fi
+  done
 }
 trap cleanup EXIT
 
@@ -41,8 +48,18 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 log "cargo test"
 cargo test --workspace --locked
 
+# ---- operations (issue 8): static checks --------------------------------
+log "ops: Dockerfile, compose, Helm chart, Prometheus rules"
+scripts/test-ops.sh static
+# --------------------------------------------------------------------------
+
 log "npm packages for the JS suites"
 (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
+
+# ---- web page modules (issue 10): type-check and unit-test the page's ES modules ----
+log "web page: tsc --noEmit and node --test (pure modules, no DOM)"
+(cd web && npm ci --no-audit --no-fund --loglevel=error && npx tsc --noEmit -p . && node --test --test-reporter=spec test/)
+# ---- end web page modules ----
 
 # Settings shared by the server under test and the suites.
 export JWT_SECRET="test-secret-for-the-contract-suite-0123456789"
@@ -70,13 +87,60 @@ GATEWAY_PORTS="$(free_port) $(free_port) $(free_port)"
 export NGINX_PORT API_PORT WORKER_PORT REDIS_PORT GATEWAY_PORTS
 scripts/cluster.sh up
 export PIXEL_URL="http://127.0.0.1:$NGINX_PORT"
+# nginx does not proxy /metrics: the ops routes are checked on the api.
+export PIXEL_OPS_URL="http://127.0.0.1:$API_PORT"
 
 log "JS contract suite through nginx"
 contract_suite
 
+# ---- operations (issue 8): Prometheus against the cluster ----------------
+# Before the drills, which stop and restart processes.
+log "ops: a real Prometheus scraping the cluster; rules and dashboard queries"
+scripts/test-ops.sh live
+# --------------------------------------------------------------------------
+
 log "cluster drills"
 (cd tests/js && node --test --test-concurrency=1 --test-timeout=180000 --test-reporter=spec ./cluster/*.test.mjs)
 
+# ---- web page on the cluster (issue 10): pages pinned to gateways, a gateway killed ----
+log "web page against the cluster's gateways"
+(cd tests/js && node --test --test-concurrency=1 --test-timeout=180000 --test-reporter=spec ./browser/cluster/*.test.mjs)
+# ---- end web page on the cluster ----
+
+scripts/cluster.sh down
+
+# ---- operations (issue 8): the images, built and run with podman ----------
+log "ops: images built and run with podman"
+scripts/test-ops.sh images
+# --------------------------------------------------------------------------
+
+# The board stream's guarantees (order without holes, batching, outages,
+# resync) need placements as fast as acks return: no cooldown, a high
+# per-socket event rate. Once against the standalone server's in-memory
+# feed, once against a cluster's Redis streams.
+stream_suite() {
+  (cd tests/js && node --test --test-concurrency=1 --test-timeout=300000 --test-reporter=spec ./stream/*.test.mjs)
+}
+export COOLDOWN_MS=0 TTL_MS=2000 SOCKET_EVENT_RATE=5000 SOCKET_EVENT_BURST=5000 PLACE_CONCURRENCY=1024
+
+log "board stream drills against the standalone server"
+unset PIXEL_OPS_URL
+unset CLUSTER_DIR
+port=$(free_port)
+start stream-standalone env PORT="$port" BIND_ADDR=127.0.0.1 RUST_LOG=warn ./target/debug/realtime-pixel
+export PIXEL_URL="http://127.0.0.1:$port"
+wait_http "$PIXEL_URL/readyz"
+stream_suite
+stop_started
+
+log "board stream drills against a cluster: 3 gateways, 2 workers"
+export CLUSTER_DIR=$STREAM_CLUSTER_DIR
+NGINX_PORT=$(free_port) API_PORT=$(free_port) WORKER_PORT=$(free_port) REDIS_PORT=$(free_port)
+GATEWAY_PORTS="$(free_port) $(free_port) $(free_port)"
+export NGINX_PORT API_PORT WORKER_PORT REDIS_PORT GATEWAY_PORTS
+scripts/cluster.sh up
+export PIXEL_URL="http://127.0.0.1:$NGINX_PORT"
+stream_suite
 scripts/cluster.sh down
 
 # ---- Benchmark harness smoke (issue 7) ------------------------------------

@@ -247,7 +247,7 @@ impl Accounts {
             }
             RotateOutcome::Reused => {
                 tracing::warn!("refresh token reused: its login's tokens are revoked");
-                Err(ApiError::InvalidToken)
+                Err(ApiError::TokenReused)
             }
             RotateOutcome::Invalid => Err(ApiError::InvalidToken),
         }
@@ -403,7 +403,7 @@ mod tests {
         // Replaying the rotated token is refused and kills the live one.
         assert!(matches!(
             a.refresh(&first.refresh_token).await,
-            Err(ApiError::InvalidToken)
+            Err(ApiError::TokenReused)
         ));
         assert!(matches!(
             a.refresh(&second.refresh_token).await,

@@ -24,6 +24,10 @@ pub enum ApiError {
     RateLimited,
     #[error("the refresh token is invalid, expired or revoked")]
     InvalidToken,
+    /// A rotated refresh token presented again: answered exactly like
+    /// [`ApiError::InvalidToken`], told apart only in the metrics.
+    #[error("the refresh token is invalid, expired or revoked")]
+    TokenReused,
     #[error("a valid access token is required")]
     Unauthorized,
     #[error("the access token has expired")]
@@ -45,7 +49,9 @@ impl ApiError {
             Self::EmailTaken => (StatusCode::CONFLICT, ErrorCode::EmailTaken),
             Self::InvalidCredentials => (StatusCode::UNAUTHORIZED, ErrorCode::InvalidCredentials),
             Self::RateLimited => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
-            Self::InvalidToken => (StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken),
+            Self::InvalidToken | Self::TokenReused => {
+                (StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken)
+            }
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized),
             Self::TokenExpired => (StatusCode::UNAUTHORIZED, ErrorCode::TokenExpired),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
@@ -73,7 +79,7 @@ impl IntoResponse for ApiError {
             .into_response();
         if matches!(
             self,
-            Self::InvalidToken | Self::Unauthorized | Self::TokenExpired
+            Self::InvalidToken | Self::TokenReused | Self::Unauthorized | Self::TokenExpired
         ) {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

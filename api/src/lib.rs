@@ -5,17 +5,23 @@
 //!
 //! - [`accounts`]: the account rules — input parsing, argon2id passwords,
 //!   the login throttle, token pairs and refresh rotation.
+//! - [`snapshot`]: board snapshots, cached encoded and compressed per seq,
+//!   built once however many requests wait (single flight).
 //! - [`routes`]: the HTTP handlers, thin wrappers over `accounts` and the
 //!   shared [`Game`](pixel_core::Game).
+//! - [`auth_outcomes`]: `api_auth_total{action,outcome}`, from each
+//!   account action's result.
 //! - [`error`]: the one error type of this layer and its mapping to
 //!   `{"error": {"code", "message"}}` with a status.
 //! - [`config`] and [`startup`]: the cluster binary's configuration and the
 //!   `build`/`run` pair that tests and the standalone server reuse.
 
 pub mod accounts;
+pub mod auth_outcomes;
 pub mod config;
 pub mod error;
 pub mod routes;
+pub mod snapshot;
 pub mod startup;
 
 pub use routes::{ApiState, router};

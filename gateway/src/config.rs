@@ -22,6 +22,11 @@ pub struct SocketSettings {
     /// Packets buffered per socket before emits to it fail (a slow reader).
     #[arg(long, env = "SOCKET_BUFFER_PACKETS", default_value_t = 1024)]
     pub socket_buffer_packets: usize,
+    /// Placements one gateway has in flight to the store before it refuses
+    /// new ones at once with `busy` (nothing changed, retry shortly)
+    /// instead of queuing them for seconds.
+    #[arg(long, env = "PLACE_CONCURRENCY", default_value_t = 64)]
+    pub place_concurrency: usize,
     /// Engine.IO ping interval, in milliseconds.
     #[arg(long, env = "PING_INTERVAL_MS", default_value_t = 25_000)]
     pub ping_interval_ms: u64,

@@ -14,7 +14,7 @@ use socketioxide_core::adapter::DefinedAdapter;
 use pixel_core::ErrorCode;
 use pixel_core::domain::BoardId;
 use pixel_core::store::StoreError;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 use crate::ack::AckError;
 use crate::config::SocketSettings;
@@ -28,6 +28,8 @@ pub struct Gateway {
     pub tokens: Arc<AccessTokens>,
     pub settings: SocketSettings,
     pub relays: Relays,
+    /// Placements in flight to the store; none left means `busy`.
+    pub place_permits: Arc<Semaphore>,
 }
 
 impl Gateway {
@@ -38,11 +40,13 @@ impl Gateway {
         settings: SocketSettings,
     ) -> Result<Self, StoreError> {
         let relays = Relays::open(&game).await?;
+        let place_permits = Arc::new(Semaphore::new(settings.place_concurrency.max(1)));
         Ok(Self {
             game,
             tokens,
             settings,
             relays,
+            place_permits,
         })
     }
 

@@ -44,13 +44,15 @@ use super::{
 use crate::domain::{BoardConfig, BoardId, HistoryPolicy, PixelEntry, Update};
 
 /// Trims a board's feed per the history policy, dropping at most `budget`
-/// entries. Every entry's first field is `t`, its recorded time, so one
-/// short `XRANGE` from the head decides; the common case (the head is
+/// entries. Every entry's first field is `t`, its recorded time, so the
+/// head entry decides whether anything goes; the common case (the head is
 /// young) costs an `XLEN` and a one-entry read.
 const TRIM_FN: &str = r#"
 local function trim(feed, now, min_updates, min_age, budget)
   local n = redis.call('XLEN', feed)
   if n <= min_updates then return end
+  local first = redis.call('XRANGE', feed, '-', '+', 'COUNT', 1)[1]
+  if not first or tonumber(first[2][2]) >= now - min_age then return end
   local head = redis.call('XRANGE', feed, '-', '+', 'COUNT', math.min(budget, n - min_updates))
   local cut = nil
   for _, e in ipairs(head) do
@@ -237,12 +239,22 @@ fn redis_err(e: redis::RedisError) -> StoreError {
     {
         unavailable(e)
     } else {
-        // LOADING, BUSY and the like are outages too: Redis cannot serve.
-        let text = e.to_string();
-        if text.contains("LOADING") || text.contains("BUSY") || text.contains("MASTERDOWN") {
+        // A Redis that is loading its data, busy with a script, read-only
+        // (a replica, or a primary that lost its replicas) or out of memory
+        // cannot serve now, and refused the command: an outage, not a bug.
+        const OUTAGES: [&str; 7] = [
+            "LOADING",
+            "BUSY",
+            "MASTERDOWN",
+            "TRYAGAIN",
+            "CLUSTERDOWN",
+            "READONLY",
+            "OOM",
+        ];
+        if e.code().is_some_and(|code| OUTAGES.contains(&code)) {
             unavailable(e)
         } else {
-            StoreError::Corrupt(text)
+            StoreError::Corrupt(e.to_string())
         }
     }
 }
