@@ -10,7 +10,8 @@
 #      cluster drills;
 #   5. operations (scripts/test-ops.sh): static checks of the Dockerfile,
 #      compose file, Helm chart, Prometheus rules; a real Prometheus
-#      against the cluster; the images built and run with podman.
+#      against the cluster; the images built and run with podman;
+#   6. a seconds-long smoke run of the benchmark harness (scripts/bench.sh).
 # It installs what it needs (Debian packages, npm packages) and stops every
 # process it started.
 set -euo pipefail
@@ -141,4 +142,13 @@ scripts/cluster.sh up
 export PIXEL_URL="http://127.0.0.1:$NGINX_PORT"
 stream_suite
 scripts/cluster.sh down
+
+# ---- Benchmark harness smoke (issue 7) ------------------------------------
+# Every scenario of scripts/bench.sh, seconds long, against its own
+# standalone server and clusters (debug build, free ports): fails unless
+# each scenario ran and produced its figures. Nothing here is timed.
+log "benchmark harness smoke run"
+scripts/bench.sh --smoke
+# ---------------------------------------------------------------------------
+
 log "all tests passed"
