@@ -531,8 +531,9 @@ pub struct FillArgs {
     /// Signed-in sockets placing (the server's COOLDOWN_MS should be 0).
     #[arg(long, default_value_t = 8)]
     pub sockets: usize,
-    /// Placements outstanding at once, over all sockets.
-    #[arg(long, default_value_t = 256)]
+    /// Placements outstanding at once, over all sockets (below the gateway's
+    /// PLACE_CONCURRENCY, 64 by default, beyond which it sheds with `busy`).
+    #[arg(long, default_value_t = 48)]
     pub window: usize,
     /// Passes over cells whose placement failed.
     #[arg(long, default_value_t = 5)]
@@ -870,7 +871,7 @@ pub struct DecayBacklogArgs {
     /// Signed-in sockets placing them (COOLDOWN_MS should be 0).
     #[arg(long, default_value_t = 8)]
     pub sockets: usize,
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 48)]
     pub window: usize,
     /// Shell command that stops the decay worker(s).
     #[arg(long)]
