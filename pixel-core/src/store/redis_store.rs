@@ -34,7 +34,7 @@
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use deadpool_redis::{Pool, PoolError, Runtime};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script, Value};
 
 use super::{
@@ -192,9 +192,8 @@ pub struct RedisSettings {
     pub prefix: String,
     /// Names the process in the Redis metrics (`service` label).
     pub service: &'static str,
-    pub pool_size: usize,
-    /// How long an operation waits for a connection before it fails as
-    /// `unavailable`.
+    /// How long an operation waits for Redis (to connect, or to answer)
+    /// before it fails as `unavailable`.
     pub timeout: std::time::Duration,
 }
 
@@ -204,15 +203,22 @@ impl RedisSettings {
             url: url.into(),
             prefix: "rp".into(),
             service: "pixel",
-            pool_size: 32,
             timeout: std::time::Duration::from_secs(2),
         }
     }
 }
 
 /// The cluster's store: every game state change is one Lua script.
+///
+/// Requests share one multiplexed connection (redis-rs's
+/// `ConnectionManager`, which reconnects by itself after an outage):
+/// concurrent requests are pipelined on it, so Redis executes a burst of
+/// placements in one pass of its event loop and covers them with one
+/// `fsync` of the append-only file (`appendfsync always`). With a pool of
+/// exclusive connections each in-flight request had a connection of its
+/// own, and placement throughput was bounded by pool size ÷ fsync time.
 pub struct RedisStore {
-    pool: Pool,
+    conn: ConnectionManager,
     client: redis::Client,
     service: &'static str,
     prefix: String,
@@ -259,32 +265,25 @@ fn redis_err(e: redis::RedisError) -> StoreError {
     }
 }
 
-fn pool_err(e: PoolError) -> StoreError {
-    match e {
-        PoolError::Backend(e) => redis_err(e),
-        other => unavailable(other),
-    }
-}
-
 impl RedisStore {
     /// Connects, failing fast if Redis cannot be reached now. (Later outages
-    /// are survived: each operation takes a pooled connection and fails as
-    /// `unavailable` while Redis is down.)
+    /// are survived: operations fail as `unavailable` while Redis is down,
+    /// and the connection is re-established in the background.)
     pub async fn connect(settings: &RedisSettings) -> Result<Self, StoreError> {
-        let mut cfg = deadpool_redis::Config::from_url(settings.url.clone());
-        let mut pool_cfg = deadpool_redis::PoolConfig::new(settings.pool_size);
-        pool_cfg.timeouts.wait = Some(settings.timeout);
-        pool_cfg.timeouts.create = Some(settings.timeout);
-        pool_cfg.timeouts.recycle = Some(settings.timeout);
-        cfg.pool = Some(pool_cfg);
-        let pool = cfg
-            .create_pool(Some(Runtime::Tokio1))
-            .map_err(|e| StoreError::Unavailable(format!("bad REDIS_URL: {e}")))?;
         let client = redis::Client::open(settings.url.as_str())
             .map_err(|e| StoreError::Unavailable(format!("bad REDIS_URL: {e}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(settings.timeout))
+            .set_response_timeout(Some(settings.timeout))
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_secs(1));
+        let conn = ConnectionManager::new_with_config(client.clone(), config)
+            .await
+            .map_err(redis_err)?;
         let script = |body: &str| Script::new(&format!("{TRIM_FN}\n{body}"));
         let mut store = Self {
-            pool,
+            conn,
             client,
             service: settings.service,
             prefix: settings.prefix.clone(),
@@ -312,8 +311,9 @@ impl RedisStore {
         Ok(store)
     }
 
-    async fn conn(&self) -> Result<deadpool_redis::Connection, StoreError> {
-        self.pool.get().await.map_err(pool_err)
+    /// A handle on the shared connection (cheap: it multiplexes).
+    async fn conn(&self) -> Result<ConnectionManager, StoreError> {
+        Ok(self.conn.clone())
     }
 
     fn key(&self, rest: &str) -> String {
@@ -800,7 +800,7 @@ impl Store for RedisStore {
 }
 
 /// A feed reader on a connection of its own: `XREAD BLOCK` holds its
-/// connection for the whole wait, and the pooled connections' response
+/// connection for the whole wait, and the shared connection's response
 /// timeout would cut it short. A failed read drops the connection; the
 /// next read opens a fresh one, so a restarted Redis is picked up again.
 struct RedisFeed {
