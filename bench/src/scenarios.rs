@@ -532,7 +532,7 @@ pub struct FillArgs {
     #[arg(long, default_value_t = 8)]
     pub sockets: usize,
     /// Placements outstanding at once, over all sockets (below the gateway's
-    /// PLACE_CONCURRENCY, 64 by default, beyond which it sheds with `busy`).
+    /// PLACE_CONCURRENCY, 256 by default, beyond which it sheds with `busy`).
     #[arg(long, default_value_t = 48)]
     pub window: usize,
     /// Passes over cells whose placement failed.
