@@ -8,7 +8,9 @@
 //! - [`routes`]: the HTTP handlers, thin wrappers over `accounts` and the
 //!   shared [`Game`](pixel_core::Game).
 //! - [`error`]: the one error type of this layer and its mapping to
-//!   `{"error": {"code", "message"}}` with a status.
+//!   `{"error": {"code", "message"}}` with a status (the accounts' own
+//!   error type is mapped there too). Modules depend one way:
+//!   `routes → accounts`, `routes → error → accounts`.
 //! - [`config`] and [`startup`]: the cluster binary's configuration and the
 //!   `build`/`run` pair that tests and the standalone server reuse.
 
@@ -19,3 +21,6 @@ pub mod routes;
 pub mod startup;
 
 pub use routes::{ApiState, router};
+
+/// Largest request body the api accepts; its bodies are a few short strings.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;

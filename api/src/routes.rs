@@ -2,10 +2,11 @@
 //! returns JSON; errors are [`ApiError`]s, rendered in one place.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -23,8 +24,7 @@ use tower_http::compression::CompressionLayer;
 use crate::accounts::{Accounts, PublicUser, TokenBody};
 use crate::error::ApiError;
 
-/// Largest request body the api accepts; its bodies are a few short strings.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
+use crate::MAX_BODY_BYTES;
 
 #[derive(Clone)]
 pub struct ApiState {
@@ -68,12 +68,8 @@ async fn not_found() -> ApiError {
     ApiError::NotFound("no such route".into())
 }
 
-async fn method_not_allowed() -> Response {
-    (
-        StatusCode::METHOD_NOT_ALLOWED,
-        Json(serde_json::json!({"error": {"code": "method_not_allowed", "message": "method not allowed on this route"}})),
-    )
-        .into_response()
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }
 
 /// A JSON object body as `T`. serde would also read a struct from a JSON
@@ -119,14 +115,44 @@ impl RefreshBody {
     }
 }
 
+/// The client's address: the TCP peer, or `X-Real-IP` when the api is
+/// configured to sit behind a proxy that sets it. `None` when unknown.
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl FromRequestParts<ApiState> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        s: &ApiState,
+    ) -> Result<Self, std::convert::Infallible> {
+        if s.accounts.settings().trust_x_real_ip
+            && let Some(ip) = parts
+                .headers
+                .get("x-real-ip")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<IpAddr>().ok())
+        {
+            return Ok(Self(Some(ip)));
+        }
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
 async fn signup(
     State(s): State<ApiState>,
+    ClientAddr(client): ClientAddr,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<TokenBody>), ApiError> {
     let b: SignupBody = object(body)?;
     let tokens = s
         .accounts
-        .signup(&b.email, &b.password, b.name.as_deref())
+        .signup(&b.email, &b.password, b.name.as_deref(), client)
         .await?;
     Ok((StatusCode::CREATED, Json(tokens)))
 }

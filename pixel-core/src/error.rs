@@ -17,6 +17,7 @@ pub enum ErrorCode {
     EmailTaken,
     InvalidCredentials,
     InvalidToken,
+    MethodNotAllowed,
     Internal,
 }
 
@@ -34,6 +35,7 @@ impl ErrorCode {
             Self::EmailTaken => "email_taken",
             Self::InvalidCredentials => "invalid_credentials",
             Self::InvalidToken => "invalid_token",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::Internal => "internal",
         }
     }

@@ -40,6 +40,7 @@ async fn conforms_to_the_store_contract() {
     conformance::login_attempts(&s, "a@b.c").await;
     conformance::refresh_rotation_and_reuse(&s, "t").await;
     conformance::refresh_expiry_and_logout(&s, "t").await;
+    conformance::hit_limit(&s, "k").await;
     conformance::board_lifecycle(&s, "b1", "u").await;
     conformance::history_is_bounded(&s, "b2", "h").await;
     conformance::feed_in_order_and_wakes_readers(&s, "b3", "f").await;

@@ -12,8 +12,8 @@
 //! | `user:{id}` | string | the user record as JSON |
 //! | `email:{email}` | string | the user id of an email (uniqueness) |
 //! | `login:{email}` | zset | recent login attempts (score = ms) |
-//! | `refresh:{sha256}` | hash | `user`, `family`, `exp`, `spent` |
-//! | `family:{id}` | hash | `revoked`; expires with its newest token |
+//! | `limit:{key}` | zset | recent hits of a rate limit (score = ms), e.g. sign-ups per address |
+//! | `family:{id}` | hash | one login's refresh tokens: `user`, `cur` (SHA-256 of the live token), `prev` (of the one it replaced, for retries), `exp`, `at` (last rotation), `wn`/`wc` (rotation-rate window); expires with its token |
 //! | `cooldown:{user}` | string | the end of the user's cooldown (ms) |
 //! | `board:{id}:seq` | string | the board's last seq |
 //! | `board:{id}:px` | hash | pixel index → `color:placed_at:expires_at` |
@@ -38,8 +38,8 @@ use deadpool_redis::{Pool, PoolError, Runtime};
 use redis::{AsyncCommands, Script, Value};
 
 use super::{
-    FeedReader, HistoryRead, PlaceCommand, PlaceOutcome, RefreshRecord, RotateOutcome, Store,
-    StoreError, StoredSnapshot, SweepOutcome, UserRecord,
+    FeedReader, HistoryRead, PlaceCommand, PlaceOutcome, RefreshRecord, RotateOutcome, Rotation,
+    Store, StoreError, StoredSnapshot, SweepOutcome, UserRecord,
 };
 use crate::domain::{BoardConfig, BoardId, HistoryPolicy, PixelEntry, Update};
 
@@ -139,47 +139,58 @@ return 1
 "#;
 
 const INSERT_REFRESH: &str = r#"
--- KEYS: refresh, family; ARGV: user, family, exp, now
+-- KEYS: family; ARGV: user, hash, exp, now
 local ttl = math.max(1, tonumber(ARGV[3]) - tonumber(ARGV[4]))
-redis.call('HSET', KEYS[1], 'user', ARGV[1], 'family', ARGV[2], 'exp', ARGV[3], 'spent', '0')
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'user', ARGV[1], 'cur', ARGV[2], 'prev', '', 'exp', ARGV[3],
+  'at', ARGV[4], 'wn', ARGV[4], 'wc', '0')
 redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('HSETNX', KEYS[2], 'revoked', '0')
-if redis.call('PTTL', KEYS[2]) < ttl then
-  redis.call('PEXPIRE', KEYS[2], ttl)
-end
 return 1
 "#;
 
 const ROTATE_REFRESH: &str = r#"
--- KEYS: old, new; ARGV: now, new_exp, family_prefix
-local t = redis.call('HMGET', KEYS[1], 'user', 'family', 'exp', 'spent')
+-- KEYS: family; ARGV: presented, next, now, next_exp, grace, max, window
+-- One hash per login; spent tokens are not kept (any token of the family
+-- other than the current one, or a fresh retry of the last rotation, is
+-- reuse). TTLs only collect garbage; expiry is decided by the stored `exp`.
+local t = redis.call('HMGET', KEYS[1], 'user', 'cur', 'prev', 'exp', 'at', 'wn', 'wc')
 if not t[1] then return {'invalid'} end
-local fam = ARGV[3] .. t[2]
-if redis.call('HGET', fam, 'revoked') ~= '0' or tonumber(t[3]) <= tonumber(ARGV[1]) then
+local now = tonumber(ARGV[3])
+if tonumber(t[4]) <= now then
+  redis.call('DEL', KEYS[1])
   return {'invalid'}
 end
-if t[4] == '1' then
-  redis.call('HSET', fam, 'revoked', '1')
+if ARGV[1] == t[3] and ARGV[2] == t[2] and now - tonumber(t[5]) <= tonumber(ARGV[5]) then
+  return {'rotated', t[1]}
+end
+if ARGV[1] ~= t[2] then
+  redis.call('DEL', KEYS[1])
   return {'reused'}
 end
--- TTLs only collect garbage; expiry is decided by the stored `exp`.
-local ttl = math.max(1, tonumber(ARGV[2]) - tonumber(ARGV[1]))
-redis.call('HSET', KEYS[1], 'spent', '1')
-redis.call('HSET', KEYS[2], 'user', t[1], 'family', t[2], 'exp', ARGV[2], 'spent', '0')
-redis.call('PEXPIRE', KEYS[2], ttl)
-if redis.call('PTTL', fam) < ttl then
-  redis.call('PEXPIRE', fam, ttl)
-end
+local wn, wc = tonumber(t[6]), tonumber(t[7])
+if now - wn >= tonumber(ARGV[7]) then wn, wc = now, 0 end
+if wc >= tonumber(ARGV[6]) then return {'limited'} end
+local ttl = math.max(1, tonumber(ARGV[4]) - now)
+redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'prev', ARGV[1], 'exp', ARGV[4], 'at', ARGV[3],
+  'wn', wn, 'wc', wc + 1)
+redis.call('PEXPIRE', KEYS[1], ttl)
 return {'rotated', t[1]}
 "#;
 
+const CONFIRM_REFRESH: &str = r#"
+-- KEYS: family; ARGV: current
+if redis.call('HGET', KEYS[1], 'cur') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'prev', '')
+end
+return 1
+"#;
+
 const REVOKE_REFRESH: &str = r#"
--- KEYS: refresh; ARGV: now, family_prefix
-local t = redis.call('HMGET', KEYS[1], 'family', 'exp', 'spent')
-if not t[1] or t[3] == '1' or tonumber(t[2]) <= tonumber(ARGV[1]) then return 0 end
-local fam = ARGV[2] .. t[1]
-if redis.call('HGET', fam, 'revoked') ~= '0' then return 0 end
-redis.call('HSET', fam, 'revoked', '1')
+-- KEYS: family; ARGV: now
+local exp = redis.call('HGET', KEYS[1], 'exp')
+if not exp then return 0 end
+redis.call('DEL', KEYS[1])
+if tonumber(exp) <= tonumber(ARGV[1]) then return 0 end
 return 1
 "#;
 
@@ -221,6 +232,7 @@ pub struct RedisStore {
     login_attempt: Script,
     insert_refresh: Script,
     rotate_refresh: Script,
+    confirm_refresh: Script,
     revoke_refresh: Script,
 }
 
@@ -283,6 +295,7 @@ impl RedisStore {
             login_attempt: Script::new(LOGIN_ATTEMPT),
             insert_refresh: Script::new(INSERT_REFRESH),
             rotate_refresh: Script::new(ROTATE_REFRESH),
+            confirm_refresh: Script::new(CONFIRM_REFRESH),
             revoke_refresh: Script::new(REVOKE_REFRESH),
         };
         let mut conn = store.conn().await?;
@@ -558,10 +571,9 @@ impl Store for RedisStore {
             let mut conn = self.conn().await?;
             let _: i64 = self
                 .insert_refresh
-                .key(self.key(&format!("refresh:{hash}")))
                 .key(self.key(&format!("family:{}", record.family)))
                 .arg(&record.user_id)
-                .arg(&record.family)
+                .arg(hash)
                 .arg(record.expires_at)
                 .arg(now)
                 .invoke_async(&mut conn)
@@ -572,22 +584,19 @@ impl Store for RedisStore {
         .await
     }
 
-    async fn rotate_refresh(
-        &self,
-        old_hash: &str,
-        new_hash: &str,
-        new_expires_at: i64,
-        now: i64,
-    ) -> Result<RotateOutcome, StoreError> {
+    async fn rotate_refresh(&self, r: &Rotation<'_>) -> Result<RotateOutcome, StoreError> {
         observe(self.service, "rotate_refresh", async {
             let mut conn = self.conn().await?;
             let out: Vec<String> = self
                 .rotate_refresh
-                .key(self.key(&format!("refresh:{old_hash}")))
-                .key(self.key(&format!("refresh:{new_hash}")))
-                .arg(now)
-                .arg(new_expires_at)
-                .arg(self.key("family:"))
+                .key(self.key(&format!("family:{}", r.family)))
+                .arg(r.presented)
+                .arg(r.next)
+                .arg(r.now)
+                .arg(r.next_expires_at)
+                .arg(r.retry_grace_ms)
+                .arg(r.max_rotations)
+                .arg(r.window_ms)
                 .invoke_async(&mut conn)
                 .await
                 .map_err(redis_err)?;
@@ -596,24 +605,63 @@ impl Store for RedisStore {
                     user_id: out.get(1).cloned().unwrap_or_default(),
                 },
                 Some("reused") => RotateOutcome::Reused,
+                Some("limited") => RotateOutcome::RateLimited,
                 _ => RotateOutcome::Invalid,
             })
         })
         .await
     }
 
-    async fn revoke_refresh(&self, hash: &str, now: i64) -> Result<bool, StoreError> {
+    async fn confirm_refresh(&self, family: &str, current: &str) -> Result<(), StoreError> {
+        observe(self.service, "confirm_refresh", async {
+            let mut conn = self.conn().await?;
+            let _: i64 = self
+                .confirm_refresh
+                .key(self.key(&format!("family:{family}")))
+                .arg(current)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(redis_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn revoke_refresh(&self, family: &str, now: i64) -> Result<bool, StoreError> {
         observe(self.service, "revoke_refresh", async {
             let mut conn = self.conn().await?;
             let revoked: i64 = self
                 .revoke_refresh
-                .key(self.key(&format!("refresh:{hash}")))
+                .key(self.key(&format!("family:{family}")))
                 .arg(now)
-                .arg(self.key("family:"))
                 .invoke_async(&mut conn)
                 .await
                 .map_err(redis_err)?;
             Ok(revoked == 1)
+        })
+        .await
+    }
+
+    async fn hit_limit(
+        &self,
+        key: &str,
+        now: i64,
+        window_ms: i64,
+        max: u32,
+    ) -> Result<bool, StoreError> {
+        observe(self.service, "hit_limit", async {
+            let mut conn = self.conn().await?;
+            let allowed: i64 = self
+                .login_attempt
+                .key(self.key(&format!("limit:{key}")))
+                .arg(now)
+                .arg(window_ms)
+                .arg(max)
+                .arg(format!("{now}-{}", uuid::Uuid::new_v4().simple()))
+                .invoke_async(&mut conn)
+                .await
+                .map_err(redis_err)?;
+            Ok(allowed == 1)
         })
         .await
     }

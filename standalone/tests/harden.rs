@@ -1,0 +1,286 @@
+//! Abuse and fault cases, driven over HTTP against the running server the
+//! way an attacker (or bad luck) would: refresh loops, login bursts, sign-up
+//! floods, a Redis that answers late, logout with a stolen-then-spent token.
+//! Where the store matters the server runs on a real `redis-server`.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use common::{TestApp, spawn_app};
+use serde_json::{Value, json};
+use test_support::RedisServer;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn redis_conn(redis: &RedisServer) -> redis::Connection {
+    redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap()
+}
+
+fn dbsize(conn: &mut redis::Connection) -> i64 {
+    redis::cmd("DBSIZE").query(conn).unwrap()
+}
+
+async fn refresh(app: &TestApp, token: &str) -> (u16, Value) {
+    app.post_json("/api/auth/refresh", &json!({ "refresh_token": token }))
+        .await
+}
+
+fn token(body: &Value) -> String {
+    body["refresh_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_refresh_loop_neither_grows_redis_nor_goes_unlimited() {
+    let redis = RedisServer::start();
+    let app = spawn_app(&["--redis-url", &redis.url()]).await;
+    let mut conn = redis_conn(&redis);
+    let mut current = token(&app.signup("looper").await);
+    let keys_before = dbsize(&mut conn);
+    let (mut ok, mut limited) = (0, 0);
+    for _ in 0..300 {
+        let (status, body) = refresh(&app, &current).await;
+        match status {
+            200 => {
+                ok += 1;
+                current = token(&body);
+            }
+            429 => {
+                assert_eq!(body["error"]["code"], "rate_limited");
+                limited += 1;
+            }
+            other => panic!("refresh answered {other}: {body}"),
+        }
+    }
+    assert_eq!(ok, 10, "ten rotations per minute per login");
+    assert_eq!(limited, 290);
+    assert_eq!(
+        dbsize(&mut conn),
+        keys_before,
+        "refreshes must not leave keys behind"
+    );
+    // The window passes; the live token still works and still adds nothing.
+    app.clock.advance(60_000);
+    let (status, _) = refresh(&app, &current).await;
+    assert_eq!(status, 200);
+    assert_eq!(dbsize(&mut conn), keys_before);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn logout_with_a_spent_token_signs_the_thief_out_too() {
+    let redis = RedisServer::start();
+    let app = spawn_app(&["--redis-url", &redis.url()]).await;
+    let victim = token(&app.signup("victim").await);
+    // The thief rotates the stolen token first; the victim then logs out
+    // with the token they still hold.
+    let (status, body) = refresh(&app, &victim).await;
+    assert_eq!(status, 200);
+    let thief = token(&body);
+    let (status, _) = app
+        .post_json("/api/auth/logout", &json!({ "refresh_token": victim }))
+        .await;
+    assert_eq!(status, 204);
+    let (status, body) = refresh(&app, &thief).await;
+    assert_eq!(status, 401, "the thief's token must be dead: {body}");
+    app.shutdown().await;
+}
+
+/// A TCP proxy in front of Redis whose replies can be held back once a
+/// script was sent: Redis commits it, but its answer arrives after the
+/// client gave up.
+struct SlowReplies {
+    port: u16,
+    /// Hold replies from the next script call on.
+    armed: Arc<AtomicBool>,
+    hold: Arc<AtomicBool>,
+}
+
+impl SlowReplies {
+    async fn start(upstream: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hold = Arc::new(AtomicBool::new(false));
+        let armed = Arc::new(AtomicBool::new(false));
+        let (held, arm) = (hold.clone(), armed.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let server = tokio::net::TcpStream::connect(("127.0.0.1", upstream))
+                    .await
+                    .unwrap();
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let (hold_on, arm) = (held.clone(), arm.clone());
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match cr.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        if arm.load(Ordering::SeqCst)
+                            && buf[..n]
+                                .windows(7)
+                                .any(|w| w.eq_ignore_ascii_case(b"evalsha"))
+                        {
+                            hold_on.store(true, Ordering::SeqCst);
+                        }
+                        if sw.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+                let held = held.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match sr.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        while held.load(Ordering::SeqCst) {
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                        if cw.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Self { port, armed, hold }
+    }
+}
+
+#[tokio::test]
+async fn a_rotation_redis_answered_too_late_can_be_retried() {
+    let redis = RedisServer::start();
+    let proxy = SlowReplies::start(redis.port).await;
+    let url = format!("redis://127.0.0.1:{}/", proxy.port);
+    let app = spawn_app(&["--redis-url", &url]).await;
+    let signed_up = token(&app.signup("slow").await);
+    // One rotation first, so that Redis has the script cached (a first
+    // EVALSHA would only get NOSCRIPT).
+    let (status, body) = refresh(&app, &signed_up).await;
+    assert_eq!(status, 200);
+    let first = token(&body);
+    let family = first.split('.').next().unwrap().to_owned();
+    let mut probe = redis_conn(&redis);
+    let key = format!("rp:family:{family}");
+    let before: String = redis::cmd("HGET")
+        .arg(&key)
+        .arg("cur")
+        .query(&mut probe)
+        .unwrap();
+    // Redis commits the rotation, but its answer comes after the api's
+    // response timeout (a slow network, a stalled Redis, ...).
+    proxy.armed.store(true, Ordering::SeqCst);
+    let (status, body) = refresh(&app, &first).await;
+    proxy.armed.store(false, Ordering::SeqCst);
+    proxy.hold.store(false, Ordering::SeqCst);
+    let after: String = redis::cmd("HGET")
+        .arg(&key)
+        .arg("cur")
+        .query(&mut probe)
+        .unwrap();
+    assert_ne!(before, after, "the rotation committed");
+    assert_eq!(status, 503, "the api could not know the outcome: {body}");
+    assert_eq!(body["error"]["code"], "unavailable");
+    // The client retries with the token it holds and is not signed out.
+    let (status, body) = refresh(&app, &first).await;
+    assert_eq!(status, 200, "the retry must succeed: {body}");
+    let (status, body) = refresh(&app, &token(&body)).await;
+    assert_eq!(status, 200, "the retried successor is live: {body}");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_login_burst_is_answered_fast_by_a_bounded_hashing_queue() {
+    let app = spawn_app(&["--hash-concurrency", "1", "--hash-queue", "2"]).await;
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let http = app.http.clone();
+        let url = app.url("/api/auth/login");
+        tasks.push(tokio::spawn(async move {
+            let r = http
+                .post(url)
+                .json(&json!({"email": format!("nobody-{i}@x.io"), "password": "password1"}))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let retry_after = r.headers().contains_key("retry-after");
+            let body: Value = r.json().await.unwrap();
+            (status, retry_after, body)
+        }));
+    }
+    let (mut refused, mut checked) = (0, 0);
+    for t in tasks {
+        let (status, retry_after, body) = t.await.unwrap();
+        match status {
+            401 => checked += 1,
+            503 => {
+                assert_eq!(body["error"]["code"], "unavailable");
+                assert!(retry_after, "503 carries Retry-After");
+                refused += 1;
+            }
+            other => panic!("login answered {other}: {body}"),
+        }
+    }
+    assert!(checked >= 1, "some logins were checked");
+    assert!(refused >= 1, "a full hashing queue refuses at once");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn sign_ups_are_limited_per_address() {
+    let app = spawn_app(&["--signups-per-address-hour", "3"]).await;
+    for _ in 0..3 {
+        app.signup("flood").await;
+    }
+    let (status, body) = app
+        .post_json(
+            "/api/auth/signup",
+            &json!({"email": "one-more@x.io", "password": "password1"}),
+        )
+        .await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["code"], "rate_limited");
+    app.clock.advance(3600 * 1000);
+    app.signup("flood").await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn names_with_bidi_or_zero_width_characters_are_refused() {
+    let app = spawn_app(&[]).await;
+    for name in ["ann\u{202E}gpj.exe", "a\u{200B}", "\u{2067}x"] {
+        let (status, body) = app
+            .post_json(
+                "/api/auth/signup",
+                &json!({"email": format!("{}@x.io", common::uuid_like()), "password": "password1", "name": name}),
+            )
+            .await;
+        assert_eq!(status, 400, "{name:?}: {body}");
+    }
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_a_405_in_the_error_envelope() {
+    let app = spawn_app(&[]).await;
+    let r = app
+        .http
+        .delete(app.url("/api/auth/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+    app.shutdown().await;
+}
