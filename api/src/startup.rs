@@ -34,6 +34,12 @@ pub fn app(
             pixel_core::telemetry::track_http("api", req, next)
         }))
         .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(
+            tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+                axum::http::header::X_CONTENT_TYPE_OPTIONS,
+                axum::http::HeaderValue::from_static("nosniff"),
+            ),
+        )
 }
 
 /// The api as a cluster service: builds it from its configuration and

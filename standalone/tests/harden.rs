@@ -284,3 +284,37 @@ async fn a_wrong_method_is_a_405_in_the_error_envelope() {
     assert_eq!(body["error"]["code"], "method_not_allowed");
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_page_cannot_be_framed_or_sniffed() {
+    let app = spawn_app(&[]).await;
+    for path in ["/", "/app.js"] {
+        let r = app.http.get(app.url(path)).send().await.unwrap();
+        let h = r.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+    }
+    let r = app.http.get(app.url("/api/boards")).send().await.unwrap();
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    app.shutdown().await;
+}
+
+#[test]
+fn help_does_not_print_secrets_from_the_environment() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_realtime-pixel"))
+        .arg("--help")
+        .env("REDIS_URL", "redis://:hunter2-password@127.0.0.1:6379/")
+        .env("JWT_SECRET", "jwt-secret-value-0123456789abcdef0123")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("REDIS_URL"), "{text}");
+    assert!(!text.contains("hunter2"), "--help leaks REDIS_URL: {text}");
+    assert!(
+        !text.contains("jwt-secret-value"),
+        "--help leaks JWT_SECRET"
+    );
+}
