@@ -33,11 +33,15 @@ rm -rf "$RUN_DIR"
 source scripts/lib.sh
 
 CLUSTER_DIR="$RUN_DIR/cluster"
+STREAM_CLUSTER_DIR="$RUN_DIR/stream-cluster"
 cleanup() {
   stop_started
-  if [ -d "$CLUSTER_DIR/pids" ]; then
-    CLUSTER_DIR=$CLUSTER_DIR scripts/cluster.sh down >/dev/null 2>&1 || true
-  fi
+  local dir
+  for dir in "$CLUSTER_DIR" "$STREAM_CLUSTER_DIR"; do
+    if [ -d "$dir/pids" ]; then
+      CLUSTER_DIR=$dir scripts/cluster.sh down >/dev/null 2>&1 || true
+    fi
+  done
 }
 trap cleanup EXIT
 
@@ -125,5 +129,33 @@ wait_http "http://127.0.0.1:$HARDEN_PORT/nginx-healthz"
 stop_started
 # ---- end of hardening -----------------------------------------------------
 
+scripts/cluster.sh down
+
+# The board stream's guarantees (order without holes, batching, outages,
+# resync) need placements as fast as acks return: no cooldown, a high
+# per-socket event rate. Once against the standalone server's in-memory
+# feed, once against a cluster's Redis streams.
+stream_suite() {
+  (cd tests/js && node --test --test-concurrency=1 --test-timeout=300000 --test-reporter=spec ./stream/*.test.mjs)
+}
+export COOLDOWN_MS=0 TTL_MS=2000 SOCKET_EVENT_RATE=5000 SOCKET_EVENT_BURST=5000
+
+log "board stream drills against the standalone server"
+unset CLUSTER_DIR
+port=$(free_port)
+start stream-standalone env PORT="$port" BIND_ADDR=127.0.0.1 RUST_LOG=warn ./target/debug/realtime-pixel
+export PIXEL_URL="http://127.0.0.1:$port"
+wait_http "$PIXEL_URL/readyz"
+stream_suite
+stop_started
+
+log "board stream drills against a cluster: 3 gateways, 2 workers"
+export CLUSTER_DIR=$STREAM_CLUSTER_DIR
+NGINX_PORT=$(free_port) API_PORT=$(free_port) WORKER_PORT=$(free_port) REDIS_PORT=$(free_port)
+GATEWAY_PORTS="$(free_port) $(free_port) $(free_port)"
+export NGINX_PORT API_PORT WORKER_PORT REDIS_PORT GATEWAY_PORTS
+scripts/cluster.sh up
+export PIXEL_URL="http://127.0.0.1:$NGINX_PORT"
+stream_suite
 scripts/cluster.sh down
 log "all tests passed"

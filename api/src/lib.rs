@@ -5,6 +5,8 @@
 //!
 //! - [`accounts`]: the account rules — input parsing, argon2id passwords,
 //!   the login throttle, token pairs and refresh rotation.
+//! - [`snapshot`]: board snapshots, cached encoded and compressed per seq,
+//!   built once however many requests wait (single flight).
 //! - [`routes`]: the HTTP handlers, thin wrappers over `accounts` and the
 //!   shared [`Game`](pixel_core::Game).
 //! - [`error`]: the one error type of this layer and its mapping to
@@ -18,6 +20,7 @@ pub mod accounts;
 pub mod config;
 pub mod error;
 pub mod routes;
+pub mod snapshot;
 pub mod startup;
 
 pub use routes::{ApiState, router};

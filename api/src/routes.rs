@@ -3,19 +3,17 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{StatusCode, header};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bytes::Bytes;
 use pixel_core::Game;
 use pixel_core::auth::{AccessTokens, Claims};
-use pixel_core::domain::{BoardConfig, BoardId, BoardMeta, PixelEntry, Update};
+use pixel_core::domain::{BoardConfig, BoardId, BoardMeta, Update};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -23,6 +21,7 @@ use tower_http::compression::CompressionLayer;
 
 use crate::accounts::{Accounts, PublicUser, TokenBody};
 use crate::error::ApiError;
+use crate::snapshot::SnapshotCache;
 
 use crate::MAX_BODY_BYTES;
 
@@ -31,10 +30,15 @@ pub struct ApiState {
     pub game: Arc<Game>,
     pub accounts: Arc<Accounts>,
     pub tokens: Arc<AccessTokens>,
-    snapshots: Arc<SnapshotCache>,
+    pub(crate) snapshots: Arc<SnapshotCache>,
 }
 
 impl ApiState {
+    /// A board by id; 404 `not_found` otherwise.
+    pub fn board(&self, id: &str) -> Result<&Arc<BoardConfig>, ApiError> {
+        board_of(self, id)
+    }
+
     pub fn new(game: Arc<Game>, accounts: Arc<Accounts>, tokens: Arc<AccessTokens>) -> Self {
         Self {
             game,
@@ -55,7 +59,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/me", get(me))
         .route("/api/boards", get(boards))
         .route("/api/boards/{board}", get(board_meta))
-        .route("/api/boards/{board}/pixels", get(snapshot))
+        .route("/api/boards/{board}/pixels", get(crate::snapshot::snapshot))
         .route("/api/boards/{board}/updates", get(history))
         .route("/api/{*rest}", axum::routing::any(not_found))
         .method_not_allowed_fallback(method_not_allowed)
@@ -287,94 +291,4 @@ async fn history(
         oldest: read.oldest,
         updates: read.updates,
     }))
-}
-
-#[derive(Serialize)]
-struct SnapshotBody<'a> {
-    board: &'a BoardId,
-    seq: u64,
-    width: u32,
-    height: u32,
-    pixels: &'a [PixelEntry],
-}
-
-/// The last serialised snapshot of each board, reused while its seq stands
-/// (serialising a full 500² board costs milliseconds; many clients fetch the
-/// same one after a deploy).
-#[derive(Default)]
-struct SnapshotCache(Mutex<HashMap<BoardId, (u64, Bytes)>>);
-
-impl SnapshotCache {
-    fn get(&self, board: &BoardId, seq: u64) -> Option<Bytes> {
-        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(board)
-            .filter(|(s, _)| *s == seq)
-            .map(|(_, b)| b.clone())
-    }
-
-    fn put(&self, board: &BoardId, seq: u64, body: Bytes) {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if map.get(board).is_none_or(|(s, _)| *s < seq) {
-            map.insert(board.clone(), (seq, body));
-        }
-    }
-}
-
-fn etag(epoch: &str, board: &BoardId, seq: u64) -> HeaderValue {
-    HeaderValue::from_str(&format!("\"{board}-{seq}-{epoch}\""))
-        .expect("board ids and epochs are header-safe")
-}
-
-fn etag_matches(headers: &HeaderMap, tag: &HeaderValue) -> bool {
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|t| t.trim().trim_start_matches("W/"))
-        .any(|t| t == "*" || t.as_bytes() == tag.as_bytes())
-}
-
-async fn snapshot(
-    State(s): State<ApiState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let board = board_of(&s, &id)?;
-    let epoch = s.game.store().epoch().to_owned();
-    let seq = s.game.store().board_seq(&board.id).await?;
-    let tag = etag(&epoch, &board.id, seq);
-    if etag_matches(&headers, &tag) {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
-    }
-    let (seq, body) = match s.snapshots.get(&board.id, seq) {
-        Some(body) => (seq, body),
-        None => {
-            let snap = s.game.snapshot(board).await?;
-            let body = Bytes::from(
-                serde_json::to_vec(&SnapshotBody {
-                    board: &board.id,
-                    seq: snap.seq,
-                    width: board.width,
-                    height: board.height,
-                    pixels: &snap.pixels,
-                })
-                .map_err(|e| ApiError::Internal(e.into()))?,
-            );
-            s.snapshots.put(&board.id, snap.seq, body.clone());
-            (snap.seq, body)
-        }
-    };
-    Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            ),
-            (header::ETAG, etag(&epoch, &board.id, seq)),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-        ],
-        body,
-    )
-        .into_response())
 }

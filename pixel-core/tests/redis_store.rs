@@ -265,3 +265,35 @@ async fn state_and_seq_survive_a_redis_restart_with_aof() {
     assert_eq!(s.board_seq(&board.id).await.unwrap(), 3);
     assert_eq!(s.snapshot(&board).await.unwrap().pixels.len(), 3);
 }
+
+#[tokio::test]
+async fn a_redis_out_of_memory_is_unavailable_not_corrupt() {
+    let redis = RedisServer::start();
+    let s = store(&redis).await;
+    let board = conformance::board("main");
+    s.init_board(&board).await.unwrap();
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("1")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let refused = s
+        .place(&place_at_zero(&board, 0, 0, 1, "u", 1_000_000))
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Unavailable(_))),
+        "OOM is an outage: {refused:?}"
+    );
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("0")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(s.board_seq(&board.id).await.unwrap(), 0, "nothing changed");
+}

@@ -263,3 +263,59 @@ async fn boards_and_snapshots_with_etags_and_compression() {
     assert_eq!(br.headers()["content-encoding"], "br");
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_binary_form_is_negotiated_and_has_its_own_etag() {
+    let app = spawn_app(&[]).await;
+    let tokens = app.signup("fay").await;
+    let mut s = app.socket(tokens["access_token"].as_str()).await.unwrap();
+    s.call("join", json!({"board": "main"})).await;
+    let placed = s
+        .call(
+            "place",
+            json!({"board": "main", "x": 3, "y": 4, "color": 5}),
+        )
+        .await;
+    assert_eq!(placed["ok"], true);
+    let r = app
+        .http
+        .get(app.url("/api/boards/main/pixels"))
+        .header("accept", "application/octet-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/octet-stream");
+    let etag = r.headers()["etag"].to_str().unwrap().to_owned();
+    let b = r.bytes().await.unwrap();
+    assert_eq!(&b[..5], b"RPXB\x01");
+    assert_eq!(u32::from_le_bytes(b[5..9].try_into().unwrap()), 16);
+    assert_eq!(u32::from_le_bytes(b[9..13].try_into().unwrap()), 16);
+    assert_eq!(u64::from_le_bytes(b[13..21].try_into().unwrap()), 1);
+    assert_eq!(b.len(), 21 + 16 * 16);
+    let cells = &b[21..];
+    assert_eq!(cells[4 * 16 + 3], 5);
+    assert_eq!(cells.iter().filter(|&&c| c != 0).count(), 1);
+    // The JSON form's ETag differs: a cache never mixes the two up.
+    let json_tag = app
+        .http
+        .get(app.url("/api/boards/main/pixels"))
+        .send()
+        .await
+        .unwrap()
+        .headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(etag, json_tag);
+    let not_modified = app
+        .http
+        .get(app.url("/api/boards/main/pixels"))
+        .header("accept", "application/octet-stream")
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_modified.status(), 304);
+    app.shutdown().await;
+}

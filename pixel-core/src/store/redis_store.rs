@@ -249,12 +249,22 @@ fn redis_err(e: redis::RedisError) -> StoreError {
     {
         unavailable(e)
     } else {
-        // LOADING, BUSY and the like are outages too: Redis cannot serve.
-        let text = e.to_string();
-        if text.contains("LOADING") || text.contains("BUSY") || text.contains("MASTERDOWN") {
+        // A Redis that is loading its data, busy with a script, read-only
+        // (a replica, or a primary that lost its replicas) or out of memory
+        // cannot serve now, and refused the command: an outage, not a bug.
+        const OUTAGES: [&str; 7] = [
+            "LOADING",
+            "BUSY",
+            "MASTERDOWN",
+            "TRYAGAIN",
+            "CLUSTERDOWN",
+            "READONLY",
+            "OOM",
+        ];
+        if e.code().is_some_and(|code| OUTAGES.contains(&code)) {
             unavailable(e)
         } else {
-            StoreError::Corrupt(text)
+            StoreError::Corrupt(e.to_string())
         }
     }
 }

@@ -1,0 +1,311 @@
+// The board stream's guarantee, seen from real socket.io clients: on one
+// connection a board's updates arrive in strictly increasing seq order with
+// no holes — across gateways, under concurrent placements and decay, while
+// Redis restarts or freezes — and busy periods are batched.
+//
+// Runs against a server started with COOLDOWN_MS=0 and a high
+// SOCKET_EVENT_RATE (scripts/test.sh starts one standalone server and one
+// cluster for it). With CLUSTER_DIR set it runs against the cluster, each
+// client on a gateway's own port; without it, against PIXEL_URL alone, and
+// the drills that need Redis or several gateways are skipped.
+
+import { test, after, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import {
+  cfg, T, http, signup, connect, closeAll, join, ack, assertAckOk, waitFor, sleep,
+  snapshot, pixelMap, applyUpdates, freshCell,
+} from '../helpers.mjs';
+
+const ROOT = path.resolve(import.meta.dirname, '../../..');
+const CLUSTER_DIR = process.env.CLUSTER_DIR;
+const clusterEnv = CLUSTER_DIR
+  ? Object.fromEntries(
+    readFileSync(path.join(CLUSTER_DIR, 'cluster.env'), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('='))
+      .map((l) => {
+        const i = l.indexOf('=');
+        return [l.slice(0, i), l.slice(i + 1).replace(/^"|"$/g, '')];
+      }),
+  )
+  : null;
+const urls = clusterEnv
+  ? clusterEnv.GATEWAY_PORTS.split(' ').filter(Boolean).map((p) => `http://127.0.0.1:${p}`)
+  : [cfg.url];
+const apiBase = clusterEnv ? `http://127.0.0.1:${clusterEnv.API_PORT}` : cfg.url;
+const clusterOnly = { skip: clusterEnv ? false : 'needs a cluster (CLUSTER_DIR)' };
+
+assert.equal(cfg.cooldownMs, 0, 'the stream drills need COOLDOWN_MS=0');
+
+afterEach(closeAll);
+after(closeAll);
+
+const pidOf = (name) => Number(readFileSync(path.join(CLUSTER_DIR, 'pids', `${name}.pid`), 'utf8').trim());
+function cluster(...args) {
+  execFileSync(path.join(ROOT, 'scripts/cluster.sh'), args, {
+    env: { ...process.env, ...clusterEnv, CLUSTER_DIR },
+    stdio: ['ignore', 'ignore', 'inherit'],
+    timeout: 120_000,
+  });
+}
+const redisCli = (...args) =>
+  execFileSync('redis-cli', ['-p', clusterEnv.REDIS_PORT, ...args], { encoding: 'utf8', timeout: 10_000 }).trim();
+
+async function boardSeq() {
+  const res = await http('GET', `/api/boards/${cfg.board}`, { base: apiBase });
+  assert.equal(res.status, 200, res.text);
+  return res.json.seq;
+}
+
+/**
+ * A spectator on `url` that records every `pixels` event (each event's seqs)
+ * and every `resync` event, from before its join. It never re-joins.
+ */
+async function watcher(url) {
+  const socket = await connect({ url });
+  const w = { socket, url, seqs: [], events: [], resyncs: [], updates: [] };
+  socket.on('pixels', (ev) => {
+    w.events.push(ev.updates.map((u) => u.seq));
+    for (const u of ev.updates) {
+      w.seqs.push(u.seq);
+      w.updates.push(u);
+    }
+  });
+  socket.on('resync', (ev) => w.resyncs.push({ ...ev, after: w.seqs.length }));
+  w.start = assertAckOk(await join(socket), 'watcher join').seq;
+  return w;
+}
+
+/** Asserts `w` got exactly start+1 ..= last, once each, in order. */
+function assertGapFree(w, last, ctx) {
+  const want = last - w.start;
+  for (let i = 0; i < w.seqs.length; i++) {
+    if (w.seqs[i] !== w.start + 1 + i) {
+      assert.fail(`${ctx} (${w.url}): expected seq ${w.start + 1 + i} at position ${i}, got ${w.seqs[i]} ` +
+        `(around: ${w.seqs.slice(Math.max(0, i - 3), i + 4).join(',')})`);
+    }
+  }
+  assert.equal(w.seqs.length, want, `${ctx} (${w.url}): ${w.seqs.length} updates, want ${want} (${w.start + 1}..=${last})`);
+}
+
+async function allReach(watchers, last, timeoutMs, what) {
+  await waitFor(() => watchers.every((w) => (w.seqs.at(-1) ?? w.start) >= last), timeoutMs,
+    `${what}: every watcher to reach seq ${last} (at: ${watchers.map((w) => w.seqs.at(-1) ?? w.start).join(',')})`);
+}
+
+/**
+ * Placing sockets, `perUrl` on each gateway, each placing random pixels as
+ * fast as its acks come back until `stop()`. Resolves to the ok acks.
+ */
+function traffic(users, stop) {
+  return Promise.all(users.map(async ({ user, url }) => {
+    const s = await connect({ url, token: user.access });
+    assertAckOk(await join(s), 'placer join');
+    const ok = [];
+    while (!stop()) {
+      const x = crypto.randomInt(cfg.width);
+      const y = crypto.randomInt(cfg.height);
+      let res;
+      try {
+        res = await ack(s, 'place', { board: cfg.board, x, y, color: 1 + crypto.randomInt(16) });
+      } catch {
+        continue; // an ack that timed out while Redis was frozen
+      }
+      if (res.ok) ok.push(res.update);
+      else if (res.error === 'unavailable') await sleep(50);
+      else assert.fail(`unexpected ack ${JSON.stringify(res)}`);
+    }
+    return ok;
+  }));
+}
+
+async function placers(perUrl) {
+  const list = [];
+  for (const url of urls) {
+    const users = await Promise.all(Array.from({ length: perUrl }, () => signup()));
+    for (const user of users) list.push({ user, url });
+  }
+  return list;
+}
+
+/** Waits until no decay is pending from the traffic (TTL + slack), then the board's seq. */
+async function settledSeq() {
+  await sleep(cfg.ttlMs + 1_000);
+  return boardSeq();
+}
+
+test('every watcher on every gateway sees every seq once, in order, over 10,000 updates of concurrent placements and decay', T(240_000), async () => {
+  const watchers = [];
+  for (const url of urls) for (let i = 0; i < 2; i++) watchers.push(await watcher(url));
+  const from = await boardSeq();
+  const target = from + 10_000;
+  let stop = false;
+  const acks = traffic(await placers(Math.ceil(12 / urls.length)), () => stop);
+  await waitFor(async () => (await boardSeq()) >= target, 180_000, '10,000 updates', 250);
+  stop = true;
+  const placed = (await acks).flat();
+  const last = await settledSeq();
+  await allReach(watchers, last, 30_000, 'order');
+  for (const w of watchers) assertGapFree(w, last, 'order');
+  const decays = watchers[0].updates.filter((u) => u.color === 0).length;
+  assert.ok(decays > 0, 'the workers decayed pixels during the run');
+  // What the placers were acked is what the watchers were sent.
+  const bySeq = new Map(watchers[0].updates.map((u) => [u.seq, u]));
+  for (const u of placed) assert.deepEqual(bySeq.get(u.seq), u, `acked update ${u.seq}`);
+});
+
+test('a burst of 200 placements reaches a watcher in fewer than 200 pixels events, each in order', T(60_000), async () => {
+  const w = await watcher(urls[0]);
+  const users = await Promise.all(Array.from({ length: 20 }, () => signup()));
+  const sockets = await Promise.all(users.map(async (u, i) => {
+    const s = await connect({ url: urls[i % urls.length], token: u.access });
+    assertAckOk(await join(s));
+    return s;
+  }));
+  const acks = await Promise.all(sockets.flatMap((s) => Array.from({ length: 10 }, () => {
+    const { x, y } = freshCell();
+    return ack(s, 'place', { board: cfg.board, x, y, color: 3 });
+  })));
+  const seqs = new Set(acks.map((a) => assertAckOk(a, 'burst placement').update.seq));
+  assert.equal(seqs.size, 200);
+  const top = Math.max(...seqs);
+  await waitFor(() => (w.seqs.at(-1) ?? 0) >= top, 10_000, 'the burst to arrive');
+  const carrying = w.events.filter((ev) => ev.some((s) => seqs.has(s)));
+  assert.ok(carrying.length < 200, `the burst came in ${carrying.length} events (no batching)`);
+  for (const ev of w.events) {
+    for (let i = 1; i < ev.length; i++) assert.equal(ev[i], ev[i - 1] + 1, `event in order: ${ev.join(',')}`);
+  }
+  for (const s of seqs) assert.ok(w.seqs.includes(s), `burst seq ${s} delivered`);
+});
+
+test('join since returns exactly the updates a live watcher received since that seq', T(30_000), async () => {
+  const live = await watcher(urls[0]);
+  const user = await signup();
+  const s = await connect({ url: urls.at(-1), token: user.access });
+  assertAckOk(await join(s));
+  for (let i = 0; i < 5; i++) {
+    const { x, y } = freshCell();
+    assertAckOk(await ack(s, 'place', { board: cfg.board, x, y, color: 5 }), 'place');
+  }
+  const late = await connect({ url: urls.at(-1) });
+  const res = assertAckOk(await join(late, { board: cfg.board, since: live.start }), 'join since');
+  assert.ok(!res.resync, 'the stream holds them');
+  await waitFor(() => (live.seqs.at(-1) ?? live.start) >= res.seq, 10_000, 'the live watcher to reach the ack seq');
+  assert.deepEqual(res.updates, live.updates.filter((u) => u.seq <= res.seq), 'the same updates, in order');
+  const again = assertAckOk(await join(late, { board: cfg.board, since: res.seq }), 'join since the current seq');
+  assert.deepEqual(again.updates ?? [], []);
+});
+
+test('an overwritten pixel\'s first expiry goes by without a removal; its decay goes out once', T(30_000), async () => {
+  const w = await watcher(urls[0]);
+  const [a, b] = await Promise.all([signup(), signup()]);
+  const sa = await connect({ url: urls[0], token: a.access });
+  const sb = await connect({ url: urls.at(-1), token: b.access });
+  await join(sa);
+  await join(sb);
+  const { x, y } = freshCell();
+  const first = assertAckOk(await ack(sa, 'place', { board: cfg.board, x, y, color: 2 })).update;
+  await sleep(cfg.ttlMs / 2);
+  const second = assertAckOk(await ack(sb, 'place', { board: cfg.board, x, y, color: 4 })).update;
+  const removal = await waitFor(() => w.updates.find((u) => u.color === 0 && u.x === x && u.y === y),
+    cfg.ttlMs * 2 + 5_000, 'the removal');
+  assert.ok(Date.now() >= second.expires_at, 'not before the overwrite expired');
+  assert.ok(removal.seq > second.seq && second.seq > first.seq);
+  await sleep(1_000);
+  assert.equal(w.updates.filter((u) => u.color === 0 && u.x === x && u.y === y).length, 1, 'one removal');
+});
+
+async function outageDrill(name, outage) {
+  const watchers = [];
+  for (const url of urls) for (let i = 0; i < 2; i++) watchers.push(await watcher(url));
+  let stop = false;
+  const acks = traffic(await placers(2), () => stop);
+  const before = await boardSeq();
+  await waitFor(async () => (await boardSeq()) >= before + 300, 30_000, 'traffic before the outage');
+  await outage();
+  const resumed = await boardSeq();
+  await waitFor(async () => (await boardSeq()) >= resumed + 300, 60_000, 'traffic after the outage');
+  stop = true;
+  await acks;
+  const last = await settledSeq();
+  await allReach(watchers, last, 30_000, name);
+  for (const w of watchers) {
+    assertGapFree(w, last, name);
+    assert.equal(w.resyncs.length, 0, `${name}: no resync needed`);
+  }
+}
+
+test('Redis restarted under traffic: every watcher on every gateway gets every seq once, in order, without re-joining', { ...T(180_000), ...clusterOnly }, async () => {
+  await outageDrill('redis restart', async () => {
+    cluster('stop', 'redis');
+    await sleep(1_000);
+    cluster('start', 'redis');
+    await waitFor(async () => {
+      try {
+        return (await fetch(`${urls[0]}/readyz`)).status === 200;
+      } catch {
+        return false;
+      }
+    }, 30_000, 'the gateways ready again');
+  });
+});
+
+test('Redis frozen (SIGSTOP) for 4 s under traffic: every watcher gets every seq once, in order, without re-joining', { ...T(180_000), ...clusterOnly }, async () => {
+  await outageDrill('redis freeze', async () => {
+    const pid = pidOf('redis');
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await sleep(4_000);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+  });
+});
+
+test('a gateway whose relay position fell out of the retained stream tells its sockets to resync, then goes on gap-free', { ...T(60_000), ...clusterOnly }, async () => {
+  const i = urls.length - 1;
+  const name = `gateway-${i + 1}`;
+  const w = await watcher(urls[i]);
+  const user = await signup();
+  const s = await connect({ url: urls[0], token: user.access });
+  assertAckOk(await join(s));
+  const place = async () => {
+    const { x, y } = freshCell();
+    return assertAckOk(await ack(s, 'place', { board: cfg.board, x, y, color: 6 }), 'place').update;
+  };
+  const pid = pidOf(name);
+  let frozen = true;
+  process.kill(pid, 'SIGSTOP');
+  let trimmedTo;
+  try {
+    for (let k = 0; k < 20; k++) await place();
+    // What the history bounds do to a gateway that is away too long, now:
+    // keep only the newest 5 entries.
+    redisCli('XTRIM', `rp:board:${cfg.board}:feed`, 'MAXLEN', '5');
+    trimmedTo = Number(redisCli('XRANGE', `rp:board:${cfg.board}:feed`, '-', '+', 'COUNT', '1').split('\n')[0].split('-')[0]);
+  } finally {
+    process.kill(pid, 'SIGCONT');
+    frozen = false;
+  }
+  assert.ok(!frozen);
+  const resync = await waitFor(() => w.resyncs[0], 15_000, 'a resync event');
+  assert.equal(resync.board, cfg.board);
+  assert.ok(resync.seq >= trimmedTo - 1, `resync at ${resync.seq}, oldest retained ${trimmedTo}`);
+  // After the resync the feed goes on from resync.seq + 1, gap-free.
+  const more = [await place(), await place()];
+  const top = more.at(-1).seq;
+  await waitFor(() => (w.seqs.at(-1) ?? 0) >= top, 10_000, 'updates after the resync');
+  const tail = w.seqs.slice(resync.after);
+  assert.deepEqual(tail, Array.from({ length: tail.length }, (_, k) => resync.seq + 1 + k), 'gap-free after the resync');
+  // A client doing what the contract says (a snapshot, then the updates
+  // after its seq) holds exactly the board.
+  const snap = await snapshot();
+  const now = await snapshot();
+  await waitFor(() => (w.seqs.at(-1) ?? 0) >= now.seq, 10_000, 'the watcher at the latest snapshot');
+  const mine = applyUpdates(pixelMap(snap), w.updates.filter((u) => u.seq > snap.seq && u.seq <= now.seq));
+  assert.deepEqual(mine, pixelMap(now));
+});
