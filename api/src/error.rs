@@ -38,7 +38,9 @@ pub enum ApiError {
     TooLarge,
     #[error("method not allowed on this route")]
     MethodNotAllowed,
-    #[error("storage is unavailable; nothing was changed")]
+    /// Storage down or slow. Not "nothing was changed": a request that
+    /// timed out may have been applied (every api change is safe to retry).
+    #[error("storage is unavailable; try again")]
     Unavailable,
     /// Overloaded (the password-hashing queue is full): retry shortly.
     #[error("{0}")]
@@ -105,7 +107,7 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(reason) => {
+            StoreError::Unavailable(reason) | StoreError::OutcomeUnknown(reason) => {
                 tracing::warn!(%reason, "storage unavailable");
                 Self::Unavailable
             }

@@ -297,3 +297,37 @@ async fn a_redis_out_of_memory_is_unavailable_not_corrupt() {
         .unwrap();
     assert_eq!(s.board_seq(&board.id).await.unwrap(), 0, "nothing changed");
 }
+
+/// A placement whose answer was lost is settled truthfully: found with its
+/// seq if it was applied; otherwise fenced off so that a late-running step
+/// can no longer apply it.
+#[tokio::test]
+async fn lost_placement_answers_are_settled() {
+    let redis = RedisServer::start();
+    let s = store(&redis).await;
+    let board = conformance::board("settle");
+    s.init_board(&board).await.unwrap();
+    let applied = PlaceCommand {
+        placement_id: "attempt-1",
+        ..place_command(&board, 1, 1, 2, "ann", 1_000)
+    };
+    let PlaceOutcome::Placed(update) = s.place(&applied).await.unwrap() else {
+        panic!("placed");
+    };
+    assert_eq!(
+        s.settle_placement("ann", "attempt-1").await.unwrap(),
+        Some(update.seq)
+    );
+    // An attempt that never arrived: settled as not applied, and when it
+    // does arrive late it is refused.
+    assert_eq!(s.settle_placement("bob", "attempt-2").await.unwrap(), None);
+    let late = PlaceCommand {
+        placement_id: "attempt-2",
+        ..place_command(&board, 2, 2, 3, "bob", 1_000)
+    };
+    assert!(matches!(
+        s.place(&late).await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert_eq!(s.board_seq(&board.id).await.unwrap(), update.seq);
+}

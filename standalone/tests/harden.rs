@@ -7,7 +7,6 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use common::{TestApp, spawn_app};
 use serde_json::{Value, json};
@@ -90,23 +89,24 @@ async fn logout_with_a_spent_token_signs_the_thief_out_too() {
     app.shutdown().await;
 }
 
-/// A TCP proxy in front of Redis whose replies can be held back once a
-/// script was sent: Redis commits it, but its answer arrives after the
-/// client gave up.
+/// A TCP proxy in front of Redis that, once armed, holds back every reply
+/// on the connection that next sends a script call containing `marker`:
+/// Redis commits the call, but its answer never reaches the client, which
+/// gives up after its response timeout.
 struct SlowReplies {
     port: u16,
-    /// Hold replies from the next script call on.
     armed: Arc<AtomicBool>,
-    hold: Arc<AtomicBool>,
+    /// Set once a connection has been caught.
+    caught: Arc<AtomicBool>,
 }
 
 impl SlowReplies {
-    async fn start(upstream: u16) -> Self {
+    async fn start(upstream: u16, marker: &'static [u8]) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let hold = Arc::new(AtomicBool::new(false));
         let armed = Arc::new(AtomicBool::new(false));
-        let (held, arm) = (hold.clone(), armed.clone());
+        let caught = Arc::new(AtomicBool::new(false));
+        let (arm, catch) = (armed.clone(), caught.clone());
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let server = tokio::net::TcpStream::connect(("127.0.0.1", upstream))
@@ -114,7 +114,8 @@ impl SlowReplies {
                     .unwrap();
                 let (mut cr, mut cw) = client.into_split();
                 let (mut sr, mut sw) = server.into_split();
-                let (hold_on, arm) = (held.clone(), arm.clone());
+                let hold = Arc::new(AtomicBool::new(false));
+                let (hold_on, arm, catch) = (hold.clone(), arm.clone(), catch.clone());
                 tokio::spawn(async move {
                     let mut buf = vec![0u8; 64 * 1024];
                     loop {
@@ -122,19 +123,19 @@ impl SlowReplies {
                             Ok(0) | Err(_) => return,
                             Ok(n) => n,
                         };
-                        if arm.load(Ordering::SeqCst)
-                            && buf[..n]
-                                .windows(7)
-                                .any(|w| w.eq_ignore_ascii_case(b"evalsha"))
+                        let chunk = &buf[..n];
+                        if chunk.windows(7).any(|w| w.eq_ignore_ascii_case(b"evalsha"))
+                            && chunk.windows(marker.len()).any(|w| w == marker)
+                            && arm.swap(false, Ordering::SeqCst)
                         {
                             hold_on.store(true, Ordering::SeqCst);
+                            catch.store(true, Ordering::SeqCst);
                         }
-                        if sw.write_all(&buf[..n]).await.is_err() {
+                        if sw.write_all(chunk).await.is_err() {
                             return;
                         }
                     }
                 });
-                let held = held.clone();
                 tokio::spawn(async move {
                     let mut buf = vec![0u8; 64 * 1024];
                     loop {
@@ -142,8 +143,9 @@ impl SlowReplies {
                             Ok(0) | Err(_) => return,
                             Ok(n) => n,
                         };
-                        while held.load(Ordering::SeqCst) {
-                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        if hold.load(Ordering::SeqCst) {
+                            // Swallowed: this connection's answers are lost.
+                            continue;
                         }
                         if cw.write_all(&buf[..n]).await.is_err() {
                             return;
@@ -152,14 +154,67 @@ impl SlowReplies {
                 });
             }
         });
-        Self { port, armed, hold }
+        Self {
+            port,
+            armed,
+            caught,
+        }
     }
+}
+
+#[tokio::test]
+async fn a_placement_redis_answered_too_late_is_acked_truthfully() {
+    let redis = RedisServer::start();
+    let proxy = SlowReplies::start(redis.port, b"cooldown:").await;
+    let url = format!("redis://127.0.0.1:{}/", proxy.port);
+    let app = spawn_app(&["--redis-url", &url]).await;
+    let body = app.signup("ann").await;
+    let mut player = app
+        .socket(Some(body["access_token"].as_str().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(
+        player.call("join", json!({"board": "main"})).await["ok"],
+        true
+    );
+    // One placement first, so that Redis has the script cached.
+    let first = player
+        .call(
+            "place",
+            json!({"board": "main", "x": 0, "y": 0, "color": 1}),
+        )
+        .await;
+    assert_eq!(first["ok"], true, "{first}");
+    app.clock.advance(1000);
+    proxy.armed.store(true, Ordering::SeqCst);
+    let ack = player
+        .call(
+            "place",
+            json!({"board": "main", "x": 3, "y": 4, "color": 2}),
+        )
+        .await;
+    assert!(proxy.caught.load(Ordering::SeqCst), "the answer was lost");
+    // The placement was applied: the ack says so, with its seq, instead of
+    // "unavailable — nothing was changed".
+    assert_eq!(ack["ok"], true, "{ack}");
+    let seq = ack["update"]["seq"].as_u64();
+    let snapshot = app.get_json("/api/boards/main/pixels", None).await.1;
+    let pixel = snapshot["pixels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p[0] == 3 && p[1] == 4)
+        .cloned()
+        .unwrap_or_else(|| panic!("the pixel is on the board: {ack} {snapshot}"));
+    assert_eq!(pixel[2], 2);
+    assert_eq!(seq, snapshot["seq"].as_u64());
+    app.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_rotation_redis_answered_too_late_can_be_retried() {
     let redis = RedisServer::start();
-    let proxy = SlowReplies::start(redis.port).await;
+    let proxy = SlowReplies::start(redis.port, b"family:").await;
     let url = format!("redis://127.0.0.1:{}/", proxy.port);
     let app = spawn_app(&["--redis-url", &url]).await;
     let signed_up = token(&app.signup("slow").await);
@@ -180,8 +235,7 @@ async fn a_rotation_redis_answered_too_late_can_be_retried() {
     // response timeout (a slow network, a stalled Redis, ...).
     proxy.armed.store(true, Ordering::SeqCst);
     let (status, body) = refresh(&app, &first).await;
-    proxy.armed.store(false, Ordering::SeqCst);
-    proxy.hold.store(false, Ordering::SeqCst);
+    assert!(proxy.caught.load(Ordering::SeqCst), "the answer was lost");
     let after: String = redis::cmd("HGET")
         .arg(&key)
         .arg("cur")

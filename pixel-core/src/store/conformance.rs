@@ -41,6 +41,7 @@ pub fn place_command<'a>(
         expires_at: now + board.ttl_ms as i64,
         cooldown_until: now + board.cooldown_ms as i64,
         history: HistoryPolicy::default(),
+        placement_id: "conformance",
     }
 }
 

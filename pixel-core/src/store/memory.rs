@@ -373,6 +373,16 @@ impl Store for MemoryStore {
         Ok(PlaceOutcome::Placed(update))
     }
 
+    async fn settle_placement(
+        &self,
+        _user_id: &str,
+        _placement_id: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        // A placement here is one locked step that always answers: there is
+        // never an unknown outcome to settle.
+        Ok(None)
+    }
+
     async fn snapshot(&self, board: &BoardConfig) -> Result<StoredSnapshot, StoreError> {
         let game = lock(&self.game);
         let state = game

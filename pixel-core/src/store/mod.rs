@@ -36,6 +36,10 @@ pub enum StoreError {
     /// The backing store cannot be reached; nothing was changed.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// A state change was sent but no answer came (a timeout, a dropped
+    /// connection): it may or may not have been applied.
+    #[error("storage did not answer: {0}")]
+    OutcomeUnknown(String),
     /// A user with this email already exists.
     #[error("email already registered")]
     EmailTaken,
@@ -111,6 +115,10 @@ pub struct PlaceCommand<'a> {
     pub expires_at: i64,
     pub cooldown_until: i64,
     pub history: HistoryPolicy,
+    /// Server-generated id of this attempt, recorded with the placement, so
+    /// that an attempt whose answer was lost can be settled
+    /// ([`Store::settle_placement`]).
+    pub placement_id: &'a str,
 }
 
 impl PlaceCommand<'_> {
@@ -285,6 +293,15 @@ pub trait Store: Send + Sync + 'static {
 
     async fn board_seq(&self, board: &BoardId) -> Result<u64, StoreError>;
     async fn place(&self, cmd: &PlaceCommand<'_>) -> Result<PlaceOutcome, StoreError>;
+    /// After `place` ended in [`StoreError::OutcomeUnknown`]: the seq the
+    /// attempt `placement_id` of `user_id` got if it was applied, else
+    /// `None` — and then it never will be (the attempt is fenced off, so a
+    /// late-running step refuses it). Definitive once it returns `Ok`.
+    async fn settle_placement(
+        &self,
+        user_id: &str,
+        placement_id: &str,
+    ) -> Result<Option<u64>, StoreError>;
     async fn snapshot(&self, board: &BoardConfig) -> Result<StoredSnapshot, StoreError>;
     /// The retained updates with `after < seq <= upto` (at most `limit`),
     /// with the board's current seq and oldest retained seq, read together

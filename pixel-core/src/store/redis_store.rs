@@ -65,10 +65,17 @@ end
 "#;
 
 const PLACE: &str = r#"
--- KEYS: seq, px, exp, feed, cooldown
--- ARGV: index, color, now, expires_at, cooldown_until, x, y, by, min_updates, min_age
+-- KEYS: seq, px, exp, feed, cooldown, fence
+-- ARGV: index, color, now, expires_at, cooldown_until, x, y, by, min_updates, min_age,
+--       placement_id
+-- The cooldown key holds `until:placement_id:seq` of the user's last
+-- placement, so an attempt whose answer was lost can be looked up (SETTLE).
 local now = tonumber(ARGV[3])
-local until_ = tonumber(redis.call('GET', KEYS[5]) or '0')
+if redis.call('EXISTS', KEYS[6]) == 1 then
+  -- Settled as not applied while this step was on its way: stay so.
+  return {2, 0}
+end
+local until_ = tonumber(string.match(redis.call('GET', KEYS[5]) or '0', '^(%-?%d+)'))
 if until_ > now then
   return {0, until_ - now}
 end
@@ -79,11 +86,22 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. ':' .. ARGV[3] .. ':' .. ARGV[4]
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 trim(KEYS[4], now, tonumber(ARGV[9]), tonumber(ARGV[10]), 4)
 local cd = tonumber(ARGV[5])
-if cd > now then
-  -- The TTL only collects garbage; the stored value is what is compared.
-  redis.call('SET', KEYS[5], ARGV[5], 'PX', cd - now)
-end
+-- The TTL only collects garbage (the stored value is what is compared); it
+-- is at least two minutes so that a lost answer can still be settled.
+redis.call('SET', KEYS[5], ARGV[5] .. ':' .. ARGV[11] .. ':' .. seq, 'PX', math.max(cd - now, 120000))
 return {1, seq}
+"#;
+
+const SETTLE: &str = r#"
+-- KEYS: cooldown, fence; ARGV: placement_id
+-- The seq the attempt got, or 0 after fencing it off for good.
+local v = redis.call('GET', KEYS[1])
+if v then
+  local id, seq = string.match(v, '^%-?%d+:([^:]*):(%d+)$')
+  if id == ARGV[1] then return tonumber(seq) end
+end
+redis.call('SET', KEYS[2], '1', 'PX', 600000)
+return 0
 "#;
 
 const SWEEP: &str = r#"
@@ -228,6 +246,7 @@ pub struct RedisStore {
     epoch: String,
     place: Script,
     sweep: Script,
+    settle: Script,
     create_user: Script,
     login_attempt: Script,
     insert_refresh: Script,
@@ -301,6 +320,7 @@ impl RedisStore {
             epoch: String::new(),
             place: script(PLACE),
             sweep: script(SWEEP),
+            settle: Script::new(SETTLE),
             create_user: Script::new(CREATE_USER),
             login_attempt: Script::new(LOGIN_ATTEMPT),
             insert_refresh: Script::new(INSERT_REFRESH),
@@ -699,6 +719,7 @@ impl Store for RedisStore {
                 .key(self.board_key(id, "exp"))
                 .key(self.board_key(id, "feed"))
                 .key(self.key(&format!("cooldown:{}", cmd.user_id)))
+                .key(self.key(&format!("fence:{}", cmd.placement_id)))
                 .arg(cmd.board.index(cmd.coord))
                 .arg(cmd.color)
                 .arg(cmd.now)
@@ -709,15 +730,48 @@ impl Store for RedisStore {
                 .arg(cmd.by)
                 .arg(cmd.history.min_updates)
                 .arg(cmd.history.min_age_ms)
+                .arg(cmd.placement_id)
                 .invoke_async(&mut conn)
                 .await
-                .map_err(redis_err)?;
+                .map_err(|e| {
+                    // Sent, but no answer: the step may have run.
+                    if e.is_timeout() || e.is_connection_dropped() {
+                        StoreError::OutcomeUnknown(e.to_string())
+                    } else {
+                        redis_err(e)
+                    }
+                })?;
+            if placed == 2 {
+                return Err(StoreError::Unavailable(
+                    "placement was settled as not applied".into(),
+                ));
+            }
             if placed == 0 {
                 return Ok(PlaceOutcome::Cooldown {
                     retry_after_ms: value,
                 });
             }
             Ok(PlaceOutcome::Placed(cmd.update(value as u64)))
+        })
+        .await
+    }
+
+    async fn settle_placement(
+        &self,
+        user_id: &str,
+        placement_id: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        observe(self.service, "settle_placement", async {
+            let mut conn = self.conn().await?;
+            let seq: u64 = self
+                .settle
+                .key(self.key(&format!("cooldown:{user_id}")))
+                .key(self.key(&format!("fence:{placement_id}")))
+                .arg(placement_id)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(redis_err)?;
+            Ok((seq > 0).then_some(seq))
         })
         .await
     }
