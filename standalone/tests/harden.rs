@@ -372,3 +372,27 @@ fn help_does_not_print_secrets_from_the_environment() {
         "--help leaks JWT_SECRET"
     );
 }
+
+#[tokio::test]
+async fn a_process_with_another_board_size_refuses_to_start() {
+    use clap::Parser;
+    let redis = RedisServer::start();
+    let app = spawn_app(&["--redis-url", &redis.url()]).await;
+    let config = standalone::StandaloneConfig::try_parse_from([
+        "realtime-pixel",
+        "--redis-url",
+        &redis.url(),
+        "--board-width",
+        "32",
+        "--board-height",
+        "16",
+    ])
+    .unwrap();
+    let clock = pixel_core::ManualClock::new(common::START_MS);
+    let err = match standalone::build(&config, Arc::new(clock)).await {
+        Ok(_) => panic!("a 32-wide process started on a 16-wide board"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err.contains("16x16") && err.contains("32x16"), "{err}");
+    app.shutdown().await;
+}

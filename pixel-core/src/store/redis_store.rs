@@ -16,6 +16,7 @@
 //! | `family:{id}` | hash | one login's refresh tokens: `user`, `cur` (SHA-256 of the live token), `prev` (of the one it replaced, for retries), `exp`, `at` (last rotation), `wn`/`wc` (rotation-rate window); expires with its token |
 //! | `cooldown:{user}` | string | the end of the user's cooldown (ms) |
 //! | `board:{id}:seq` | string | the board's last seq |
+//! | `board:{id}:geometry` | string | `<width>x<height>`, checked by every process at start |
 //! | `board:{id}:px` | hash | pixel index → `color:placed_at:expires_at` |
 //! | `board:{id}:exp` | zset | pixel index, score = expires_at |
 //! | `board:{id}:feed` | stream | the board's feed: entry id `<seq>-0`, fields `t` (recorded at, ms), `x`, `y`, `c` (colour; 0 = decay) and, for placements, `e` (expires at) and `b` (placer's name) |
@@ -90,6 +91,19 @@ local cd = tonumber(ARGV[5])
 -- is at least two minutes so that a lost answer can still be settled.
 redis.call('SET', KEYS[5], ARGV[5] .. ':' .. ARGV[11] .. ':' .. seq, 'PX', math.max(cd - now, 120000))
 return {1, seq}
+"#;
+
+const INIT_BOARD: &str = r#"
+-- KEYS: seq, geometry; ARGV: geometry ("<width>x<height>")
+-- The board's geometry is stored with it: a process configured with
+-- another size would silently move every pixel (the index is y*width+x).
+redis.call('SETNX', KEYS[1], 0)
+local g = redis.call('GET', KEYS[2])
+if not g then
+  redis.call('SET', KEYS[2], ARGV[1])
+  return ARGV[1]
+end
+return g
 "#;
 
 const SETTLE: &str = r#"
@@ -247,6 +261,7 @@ pub struct RedisStore {
     place: Script,
     sweep: Script,
     settle: Script,
+    init_board: Script,
     create_user: Script,
     login_attempt: Script,
     insert_refresh: Script,
@@ -321,6 +336,7 @@ impl RedisStore {
             place: script(PLACE),
             sweep: script(SWEEP),
             settle: Script::new(SETTLE),
+            init_board: Script::new(INIT_BOARD),
             create_user: Script::new(CREATE_USER),
             login_attempt: Script::new(LOGIN_ATTEMPT),
             insert_refresh: Script::new(INSERT_REFRESH),
@@ -494,10 +510,22 @@ impl Store for RedisStore {
     async fn init_board(&self, board: &BoardConfig) -> Result<(), StoreError> {
         observe(self.service, "init_board", async {
             let mut conn = self.conn().await?;
-            let _: bool = conn
-                .set_nx(self.board_key(&board.id, "seq"), 0)
+            let configured = format!("{}x{}", board.width, board.height);
+            let stored: String = self
+                .init_board
+                .key(self.board_key(&board.id, "seq"))
+                .key(self.board_key(&board.id, "geometry"))
+                .arg(&configured)
+                .invoke_async(&mut conn)
                 .await
                 .map_err(redis_err)?;
+            if stored != configured {
+                return Err(StoreError::Corrupt(format!(
+                    "board {} is {stored} in Redis but this process is configured for \
+                     {configured} (BOARD_WIDTH x BOARD_HEIGHT): refusing to start",
+                    board.id
+                )));
+            }
             Ok(())
         })
         .await
