@@ -134,7 +134,7 @@ start_api() {
 
 start_gateway() {
   local i=$1 port=${GW_PORTS[$(($1 - 1))]}
-  launch "gateway-$i" "${SERVICE_ENV[@]}" PORT="$port" "$BIN/pixel-gateway"
+  launch "gateway-$i" "${SERVICE_ENV[@]}" PORT="$port" TRUST_X_REAL_IP=true "$BIN/pixel-gateway"
   wait_http "http://127.0.0.1:$port/readyz" 60
 }
 
@@ -206,7 +206,7 @@ ENV
     for v in BOARD_WIDTH BOARD_HEIGHT COOLDOWN_MS TTL_MS SOCKET_EVENT_RATE SOCKET_EVENT_BURST \
       MAX_PAYLOAD_BYTES SOCKET_BUFFER_PACKETS PING_INTERVAL_MS PING_TIMEOUT_MS SWEEP_INTERVAL_MS \
       SWEEP_BATCH ACCESS_TOKEN_TTL_S REFRESH_TOKEN_TTL_S REFRESH_PER_MINUTE SIGNUPS_PER_ADDRESS_HOUR \
-      HASH_CONCURRENCY HASH_QUEUE LOG_FORMAT RUST_LOG; do
+      HASH_CONCURRENCY HASH_QUEUE MAX_CONNECTIONS MAX_CONNECTIONS_PER_ADDRESS LOG_FORMAT RUST_LOG; do
       [ -z "${!v:-}" ] || printf '%s=%q\n' "$v" "${!v}" >>"$CLUSTER_DIR/cluster.env"
     done
     # An external Redis is part of the state; our own is rebuilt from the port.

@@ -19,9 +19,25 @@ pub struct SocketSettings {
     /// are a few hundred bytes.
     #[arg(long, env = "MAX_PAYLOAD_BYTES", default_value_t = 16 * 1024)]
     pub max_payload_bytes: usize,
-    /// Packets buffered per socket before emits to it fail (a slow reader).
-    #[arg(long, env = "SOCKET_BUFFER_PACKETS", default_value_t = 1024)]
+    /// Packets buffered per socket before emits to it fail (a slow reader;
+    /// it then gets a `resync`). Small: a stalled socket holds this much.
+    #[arg(long, env = "SOCKET_BUFFER_PACKETS", default_value_t = 128)]
     pub socket_buffer_packets: usize,
+    /// Most Socket.IO connections this gateway holds (0: no cap).
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 20_000)]
+    pub max_connections: usize,
+    /// Most Socket.IO connections from one client address (0: no cap).
+    #[arg(long, env = "MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 32)]
+    pub max_connections_per_address: usize,
+    /// Take the client address from `X-Real-IP` (only behind a proxy that
+    /// sets it, as the bundled nginx does).
+    #[arg(
+        id = "gateway_trust_x_real_ip",
+        long = "gateway-trust-x-real-ip",
+        env = "TRUST_X_REAL_IP",
+        default_value_t = false
+    )]
+    pub trust_x_real_ip: bool,
     /// Engine.IO ping interval, in milliseconds.
     #[arg(long, env = "PING_INTERVAL_MS", default_value_t = 25_000)]
     pub ping_interval_ms: u64,

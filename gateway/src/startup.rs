@@ -28,6 +28,7 @@ pub struct Gateway {
     pub tokens: Arc<AccessTokens>,
     pub settings: SocketSettings,
     pub relays: Relays,
+    pub limits: Arc<crate::limits::ConnectionLimits>,
 }
 
 impl Gateway {
@@ -38,11 +39,17 @@ impl Gateway {
         settings: SocketSettings,
     ) -> Result<Self, StoreError> {
         let relays = Relays::open(&game).await?;
+        let limits = Arc::new(crate::limits::ConnectionLimits::new(
+            settings.max_connections,
+            settings.max_connections_per_address,
+            settings.trust_x_real_ip,
+        ));
         Ok(Self {
             game,
             tokens,
             settings,
             relays,
+            limits,
         })
     }
 

@@ -396,3 +396,40 @@ async fn a_process_with_another_board_size_refuses_to_start() {
     assert!(err.contains("16x16") && err.contains("32x16"), "{err}");
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn connections_are_capped_per_address_and_per_gateway() {
+    let app = spawn_app(&["--max-connections-per-address", "2"]).await;
+    let a = app.socket(None).await.unwrap();
+    let _b = app.socket(None).await.unwrap();
+    assert_eq!(
+        app.socket(None).await.err().as_deref(),
+        Some("rate_limited")
+    );
+    // A closed connection gives its place back.
+    drop(a);
+    let mut admitted = false;
+    for _ in 0..100 {
+        if app.socket(None).await.is_ok() {
+            admitted = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(admitted, "a place came back after a disconnect");
+    app.shutdown().await;
+
+    let app = spawn_app(&[
+        "--max-connections",
+        "1",
+        "--max-connections-per-address",
+        "0",
+    ])
+    .await;
+    let _a = app.socket(None).await.unwrap();
+    assert_eq!(
+        app.socket(None).await.err().as_deref(),
+        Some("rate_limited")
+    );
+    app.shutdown().await;
+}
