@@ -65,4 +65,6 @@ pub struct ApiConfig {
     pub store: StoreConfig,
     #[command(flatten)]
     pub telemetry: TelemetryConfig,
+    #[command(flatten)]
+    pub shutdown: pixel_core::http::ShutdownConfig,
 }

@@ -58,9 +58,19 @@ pub async fn run(
         config.auth.access_token_ttl_s,
         clock.clone(),
     ));
-    let app = self::app(game, tokens, clock, config.accounts.settings())
-        .merge(pixel_core::telemetry::ops_router(store, Vec::new()));
+    let draining = pixel_core::http::Draining::default();
+    let app = self::app(game, tokens, clock, config.accounts.settings()).merge(
+        pixel_core::telemetry::ops_router(store, vec![draining.dependency()]),
+    );
     tracing::info!(addr = %listener.local_addr()?, "api listening");
-    pixel_core::http::serve(listener, app, shutdown).await?;
+    pixel_core::http::serve_gracefully(
+        listener,
+        app,
+        shutdown,
+        draining,
+        &config.shutdown,
+        async {},
+    )
+    .await?;
     Ok(())
 }

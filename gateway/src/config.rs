@@ -76,4 +76,6 @@ pub struct GatewayConfig {
     pub store: StoreConfig,
     #[command(flatten)]
     pub telemetry: TelemetryConfig,
+    #[command(flatten)]
+    pub shutdown: pixel_core::http::ShutdownConfig,
 }

@@ -433,3 +433,41 @@ async fn connections_are_capped_per_address_and_per_gateway() {
     );
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn shutdown_turns_unready_first_then_closes_sockets_within_the_deadline() {
+    let mut app = spawn_app(&[
+        "--shutdown-ready-delay-ms",
+        "300",
+        "--shutdown-drain-ms",
+        "1000",
+    ])
+    .await;
+    let mut sio = app.socket(None).await.unwrap();
+    // A client that never finishes its request would hold the drain open.
+    let mut stuck = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    stuck
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    assert_eq!(app.get_json("/readyz", None).await.0, 200);
+    app.begin_shutdown();
+    // Still serving, but not ready: load balancers move away first.
+    let mut unready = false;
+    for _ in 0..100 {
+        let r = app.http.get(app.url("/readyz")).send().await;
+        if r.is_ok_and(|r| r.status() == 503) {
+            unready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert!(
+        unready,
+        "/readyz answered 503 while the server still accepted"
+    );
+    // Then the sockets are closed and the server stops despite the stuck
+    // request, bounded by the drain deadline.
+    assert!(sio.closed().await, "the socket was closed on shutdown");
+    app.shutdown().await;
+}
