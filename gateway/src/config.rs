@@ -38,6 +38,11 @@ pub struct SocketSettings {
         default_value_t = false
     )]
     pub trust_x_real_ip: bool,
+    /// Placements one gateway has in flight to the store before it refuses
+    /// new ones at once with `busy` (nothing changed, retry shortly)
+    /// instead of queuing them for seconds.
+    #[arg(long, env = "PLACE_CONCURRENCY", default_value_t = 64)]
+    pub place_concurrency: usize,
     /// Engine.IO ping interval, in milliseconds.
     #[arg(long, env = "PING_INTERVAL_MS", default_value_t = 25_000)]
     pub ping_interval_ms: u64,

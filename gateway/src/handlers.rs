@@ -206,6 +206,20 @@ async fn leave<A: Adapter>(
     handle(&s, ack, "leave", run).await;
 }
 
+/// How long a refused placement should wait before it is tried again.
+const BUSY_RETRY_MS: i64 = 50;
+
+fn busy() -> AckError {
+    metrics::counter!("gateway_shed_total", "event" => "place").increment(1);
+    AckError {
+        retry_after_ms: Some(BUSY_RETRY_MS),
+        ..AckError::new(
+            ErrorCode::Busy,
+            "the server is at capacity; nothing was changed, retry shortly",
+        )
+    }
+}
+
 fn not_joined() -> AckError {
     AckError::new(ErrorCode::NotJoined, "join the board first")
 }
@@ -225,6 +239,9 @@ async fn place<A: Adapter>(
         if !session.has_joined(&board.id) {
             return Err(not_joined());
         }
+        // Shed load before touching the store: a refusal now is truthful
+        // ("nothing changed") and immediate, where queuing would answer late.
+        let _permit = gw.place_permits.try_acquire().map_err(|_| busy())?;
         // The update reaches watchers (this socket included) through the
         // board's feed and every gateway's relay; nothing is published here.
         let placed = gw.game.place(board, coord, color, &player).await?;

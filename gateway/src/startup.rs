@@ -14,7 +14,7 @@ use socketioxide_core::adapter::DefinedAdapter;
 use pixel_core::ErrorCode;
 use pixel_core::domain::BoardId;
 use pixel_core::store::StoreError;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 use crate::ack::AckError;
 use crate::config::SocketSettings;
@@ -29,6 +29,8 @@ pub struct Gateway {
     pub settings: SocketSettings,
     pub relays: Relays,
     pub limits: Arc<crate::limits::ConnectionLimits>,
+    /// Placements in flight to the store; none left means `busy`.
+    pub place_permits: Arc<Semaphore>,
 }
 
 impl Gateway {
@@ -44,12 +46,14 @@ impl Gateway {
             settings.max_connections_per_address,
             settings.trust_x_real_ip,
         ));
+        let place_permits = Arc::new(Semaphore::new(settings.place_concurrency.max(1)));
         Ok(Self {
             game,
             tokens,
             settings,
             relays,
             limits,
+            place_permits,
         })
     }
 

@@ -13,6 +13,9 @@ pub enum ErrorCode {
     NotJoined,
     Cooldown,
     RateLimited,
+    /// The server is at capacity and refused the request before doing
+    /// anything: nothing was changed; retry after `retry_after_ms`.
+    Busy,
     Unavailable,
     EmailTaken,
     InvalidCredentials,
@@ -31,6 +34,7 @@ impl ErrorCode {
             Self::NotJoined => "not_joined",
             Self::Cooldown => "cooldown",
             Self::RateLimited => "rate_limited",
+            Self::Busy => "busy",
             Self::Unavailable => "unavailable",
             Self::EmailTaken => "email_taken",
             Self::InvalidCredentials => "invalid_credentials",

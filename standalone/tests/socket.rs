@@ -316,3 +316,46 @@ async fn an_oversized_frame_closes_only_that_connection() {
     assert!(app.socket(None).await.is_ok());
     app.shutdown().await;
 }
+
+/// Over Redis: while the store does not answer, placements beyond the
+/// gateway's in-flight limit are refused at once with `busy` (nothing was
+/// sent to the store) instead of queuing behind the stuck ones.
+#[tokio::test]
+async fn placements_beyond_the_in_flight_limit_are_refused_busy_at_once() {
+    let redis = test_support::RedisServer::start();
+    let url = redis.url();
+    let app = common::spawn_app(&["--redis-url", &url, "--place-concurrency", "2"]).await;
+    let mut sockets = Vec::new();
+    for i in 0..5 {
+        let tokens = app.signup(&format!("busy{i}")).await;
+        let mut s = app
+            .socket(tokens["access_token"].as_str())
+            .await
+            .expect("connects");
+        assert_eq!(s.call("join", json!({"board": "main"})).await["ok"], true);
+        sockets.push(s);
+    }
+    redis.signal("STOP");
+    let acks = futures_util::future::join_all(sockets.iter_mut().enumerate().map(|(i, s)| {
+        s.call(
+            "place",
+            json!({"board": "main", "x": i, "y": 0, "color": 1}),
+        )
+    }))
+    .await;
+    redis.signal("CONT");
+    let codes: Vec<&str> = acks
+        .iter()
+        .map(|a| a["error"].as_str().unwrap_or("ok"))
+        .collect();
+    assert_eq!(
+        codes.iter().filter(|c| **c == "busy").count(),
+        3,
+        "two in flight, three shed: {codes:?}"
+    );
+    for a in acks.iter().filter(|a| a["error"] == "busy") {
+        assert_eq!(a["ok"], false);
+        assert!(a["retry_after_ms"].as_i64().unwrap() > 0);
+    }
+    app.shutdown().await;
+}
