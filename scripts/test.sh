@@ -127,6 +127,23 @@ wait_http "http://127.0.0.1:$HARDEN_PORT/nginx-healthz"
 (cd tests/js && HARDEN_NGINX_URL="http://127.0.0.1:$HARDEN_PORT" NGINX_AUTH_BURST=5 NGINX_CONN_PER_ADDR=4 \
   node --test --test-concurrency=1 --test-timeout=120000 --test-reporter=spec ./harden/*.test.mjs)
 stop_started
+
+# Fuzz smoke: each libFuzzer target for a few seconds, plus the inputs that
+# once crashed (fuzz/regressions). cargo-fuzz on the stable toolchain needs
+# RUSTC_BOOTSTRAP=1 (see fuzz/README.md). The first build takes minutes;
+# SKIP_FUZZ=1 skips this step.
+if [ "${SKIP_FUZZ:-0}" != 1 ]; then
+  log "hardening: fuzz smoke"
+  command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+  for t in socket_payloads tokens feed_entries; do
+    regressions=()
+    [ -d "fuzz/regressions/$t" ] && regressions=("fuzz/regressions/$t"/*)
+    if [ "${#regressions[@]}" -gt 0 ]; then
+      (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none -O "$t" "${regressions[@]/#/../}" -- -runs=0)
+    fi
+    (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none -O "$t" -- -max_total_time=5)
+  done
+fi
 # ---- end of hardening -----------------------------------------------------
 
 scripts/cluster.sh down

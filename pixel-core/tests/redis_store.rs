@@ -331,3 +331,17 @@ async fn lost_placement_answers_are_settled() {
     ));
     assert_eq!(s.board_seq(&board.id).await.unwrap(), update.seq);
 }
+
+/// Found by the `feed_entries` fuzz target: a stored pixel whose index lies
+/// beyond the board, or whose colour does not fit a byte, is corrupt data,
+/// not a pixel somewhere else.
+#[test]
+fn stored_pixels_outside_the_board_are_corrupt() {
+    use pixel_core::store::redis_fuzzing::parse_pixel;
+    let board = conformance::board("p");
+    let cells = u64::from(board.width) * u64::from(board.height);
+    assert!(parse_pixel(&board, "0", "1:0:10").is_ok());
+    assert!(parse_pixel(&board, &(cells - 1).to_string(), "1:0:10").is_ok());
+    assert!(parse_pixel(&board, &cells.to_string(), "1:0:10").is_err());
+    assert!(parse_pixel(&board, "0", "415:0:10").is_err());
+}

@@ -23,6 +23,8 @@ mod memory;
 mod redis_store;
 
 pub use memory::MemoryStore;
+#[doc(hidden)]
+pub use redis_store::fuzzing as redis_fuzzing;
 pub use redis_store::{RedisSettings, RedisStore};
 
 use async_trait::async_trait;

@@ -479,11 +479,18 @@ fn parse_pixel(board: &BoardConfig, index: &str, value: &str) -> Result<PixelEnt
     else {
         return Err(bad());
     };
+    // Found by the `feed_entries` fuzz target: an index beyond the board
+    // (another geometry wrote it) or a colour beyond a byte is corrupt, not
+    // a pixel somewhere else.
+    if u64::from(i) >= u64::from(board.width) * u64::from(board.height) {
+        return Err(bad());
+    }
+    let color = u8::try_from(color).map_err(|_| bad())?;
     let c = board.coord_of(i);
     Ok(PixelEntry {
         x: c.x,
         y: c.y,
-        color: color as u8,
+        color,
         placed_at: placed,
         expires_at: expires,
     })
@@ -996,5 +1003,25 @@ impl FeedReader for RedisFeed {
             self.conn = None;
         }
         out
+    }
+}
+
+/// The parsers of what Redis returns, for the fuzz targets in `fuzz/`.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+
+    /// A feed entry (`[id, [field, value, ...]]`) into an update.
+    pub fn parse_entry(entry: &Value) -> Result<Update, StoreError> {
+        super::parse_entry(entry)
+    }
+
+    /// A stored pixel (`index` → `color:placed_at:expires_at`).
+    pub fn parse_pixel(
+        board: &BoardConfig,
+        index: &str,
+        value: &str,
+    ) -> Result<PixelEntry, StoreError> {
+        super::parse_pixel(board, index, value)
     }
 }
