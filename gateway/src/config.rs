@@ -20,8 +20,9 @@ pub struct SocketSettings {
     #[arg(long, env = "MAX_PAYLOAD_BYTES", default_value_t = 16 * 1024)]
     pub max_payload_bytes: usize,
     /// Packets buffered per socket before emits to it fail (a slow reader;
-    /// it then gets a `resync`). Small: a stalled socket holds this much.
-    #[arg(long, env = "SOCKET_BUFFER_PACKETS", default_value_t = 128)]
+    /// it then gets a `resync`). Not smaller: a client may pipeline a few
+    /// hundred events, and every one must get its ack.
+    #[arg(long, env = "SOCKET_BUFFER_PACKETS", default_value_t = 1024)]
     pub socket_buffer_packets: usize,
     /// Most Socket.IO connections this gateway holds (0: no cap).
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 20_000)]
