@@ -18,6 +18,7 @@
 #   CLUSTER_DIR where pids, logs and Redis data live (.run/cluster)
 #   NGINX_AUTH_RATE=5r/s NGINX_AUTH_BURST=20   auth requests per address
 #   NGINX_CONN_PER_ADDR=64                     Socket.IO connections per address
+#   NGINX_BIND=127.0.0.1                       nginx's listen address
 # `up` records these settings in $CLUSTER_DIR/cluster.env; `status`, `start`,
 # `stop` and `down` read them back, so they act on the cluster `up` made.
 # Every other variable of the README's configuration table (COOLDOWN_MS,
@@ -149,7 +150,9 @@ start_nginx() {
   need_cmd nginx nginx
   local servers=""
   for p in "${GW_PORTS[@]}"; do servers+="server 127.0.0.1:$p max_fails=1 fail_timeout=2s; "; done
-  LISTEN_PORT=$NGINX_PORT WEB_ROOT="$ROOT/web" API_SERVERS="server 127.0.0.1:$API_PORT;" \
+  # Loopback only, like the services: binding the wildcard address also
+  # fails whenever any local connection uses the port as its source port.
+  LISTEN_PORT="${NGINX_BIND:-127.0.0.1}:$NGINX_PORT" WEB_ROOT="$ROOT/web" API_SERVERS="server 127.0.0.1:$API_PORT;" \
     GATEWAY_SERVERS="$servers" NGINX_AUTH_RATE=$NGINX_AUTH_RATE NGINX_AUTH_BURST=$NGINX_AUTH_BURST \
     NGINX_CONN_PER_ADDR=$NGINX_CONN_PER_ADDR render nginx/realtime-pixel.conf.template "$CLUSTER_DIR/realtime-pixel.conf"
   MIME_TYPES=/etc/nginx/mime.types render nginx/nginx.conf.template "$CLUSTER_DIR/nginx.conf"

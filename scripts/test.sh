@@ -117,7 +117,7 @@ text = open(sys.argv[1]).read()
 open(sys.argv[2], "w").write(re.sub(r"\$\{([A-Z_]+)\}", lambda m: os.environ[m.group(1)], text))
 PY
 }
-LISTEN_PORT=$HARDEN_PORT WEB_ROOT="$ROOT/web" API_SERVERS="server 127.0.0.1:$API_PORT;" \
+LISTEN_PORT="127.0.0.1:$HARDEN_PORT" WEB_ROOT="$ROOT/web" API_SERVERS="server 127.0.0.1:$API_PORT;" \
   GATEWAY_SERVERS="$gw_servers" NGINX_AUTH_RATE=1r/s NGINX_AUTH_BURST=5 NGINX_CONN_PER_ADDR=4 \
   harden_render nginx/realtime-pixel.conf.template "$HARDEN_DIR/realtime-pixel.conf"
 RUN_DIR=$HARDEN_DIR MIME_TYPES=/etc/nginx/mime.types \
