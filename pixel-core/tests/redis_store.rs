@@ -345,3 +345,24 @@ fn stored_pixels_outside_the_board_are_corrupt() {
     assert!(parse_pixel(&board, &cells.to_string(), "1:0:10").is_err());
     assert!(parse_pixel(&board, "0", "415:0:10").is_err());
 }
+
+/// Without a cooldown, placements by one user computed a few milliseconds
+/// apart on different gateways all go through, in whatever order they
+/// reach Redis (the placement record kept for settling holds no cooldown).
+#[tokio::test]
+async fn without_a_cooldown_out_of_order_clocks_never_cool_down() {
+    let redis = RedisServer::start();
+    let s = store(&redis).await;
+    let board = conformance::board("nocd");
+    s.init_board(&board).await.unwrap();
+    for (x, now) in [(0, 1_010), (1, 1_006)] {
+        let cmd = PlaceCommand {
+            cooldown_until: now,
+            ..place_command(&board, x, 0, 1, "ann", now)
+        };
+        assert!(matches!(
+            s.place(&cmd).await.unwrap(),
+            PlaceOutcome::Placed(_)
+        ));
+    }
+}

@@ -89,7 +89,11 @@ trim(KEYS[4], now, tonumber(ARGV[9]), tonumber(ARGV[10]), 4)
 local cd = tonumber(ARGV[5])
 -- The TTL only collects garbage (the stored value is what is compared); it
 -- is at least two minutes so that a lost answer can still be settled.
-redis.call('SET', KEYS[5], ARGV[5] .. ':' .. ARGV[11] .. ':' .. seq, 'PX', math.max(cd - now, 120000))
+-- Without a cooldown (cd = now) the stored end is 0: another gateway's
+-- placement computed a millisecond earlier must not count as in cooldown.
+local until_new = '0'
+if cd > now then until_new = ARGV[5] end
+redis.call('SET', KEYS[5], until_new .. ':' .. ARGV[11] .. ':' .. seq, 'PX', math.max(cd - now, 120000))
 return {1, seq}
 "#;
 
