@@ -7,7 +7,11 @@
 #      in headless Chromium, against the standalone server;
 #   4. a local cluster (redis-server, api, 3 gateways, 2 workers, nginx):
 #      the same contract suite and page test through nginx, then the
-#      cluster drills.
+#      cluster drills;
+#   5. operations (scripts/test-ops.sh): static checks of the Dockerfile,
+#      compose file, Helm chart, Prometheus rules; a real Prometheus
+#      against the cluster; the images built and run with podman;
+#   6. a seconds-long smoke run of the benchmark harness (scripts/bench.sh).
 # It installs what it needs (Debian packages, npm packages) and stops every
 # process it started.
 set -euo pipefail
@@ -62,8 +66,18 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 log "cargo test"
 cargo test --workspace --locked
 
+# ---- operations (issue 8): static checks --------------------------------
+log "ops: Dockerfile, compose, Helm chart, Prometheus rules"
+scripts/test-ops.sh static
+# --------------------------------------------------------------------------
+
 log "npm packages for the JS suites"
 (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
+
+# ---- web page modules (issue 10): type-check and unit-test the page's ES modules ----
+log "web page: tsc --noEmit and node --test (pure modules, no DOM)"
+(cd web && npm ci --no-audit --no-fund --loglevel=error && npx tsc --noEmit -p . && node --test --test-reporter=spec test/)
+# ---- end web page modules ----
 
 # Settings shared by the server under test and the suites.
 export JWT_SECRET="test-secret-for-the-contract-suite-0123456789"
@@ -96,9 +110,17 @@ GATEWAY_PORTS="$(free_port) $(free_port) $(free_port)"
 export NGINX_PORT API_PORT WORKER_PORT REDIS_PORT GATEWAY_PORTS
 scripts/cluster.sh up
 export PIXEL_URL="http://127.0.0.1:$NGINX_PORT"
+# nginx does not proxy /metrics: the ops routes are checked on the api.
+export PIXEL_OPS_URL="http://127.0.0.1:$API_PORT"
 
 log "JS contract suite through nginx"
 contract_suite
+
+# ---- operations (issue 8): Prometheus against the cluster ----------------
+# Before the drills, which stop and restart processes.
+log "ops: a real Prometheus scraping the cluster; rules and dashboard queries"
+scripts/test-ops.sh live
+# --------------------------------------------------------------------------
 
 log "cluster drills"
 (cd tests/js && node --test --test-concurrency=1 --test-timeout=180000 --test-reporter=spec ./cluster/*.test.mjs)
@@ -148,7 +170,17 @@ if [ "${SKIP_FUZZ:-0}" != 1 ]; then
 fi
 # ---- end of hardening -----------------------------------------------------
 
+# ---- web page on the cluster (issue 10): pages pinned to gateways, a gateway killed ----
+log "web page against the cluster's gateways"
+(cd tests/js && node --test --test-concurrency=1 --test-timeout=180000 --test-reporter=spec ./browser/cluster/*.test.mjs)
+# ---- end web page on the cluster ----
+
 scripts/cluster.sh down
+
+# ---- operations (issue 8): the images, built and run with podman ----------
+log "ops: images built and run with podman"
+scripts/test-ops.sh images
+# --------------------------------------------------------------------------
 
 # The board stream's guarantees (order without holes, batching, outages,
 # resync) need placements as fast as acks return: no cooldown, a high
@@ -157,9 +189,10 @@ scripts/cluster.sh down
 stream_suite() {
   (cd tests/js && node --test --test-concurrency=1 --test-timeout=300000 --test-reporter=spec ./stream/*.test.mjs)
 }
-export COOLDOWN_MS=0 TTL_MS=2000 SOCKET_EVENT_RATE=5000 SOCKET_EVENT_BURST=5000
+export COOLDOWN_MS=0 TTL_MS=2000 SOCKET_EVENT_RATE=5000 SOCKET_EVENT_BURST=5000 PLACE_CONCURRENCY=1024
 
 log "board stream drills against the standalone server"
+unset PIXEL_OPS_URL
 unset CLUSTER_DIR
 port=$(free_port)
 start stream-standalone env PORT="$port" BIND_ADDR=127.0.0.1 RUST_LOG=warn ./target/debug/realtime-pixel
@@ -177,4 +210,13 @@ scripts/cluster.sh up
 export PIXEL_URL="http://127.0.0.1:$NGINX_PORT"
 stream_suite
 scripts/cluster.sh down
+
+# ---- Benchmark harness smoke (issue 7) ------------------------------------
+# Every scenario of scripts/bench.sh, seconds long, against its own
+# standalone server and clusters (debug build, free ports): fails unless
+# each scenario ran and produced its figures. Nothing here is timed.
+log "benchmark harness smoke run"
+scripts/bench.sh --smoke
+# ---------------------------------------------------------------------------
+
 log "all tests passed"

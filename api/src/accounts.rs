@@ -49,6 +49,10 @@ pub enum AccountError {
     RefreshThrottled,
     #[error("the refresh token is invalid, expired or revoked")]
     InvalidToken,
+    /// An already-rotated token was presented: its login is revoked. Told
+    /// apart for metrics only; clients see `invalid_token`.
+    #[error("the refresh token is invalid, expired or revoked")]
+    TokenReused,
     #[error("the account no longer exists")]
     UnknownUser,
     #[error("the server is busy; try again shortly")]
@@ -396,7 +400,7 @@ impl Accounts {
             }
             RotateOutcome::Reused => {
                 tracing::warn!("refresh token reused: its login's tokens are revoked");
-                Err(AccountError::InvalidToken)
+                Err(AccountError::TokenReused)
             }
             RotateOutcome::RateLimited => Err(AccountError::RefreshThrottled),
             RotateOutcome::Invalid => Err(AccountError::InvalidToken),
@@ -590,7 +594,7 @@ mod tests {
         // Replaying the rotated token is refused and kills the live one.
         assert!(matches!(
             a.refresh(&first.refresh_token).await,
-            Err(AccountError::InvalidToken)
+            Err(AccountError::TokenReused)
         ));
         assert!(matches!(
             a.refresh(&second.refresh_token).await,
@@ -627,10 +631,11 @@ mod tests {
         assert!(matches!(outcome, RotateOutcome::Rotated { .. }));
         let retried = a.refresh(&first.refresh_token).await.unwrap();
         assert_eq!(retried.refresh_token, next);
-        // That answer went out: the first token is now spent.
+        // That answer went out: the first token is now spent (its reuse
+        // revokes the login; clients see `invalid_token` either way).
         assert!(matches!(
             a.refresh(&first.refresh_token).await,
-            Err(AccountError::InvalidToken)
+            Err(AccountError::TokenReused)
         ));
         assert!(matches!(
             a.refresh(&next).await,

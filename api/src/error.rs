@@ -28,6 +28,10 @@ pub enum ApiError {
     RateLimited(String),
     #[error("the refresh token is invalid, expired or revoked")]
     InvalidToken,
+    /// A rotated refresh token presented again: answered exactly like
+    /// [`ApiError::InvalidToken`], told apart only in the metrics.
+    #[error("the refresh token is invalid, expired or revoked")]
+    TokenReused,
     #[error("a valid access token is required")]
     Unauthorized,
     #[error("the access token has expired")]
@@ -56,7 +60,9 @@ impl ApiError {
             Self::EmailTaken => (StatusCode::CONFLICT, ErrorCode::EmailTaken),
             Self::InvalidCredentials => (StatusCode::UNAUTHORIZED, ErrorCode::InvalidCredentials),
             Self::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
-            Self::InvalidToken => (StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken),
+            Self::InvalidToken | Self::TokenReused => {
+                (StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken)
+            }
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized),
             Self::TokenExpired => (StatusCode::UNAUTHORIZED, ErrorCode::TokenExpired),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
@@ -93,7 +99,7 @@ impl IntoResponse for ApiError {
         }
         if matches!(
             self,
-            Self::InvalidToken | Self::Unauthorized | Self::TokenExpired
+            Self::InvalidToken | Self::TokenReused | Self::Unauthorized | Self::TokenExpired
         ) {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
@@ -128,6 +134,7 @@ impl From<AccountError> for ApiError {
             | AccountError::SignupThrottled
             | AccountError::RefreshThrottled => Self::RateLimited(message),
             AccountError::InvalidToken => Self::InvalidToken,
+            AccountError::TokenReused => Self::TokenReused,
             AccountError::UnknownUser => Self::Unauthorized,
             AccountError::Busy => Self::Busy(message),
             AccountError::Store(s) => s.into(),

@@ -9,6 +9,8 @@
 //!   built once however many requests wait (single flight).
 //! - [`routes`]: the HTTP handlers, thin wrappers over `accounts` and the
 //!   shared [`Game`](pixel_core::Game).
+//! - [`auth_outcomes`]: `api_auth_total{action,outcome}`, from each
+//!   account action's result.
 //! - [`error`]: the one error type of this layer and its mapping to
 //!   `{"error": {"code", "message"}}` with a status (the accounts' own
 //!   error type is mapped there too). Modules depend one way:
@@ -17,6 +19,7 @@
 //!   `build`/`run` pair that tests and the standalone server reuse.
 
 pub mod accounts;
+pub mod auth_outcomes;
 pub mod config;
 pub mod error;
 pub mod routes;

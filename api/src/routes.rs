@@ -20,6 +20,7 @@ use serde_json::Value;
 use tower_http::compression::CompressionLayer;
 
 use crate::accounts::{Accounts, PublicUser, TokenBody};
+use crate::auth_outcomes::{self, AuthAction};
 use crate::error::ApiError;
 use crate::snapshot::SnapshotCache;
 
@@ -153,36 +154,58 @@ async fn signup(
     ClientAddr(client): ClientAddr,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<TokenBody>), ApiError> {
-    let b: SignupBody = object(body)?;
-    let tokens = s
-        .accounts
-        .signup(&b.email, &b.password, b.name.as_deref(), client)
-        .await?;
-    Ok((StatusCode::CREATED, Json(tokens)))
+    let result = async {
+        let b: SignupBody = object(body)?;
+        s.accounts
+            .signup(&b.email, &b.password, b.name.as_deref(), client)
+            .await
+            .map_err(ApiError::from)
+    }
+    .await;
+    auth_outcomes::record(AuthAction::Signup, &result);
+    Ok((StatusCode::CREATED, Json(result?)))
 }
 
 async fn login(
     State(s): State<ApiState>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<TokenBody>, ApiError> {
-    let b: LoginBody = object(body)?;
-    Ok(Json(s.accounts.login(&b.email, &b.password).await?))
+    let result = async {
+        let b: LoginBody = object(body)?;
+        s.accounts
+            .login(&b.email, &b.password)
+            .await
+            .map_err(ApiError::from)
+    }
+    .await;
+    auth_outcomes::record(AuthAction::Login, &result);
+    Ok(Json(result?))
 }
 
 async fn refresh(
     State(s): State<ApiState>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<TokenBody>, ApiError> {
-    let b: RefreshBody = object(body)?;
-    Ok(Json(s.accounts.refresh(b.token()?).await?))
+    let result = async {
+        let b: RefreshBody = object(body)?;
+        s.accounts.refresh(b.token()?).await.map_err(ApiError::from)
+    }
+    .await;
+    auth_outcomes::record(AuthAction::Refresh, &result);
+    Ok(Json(result?))
 }
 
 async fn logout(
     State(s): State<ApiState>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let b: RefreshBody = object(body)?;
-    s.accounts.logout(b.token()?).await?;
+    let result = async {
+        let b: RefreshBody = object(body)?;
+        s.accounts.logout(b.token()?).await.map_err(ApiError::from)
+    }
+    .await;
+    auth_outcomes::record(AuthAction::Logout, &result);
+    result?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -42,7 +42,7 @@ pub struct SocketSettings {
     /// Placements one gateway has in flight to the store before it refuses
     /// new ones at once with `busy` (nothing changed, retry shortly)
     /// instead of queuing them for seconds.
-    #[arg(long, env = "PLACE_CONCURRENCY", default_value_t = 64)]
+    #[arg(long, env = "PLACE_CONCURRENCY", default_value_t = 256)]
     pub place_concurrency: usize,
     /// Engine.IO ping interval, in milliseconds.
     #[arg(long, env = "PING_INTERVAL_MS", default_value_t = 25_000)]

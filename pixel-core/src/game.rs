@@ -191,9 +191,12 @@ impl Game {
                     cooldown_until,
                 })
             }
-            PlaceOutcome::Cooldown { retry_after_ms } => {
-                Err(GameError::Cooldown { retry_after_ms })
-            }
+            // Gateways read their clocks independently: a cooldown set by
+            // one whose clock is a little ahead can look longer than a
+            // whole cooldown from here. No wait is ever longer than that.
+            PlaceOutcome::Cooldown { retry_after_ms } => Err(GameError::Cooldown {
+                retry_after_ms: retry_after_ms.clamp(1, (board.cooldown_ms as i64).max(1)),
+            }),
         }
     }
 
@@ -392,6 +395,24 @@ mod tests {
         ));
         clock.advance(1);
         g.place(&main, c, col, &ann()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_cooldown_set_by_a_clock_ahead_never_asks_for_more_than_a_cooldown() {
+        let clock = ManualClock::new(10_000);
+        let g = game(&clock).await;
+        let b = g.board("main").unwrap().clone();
+        let (c, col) = (b.coord(0, 0).unwrap(), b.color(1).unwrap());
+        g.place(&b, c, col, &ann()).await.unwrap();
+        // Another gateway whose clock is 30 ms behind sees ann's cooldown.
+        let behind = Game::new(g.store().clone(), vec![b.as_ref().clone()], {
+            let late = ManualClock::new(9_970);
+            Arc::new(late)
+        });
+        match behind.place(&b, c, col, &ann()).await {
+            Err(GameError::Cooldown { retry_after_ms }) => assert_eq!(retry_after_ms, 1000),
+            other => panic!("expected cooldown, got {other:?}"),
+        }
     }
 
     #[tokio::test]

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -28,7 +28,8 @@ pub fn init_tracing(format: LogFormat) {
     };
 }
 
-/// The process-wide Prometheus recorder, installed on first use.
+/// The process-wide Prometheus recorder, installed on first use, with the
+/// process metrics (RSS, CPU, open fds) and `pixel_build_info` registered.
 pub fn metrics_handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
@@ -39,18 +40,63 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
             .expect("static buckets are valid")
             .install_recorder()
             .expect("no other metrics recorder is installed in this process");
-        metrics::describe_counter!("pixel_placements_total", "Pixels placed, per board");
-        metrics::describe_counter!("pixel_decays_total", "Pixels removed by decay, per board");
-        metrics::describe_counter!(
-            "http_requests_total",
-            "HTTP requests by service, route and status"
-        );
-        metrics::describe_histogram!(
-            "http_request_duration_seconds",
-            "HTTP request latency by service and route"
-        );
+        describe();
+        process_collector().describe();
+        metrics::gauge!(
+            "pixel_build_info",
+            "service" => service_name(),
+            "version" => env!("CARGO_PKG_VERSION"),
+            "revision" => option_env!("PIXEL_REVISION").unwrap_or("unknown"),
+        )
+        .set(1.0);
         handle
     })
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!("pixel_placements_total", "Pixels placed, per board");
+    describe_counter!("pixel_decays_total", "Pixels removed by decay, per board");
+    describe_counter!(
+        "http_requests_total",
+        "HTTP requests by service, matched route, method and status"
+    );
+    describe_histogram!(
+        "http_request_duration_seconds",
+        metrics::Unit::Seconds,
+        "HTTP request latency by service and matched route"
+    );
+    describe_gauge!(
+        "pixel_build_info",
+        "Always 1; the labels name the service, its version and source revision"
+    );
+}
+
+fn process_collector() -> &'static metrics_process::Collector {
+    static COLLECTOR: OnceLock<metrics_process::Collector> = OnceLock::new();
+    COLLECTOR.get_or_init(metrics_process::Collector::default)
+}
+
+/// The service this process runs, from its executable's name:
+/// `pixel-api` → `api`, `realtime-pixel` → `standalone`.
+fn service_name() -> &'static str {
+    static NAME: OnceLock<String> = OnceLock::new();
+    NAME.get_or_init(|| {
+        let exe = std::env::args_os()
+            .next()
+            .map(std::path::PathBuf::from)
+            .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .unwrap_or_default();
+        service_of_executable(&exe).to_owned()
+    })
+}
+
+fn service_of_executable(exe: &str) -> &str {
+    match exe {
+        "realtime-pixel" => "standalone",
+        "" => "unknown",
+        other => other.strip_prefix("pixel-").unwrap_or(other),
+    }
 }
 
 /// A connection besides the store that the service needs to do its job
@@ -96,6 +142,7 @@ async fn readyz(State(r): State<Readiness>) -> Response {
 
 async fn render_metrics() -> Response {
     let handle = metrics_handle();
+    process_collector().collect();
     handle.run_upkeep();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -104,21 +151,61 @@ async fn render_metrics() -> Response {
         .into_response()
 }
 
-/// Middleware recording `http_requests_total` and
-/// `http_request_duration_seconds` by matched route (never the raw path, so
-/// the label set stays bounded).
+/// The method label of a request: the standard methods by name, anything
+/// else `other`, so that no client can create series at will.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Middleware recording `http_requests_total{service,route,method,status}`
+/// and `http_request_duration_seconds{service,route}`. Every label comes
+/// from a bounded set: the matched route pattern (never the raw path) or
+/// `unmatched`, a fixed method set, and the status the server chose.
 pub async fn track_http(service: &'static str, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let start = Instant::now();
     let response = next.run(req).await;
     let status = response.status().as_u16().to_string();
-    metrics::counter!("http_requests_total", "service" => service, "route" => route.clone(), "method" => method, "status" => status).increment(1);
-    metrics::histogram!("http_request_duration_seconds", "service" => service, "route" => route)
+    metrics::histogram!("http_request_duration_seconds", "service" => service, "route" => route.clone())
         .record(start.elapsed().as_secs_f64());
+    metrics::counter!("http_requests_total", "service" => service, "route" => route, "method" => method, "status" => status).increment(1);
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::OPTIONS), "OPTIONS");
+        for raw in ["FOO", "TRACE", "CONNECT", "get"] {
+            let m = Method::from_bytes(raw.as_bytes()).unwrap();
+            assert_eq!(method_label(&m), "other", "{raw}");
+        }
+    }
+
+    #[test]
+    fn services_are_named_after_their_executable() {
+        assert_eq!(service_of_executable("pixel-api"), "api");
+        assert_eq!(service_of_executable("pixel-gateway"), "gateway");
+        assert_eq!(service_of_executable("pixel-worker"), "worker");
+        assert_eq!(service_of_executable("realtime-pixel"), "standalone");
+        assert_eq!(service_of_executable(""), "unknown");
+    }
 }

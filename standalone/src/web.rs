@@ -1,12 +1,50 @@
 //! The web page, compiled into the binary so the one command that runs the
 //! game needs nothing beside it. The browser client is plain static files in
-//! `web/`; `web/vendor/socket.io.min.js` is the official socket.io-client
-//! build from npm (see `web/vendor.sh`).
+//! `web/` (ES modules under `web/js/`, served as they are);
+//! `web/vendor/socket.io.min.js` is the official socket.io-client build from
+//! npm (see `web/vendor.sh`). Only the page's files are served: `web/` also
+//! holds package.json, tsconfig.json, type declarations and unit tests.
+//! Keep `PAGE_FILES` in step with nginx's allow-list
+//! (nginx/realtime-pixel.conf.template).
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+
+const HTML: &str = "text/html; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+/// `(URL path, body, content type)` of a file under `web/`.
+macro_rules! page_file {
+    ($file:literal, $content_type:expr) => {
+        (
+            concat!("/", $file),
+            include_str!(concat!("../../web/", $file)),
+            $content_type,
+        )
+    };
+}
+
+/// Every file the page loads (`/` is index.html too).
+const PAGE_FILES: &[(&str, &str, &str)] = &[
+    ("/", include_str!("../../web/index.html"), HTML),
+    page_file!("index.html", HTML),
+    page_file!("style.css", CSS),
+    page_file!("vendor/socket.io.min.js", JS),
+    page_file!("js/main.js", JS),
+    page_file!("js/api.js", JS),
+    page_file!("js/history.js", JS),
+    page_file!("js/input.js", JS),
+    page_file!("js/player.js", JS),
+    page_file!("js/render.js", JS),
+    page_file!("js/session.js", JS),
+    page_file!("js/sync.js", JS),
+    page_file!("js/types.js", JS),
+    page_file!("js/ui.js", JS),
+    page_file!("js/view.js", JS),
+];
 
 fn asset(body: &'static str, content_type: &'static str) -> impl IntoResponse + Clone {
     (
@@ -45,27 +83,12 @@ pub fn security_headers() -> [(HeaderName, HeaderValue); 4] {
 }
 
 pub fn router() -> Router {
-    let index = asset(
-        include_str!("../../web/index.html"),
-        "text/html; charset=utf-8",
-    );
-    let app = asset(
-        include_str!("../../web/app.js"),
-        "text/javascript; charset=utf-8",
-    );
-    let style = asset(
-        include_str!("../../web/style.css"),
-        "text/css; charset=utf-8",
-    );
-    let sio = asset(
-        include_str!("../../web/vendor/socket.io.min.js"),
-        "text/javascript; charset=utf-8",
-    );
-    Router::new()
-        .route("/", get(move || async move { index }))
-        .route("/app.js", get(move || async move { app }))
-        .route("/style.css", get(move || async move { style }))
-        .route("/vendor/socket.io.min.js", get(move || async move { sio }))
+    PAGE_FILES
+        .iter()
+        .fold(Router::new(), |router, &(path, body, content_type)| {
+            let response = asset(body, content_type);
+            router.route(path, get(move || async move { response }))
+        })
         .layer(axum::middleware::map_response(
             |mut res: axum::response::Response| async move {
                 res.headers_mut().extend(security_headers());

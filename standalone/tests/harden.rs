@@ -342,7 +342,7 @@ async fn a_wrong_method_is_a_405_in_the_error_envelope() {
 #[tokio::test]
 async fn the_page_cannot_be_framed_or_sniffed() {
     let app = spawn_app(&[]).await;
-    for path in ["/", "/app.js"] {
+    for path in ["/", "/js/main.js"] {
         let r = app.http.get(app.url(path)).send().await.unwrap();
         let h = r.headers();
         let csp = h["content-security-policy"].to_str().unwrap();

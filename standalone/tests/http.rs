@@ -24,13 +24,22 @@ async fn the_web_page_is_served() {
     let r = app.http.get(app.url("/")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("<canvas"));
-    let r = app
-        .http
-        .get(app.url("/vendor/socket.io.min.js"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    for path in ["/vendor/socket.io.min.js", "/js/main.js", "/js/sync.js"] {
+        let r = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        // ES modules load only with a JavaScript MIME type.
+        let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(ct.starts_with("text/javascript"), "{path}: {ct}");
+    }
+    for path in [
+        "/package.json",
+        "/tsconfig.json",
+        "/js/globals.d.ts",
+        "/test/sync.test.mjs",
+    ] {
+        let r = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{path} is not part of the page");
+    }
     app.shutdown().await;
 }
 

@@ -72,15 +72,30 @@ impl RedisServer {
         self.wait_ready();
     }
 
+    /// Until Redis answers `PING` with `PONG`: it accepts connections while
+    /// it still loads its append-only file, and answers `LOADING` then.
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            if self.pong() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("redis-server did not listen on {} within 10 s", self.port);
+        panic!(
+            "redis-server did not answer PING on {} within 10 s",
+            self.port
+        );
+    }
+
+    fn pong(&self) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+        let mut buf = [0u8; 7];
+        s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
     }
 
     pub fn url(&self) -> String {

@@ -35,7 +35,7 @@
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use deadpool_redis::{Pool, PoolError, Runtime};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script, Value};
 
 use super::{
@@ -45,13 +45,15 @@ use super::{
 use crate::domain::{BoardConfig, BoardId, HistoryPolicy, PixelEntry, Update};
 
 /// Trims a board's feed per the history policy, dropping at most `budget`
-/// entries. Every entry's first field is `t`, its recorded time, so one
-/// short `XRANGE` from the head decides; the common case (the head is
+/// entries. Every entry's first field is `t`, its recorded time, so the
+/// head entry decides whether anything goes; the common case (the head is
 /// young) costs an `XLEN` and a one-entry read.
 const TRIM_FN: &str = r#"
 local function trim(feed, now, min_updates, min_age, budget)
   local n = redis.call('XLEN', feed)
   if n <= min_updates then return end
+  local first = redis.call('XRANGE', feed, '-', '+', 'COUNT', 1)[1]
+  if not first or tonumber(first[2][2]) >= now - min_age then return end
   local head = redis.call('XRANGE', feed, '-', '+', 'COUNT', math.min(budget, n - min_updates))
   local cut = nil
   for _, e in ipairs(head) do
@@ -237,9 +239,8 @@ pub struct RedisSettings {
     pub prefix: String,
     /// Names the process in the Redis metrics (`service` label).
     pub service: &'static str,
-    pub pool_size: usize,
-    /// How long an operation waits for a connection before it fails as
-    /// `unavailable`.
+    /// How long an operation waits for Redis (to connect, or to answer)
+    /// before it fails as `unavailable`.
     pub timeout: std::time::Duration,
 }
 
@@ -249,15 +250,24 @@ impl RedisSettings {
             url: url.into(),
             prefix: "rp".into(),
             service: "pixel",
-            pool_size: 32,
             timeout: std::time::Duration::from_secs(2),
         }
     }
 }
 
 /// The cluster's store: every game state change is one Lua script.
+///
+/// Requests share one multiplexed connection (redis-rs's
+/// `ConnectionManager`, which reconnects by itself after an outage):
+/// concurrent requests are pipelined on it, so Redis executes a burst of
+/// placements in one pass of its event loop and covers them with one
+/// `fsync` of the append-only file (`appendfsync always`). With a pool of
+/// exclusive connections each in-flight request had a connection of its
+/// own, and placement throughput was bounded by pool size ÷ fsync time.
 pub struct RedisStore {
-    pool: Pool,
+    /// Replaced by a fresh one after a response timeout (see [`Self::fail`]).
+    conn: std::sync::RwLock<ConnectionManager>,
+    config: ConnectionManagerConfig,
     client: redis::Client,
     service: &'static str,
     prefix: String,
@@ -307,32 +317,26 @@ fn redis_err(e: redis::RedisError) -> StoreError {
     }
 }
 
-fn pool_err(e: PoolError) -> StoreError {
-    match e {
-        PoolError::Backend(e) => redis_err(e),
-        other => unavailable(other),
-    }
-}
-
 impl RedisStore {
     /// Connects, failing fast if Redis cannot be reached now. (Later outages
-    /// are survived: each operation takes a pooled connection and fails as
-    /// `unavailable` while Redis is down.)
+    /// are survived: operations fail as `unavailable` while Redis is down,
+    /// and the connection is re-established in the background.)
     pub async fn connect(settings: &RedisSettings) -> Result<Self, StoreError> {
-        let mut cfg = deadpool_redis::Config::from_url(settings.url.clone());
-        let mut pool_cfg = deadpool_redis::PoolConfig::new(settings.pool_size);
-        pool_cfg.timeouts.wait = Some(settings.timeout);
-        pool_cfg.timeouts.create = Some(settings.timeout);
-        pool_cfg.timeouts.recycle = Some(settings.timeout);
-        cfg.pool = Some(pool_cfg);
-        let pool = cfg
-            .create_pool(Some(Runtime::Tokio1))
-            .map_err(|e| StoreError::Unavailable(format!("bad REDIS_URL: {e}")))?;
         let client = redis::Client::open(settings.url.as_str())
             .map_err(|e| StoreError::Unavailable(format!("bad REDIS_URL: {e}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(settings.timeout))
+            .set_response_timeout(Some(settings.timeout))
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_secs(1));
+        let conn = ConnectionManager::new_with_config(client.clone(), config.clone())
+            .await
+            .map_err(redis_err)?;
         let script = |body: &str| Script::new(&format!("{TRIM_FN}\n{body}"));
         let mut store = Self {
-            pool,
+            conn: std::sync::RwLock::new(conn),
+            config,
             client,
             service: settings.service,
             prefix: settings.prefix.clone(),
@@ -363,8 +367,33 @@ impl RedisStore {
         Ok(store)
     }
 
-    async fn conn(&self) -> Result<deadpool_redis::Connection, StoreError> {
-        self.pool.get().await.map_err(pool_err)
+    /// A handle on the shared connection (cheap: it multiplexes).
+    async fn conn(&self) -> Result<ConnectionManager, StoreError> {
+        Ok(self.conn.read().unwrap_or_else(|e| e.into_inner()).clone())
+    }
+
+    /// Maps a failed call's error, and after a response timeout replaces
+    /// the shared connection in the background. The manager reconnects by
+    /// itself only when the connection breaks; a connection whose answers
+    /// stopped coming (a stalled path, a half-open socket) would otherwise
+    /// hold every later request until it too timed out.
+    fn fail(&self, e: redis::RedisError) -> StoreError {
+        if e.is_timeout() {
+            self.reset();
+        }
+        redis_err(e)
+    }
+
+    /// Swaps in a fresh connection, which connects on first use: the next
+    /// request (a client's retry, say) no longer waits on the stalled one.
+    fn reset(&self) {
+        match ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone()) {
+            Ok(fresh) => {
+                *self.conn.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+                tracing::warn!("Redis stopped answering on the shared connection; replaced it");
+            }
+            Err(e) => tracing::warn!(error = %e, "replacing the Redis connection failed"),
+        }
     }
 
     fn key(&self, rest: &str) -> String {
@@ -508,7 +537,7 @@ impl Store for RedisStore {
             redis::cmd("PING")
                 .query_async::<String>(&mut conn)
                 .await
-                .map_err(redis_err)?;
+                .map_err(|e| self.fail(e))?;
             Ok(())
         })
         .await
@@ -529,7 +558,7 @@ impl Store for RedisStore {
                 .arg(&configured)
                 .invoke_async(&mut conn)
                 .await
-                .map_err(redis_err)?;
+                .map_err(|e| self.fail(e))?;
             if stored != configured {
                 return Err(StoreError::Corrupt(format!(
                     "board {} is {stored} in Redis but this process is configured for \
@@ -555,7 +584,7 @@ impl Store for RedisStore {
                 .arg(json)
                 .invoke_async(&mut conn)
                 .await
-                .map_err(redis_err)?;
+                .map_err(|e| self.fail(e))?;
             if created == 1 {
                 Ok(())
             } else {
@@ -571,7 +600,7 @@ impl Store for RedisStore {
                 let mut conn = self.conn().await?;
                 conn.get(self.key(&format!("email:{email}")))
                     .await
-                    .map_err(redis_err)?
+                    .map_err(|e| self.fail(e))?
             };
             match id {
                 Some(id) => self.user_by_id(&id).await,
@@ -587,7 +616,7 @@ impl Store for RedisStore {
             let json: Option<String> = conn
                 .get(self.key(&format!("user:{id}")))
                 .await
-                .map_err(redis_err)?;
+                .map_err(|e| self.fail(e))?;
             json.map(|j| serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string())))
                 .transpose()
         })
@@ -612,7 +641,7 @@ impl Store for RedisStore {
                 .arg(format!("{now}-{}", uuid::Uuid::new_v4().simple()))
                 .invoke_async(&mut conn)
                 .await
-                .map_err(redis_err)?;
+                .map_err(|e| self.fail(e))?;
             Ok(allowed == 1)
         })
         .await
@@ -624,7 +653,7 @@ impl Store for RedisStore {
             let _: i64 = conn
                 .del(self.key(&format!("login:{email}")))
                 .await
-                .map_err(redis_err)?;
+                .map_err(|e| self.fail(e))?;
             Ok(())
         })
         .await
@@ -647,7 +676,7 @@ impl Store for RedisStore {
                 .arg(now)
                 .invoke_async(&mut conn)
                 .await
-                .map_err(redis_err)?;
+                .map_err(|e| self.fail(e))?;
             Ok(())
         })
         .await
@@ -668,7 +697,7 @@ impl Store for RedisStore {
                 .arg(r.window_ms)
                 .invoke_async(&mut conn)
                 .await
-                .map_err(redis_err)?;
+                .map_err(|e| self.fail(e))?;
             Ok(match out.first().map(String::as_str) {
                 Some("rotated") => RotateOutcome::Rotated {
                     user_id: out.get(1).cloned().unwrap_or_default(),
@@ -690,7 +719,7 @@ impl Store for RedisStore {
                 .arg(current)
                 .invoke_async(&mut conn)
                 .await
-                .map_err(redis_err)?;
+                .map_err(|e| self.fail(e))?;
             Ok(())
         })
         .await
@@ -705,7 +734,7 @@ impl Store for RedisStore {
                 .arg(now)
                 .invoke_async(&mut conn)
                 .await
-                .map_err(redis_err)?;
+                .map_err(|e| self.fail(e))?;
             Ok(revoked == 1)
         })
         .await
@@ -729,7 +758,7 @@ impl Store for RedisStore {
                 .arg(format!("{now}-{}", uuid::Uuid::new_v4().simple()))
                 .invoke_async(&mut conn)
                 .await
-                .map_err(redis_err)?;
+                .map_err(|e| self.fail(e))?;
             Ok(allowed == 1)
         })
         .await
@@ -741,7 +770,7 @@ impl Store for RedisStore {
             let seq: Option<u64> = conn
                 .get(self.board_key(board, "seq"))
                 .await
-                .map_err(redis_err)?;
+                .map_err(|e| self.fail(e))?;
             Ok(seq.unwrap_or(0))
         })
         .await
@@ -773,6 +802,9 @@ impl Store for RedisStore {
                 .invoke_async(&mut conn)
                 .await
                 .map_err(|e| {
+                    if e.is_timeout() {
+                        self.reset();
+                    }
                     // Sent, but no answer: the step may have run.
                     if e.is_timeout() || e.is_connection_dropped() {
                         StoreError::OutcomeUnknown(e.to_string())
@@ -809,7 +841,7 @@ impl Store for RedisStore {
                 .arg(placement_id)
                 .invoke_async(&mut conn)
                 .await
-                .map_err(redis_err)?;
+                .map_err(|e| self.fail(e))?;
             Ok((seq > 0).then_some(seq))
         })
         .await
@@ -824,7 +856,7 @@ impl Store for RedisStore {
                 .hgetall(self.board_key(&board.id, "px"))
                 .query_async(&mut conn)
                 .await
-                .map_err(redis_err)?;
+                .map_err(|e| self.fail(e))?;
             let mut pixels = pixels
                 .iter()
                 .map(|(i, v)| parse_pixel(board, i, v))
@@ -866,7 +898,10 @@ impl Store for RedisStore {
                     .arg(limit);
             }
             let mut conn = self.conn().await?;
-            let replies: Vec<Value> = pipe.query_async(&mut conn).await.map_err(redis_err)?;
+            let replies: Vec<Value> = pipe
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| self.fail(e))?;
             let seq = replies.first().and_then(number).unwrap_or(0);
             let oldest = replies
                 .get(1)
@@ -909,7 +944,7 @@ impl Store for RedisStore {
                 .arg(history.min_age_ms)
                 .invoke_async(&mut conn)
                 .await
-                .map_err(redis_err)?;
+                .map_err(|e| self.fail(e))?;
             let (Some(&next_due), Some(&backlog)) = (out.first(), out.get(1)) else {
                 return Err(StoreError::Corrupt(format!("sweep reply {out:?}")));
             };
@@ -939,7 +974,7 @@ impl Store for RedisStore {
 }
 
 /// A feed reader on a connection of its own: `XREAD BLOCK` holds its
-/// connection for the whole wait, and the pooled connections' response
+/// connection for the whole wait, and the shared connection's response
 /// timeout would cut it short. A failed read drops the connection; the
 /// next read opens a fresh one, so a restarted Redis is picked up again.
 struct RedisFeed {

@@ -291,10 +291,10 @@ test('a worker that was down catches up: the removals it missed go out when it i
 });
 
 test('nginx serves the page and its assets, and nothing else from web/', T(10_000), async () => {
-  for (const p of ['/', '/index.html', '/app.js', '/style.css', '/vendor/socket.io.min.js']) {
+  for (const p of ['/', '/index.html', '/js/main.js', '/js/sync.js', '/style.css', '/vendor/socket.io.min.js']) {
     assert.equal(await status(`${cfg.url}${p}`), 200, p);
   }
-  for (const p of ['/package.json', '/package-lock.json', '/vendor.sh', '/node_modules/socket.io-client/package.json']) {
+  for (const p of ['/package.json', '/package-lock.json', '/vendor.sh', '/tsconfig.json', '/js/globals.d.ts', '/test/sync.test.mjs', '/node_modules/socket.io-client/package.json']) {
     assert.equal(await status(`${cfg.url}${p}`), 404, p);
   }
 });

@@ -116,7 +116,7 @@ function traffic(users, stop) {
         continue; // an ack that timed out while Redis was frozen
       }
       if (res.ok) ok.push(res.update);
-      else if (res.error === 'unavailable') await sleep(50);
+      else if (res.error === 'unavailable' || res.error === 'busy') await sleep(50);
       else assert.fail(`unexpected ack ${JSON.stringify(res)}`);
     }
     return ok;

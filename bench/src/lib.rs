@@ -1,0 +1,10 @@
+//! The load generator behind `pixel-bench` (see `main.rs` and
+//! `scripts/bench.sh`): a minimal Engine.IO v4 / Socket.IO v5 client over
+//! WebSocket (`sio`), simulated watchers and placers (`clients`), the
+//! scenarios, figures (`stats`) and the results table (`report`).
+
+pub mod clients;
+pub mod report;
+pub mod scenarios;
+pub mod sio;
+pub mod stats;

@@ -1,0 +1,295 @@
+#!/usr/bin/env bash
+# Benchmarks (issue 7): every scenario against the standalone server and a
+# local cluster, with the load generator `pixel-bench` (bench/).
+#
+#   scripts/bench.sh           full run: release build, 3 runs per scenario,
+#                              medians → bench/results/latest.{md,json}
+#   scripts/bench.sh --quick   smaller and shorter, 1 run each
+#                              → bench/results/quick.{md,json}
+#   scripts/bench.sh --smoke   seconds-long (debug build): checks that every
+#                              scenario ran and produced figures; part of
+#                              scripts/test.sh. Results stay in .run/.
+#
+# It starts what it measures itself (scripts/cluster.sh with its own
+# CLUSTER_DIR under .run/bench-*/ and free ports; the standalone server),
+# once per group of server settings, and stops everything it started.
+# Scenarios, in order:
+#   standalone  fanout, idle RSS, place | fill, snapshot | decay steady
+#   cluster     fanout on gateway 1, fanout through nginx over 3 gateways,
+#               idle RSS of gateway 1, place on gateway 1 | fill, snapshot
+#               | decay steady, decay backlog (worker paused and resumed)
+# Extra arguments after the mode are passed to nothing; edit the figures
+# below to change sizes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+MODE=full
+case ${1:-} in
+  "") ;;
+  --quick) MODE=quick ;;
+  --smoke) MODE=smoke ;;
+  _standalone) MODE=internal ;;
+  *)
+    sed -n '2,22p' "$0"
+    exit 2
+    ;;
+esac
+
+# ---------------------------------------------------------------- sizes
+case $MODE in
+  internal) PROFILE=${BENCH_PROFILE:?} ;;
+  full)
+    PROFILE=release RUNS=3
+    BOARD=500 FANOUT_WATCHERS=1000 FANOUT_PLACERS=10 FANOUT_RATE=200 FANOUT_S=10
+    IDLE_CONNS=10000 PLACE_SOCKETS=50 PLACE_RATE=10000 PLACE_S=10
+    SNAP_CLIENTS=16 SNAP_S=10 DECAY_TTL_MS=2000 DECAY_RATE=200 DECAY_S=10
+    BACKLOG=50000 SOURCES=16
+    ;;
+  quick)
+    PROFILE=release RUNS=1
+    BOARD=500 FANOUT_WATCHERS=300 FANOUT_PLACERS=6 FANOUT_RATE=200 FANOUT_S=5
+    IDLE_CONNS=2000 PLACE_SOCKETS=50 PLACE_RATE=5000 PLACE_S=5
+    SNAP_CLIENTS=16 SNAP_S=5 DECAY_TTL_MS=1500 DECAY_RATE=200 DECAY_S=4
+    BACKLOG=10000 SOURCES=16
+    ;;
+  smoke)
+    PROFILE=debug RUNS=1
+    BOARD=64 FANOUT_WATCHERS=20 FANOUT_PLACERS=2 FANOUT_RATE=50 FANOUT_S=2
+    IDLE_CONNS=100 PLACE_SOCKETS=4 PLACE_RATE=200 PLACE_S=2
+    SNAP_CLIENTS=2 SNAP_S=1 DECAY_TTL_MS=1000 DECAY_RATE=50 DECAY_S=2
+    BACKLOG=500 SOURCES=4
+    ;;
+esac
+
+export RUN_DIR="$ROOT/.run/bench-$MODE"
+[ "$MODE" = internal ] && RUN_DIR=$BENCH_RUN_DIR
+source scripts/lib.sh
+BIN="$ROOT/target/$PROFILE"
+STANDALONE_PID="$RUN_DIR/standalone.pid"
+
+# The standalone server, with the settings of the current environment.
+standalone_up() {
+  local port=$1
+  setsid env PORT="$port" BIND_ADDR=127.0.0.1 "$BIN/realtime-pixel" \
+    >>"$RUN_DIR/standalone.log" 2>&1 </dev/null &
+  echo $! >"$STANDALONE_PID"
+  wait_http "http://127.0.0.1:$port/readyz" 60
+}
+standalone_down() {
+  [ -f "$STANDALONE_PID" ] || return 0
+  local pid
+  pid=$(cat "$STANDALONE_PID")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$STANDALONE_PID"
+}
+
+# `scripts/bench.sh _standalone restart PORT`: the idle scenario's restart
+# command (a fresh process per run), with the caller's environment.
+if [ "$MODE" = internal ]; then
+  standalone_down
+  standalone_up "${3:?port}"
+  exit 0
+fi
+
+rm -rf "$RUN_DIR"
+mkdir -p "$RUN_DIR"
+RESULTS="$RUN_DIR/results"
+mkdir -p "$RESULTS"
+CLUSTER_DIR=""
+cleanup() {
+  standalone_down
+  if [ -n "$CLUSTER_DIR" ] && [ -d "$CLUSTER_DIR/pids" ]; then
+    scripts/cluster.sh down >/dev/null 2>&1 || true
+  fi
+}
+trap cleanup EXIT
+
+# Many sockets: as many descriptors as we may have (servers inherit it).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+need_cmd curl curl
+need_cmd redis-server redis-server
+need_cmd nginx nginx
+
+log "building ($PROFILE)"
+if [ "$PROFILE" = release ]; then
+  cargo build --release --locked --bin realtime-pixel --bin pixel-api --bin pixel-gateway \
+    --bin pixel-worker --bin pixel-bench
+else
+  cargo build --locked --bin realtime-pixel --bin pixel-api --bin pixel-gateway \
+    --bin pixel-worker --bin pixel-bench
+fi
+BENCH="$BIN/pixel-bench"
+
+# Shared server settings. Per-socket event limits are lifted so that the
+# load generator's few placing sockets are not rate limited (real clients
+# keep the defaults); everything else stays at its default unless a group
+# below says otherwise.
+unset REDIS_URL PLACE_CONCURRENCY MAX_PAYLOAD_BYTES SOCKET_BUFFER_PACKETS
+export JWT_SECRET="bench-secret-0123456789abcdef0123456789abcdef"
+export RUST_LOG=warn BOARD_WIDTH=$BOARD BOARD_HEIGHT=$BOARD
+export SOCKET_EVENT_RATE=1000000 SOCKET_EVENT_BURST=1000000
+BASE_SETTINGS="BOARD=${BOARD}x$BOARD SOCKET_EVENT_RATE=$SOCKET_EVENT_RATE SOCKET_EVENT_BURST=$SOCKET_EVENT_BURST"
+
+# settings COOLDOWN TTL: exports them; S is the line the results record.
+settings() {
+  export COOLDOWN_MS=$1 TTL_MS=$2
+  S="$BASE_SETTINGS COOLDOWN_MS=$1 TTL_MS=$2 build=$PROFILE (everything else at its default)"
+}
+
+FAILED=()
+# bench NAME SCENARIO ARGS...: one scenario invocation, result in $RESULTS
+# (R=1 bench ... for a single run).
+bench() {
+  local name=$1
+  shift
+  log "scenario $name"
+  if ! "$BENCH" "$@" --runs "${R:-$RUNS}" --sources "$SOURCES" --out "$RESULTS/$name.json" >/dev/null; then
+    FAILED+=("$name")
+    log "scenario $name failed (see $RESULTS/$name.json)"
+  fi
+}
+
+# fill_and_snapshot PREFIX LABEL SETTINGS WS API PIDS: fills the board
+# (every cell, cooldown 0), then snapshot plain and conditional.
+fill_and_snapshot() {
+  local prefix=$1 label=$2 s=$3 ws=$4 api=$5 pids=$6
+  R=1 bench "$prefix-fill" fill --ws "$ws" --api "$api" --label "$label" --server "$s"
+  bench "$prefix-snapshot-1-plain" snapshot --ws "$ws" --api "$api" --label "$label" --server "$s" \
+    --pids "$pids" --mode plain --clients "$SNAP_CLIENTS" --duration-s "$SNAP_S"
+  bench "$prefix-snapshot-2-conditional" snapshot --ws "$ws" --api "$api" --label "$label" --server "$s" \
+    --pids "$pids" --mode conditional --clients "$SNAP_CLIENTS" --duration-s "$SNAP_S"
+}
+
+# ---------------------------------------------------------------- standalone
+SA_PORT=$(free_port)
+SA_WS=127.0.0.1:$SA_PORT
+SA_API=http://127.0.0.1:$SA_PORT
+export BENCH_RUN_DIR=$RUN_DIR BENCH_PROFILE=$PROFILE
+sa_pids() { echo "standalone=@$STANDALONE_PID"; }
+
+log "standalone: fanout, idle, place"
+settings 1 3600000
+standalone_up "$SA_PORT"
+bench 01-standalone-fanout fanout --ws "$SA_WS" --api "$SA_API" --label standalone --server "$S" \
+  --pids "$(sa_pids)" --watchers "$FANOUT_WATCHERS" --placers "$FANOUT_PLACERS" \
+  --rate "$FANOUT_RATE" --duration-s "$FANOUT_S"
+bench 02-standalone-idle idle --ws "$SA_WS" --api "$SA_API" --label standalone --server "$S" \
+  --connections "$IDLE_CONNS" --pid-file "$STANDALONE_PID" \
+  --restart-cmd "scripts/bench.sh _standalone restart $SA_PORT"
+bench 03-standalone-place place --ws "$SA_WS" --api "$SA_API" --label standalone --server "$S" \
+  --pids "$(sa_pids)" --sockets "$PLACE_SOCKETS" --rate "$PLACE_RATE" --duration-s "$PLACE_S"
+standalone_down
+
+log "standalone: fill, snapshot"
+settings 0 3600000
+standalone_up "$SA_PORT"
+fill_and_snapshot 04-standalone standalone "$S" "$SA_WS" "$SA_API" "$(sa_pids)"
+standalone_down
+
+log "standalone: decay"
+settings 0 "$DECAY_TTL_MS"
+standalone_up "$SA_PORT"
+bench 07-standalone-decay-steady decay-steady --ws "$SA_WS" --api "$SA_API" --label standalone \
+  --server "$S" --pids "$(sa_pids)" --rate "$DECAY_RATE" --duration-s "$DECAY_S"
+standalone_down
+
+# ---------------------------------------------------------------- cluster
+# cluster_up NAME GATEWAYS: a fresh cluster (own Redis, free ports) with
+# the current settings.
+cluster_up() {
+  CLUSTER_DIR="$RUN_DIR/cluster-$1"
+  export CLUSTER_DIR PROFILE GATEWAYS=$2 WORKERS=1
+  NGINX_PORT=$(free_port) API_PORT=$(free_port) WORKER_PORT=$(free_port) REDIS_PORT=$(free_port)
+  GATEWAY_PORTS=""
+  for _ in $(seq "$2"); do GATEWAY_PORTS+="$(free_port) "; done
+  export NGINX_PORT API_PORT WORKER_PORT REDIS_PORT GATEWAY_PORTS
+  scripts/cluster.sh up
+  read -r -a GW <<<"$GATEWAY_PORTS"
+}
+cluster_down() {
+  scripts/cluster.sh down
+  CLUSTER_DIR=""
+}
+# Every process of the cluster, by pid file (read when a run starts, so a
+# restarted process counts), nginx by its worker's pid.
+cl_pids() {
+  local out="" f name pid
+  for f in "$CLUSTER_DIR"/pids/*.pid; do
+    name=$(basename "$f" .pid)
+    if [ "$name" = nginx ]; then
+      pid=$(pgrep -P "$(cat "$f")" | head -1 || true)
+      [ -n "$pid" ] && out+="$name=$pid,"
+    else
+      out+="$name=@$f,"
+    fi
+  done
+  echo "${out%,}"
+}
+
+log "cluster: fanout, idle, place"
+settings 1 3600000
+cluster_up a 3
+GW1=127.0.0.1:${GW[0]}
+NGX=127.0.0.1:$NGINX_PORT
+API=http://127.0.0.1:$API_PORT
+METRICS=""
+for p in "${GW[@]}"; do METRICS+="http://127.0.0.1:$p/metrics,"; done
+METRICS=${METRICS%,}
+bench 11-cluster-fanout-gateway fanout --ws "$GW1" --api "$API" --label "cluster, 1 gateway" \
+  --server "$S" --pids "$(cl_pids)" --watchers "$FANOUT_WATCHERS" --placers "$FANOUT_PLACERS" \
+  --rate "$FANOUT_RATE" --duration-s "$FANOUT_S" --gateway-metrics "$METRICS"
+bench 12-cluster-fanout-nginx fanout --ws "$NGX" --api "$API" --label "cluster, nginx + 3 gateways" \
+  --server "$S" --pids "$(cl_pids)" --watchers "$FANOUT_WATCHERS" --placers "$FANOUT_PLACERS" \
+  --rate "$FANOUT_RATE" --duration-s "$FANOUT_S" --gateway-metrics "$METRICS"
+bench 13-cluster-idle idle --ws "$GW1" --api "$API" --label "cluster, gateway 1" --server "$S" \
+  --connections "$IDLE_CONNS" --pid-file "$CLUSTER_DIR/pids/gateway-1.pid" \
+  --restart-cmd "scripts/cluster.sh stop gateway-1 && scripts/cluster.sh start gateway-1"
+bench 14-cluster-place place --ws "$GW1" --api "$API" --label "cluster, 1 gateway" --server "$S" \
+  --pids "$(cl_pids)" --sockets "$PLACE_SOCKETS" --rate "$PLACE_RATE" --duration-s "$PLACE_S"
+cluster_down
+
+log "cluster: fill, snapshot"
+settings 0 3600000
+cluster_up b 1
+fill_and_snapshot 15-cluster "cluster, api" "$S" "127.0.0.1:${GW[0]}" "http://127.0.0.1:$API_PORT" "$(cl_pids)"
+cluster_down
+
+log "cluster: decay"
+settings 0 "$DECAY_TTL_MS"
+cluster_up c 1
+GW1=127.0.0.1:${GW[0]}
+API=http://127.0.0.1:$API_PORT
+bench 17-cluster-decay-steady decay-steady --ws "$GW1" --api "$API" --label "cluster, 1 worker" \
+  --server "$S" --pids "$(cl_pids)" --rate "$DECAY_RATE" --duration-s "$DECAY_S"
+bench 18-cluster-decay-backlog decay-backlog --ws "$GW1" --api "$API" --label "cluster, 1 worker" \
+  --server "$S" --pids "$(cl_pids)" --pixels "$BACKLOG" \
+  --pause-cmd "scripts/cluster.sh stop worker" --resume-cmd "scripts/cluster.sh start worker"
+cluster_down
+
+# ---------------------------------------------------------------- report
+case $MODE in
+  full) MD=bench/results/latest.md JSON=bench/results/latest.json ;;
+  quick) MD=bench/results/quick.md JSON=bench/results/quick.json ;;
+  smoke) MD=$RUN_DIR/latest.md JSON=$RUN_DIR/latest.json ;;
+esac
+mkdir -p bench/results
+EXPECT=""
+[ "$MODE" = smoke ] && EXPECT="fanout,idle,place,fill,snapshot-plain,snapshot-conditional,decay-steady,decay-backlog"
+"$BENCH" report --dir "$RESULTS" --md "$MD" --json "$JSON" --mode "$MODE" --expect "$EXPECT" \
+  --note "The load generator runs on the same machine and shares its $(nproc) cores with the servers it measures." \
+  --note "Each scenario ran $RUNS time(s); the table shows the median (each figure on its own) and every run." \
+  --note "Clients are spread over $SOURCES loopback source addresses (127.0.0.2..); nginx is sticky by client address." \
+  --note "Per-socket event limits are lifted (SOCKET_EVENT_RATE/BURST) so a few placing sockets can offer the load." \
+  >/dev/null
+log "results: $MD, $JSON"
+if [ "${#FAILED[@]}" -gt 0 ]; then
+  log "failed scenarios: ${FAILED[*]}"
+  exit 1
+fi

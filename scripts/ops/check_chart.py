@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Lints and renders the Helm chart with Helm's own engine (PyPI
+helm-python-sdk, Helm's Go SDK) and validates every rendered object against
+the Kubernetes schemas (PyPI kubernetes-validate, strict: unknown fields are
+errors).
+
+    check_chart.py CHART_DIR [VALUES_FILE ...] [--out DIR]
+
+Renders once with the chart's defaults and once per values file. The
+prometheus-operator kinds (ServiceMonitor, PrometheusRule) are not in the
+Kubernetes schemas; they are checked for the fields the operator needs.
+Exits 1 on any lint error or invalid object.
+"""
+
+import argparse
+import os
+import re
+import sys
+
+import helm_python as helm
+import kubernetes_validate
+import yaml
+
+KUBE_VERSIONS = ["1.29.0", "1.33.0"]
+OPERATOR_KINDS = {"ServiceMonitor", "PrometheusRule"}
+
+
+def lint(chart_dir, values, label):
+    report = helm.lint(chart_dir, values, strict=True, kube_version="v1.29.0")
+    problems = [m for m in report.get("messages", []) if m.get("severity", 0) >= 2]
+    problems += [{"error": e} for e in report.get("errors") or []]
+    for p in problems:
+        print(f"FAIL lint ({label}): {p.get('path', '')} {p['error']}")
+    if not problems:
+        print(f"ok   helm lint --strict ({label})")
+    return not problems
+
+
+def check_operator_object(doc):
+    spec = doc.get("spec") or {}
+    if doc["kind"] == "ServiceMonitor":
+        assert doc["apiVersion"] == "monitoring.coreos.com/v1", doc["apiVersion"]
+        assert spec["selector"]["matchLabels"], "selector"
+        assert all(e.get("port") for e in spec["endpoints"]), "endpoints need a port"
+    else:
+        assert doc["apiVersion"] == "monitoring.coreos.com/v1", doc["apiVersion"]
+        rules = [r for g in spec["groups"] for r in g["rules"]]
+        assert rules and all(r.get("expr") for r in rules), "rules need expressions"
+
+
+def render_and_validate(chart_dir, values, label, out_dir):
+    chart = helm.Chart.load(chart_dir)
+    manifests = chart.render(values, name="pixel", namespace="pixel", is_install=True)
+    ok, count, kinds = True, 0, {}
+    rendered = []
+    for path, text in sorted(manifests.items()):
+        if path.endswith("NOTES.txt"):
+            if not text.strip():
+                print(f"FAIL {label}: NOTES.txt renders empty")
+                ok = False
+            continue
+        for doc in yaml.safe_load_all(text):
+            if not doc:
+                continue
+            count += 1
+            kinds[doc["kind"]] = kinds.get(doc["kind"], 0) + 1
+            rendered.append(doc)
+            name = f'{doc["kind"]}/{doc["metadata"]["name"]} ({path})'
+            try:
+                if doc["kind"] in OPERATOR_KINDS:
+                    check_operator_object(doc)
+                else:
+                    for v in KUBE_VERSIONS:
+                        kubernetes_validate.validate(doc, v, strict=True)
+            except Exception as e:  # noqa: BLE001 - every failure is reported
+                print(f"FAIL {label}: {name}: {e}")
+                ok = False
+    if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+        with open(os.path.join(out_dir, f"{label}.yaml"), "w") as f:
+            yaml.safe_dump_all(rendered, f, sort_keys=False)
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+    print(f"{'ok  ' if ok else 'FAIL'} {label}: {count} objects valid for Kubernetes {', '.join(KUBE_VERSIONS)}: {summary}")
+    return ok, kinds, rendered
+
+
+def readme_variables(readme):
+    """The variables of the README's configuration table."""
+    text = open(readme).read()
+    table = text[text.index("| variable | used by |"):]
+    table = table[: table.index("\n\n")]
+    names = set()
+    for line in table.splitlines()[2:]:
+        names.update(re.findall(r"`([A-Z][A-Z0-9_]+)`", line.split("|")[1]))
+    return names
+
+
+def env_of(objects):
+    """Every variable a rendered container gets (ConfigMap and env)."""
+    names = set()
+    for doc in objects:
+        if doc["kind"] == "ConfigMap" and doc["metadata"]["name"].endswith("-config"):
+            names.update(doc["data"])
+        if doc["kind"] == "Deployment":
+            for c in doc["spec"]["template"]["spec"]["containers"]:
+                names.update(e["name"] for e in c.get("env", []))
+    return names
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("chart")
+    ap.add_argument("values", nargs="*")
+    ap.add_argument("--out")
+    ap.add_argument("--readme", help="check that every variable of its configuration table is set")
+    a = ap.parse_args()
+    ok = True
+    runs = [("default", None)] + [(os.path.basename(v).removesuffix(".yaml"), yaml.safe_load(open(v))) for v in a.values]
+    for label, values in runs:
+        ok = lint(a.chart, values, label) and ok
+        good, kinds, objects = render_and_validate(a.chart, values, label, a.out)
+        ok = good and ok
+        if a.readme:
+            missing = readme_variables(a.readme) - env_of(objects)
+            if missing:
+                print(f"FAIL {label}: README variables without a Helm value: {sorted(missing)}")
+                ok = False
+            else:
+                print(f"ok   {label}: every variable of the README table reaches the pods")
+        for must in ("Deployment", "Service", "ConfigMap"):
+            if must not in kinds:
+                print(f"FAIL {label}: no {must} rendered")
+                ok = False
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

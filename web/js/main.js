@@ -1,0 +1,526 @@
+// @ts-check
+/**
+ * The page's controller: loads the board, keeps the Socket.IO connection and
+ * the feed state machine (sync.js) fed, and ties rendering, input, the
+ * session and the UI together. The binding contract is docs/PROTOCOL.md.
+ *
+ * URL parameters: `board` (default `main`); `gateway`, a Socket.IO origin
+ * other than the page's (used by tests to pin a page to one gateway of a
+ * cluster; WebSocket only, as cross-origin polling would need CORS).
+ *
+ * @typedef {import('./types.js').BoardMeta} BoardMeta
+ * @typedef {import('./types.js').Update} Update
+ * @typedef {import('./types.js').Snapshot} Snapshot
+ * @typedef {import('./types.js').JoinAck} JoinAck
+ * @typedef {import('./types.js').PlaceAck} PlaceAck
+ * @typedef {import('./types.js').UpdatesPage} UpdatesPage
+ * @typedef {import('./sync.js').Action} Action
+ * @typedef {import('./view.js').View} View
+ * @typedef {import('socket.io-client').Socket} Socket
+ */
+import { api, sleep } from './api.js';
+import { BoardState, FeedSync } from './sync.js';
+import { fetchHistory } from './history.js';
+import { HistoryPlayer } from './player.js';
+import { Renderer } from './render.js';
+import { attachInput } from './input.js';
+import { Session } from './session.js';
+import { Ui, describeError } from './ui.js';
+import * as V from './view.js';
+
+const params = new URLSearchParams(location.search);
+const BOARD = params.get('board') || 'main';
+const GATEWAY = params.get('gateway');
+const enc = encodeURIComponent(BOARD);
+
+const ui = new Ui();
+const canvas = /** @type {HTMLCanvasElement} */ (document.getElementById('board'));
+const renderer = new Renderer(canvas);
+const minimap = /** @type {HTMLCanvasElement} */ (document.getElementById('minimap'));
+/** board pixels per minimap CSS pixel */
+let minimapScale = 1;
+
+/** @type {BoardMeta | null} */
+let meta = null;
+let board = new BoardState(1, 1);
+const sync = new FeedSync(board);
+/** @type {View} */
+let view = { scale: 1, cx: 0, cy: 0 };
+let viewFitted = false;
+/** @type {{x: number, y: number} | null} */
+let hover = null;
+let cursor = { x: 0, y: 0 };
+let showCursor = false;
+/** optimistic previews of placements awaiting their ack, by "x,y" */
+const previews = new Map();
+let cooldownEnd = 0, cooldownTotal = 1;
+/** server clock minus ours, a lower bound tightened by every server timestamp seen */
+let clockOffset = -Infinity;
+/** @type {Socket | null} */
+let socket = null;
+let joinGen = 0, snapGen = 0, connected = false, refusals = 0;
+let drawQueued = false, paintedVersion = -1, paintedFrame = -1;
+/** placements the user asked for (tests check that gestures do not place) */
+let placeAttempts = 0;
+/** `resync` events received (tests check the page saw one) */
+let resyncs = 0;
+/** @type {(v?: unknown) => void} */
+let resolveReady = () => {};
+const ready = new Promise((r) => { resolveReady = r; });
+
+const updatesPage = (/** @type {number} */ since) => api(`/api/boards/${enc}/updates?since=${since}&limit=5000`);
+const player = new HistoryPlayer(ui, {
+  snapshot: () => api(`/api/boards/${enc}/pixels`),
+  page: updatesPage,
+  changed: () => { showDetails(null); queueDraw(); },
+});
+
+const session = new Session({
+  onChange(tokens, notice) {
+    ui.renderUser(tokens ? tokens.user : null);
+    if (!tokens) {
+      cooldownEnd = 0;
+      if (notice) ui.showMessage(notice, 'error');
+      // The live socket still carries the old identity: reconnect it as a spectator.
+      if (socket && socket.connected) socket.disconnect().connect();
+      return;
+    }
+    if (socket && socket.connected) pushToken();
+  },
+});
+
+// ---- time ----------------------------------------------------------------------------------
+/** @param {number | undefined} t */
+function noteServerTime(t) {
+  if (t && Number.isFinite(t)) clockOffset = Math.max(clockOffset, t - Date.now());
+}
+const serverNow = () => Date.now() + (Number.isFinite(clockOffset) ? clockOffset : 0);
+
+// ---- socket --------------------------------------------------------------------------------
+/**
+ * @param {string} event @param {unknown} payload @param {number} [ms]
+ * @returns {Promise<any>}
+ */
+function emitAck(event, payload, ms = 10_000) {
+  return new Promise((resolve) => {
+    const s = socket;
+    if (!s || !s.connected) { resolve({ ok: false, error: 'disconnected' }); return; }
+    s.timeout(ms).emit(event, payload, (/** @type {unknown} */ err, /** @type {any} */ ack) =>
+      resolve(err ? { ok: false, error: 'timeout' } : ack || { ok: false, error: 'timeout' }));
+  });
+}
+
+/** Carries out what the feed state machine asks for. @param {Action} a */
+function act(a) {
+  if (a.type === 'snapshot') loadSnapshot();
+  else if (a.type === 'rejoin') join();
+  updateStatus();
+  queueDraw();
+}
+
+async function join() {
+  if (!socket || !socket.connected) return;
+  const gen = ++joinGen;
+  snapGen++; // a snapshot load started for an earlier join is moot
+  const sent = sync.startJoin();
+  updateStatus();
+  /** @type {JoinAck} */
+  const ack = await emitAck('join', { board: BOARD, ...sent });
+  if (gen !== joinGen) return;
+  if (!ack.ok) {
+    if (socket.connected) {
+      ui.showMessage(`Could not join the board: ${describeError(ack)}`, 'error');
+      await sleep(2000);
+      if (gen === joinGen) join();
+    }
+    return;
+  }
+  if (meta && (ack.board.width !== meta.width || ack.board.height !== meta.height)) setupBoard(ack.board);
+  act(sync.onJoinAck(ack, sent));
+}
+
+async function loadSnapshot() {
+  const gen = ++snapGen;
+  for (let delay = 250; gen === snapGen; delay = Math.min(delay * 2, 8000)) {
+    try {
+      /** @type {Snapshot} */
+      const snap = await api(`/api/boards/${enc}/pixels`);
+      if (gen !== snapGen) return;
+      if (snap.width !== board.width || snap.height !== board.height) {
+        setupBoard({ .../** @type {BoardMeta} */ (meta), width: snap.width, height: snap.height });
+      }
+      const next = sync.onSnapshot(snap);
+      if (next.type !== 'snapshot') {
+        resolveReady();
+        act(next);
+        return;
+      }
+      // Older than the server asked for (a replica behind): ask again shortly.
+    } catch (e) {
+      if (gen === snapGen) ui.showMessage(`Could not load the board (${/** @type {Error} */ (e).message}) — retrying…`, 'error');
+    }
+    await sleep(delay);
+  }
+}
+
+function connect() {
+  /** @type {any} */
+  const opts = {
+    // Called on every (re)connection attempt: a reconnect presents the current token.
+    auth: (/** @type {(a: object) => void} */ cb) => {
+      session.ensureFresh().catch(() => false).then(() => cb({ token: session.accessToken }));
+    },
+    reconnectionDelayMax: 5000,
+  };
+  if (GATEWAY) opts.transports = ['websocket'];
+  const s = GATEWAY ? io(GATEWAY, opts) : io(opts);
+  socket = s;
+  s.on('connect', () => { connected = true; refusals = 0; join(); });
+  s.on('disconnect', (reason) => {
+    connected = false;
+    joinGen++; snapGen++;
+    sync.onDisconnect();
+    updateStatus();
+    if (reason === 'io server disconnect') setTimeout(() => s.connect(), 1000);
+  });
+  s.on('connect_error', (err) => {
+    connected = false;
+    updateStatus();
+    if (s.active) return; // transport trouble: the client retries by itself
+    // Refused by the server: fix the token (or fall back to spectating) and retry by hand.
+    refusals++;
+    const retry = () => setTimeout(() => s.connect(), Math.min(5000, 500 * refusals));
+    if (err.message === 'token_expired' && session.user && refusals < 3) { session.refresh().then(retry); return; }
+    if (err.message === 'unauthorized' || err.message === 'token_expired') {
+      session.drop('Your session is no longer valid — please sign in again');
+    }
+    retry();
+  });
+  s.on('pixels', (/** @type {import('./types.js').PixelsEvent} */ m) => {
+    if (!m || m.board !== BOARD || !Array.isArray(m.updates)) return;
+    for (const u of m.updates) noteServerTime(u.placed_at);
+    act(sync.onPixels(m.updates));
+  });
+  s.on('resync', (/** @type {import('./types.js').ResyncEvent} */ m) => {
+    if (!m || m.board !== BOARD || !Number.isFinite(m.seq)) return;
+    resyncs++;
+    act(sync.onResync(m.seq));
+  });
+  s.on('presence', (/** @type {import('./types.js').PresenceEvent} */ m) => {
+    if (m && m.board === BOARD && Number.isFinite(m.watchers)) ui.setPresence(m.watchers);
+  });
+}
+
+async function pushToken() {
+  const token = session.accessToken;
+  if (!token) return;
+  const ack = await emitAck('auth', { token });
+  if (!ack.ok && ack.error !== 'disconnected') ui.showMessage(`Could not sign in the live connection: ${describeError(ack)}`, 'error');
+}
+
+function updateStatus() {
+  document.body.classList.toggle('offline', !connected);
+  if (!connected) ui.hidePresence();
+  if (!connected) ui.setStatus('bad', 'Reconnecting…', 'The connection to the server is down; retrying');
+  else if (sync.phase !== 'live') ui.setStatus('warn', 'Syncing…', `seq ${sync.seq}`);
+  else ui.setStatus('ok', 'Live', `seq ${sync.seq}`);
+}
+
+// ---- placing -------------------------------------------------------------------------------
+/** @param {number} x @param {number} y @param {number} color @param {boolean} [retried] @returns {Promise<PlaceAck>} */
+async function place(x, y, color, retried = false) {
+  if (!retried) placeAttempts++;
+  if (!session.user) {
+    ui.showMessage('Sign in to place pixels', 'error');
+    ui.openAuth();
+    return { ok: false, error: 'unauthorized' };
+  }
+  const rem = cooldownEnd - Date.now();
+  if (rem > 0 && !retried) {
+    ui.showMessage(`Cooldown — wait ${(rem / 1000).toFixed(1)} s before the next pixel`, 'error');
+    return { ok: false, error: 'cooldown', retry_after_ms: rem };
+  }
+  const key = `${x},${y}`;
+  previews.set(key, { x, y, color });
+  queueDraw();
+  /** @type {PlaceAck} */
+  const ack = await emitAck('place', { board: BOARD, x, y, color });
+  previews.delete(key);
+  queueDraw();
+  if (!ack.ok && ack.error === 'token_expired' && !retried && await session.refresh()) {
+    await pushToken();
+    return place(x, y, color, true);
+  }
+  if (ack.ok) {
+    noteServerTime(ack.update.placed_at);
+    sync.onPlaceAck(ack.update);
+    startCooldown(ack.cooldown_until - (ack.update.placed_at || serverNow()));
+  } else {
+    if (ack.error === 'cooldown') startCooldown(ack.retry_after_ms || 0);
+    if (ack.error === 'not_joined') join();
+    if (ack.error === 'unauthorized') ui.openAuth();
+    ui.showMessage(describeError(ack), 'error');
+  }
+  return ack;
+}
+
+/** @param {number} ms */
+function startCooldown(ms) {
+  cooldownTotal = Math.max(ms, 1);
+  cooldownEnd = Date.now() + Math.max(0, ms);
+  tickCooldown();
+}
+
+function tickCooldown() {
+  const rem = Math.max(0, cooldownEnd - Date.now());
+  ui.setCooldown(rem, cooldownTotal, !!session.user);
+  const title = rem > 0 ? `(${Math.ceil(rem / 1000)} s) Realtime Pixel` : 'Realtime Pixel';
+  if (document.title !== title) document.title = title;
+  canvas.classList.toggle('cooling', rem > 0);
+}
+
+// ---- board and drawing ---------------------------------------------------------------------
+/** @param {BoardMeta} m */
+function setupBoard(m) {
+  meta = m;
+  board = new BoardState(m.width, m.height);
+  sync.replaceBoard(board);
+  renderer.setBoard(m.width, m.height, m.palette);
+  ui.buildPalette(m.palette, () => queueDraw());
+  cursor = { x: Math.floor(m.width / 2), y: Math.floor(m.height / 2) };
+  viewFitted = false;
+  fitIfNeeded();
+  paintedVersion = -1;
+  queueDraw();
+}
+
+function fitIfNeeded() {
+  if (viewFitted || !meta) return;
+  renderer.resize();
+  view = V.fit(board, renderer.size, freeInsets());
+  viewFitted = true;
+}
+
+/** How far the floating controls reach into the viewport from each edge. */
+function freeInsets() {
+  const vp = renderer.size;
+  /** @param {string} sel */
+  const rect = (sel) => { const e = document.querySelector(sel); return e && e instanceof HTMLElement && !e.hidden ? e.getBoundingClientRect() : null; };
+  const top = rect('.topbar'), dock = rect('#dock') || rect('#history'), tools = rect('.tools');
+  const sideTools = tools && tools.top < vp.height / 2;
+  const bottomEdge = Math.min(dock ? dock.top : vp.height, tools && !sideTools ? tools.top : vp.height);
+  return {
+    top: top ? top.bottom : 0,
+    bottom: vp.height - bottomEdge,
+    left: sideTools && tools ? vp.width - tools.left : 0, // symmetric, so the board stays centred
+    right: sideTools && tools ? vp.width - tools.left : 0,
+  };
+}
+
+function queueDraw() {
+  if (!drawQueued) { drawQueued = true; requestAnimationFrame(draw); }
+}
+
+function draw() {
+  drawQueued = false;
+  if (!meta) return;
+  if (player.open) {
+    const frame = player.frame();
+    if (paintedFrame !== player.version) {
+      renderer.paintBoard({ colors: frame || new Uint8Array(board.colors.length), ttl: 0, now: 0 });
+      paintedFrame = player.version;
+      paintedVersion = -1;
+    }
+  } else if (paintedVersion !== board.version) {
+    renderer.paintBoard({ colors: board.colors, expiresAt: board.expiresAt, ttl: meta.ttl_ms, now: serverNow() });
+    paintedVersion = board.version;
+    paintedFrame = -1;
+  }
+  renderer.draw(view, {
+    hover: player.open ? null : hover, cursor, showCursor, selected: ui.selected, previews: [...previews.values()],
+  });
+  drawMinimap();
+}
+
+/** The minimap shows while part of the board is out of view (and there is room for it). */
+function drawMinimap() {
+  const vp = renderer.size;
+  const tl = V.toBoard(view, vp, 0, 0), br = V.toBoard(view, vp, vp.width, vp.height);
+  const partial = tl.x > 0 || tl.y > 0 || br.x < board.width || br.y < board.height;
+  const show = partial && vp.width > 1140; // beside the dock, not under it
+  if (minimap.hidden === show) minimap.hidden = !show;
+  if (show) minimapScale = renderer.drawMinimap(minimap, view);
+}
+
+/** @param {View} v */
+function setView(v) {
+  view = V.clampCenter(v, board);
+  viewFitted = true;
+  queueDraw();
+  refreshDetails();
+}
+
+// ---- details -------------------------------------------------------------------------------
+/** @type {{x: number, y: number, at: {x: number, y: number}} | null} */
+let detailsFor = null;
+let namesFetchedAt = 0;
+
+/** @param {{x: number, y: number} | null} p  board pixel @param {{x: number, y: number}} [at]  viewport position */
+function showDetails(p, at) {
+  detailsFor = p && at ? { ...p, at } : null;
+  refreshDetails();
+}
+
+function refreshDetails() {
+  if (!detailsFor || player.open) { ui.showDetails(null, 0); return; }
+  const d = board.details(detailsFor.x, detailsFor.y);
+  ui.showDetails(d, serverNow(), detailsFor.at);
+  if (d && !d.by) learnNames();
+}
+
+/** A snapshot carries no placers' names: learn them from the retained history, now and then. */
+async function learnNames() {
+  if (Date.now() - namesFetchedAt < 30_000) return;
+  namesFetchedAt = Date.now();
+  try {
+    const upTo = sync.seq;
+    const updates = await fetchHistory(updatesPage, upTo, 50_000);
+    board.learnNames(updates);
+    refreshDetails();
+  } catch { /* history not available: names stay unknown */ }
+}
+
+// ---- wiring --------------------------------------------------------------------------------
+/** @param {number} px @param {number} py */
+const pixelUnder = (px, py) => V.pixelAt(view, renderer.size, board, px, py);
+/** @param {{x: number, y: number}} p  canvas-relative */
+function toViewport(p) {
+  const r = canvas.getBoundingClientRect();
+  return { x: p.x + r.left, y: p.y + r.top };
+}
+
+function wire() {
+  attachInput(canvas, {
+    pan: (dx, dy) => setView(V.panBy(view, dx, dy)),
+    zoom: (f, px, py) => {
+      const vp = renderer.size;
+      setView(V.zoomAt(view, vp, f, px ?? vp.width / 2, py ?? vp.height / 2));
+    },
+    fit: () => { viewFitted = false; fitIfNeeded(); queueDraw(); },
+    hover: (p) => {
+      showCursor = false;
+      const px = p && pixelUnder(p.x, p.y);
+      hover = px;
+      ui.setCoords(px);
+      showDetails(px, p ? toViewport(p) : undefined);
+      queueDraw();
+    },
+    tap: (px, py) => {
+      showCursor = false;
+      const p = pixelUnder(px, py);
+      if (!p || player.open) return;
+      cursor = p;
+      place(p.x, p.y, ui.selected);
+    },
+    longPress: (px, py) => {
+      const p = pixelUnder(px, py);
+      ui.setCoords(p);
+      showDetails(p, toViewport({ x: px, y: py }));
+    },
+    moveCursor: (dx, dy) => {
+      showCursor = true;
+      cursor = { x: Math.max(0, Math.min(board.width - 1, cursor.x + dx)), y: Math.max(0, Math.min(board.height - 1, cursor.y + dy)) };
+      ui.setCoords(cursor);
+      ui.announceCursor(cursor, board.details(cursor.x, cursor.y));
+      setView(V.reveal(view, renderer.size, cursor.x, cursor.y));
+      if (detailsFor) showDetails(cursor, cursorViewport());
+    },
+    placeAtCursor: () => { showCursor = true; if (!player.open) place(cursor.x, cursor.y, ui.selected); queueDraw(); },
+    detailsAtCursor: () => {
+      showCursor = true;
+      if (detailsFor) { showDetails(null); return; }
+      showDetails(cursor, cursorViewport());
+      if (!board.details(cursor.x, cursor.y)) ui.showMessage(`(${cursor.x}, ${cursor.y}) is empty`, 'info', 2000);
+    },
+    cycleColor: (d) => { const n = meta ? meta.palette.length : 1; ui.select(((ui.selected - 1 + d) % n + n) % n + 1); },
+  });
+  // Click or drag on the minimap: look there.
+  /** @param {PointerEvent} e */
+  const lookAt = (e) => {
+    const r = minimap.getBoundingClientRect();
+    setView({ scale: view.scale, cx: (e.clientX - r.left) * minimapScale, cy: (e.clientY - r.top) * minimapScale });
+  };
+  minimap.addEventListener('pointerdown', (e) => { minimap.setPointerCapture(e.pointerId); lookAt(e); });
+  minimap.addEventListener('pointermove', (e) => { if (minimap.hasPointerCapture(e.pointerId)) lookAt(e); });
+  canvas.addEventListener('focus', () => { showCursor = canvas.matches(':focus-visible'); queueDraw(); });
+  canvas.addEventListener('blur', () => { showCursor = false; queueDraw(); });
+  canvas.addEventListener('pointerdown', () => { showCursor = false; });
+  /** @param {string} id @param {() => void} f */
+  const click = (id, f) => /** @type {HTMLElement} */ (document.getElementById(id)).addEventListener('click', f);
+  click('zoom-in', () => setView(V.zoomAt(view, renderer.size, 1.5, renderer.size.width / 2, renderer.size.height / 2)));
+  click('zoom-out', () => setView(V.zoomAt(view, renderer.size, 1 / 1.5, renderer.size.width / 2, renderer.size.height / 2)));
+  click('zoom-fit', () => { viewFitted = false; fitIfNeeded(); queueDraw(); });
+  click('history-open', () => player.toggle());
+  ui.wireAuth(async (kind, email, password, name) => {
+    try {
+      await session.signIn(kind, email, password, name);
+      ui.showMessage(`${kind === 'signup' ? 'Welcome' : 'Welcome back'}, ${session.user?.name}!`, 'info');
+      return null;
+    } catch (e) {
+      return `${kind === 'signup' ? 'Sign-up' : 'Sign-in'} failed: ${/** @type {Error} */ (e).message}`;
+    }
+  }, () => { session.signOut(); ui.showMessage('Signed out', 'info'); });
+  new ResizeObserver(() => { renderer.resize(); fitIfNeeded(); queueDraw(); }).observe(canvas);
+  // Floating messages and the phone's zoom tools sit just above the dock, whatever its height.
+  const dockObserver = new ResizeObserver((entries) => {
+    const h = Math.max(...entries.map((e) => (/** @type {HTMLElement} */ (e.target)).offsetHeight));
+    if (h > 0) document.documentElement.style.setProperty('--dock-h', `${h}px`);
+  });
+  dockObserver.observe(ui.el.dock);
+  dockObserver.observe(ui.el.history);
+  setInterval(tickCooldown, 100);
+  setInterval(() => { paintedVersion = -1; queueDraw(); refreshDetails(); }, 1000); // fading, "fades in …"
+}
+
+function cursorViewport() {
+  const p = V.toScreen(view, renderer.size, cursor.x + 0.5, cursor.y + 0.5);
+  return toViewport(p);
+}
+
+async function init() {
+  wire();
+  session.restore();
+  ui.renderUser(session.user);
+  tickCooldown();
+  updateStatus();
+  for (let delay = 1000; !meta; delay = Math.min(delay * 2, 15_000)) {
+    try {
+      setupBoard(await api(`/api/boards/${enc}`));
+    } catch (e) {
+      ui.showMessage(`Could not load the board (${/** @type {Error} */ (e).message}) — retrying…`, 'error', 0);
+      await sleep(delay);
+    }
+  }
+  ui.showMessage('');
+  if (typeof io !== 'function') { ui.showMessage('The socket.io client failed to load', 'error', 0); return; }
+  connect();
+}
+
+// Hooks for the browser tests (tests/js/browser/): read-only views of the state.
+Object.assign(window, {
+  pixelApp: {
+    ready, // resolves once the first snapshot has been applied
+    board: () => ({ width: board.width, height: board.height, seq: sync.seq, phase: sync.phase }),
+    pixel: (/** @type {number} */ x, /** @type {number} */ y) => { const i = board.index(x, y); return i < 0 ? -1 : board.colors[i]; },
+    nonEmpty: () => board.nonEmpty(),
+    /** viewport (client) coordinates of the centre of board pixel (x, y) */
+    screenOf: (/** @type {number} */ x, /** @type {number} */ y) => toViewport(V.toScreen(view, renderer.size, x + 0.5, y + 0.5)),
+    view: () => ({ ...view }),
+    replay: () => (player.replay ? { length: player.replay.length, position: player.position } : null),
+    placeAttempts: () => placeAttempts,
+    resyncs: () => resyncs,
+    place: (/** @type {number} */ x, /** @type {number} */ y, /** @type {number} */ c) => place(x, y, c),
+  },
+});
+
+init();
