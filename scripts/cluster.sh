@@ -16,6 +16,11 @@
 #   JWT_SECRET  default: generated once and kept in $CLUSTER_DIR/jwt_secret
 #   PROFILE     release (default) or debug: which cargo build to run
 #   CLUSTER_DIR where pids, logs and Redis data live (.run/cluster)
+#   NGINX_AUTH_RATE=5r/s NGINX_AUTH_BURST=20   auth requests per address
+#   NGINX_CONN_PER_ADDR=64                     Socket.IO connections per address
+#   NGINX_BIND=127.0.0.1                       nginx's listen address
+# `up` records these settings in $CLUSTER_DIR/cluster.env; `status`, `start`,
+# `stop` and `down` read them back, so they act on the cluster `up` made.
 # Every other variable of the README's configuration table (COOLDOWN_MS,
 # TTL_MS, ...) is passed through to the services.
 set -euo pipefail
@@ -24,6 +29,15 @@ ROOT=$PWD
 CLUSTER_DIR=${CLUSTER_DIR:-"$ROOT/.run/cluster"}
 export RUN_DIR=$CLUSTER_DIR
 source scripts/lib.sh
+need_cmd python3 python3
+
+# Every command but `up` acts on the cluster `up` made, with its settings.
+if [ "${1:-}" != up ] && [ -f "$CLUSTER_DIR/cluster.env" ]; then
+  set -a
+  # shellcheck disable=SC1091
+  source "$CLUSTER_DIR/cluster.env"
+  set +a
+fi
 
 GATEWAYS=${GATEWAYS:-3}
 WORKERS=${WORKERS:-1}
@@ -32,6 +46,9 @@ API_PORT=${API_PORT:-3000}
 WORKER_PORT=${WORKER_PORT:-3002}
 REDIS_PORT=${REDIS_PORT:-6379}
 PROFILE=${PROFILE:-release}
+NGINX_AUTH_RATE=${NGINX_AUTH_RATE:-5r/s}
+NGINX_AUTH_BURST=${NGINX_AUTH_BURST:-20}
+NGINX_CONN_PER_ADDR=${NGINX_CONN_PER_ADDR:-64}
 if [ -z "${GATEWAY_PORTS:-}" ]; then
   GATEWAY_PORTS=""
   for i in $(seq 0 $((GATEWAYS - 1))); do GATEWAY_PORTS+="$((3001 + 10 * i)) "; done
@@ -42,7 +59,9 @@ PIDS="$CLUSTER_DIR/pids"
 mkdir -p "$PIDS" "$CLUSTER_DIR/redis" "$CLUSTER_DIR/nginx-tmp"
 
 if [ -z "${JWT_SECRET:-}" ]; then
-  [ -f "$CLUSTER_DIR/jwt_secret" ] || python3 -c 'import secrets; print(secrets.token_hex(32))' >"$CLUSTER_DIR/jwt_secret"
+  # Readable by its owner only.
+  [ -f "$CLUSTER_DIR/jwt_secret" ] || (umask 077 && python3 -c 'import secrets; print(secrets.token_hex(32))' >"$CLUSTER_DIR/jwt_secret")
+  chmod 600 "$CLUSTER_DIR/jwt_secret"
   JWT_SECRET=$(cat "$CLUSTER_DIR/jwt_secret")
 fi
 export JWT_SECRET
@@ -109,13 +128,14 @@ start_redis() {
 }
 
 start_api() {
-  launch api "${SERVICE_ENV[@]}" PORT="$API_PORT" "$BIN/pixel-api"
+  # Behind our nginx, which sets X-Real-IP: per-address limits see clients.
+  launch api "${SERVICE_ENV[@]}" PORT="$API_PORT" TRUST_X_REAL_IP=true "$BIN/pixel-api"
   wait_http "http://127.0.0.1:$API_PORT/readyz" 60
 }
 
 start_gateway() {
   local i=$1 port=${GW_PORTS[$(($1 - 1))]}
-  launch "gateway-$i" "${SERVICE_ENV[@]}" PORT="$port" "$BIN/pixel-gateway"
+  launch "gateway-$i" "${SERVICE_ENV[@]}" PORT="$port" TRUST_X_REAL_IP=true "$BIN/pixel-gateway"
   wait_http "http://127.0.0.1:$port/readyz" 60
 }
 
@@ -130,8 +150,11 @@ start_nginx() {
   need_cmd nginx nginx
   local servers=""
   for p in "${GW_PORTS[@]}"; do servers+="server 127.0.0.1:$p max_fails=1 fail_timeout=2s; "; done
-  LISTEN_PORT=$NGINX_PORT WEB_ROOT="$ROOT/web" API_SERVERS="server 127.0.0.1:$API_PORT;" \
-    GATEWAY_SERVERS="$servers" render nginx/realtime-pixel.conf.template "$CLUSTER_DIR/realtime-pixel.conf"
+  # Loopback only, like the services: binding the wildcard address also
+  # fails whenever any local connection uses the port as its source port.
+  LISTEN_PORT="${NGINX_BIND:-127.0.0.1}:$NGINX_PORT" WEB_ROOT="$ROOT/web" API_SERVERS="server 127.0.0.1:$API_PORT;" \
+    GATEWAY_SERVERS="$servers" NGINX_AUTH_RATE=$NGINX_AUTH_RATE NGINX_AUTH_BURST=$NGINX_AUTH_BURST \
+    NGINX_CONN_PER_ADDR=$NGINX_CONN_PER_ADDR render nginx/realtime-pixel.conf.template "$CLUSTER_DIR/realtime-pixel.conf"
   MIME_TYPES=/etc/nginx/mime.types render nginx/nginx.conf.template "$CLUSTER_DIR/nginx.conf"
   nginx -t -q -p "$CLUSTER_DIR" -c "$CLUSTER_DIR/nginx.conf"
   launch nginx nginx -p "$CLUSTER_DIR" -c "$CLUSTER_DIR/nginx.conf"
@@ -173,9 +196,22 @@ NGINX_PORT=$NGINX_PORT
 API_PORT=$API_PORT
 WORKER_PORT=$WORKER_PORT
 WORKERS=$WORKERS
+GATEWAYS=${#GW_PORTS[@]}
 GATEWAY_PORTS="${GW_PORTS[*]}"
 REDIS_PORT=$REDIS_PORT
+PROFILE=$PROFILE
+NGINX_AUTH_RATE=$NGINX_AUTH_RATE
+NGINX_AUTH_BURST=$NGINX_AUTH_BURST
+NGINX_CONN_PER_ADDR=$NGINX_CONN_PER_ADDR
 ENV
+    # The services' own settings given to `up` (README's table), so that
+    # `start NAME` later runs a process configured like its peers.
+    for v in BOARD_WIDTH BOARD_HEIGHT COOLDOWN_MS TTL_MS SOCKET_EVENT_RATE SOCKET_EVENT_BURST \
+      MAX_PAYLOAD_BYTES SOCKET_BUFFER_PACKETS PING_INTERVAL_MS PING_TIMEOUT_MS SWEEP_INTERVAL_MS \
+      SWEEP_BATCH ACCESS_TOKEN_TTL_S REFRESH_TOKEN_TTL_S REFRESH_PER_MINUTE SIGNUPS_PER_ADDRESS_HOUR \
+      HASH_CONCURRENCY HASH_QUEUE MAX_CONNECTIONS MAX_CONNECTIONS_PER_ADDRESS LOG_FORMAT RUST_LOG; do
+      [ -z "${!v:-}" ] || printf '%s=%q\n' "$v" "${!v}" >>"$CLUSTER_DIR/cluster.env"
+    done
     # An external Redis is part of the state; our own is rebuilt from the port.
     [ "$OWN_REDIS" = 1 ] || echo "REDIS_URL=$REDIS_URL" >>"$CLUSTER_DIR/cluster.env"
     log "cluster up: http://localhost:$NGINX_PORT/"

@@ -18,6 +18,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 export RUN_DIR="$ROOT/.run/test"
+# A previous run that was killed left processes behind: stop them (by the
+# pid files it left, and only processes started from this checkout) before
+# its pid files go.
+if [ -d "$RUN_DIR" ]; then
+  if [ -d "$RUN_DIR/cluster/pids" ]; then
+    CLUSTER_DIR="$RUN_DIR/cluster" scripts/cluster.sh down >/dev/null 2>&1 || true
+  fi
+  for f in "$RUN_DIR"/*.pid "$RUN_DIR"/*/*.pid; do
+    [ -e "$f" ] || continue
+    pid=$(cat "$f")
+    if kill -0 "$pid" 2>/dev/null && [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$ROOT" ]; then
+      kill "$pid" 2>/dev/null || true
+    fi
+  done
+fi
 rm -rf "$RUN_DIR"
 source scripts/lib.sh
 
@@ -35,6 +50,9 @@ cleanup() {
 trap cleanup EXIT
 
 need_cmd curl curl
+need_cmd python3 python3
+need_cmd node nodejs
+need_cmd npm npm
 need_cmd redis-server redis-server
 need_cmd nginx nginx
 need_cmd chromium chromium
@@ -65,6 +83,11 @@ log "web page: tsc --noEmit and node --test (pure modules, no DOM)"
 export JWT_SECRET="test-secret-for-the-contract-suite-0123456789"
 export COOLDOWN_MS=1000 TTL_MS=3000 BOARD_WIDTH=64 BOARD_HEIGHT=64
 export SOCKET_EVENT_RATE=20 SOCKET_EVENT_BURST=40 MAX_PAYLOAD_BYTES=16384
+# Every suite client shares 127.0.0.1: per-address limits are off for the
+# contract suites, the hashing queue takes their bursts of sign-ups, and a
+# 200-placement burst from one socket is not shed as `busy` (the hardening
+# tests check every limit on their own).
+export SIGNUPS_PER_ADDRESS_HOUR=0 MAX_CONNECTIONS_PER_ADDRESS=0 HASH_QUEUE=10000 PLACE_CONCURRENCY=1000 NGINX_AUTH_RATE=10000r/s NGINX_AUTH_BURST=10000 NGINX_CONN_PER_ADDR=10000
 export SCREENSHOT_DIR="$RUN_DIR/screenshots"
 contract_suite() {
   (cd tests/js && node --test --test-concurrency=1 --test-timeout=120000 --test-reporter=spec ./*.test.mjs)
@@ -101,6 +124,51 @@ scripts/test-ops.sh live
 
 log "cluster drills"
 (cd tests/js && node --test --test-concurrency=1 --test-timeout=180000 --test-reporter=spec ./cluster/*.test.mjs)
+
+# ---- hardening (issue 9) --------------------------------------------------
+# A second nginx from the same template, with small per-address limits, in
+# front of the running cluster: auth flood, connection flood, headers.
+log "hardening: nginx limits and headers"
+HARDEN_DIR="$RUN_DIR/harden-nginx"
+mkdir -p "$HARDEN_DIR/nginx-tmp"
+HARDEN_PORT=$(free_port)
+gw_servers=""
+for p in $GATEWAY_PORTS; do gw_servers+="server 127.0.0.1:$p; "; done
+harden_render() {
+  python3 - "$1" "$2" <<'PY'
+import os, re, sys
+text = open(sys.argv[1]).read()
+open(sys.argv[2], "w").write(re.sub(r"\$\{([A-Z_]+)\}", lambda m: os.environ[m.group(1)], text))
+PY
+}
+LISTEN_PORT="127.0.0.1:$HARDEN_PORT" WEB_ROOT="$ROOT/web" API_SERVERS="server 127.0.0.1:$API_PORT;" \
+  GATEWAY_SERVERS="$gw_servers" NGINX_AUTH_RATE=1r/s NGINX_AUTH_BURST=5 NGINX_CONN_PER_ADDR=4 \
+  harden_render nginx/realtime-pixel.conf.template "$HARDEN_DIR/realtime-pixel.conf"
+RUN_DIR=$HARDEN_DIR MIME_TYPES=/etc/nginx/mime.types \
+  harden_render nginx/nginx.conf.template "$HARDEN_DIR/nginx.conf"
+start harden-nginx nginx -p "$HARDEN_DIR" -c "$HARDEN_DIR/nginx.conf"
+wait_http "http://127.0.0.1:$HARDEN_PORT/nginx-healthz"
+(cd tests/js && HARDEN_NGINX_URL="http://127.0.0.1:$HARDEN_PORT" NGINX_AUTH_BURST=5 NGINX_CONN_PER_ADDR=4 \
+  node --test --test-concurrency=1 --test-timeout=120000 --test-reporter=spec ./harden/*.test.mjs)
+stop_started
+
+# Fuzz smoke: each libFuzzer target for a few seconds, plus the inputs that
+# once crashed (fuzz/regressions). cargo-fuzz on the stable toolchain needs
+# RUSTC_BOOTSTRAP=1 (see fuzz/README.md). The first build takes minutes;
+# SKIP_FUZZ=1 skips this step.
+if [ "${SKIP_FUZZ:-0}" != 1 ]; then
+  log "hardening: fuzz smoke"
+  command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+  for t in socket_payloads tokens feed_entries; do
+    regressions=()
+    [ -d "fuzz/regressions/$t" ] && regressions=("fuzz/regressions/$t"/*)
+    if [ "${#regressions[@]}" -gt 0 ]; then
+      (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none -O "$t" "${regressions[@]/#/../}" -- -runs=0)
+    fi
+    (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none -O "$t" -- -max_total_time=5)
+  done
+fi
+# ---- end of hardening -----------------------------------------------------
 
 # ---- web page on the cluster (issue 10): pages pinned to gateways, a gateway killed ----
 log "web page against the cluster's gateways"

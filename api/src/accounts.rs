@@ -6,7 +6,18 @@
 //! only ever sees their SHA-256, so a leaked store cannot mint sessions.
 //! Logins are throttled per account (at most `login_max_attempts` failed or
 //! pending attempts per window) before any password is checked.
+//!
+//! Hashing is bounded: at most `hash_concurrency` hashes run at once and at
+//! most `hash_queue` more wait; beyond that a request fails at once with
+//! [`AccountError::Busy`] instead of queueing CPU and 19 MiB per hash.
+//!
+//! A refresh token is `<family>.<secret>`: the family names the login (one
+//! store record per login, however often it rotates). The successor of a
+//! token is derived from it with a key only the server holds, so a client
+//! retrying a rotation whose answer it never got receives the same
+//! successor instead of being treated as a thief.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use argon2::Argon2;
@@ -14,12 +25,43 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use base64::Engine;
 use pixel_core::auth::{AccessTokens, Claims};
 use pixel_core::clock::SharedClock;
-use pixel_core::store::{RefreshRecord, RotateOutcome, Store, UserRecord};
+use pixel_core::store::{RefreshRecord, RotateOutcome, Rotation, Store, StoreError, UserRecord};
 use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 
-use crate::error::ApiError;
+/// What the account rules can refuse or fail with. The api maps each to a
+/// status and an error code in one place (`crate::error`).
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error("wrong email or password")]
+    InvalidCredentials,
+    #[error("too many failed logins; try again later")]
+    LoginThrottled,
+    #[error("too many sign-ups from this address; try again later")]
+    SignupThrottled,
+    #[error("this login refreshed too often; try again later")]
+    RefreshThrottled,
+    #[error("the refresh token is invalid, expired or revoked")]
+    InvalidToken,
+    /// An already-rotated token was presented: its login is revoked. Told
+    /// apart for metrics only; clients see `invalid_token`.
+    #[error("the refresh token is invalid, expired or revoked")]
+    TokenReused,
+    #[error("the account no longer exists")]
+    UnknownUser,
+    #[error("the server is busy; try again shortly")]
+    Busy,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
 
 /// Tunables of the account rules.
 #[derive(Debug, Clone)]
@@ -27,6 +69,22 @@ pub struct AccountSettings {
     pub refresh_ttl_s: u64,
     pub login_max_attempts: u32,
     pub login_window_ms: i64,
+    /// Rotations per login per window (a client refreshes once per access
+    /// token lifetime; a loop is refused with 429).
+    pub refresh_max: u32,
+    pub refresh_window_ms: i64,
+    /// How long a rotation whose answer was lost may be retried with the
+    /// replaced token.
+    pub refresh_retry_grace_ms: i64,
+    /// Sign-ups per client address per window.
+    pub signup_max_per_address: u32,
+    pub signup_window_ms: i64,
+    /// Password hashes running at once, and waiting beyond those.
+    pub hash_concurrency: usize,
+    pub hash_queue: usize,
+    /// Take the client's address from `X-Real-IP` (set by the proxy in
+    /// front) instead of the TCP peer. Only behind a proxy that sets it.
+    pub trust_x_real_ip: bool,
 }
 
 impl Default for AccountSettings {
@@ -35,6 +93,14 @@ impl Default for AccountSettings {
             refresh_ttl_s: 30 * 24 * 3600,
             login_max_attempts: 20,
             login_window_ms: 10 * 60 * 1000,
+            refresh_max: 10,
+            refresh_window_ms: 60 * 1000,
+            refresh_retry_grace_ms: 60 * 1000,
+            signup_max_per_address: 20,
+            signup_window_ms: 3600 * 1000,
+            hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            hash_queue: 16,
+            trust_x_real_ip: false,
         }
     }
 }
@@ -72,9 +138,9 @@ pub struct TokenBody {
 pub struct Email(String);
 
 impl Email {
-    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+    pub fn parse(raw: &str) -> Result<Self, AccountError> {
         let e = raw.trim().to_lowercase();
-        let bad = || ApiError::InvalidInput("email must look like name@example.com".into());
+        let bad = || AccountError::InvalidInput("email must look like name@example.com".into());
         if e.len() > 254 || e.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(bad());
         }
@@ -103,15 +169,15 @@ impl Email {
 
 /// A password of 8 to 1024 characters (the upper bound keeps hashing cheap
 /// enough that long inputs are no denial-of-service lever).
-pub fn parse_password(raw: &str) -> Result<&str, ApiError> {
+pub fn parse_password(raw: &str) -> Result<&str, AccountError> {
     let n = raw.chars().count();
     if n < 8 {
-        return Err(ApiError::InvalidInput(
+        return Err(AccountError::InvalidInput(
             "password must be at least 8 characters".into(),
         ));
     }
     if raw.len() > 1024 {
-        return Err(ApiError::InvalidInput(
+        return Err(AccountError::InvalidInput(
             "password must be at most 1024 bytes".into(),
         ));
     }
@@ -120,18 +186,65 @@ pub fn parse_password(raw: &str) -> Result<&str, ApiError> {
 
 /// A display name of 1 to 64 printable characters; defaults to the email's
 /// local part.
-pub fn parse_name(raw: Option<&str>, email: &Email) -> Result<String, ApiError> {
+pub fn parse_name(raw: Option<&str>, email: &Email) -> Result<String, AccountError> {
     let name = raw.map(str::trim).filter(|s| !s.is_empty());
     let name = match name {
         Some(n) => n.to_owned(),
         None => email.local_part().chars().take(64).collect(),
     };
-    if name.chars().count() > 64 || name.chars().any(char::is_control) {
-        return Err(ApiError::InvalidInput(
-            "name must be 1 to 64 printable characters".into(),
+    if name.chars().count() > 64 || name.chars().any(|c| c.is_control() || is_invisible(c)) {
+        return Err(AccountError::InvalidInput(
+            "name must be 1 to 64 printable characters (no bidi or zero-width characters)".into(),
         ));
     }
     Ok(name)
+}
+
+/// Bidi controls and zero-width characters: they make a name render as
+/// something else (`Trojan Source`-style spoofing) or as an empty string.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}' | '\u{180E}'
+        | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}'
+        | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{FFF9}'..='\u{FFFB}' | '\u{E0000}'..='\u{E007F}')
+}
+
+/// The bound on password hashing: `running` permits for hashes at work,
+/// `admitted` for those plus the ones allowed to wait.
+struct HashPool {
+    running: Semaphore,
+    admitted: Semaphore,
+}
+
+impl HashPool {
+    fn new(concurrency: usize, queue: usize) -> Self {
+        let concurrency = concurrency.max(1);
+        Self {
+            running: Semaphore::new(concurrency),
+            admitted: Semaphore::new(concurrency + queue),
+        }
+    }
+
+    /// Runs `f` on the blocking pool once a slot is free, or fails at once
+    /// with `Busy` when the queue is full.
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, AccountError> {
+        let Ok(_admitted) = self.admitted.try_acquire() else {
+            metrics::counter!("api_hash_rejected_total").increment(1);
+            return Err(AccountError::Busy);
+        };
+        let _running = self
+            .running
+            .acquire()
+            .await
+            .map_err(|e| AccountError::Internal(e.into()))?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| AccountError::Internal(e.into()))
+    }
 }
 
 pub struct Accounts {
@@ -139,6 +252,7 @@ pub struct Accounts {
     tokens: Arc<AccessTokens>,
     clock: SharedClock,
     settings: AccountSettings,
+    hashing: HashPool,
     /// Verified against when the email is unknown, so that a login for a
     /// missing account costs the same time as one for an existing account.
     dummy_hash: String,
@@ -156,26 +270,46 @@ impl Accounts {
             store,
             tokens,
             clock,
+            hashing: HashPool::new(settings.hash_concurrency, settings.hash_queue),
             settings,
             dummy_hash,
         }
     }
 
+    /// Signs up; `client` is the caller's address when known (sign-ups
+    /// per address are limited).
     pub async fn signup(
         &self,
         email: &str,
         password: &str,
         name: Option<&str>,
-    ) -> Result<TokenBody, ApiError> {
+        client: Option<IpAddr>,
+    ) -> Result<TokenBody, AccountError> {
         let email = Email::parse(email)?;
         let password = parse_password(password)?.to_owned();
         let name = parse_name(name, &email)?;
-        if self.store.user_by_email(email.as_str()).await?.is_some() {
-            return Err(ApiError::EmailTaken);
+        if let Some(addr) = client.filter(|_| self.settings.signup_max_per_address > 0) {
+            let allowed = self
+                .store
+                .hit_limit(
+                    &format!("signup:{addr}"),
+                    self.clock.now_ms(),
+                    self.settings.signup_window_ms,
+                    self.settings.signup_max_per_address,
+                )
+                .await?;
+            if !allowed {
+                tracing::warn!(%addr, "sign-ups throttled for this address");
+                return Err(AccountError::SignupThrottled);
+            }
         }
-        let password_hash = tokio::task::spawn_blocking(move || hash_password_now(&password))
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))??;
+        if self.store.user_by_email(email.as_str()).await?.is_some() {
+            return Err(AccountError::EmailTaken);
+        }
+        let password_hash = self
+            .hashing
+            .run(move || hash_password_now(&password))
+            .await??;
         let user = UserRecord {
             id: uuid::Uuid::new_v4().to_string(),
             email: email.as_str().to_owned(),
@@ -184,14 +318,17 @@ impl Accounts {
         };
         // The store's uniqueness check is the authority: two sign-ups racing
         // past the lookup above still yield one account and one 409.
-        self.store.create_user(&user).await?;
+        self.store.create_user(&user).await.map_err(|e| match e {
+            StoreError::EmailTaken => AccountError::EmailTaken,
+            other => other.into(),
+        })?;
         tracing::info!(user_id = %user.id, "user signed up");
         self.issue(&user, new_family()).await
     }
 
-    pub async fn login(&self, email: &str, password: &str) -> Result<TokenBody, ApiError> {
+    pub async fn login(&self, email: &str, password: &str) -> Result<TokenBody, AccountError> {
         let Ok(email) = Email::parse(email) else {
-            return Err(ApiError::InvalidCredentials);
+            return Err(AccountError::InvalidCredentials);
         };
         let now = self.clock.now_ms();
         let allowed = self
@@ -204,37 +341,47 @@ impl Accounts {
             )
             .await?;
         if !allowed {
-            tracing::warn!(email = %email.as_str(), "login throttled");
-            return Err(ApiError::RateLimited);
+            // No email in the log: it is personal data, and the throttle
+            // says nothing about who owns it.
+            tracing::warn!("login throttled for an account");
+            return Err(AccountError::LoginThrottled);
         }
         let user = self.store.user_by_email(email.as_str()).await?;
         let hash = user
             .as_ref()
             .map_or_else(|| self.dummy_hash.clone(), |u| u.password_hash.clone());
         let password = password.to_owned();
-        let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))?;
+        let ok = self
+            .hashing
+            .run(move || verify_password(&password, &hash))
+            .await?;
         match user {
             Some(user) if ok => {
                 self.store.clear_login_attempts(email.as_str()).await?;
                 self.issue(&user, new_family()).await
             }
-            _ => Err(ApiError::InvalidCredentials),
+            _ => Err(AccountError::InvalidCredentials),
         }
     }
 
-    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenBody, ApiError> {
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenBody, AccountError> {
+        let family = token_family(refresh_token).ok_or(AccountError::InvalidToken)?;
         let now = self.clock.now_ms();
-        let new_token = random_token();
+        let next = self.successor(refresh_token);
+        let presented = token_hash(refresh_token);
+        let next_hash = token_hash(&next);
         let outcome = self
             .store
-            .rotate_refresh(
-                &token_hash(refresh_token),
-                &token_hash(&new_token),
-                self.refresh_expiry(now),
+            .rotate_refresh(&Rotation {
+                family,
+                presented: &presented,
+                next: &next_hash,
+                next_expires_at: self.refresh_expiry(now),
                 now,
-            )
+                retry_grace_ms: self.settings.refresh_retry_grace_ms,
+                max_rotations: self.settings.refresh_max,
+                window_ms: self.settings.refresh_window_ms,
+            })
             .await?;
         match outcome {
             RotateOutcome::Rotated { user_id } => {
@@ -242,45 +389,65 @@ impl Accounts {
                     .store
                     .user_by_id(&user_id)
                     .await?
-                    .ok_or(ApiError::InvalidToken)?;
-                Ok(self.body(&user, new_token))
+                    .ok_or(AccountError::InvalidToken)?;
+                // From here on the answer is on its way: the replaced token
+                // is spent. Should this fail, it stays retryable for the
+                // grace period, which is harmless.
+                if let Err(e) = self.store.confirm_refresh(family, &next_hash).await {
+                    tracing::warn!(error = %e, "refresh rotation not confirmed");
+                }
+                Ok(self.body(&user, next))
             }
             RotateOutcome::Reused => {
                 tracing::warn!("refresh token reused: its login's tokens are revoked");
-                Err(ApiError::TokenReused)
+                Err(AccountError::TokenReused)
             }
-            RotateOutcome::Invalid => Err(ApiError::InvalidToken),
+            RotateOutcome::RateLimited => Err(AccountError::RefreshThrottled),
+            RotateOutcome::Invalid => Err(AccountError::InvalidToken),
         }
     }
 
-    pub async fn logout(&self, refresh_token: &str) -> Result<(), ApiError> {
+    /// Signs the login out. Any token the login was ever given revokes it,
+    /// a spent one included: whoever holds the current one may be a thief.
+    pub async fn logout(&self, refresh_token: &str) -> Result<(), AccountError> {
+        let family = token_family(refresh_token).ok_or(AccountError::InvalidToken)?;
         let now = self.clock.now_ms();
-        if self
-            .store
-            .revoke_refresh(&token_hash(refresh_token), now)
-            .await?
-        {
+        if self.store.revoke_refresh(family, now).await? {
             Ok(())
         } else {
-            Err(ApiError::InvalidToken)
+            Err(AccountError::InvalidToken)
         }
     }
 
-    pub async fn me(&self, claims: &Claims) -> Result<PublicUser, ApiError> {
+    pub async fn me(&self, claims: &Claims) -> Result<PublicUser, AccountError> {
         let user = self
             .store
             .user_by_id(&claims.sub)
             .await?
-            .ok_or(ApiError::Unauthorized)?;
+            .ok_or(AccountError::UnknownUser)?;
         Ok(PublicUser::from(&user))
+    }
+
+    pub fn settings(&self) -> &AccountSettings {
+        &self.settings
+    }
+
+    /// The token that replaces `token`, keyed with the server's secret.
+    fn successor(&self, token: &str) -> String {
+        let family = token_family(token).unwrap_or_default();
+        let secret = self.tokens.derive("refresh-rotation", token.as_bytes());
+        format!(
+            "{family}.{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)
+        )
     }
 
     fn refresh_expiry(&self, now: i64) -> i64 {
         now.saturating_add((self.settings.refresh_ttl_s as i64).saturating_mul(1000))
     }
 
-    async fn issue(&self, user: &UserRecord, family: String) -> Result<TokenBody, ApiError> {
-        let token = random_token();
+    async fn issue(&self, user: &UserRecord, family: String) -> Result<TokenBody, AccountError> {
+        let token = format!("{family}.{}", random_token());
         let now = self.clock.now_ms();
         let record = RefreshRecord {
             user_id: user.id.clone(),
@@ -304,14 +471,15 @@ impl Accounts {
     }
 }
 
-fn hash_password_now(password: &str) -> Result<String, ApiError> {
+fn hash_password_now(password: &str) -> Result<String, AccountError> {
     let mut salt = [0u8; 16];
     rand::rng().fill_bytes(&mut salt);
-    let salt = SaltString::encode_b64(&salt).map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?;
+    let salt =
+        SaltString::encode_b64(&salt).map_err(|e| AccountError::Internal(anyhow::anyhow!(e)))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("hashing failed: {e}")))
+        .map_err(|e| AccountError::Internal(anyhow::anyhow!("hashing failed: {e}")))
 }
 
 fn verify_password(password: &str, hash: &str) -> bool {
@@ -337,6 +505,18 @@ fn token_hash(token: &str) -> String {
         .collect()
 }
 
+/// The family (login id) a refresh token names: 32 lower-case hex digits
+/// before the dot. `None` for anything else.
+pub fn token_family(token: &str) -> Option<&str> {
+    let (family, secret) = token.split_once('.')?;
+    (family.len() == 32
+        && family
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        && !secret.is_empty())
+    .then_some(family)
+}
+
 fn new_family() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
@@ -344,6 +524,7 @@ fn new_family() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pixel_core::Clock;
     use pixel_core::clock::ManualClock;
     use pixel_core::config::Secret;
     use pixel_core::store::MemoryStore;
@@ -384,6 +565,16 @@ mod tests {
         assert_eq!(parse_name(Some(" Ann "), &e).unwrap(), "Ann");
         assert!(parse_name(Some(&"x".repeat(65)), &e).is_err());
         assert!(parse_name(Some("a\u{7}b"), &e).is_err());
+        for spoof in [
+            "ann\u{202E}gpj.exe",
+            "a\u{200B}b",
+            "\u{2066}x",
+            "\u{FEFF}",
+            "a\u{200D}",
+        ] {
+            assert!(parse_name(Some(spoof), &e).is_err(), "{spoof:?}");
+        }
+        assert_eq!(parse_name(Some("Zoë 🎨"), &e).unwrap(), "Zoë 🎨");
     }
 
     #[test]
@@ -397,17 +588,17 @@ mod tests {
     async fn refresh_rotates_and_reuse_revokes_the_login() {
         let clock = ManualClock::new(1_700_000_000_000);
         let a = accounts(&clock);
-        let first = a.signup("ann@x.io", "password1", None).await.unwrap();
+        let first = a.signup("ann@x.io", "password1", None, None).await.unwrap();
         let second = a.refresh(&first.refresh_token).await.unwrap();
         assert_ne!(first.refresh_token, second.refresh_token);
         // Replaying the rotated token is refused and kills the live one.
         assert!(matches!(
             a.refresh(&first.refresh_token).await,
-            Err(ApiError::TokenReused)
+            Err(AccountError::TokenReused)
         ));
         assert!(matches!(
             a.refresh(&second.refresh_token).await,
-            Err(ApiError::InvalidToken)
+            Err(AccountError::InvalidToken)
         ));
         // Another login of the same user is unaffected.
         let other = a.login("ann@x.io", "password1").await.unwrap();
@@ -415,14 +606,106 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_rotation_whose_answer_was_lost_can_be_retried_once_answered_it_is_spent() {
+        let clock = ManualClock::new(1_700_000_000_000);
+        let a = accounts(&clock);
+        let first = a.signup("ann@x.io", "password1", None, None).await.unwrap();
+        // The store rotated but the api never answered (no confirmation):
+        // the client's retry gets the same successor, which works.
+        let fam = token_family(&first.refresh_token).unwrap().to_owned();
+        let next = a.successor(&first.refresh_token);
+        let outcome = a
+            .store
+            .rotate_refresh(&Rotation {
+                family: &fam,
+                presented: &token_hash(&first.refresh_token),
+                next: &token_hash(&next),
+                next_expires_at: a.refresh_expiry(clock.now_ms()),
+                now: clock.now_ms(),
+                retry_grace_ms: 60_000,
+                max_rotations: 10,
+                window_ms: 60_000,
+            })
+            .await
+            .unwrap();
+        assert!(matches!(outcome, RotateOutcome::Rotated { .. }));
+        let retried = a.refresh(&first.refresh_token).await.unwrap();
+        assert_eq!(retried.refresh_token, next);
+        // That answer went out: the first token is now spent (its reuse
+        // revokes the login; clients see `invalid_token` either way).
+        assert!(matches!(
+            a.refresh(&first.refresh_token).await,
+            Err(AccountError::TokenReused)
+        ));
+        assert!(matches!(
+            a.refresh(&next).await,
+            Err(AccountError::InvalidToken)
+        ));
+    }
+
+    #[tokio::test]
+    async fn logout_with_a_spent_token_revokes_the_login() {
+        let clock = ManualClock::new(1_700_000_000_000);
+        let a = accounts(&clock);
+        let first = a.signup("ann@x.io", "password1", None, None).await.unwrap();
+        let second = a.refresh(&first.refresh_token).await.unwrap();
+        a.logout(&first.refresh_token).await.unwrap();
+        assert!(matches!(
+            a.refresh(&second.refresh_token).await,
+            Err(AccountError::InvalidToken)
+        ));
+    }
+
+    #[tokio::test]
+    async fn refresh_loops_are_limited() {
+        let clock = ManualClock::new(1_700_000_000_000);
+        let a = accounts(&clock);
+        let mut t = a.signup("ann@x.io", "password1", None, None).await.unwrap();
+        for _ in 0..10 {
+            t = a.refresh(&t.refresh_token).await.unwrap();
+        }
+        assert!(matches!(
+            a.refresh(&t.refresh_token).await,
+            Err(AccountError::RefreshThrottled)
+        ));
+        clock.advance(60_000);
+        assert!(a.refresh(&t.refresh_token).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_full_hashing_queue_fails_fast() {
+        let pool = Arc::new(HashPool::new(1, 1));
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let running = {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.run(move || held.recv().ok()).await })
+        };
+        // One runs, one waits; the third is refused at once.
+        while pool.running.available_permits() != 0 {
+            tokio::task::yield_now().await;
+        }
+        let waiting = {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.run(|| ()).await })
+        };
+        while pool.admitted.available_permits() != 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(pool.run(|| ()).await, Err(AccountError::Busy)));
+        release.send(()).unwrap();
+        assert!(running.await.unwrap().is_ok());
+        assert!(waiting.await.unwrap().is_ok());
+    }
+
+    #[tokio::test]
     async fn refresh_tokens_expire() {
         let clock = ManualClock::new(1_700_000_000_000);
         let a = accounts(&clock);
-        let t = a.signup("ann@x.io", "password1", None).await.unwrap();
+        let t = a.signup("ann@x.io", "password1", None, None).await.unwrap();
         clock.advance(30 * 24 * 3600 * 1000);
         assert!(matches!(
             a.refresh(&t.refresh_token).await,
-            Err(ApiError::InvalidToken)
+            Err(AccountError::InvalidToken)
         ));
     }
 
@@ -430,23 +713,23 @@ mod tests {
     async fn logins_are_throttled_per_account_until_the_window_passes() {
         let clock = ManualClock::new(1_700_000_000_000);
         let a = accounts(&clock);
-        a.signup("ann@x.io", "password1", None).await.unwrap();
+        a.signup("ann@x.io", "password1", None, None).await.unwrap();
         for _ in 0..20 {
             assert!(matches!(
                 a.login("ann@x.io", "wrong-pass").await,
-                Err(ApiError::InvalidCredentials)
+                Err(AccountError::InvalidCredentials)
             ));
         }
         assert!(matches!(
             a.login("ann@x.io", "password1").await,
-            Err(ApiError::RateLimited)
+            Err(AccountError::LoginThrottled)
         ));
         assert!(matches!(
             a.login("ANN@x.io", "password1").await,
-            Err(ApiError::RateLimited)
+            Err(AccountError::LoginThrottled)
         ));
         // Another account is not affected.
-        a.signup("bob@x.io", "password1", None).await.unwrap();
+        a.signup("bob@x.io", "password1", None, None).await.unwrap();
         assert!(a.login("bob@x.io", "password1").await.is_ok());
         clock.advance(10 * 60 * 1000);
         assert!(a.login("ann@x.io", "password1").await.is_ok());
@@ -456,12 +739,12 @@ mod tests {
     async fn duplicate_emails_are_refused_case_insensitively() {
         let clock = ManualClock::new(0);
         let a = accounts(&clock);
-        a.signup("ann@x.io", "password1", Some("Ann"))
+        a.signup("ann@x.io", "password1", Some("Ann"), None)
             .await
             .unwrap();
         assert!(matches!(
-            a.signup("ANN@X.IO", "password2", None).await,
-            Err(ApiError::EmailTaken)
+            a.signup("ANN@X.IO", "password2", None, None).await,
+            Err(AccountError::EmailTaken)
         ));
     }
 }

@@ -10,13 +10,37 @@ pub struct AccountsConfig {
     /// Refresh-token lifetime, in seconds.
     #[arg(long, env = "REFRESH_TOKEN_TTL_S", default_value_t = 30 * 24 * 3600)]
     pub refresh_token_ttl_s: u64,
+    /// Refresh-token rotations allowed per login per minute.
+    #[arg(long, env = "REFRESH_PER_MINUTE", default_value_t = 10)]
+    pub refresh_per_minute: u32,
+    /// Sign-ups allowed per client address per hour (0: no limit).
+    #[arg(long, env = "SIGNUPS_PER_ADDRESS_HOUR", default_value_t = 20)]
+    pub signups_per_address_hour: u32,
+    /// Password hashes (argon2id, 19 MiB each) running at once; default:
+    /// the number of CPUs.
+    #[arg(long, env = "HASH_CONCURRENCY")]
+    pub hash_concurrency: Option<usize>,
+    /// Password hashes allowed to wait for a slot; beyond that sign-up and
+    /// login answer 503 at once.
+    #[arg(long, env = "HASH_QUEUE", default_value_t = 16)]
+    pub hash_queue: usize,
+    /// Take the client address from `X-Real-IP` (only behind a proxy that
+    /// sets it, as the bundled nginx does).
+    #[arg(long, env = "TRUST_X_REAL_IP", default_value_t = false)]
+    pub trust_x_real_ip: bool,
 }
 
 impl AccountsConfig {
     pub fn settings(&self) -> AccountSettings {
+        let d = AccountSettings::default();
         AccountSettings {
             refresh_ttl_s: self.refresh_token_ttl_s,
-            ..AccountSettings::default()
+            refresh_max: self.refresh_per_minute.max(1),
+            signup_max_per_address: self.signups_per_address_hour,
+            hash_concurrency: self.hash_concurrency.unwrap_or(d.hash_concurrency).max(1),
+            hash_queue: self.hash_queue,
+            trust_x_real_ip: self.trust_x_real_ip,
+            ..d
         }
     }
 }
@@ -41,4 +65,6 @@ pub struct ApiConfig {
     pub store: StoreConfig,
     #[command(flatten)]
     pub telemetry: TelemetryConfig,
+    #[command(flatten)]
+    pub shutdown: pixel_core::http::ShutdownConfig,
 }

@@ -1,6 +1,8 @@
 //! The api's error policy: handlers return [`ApiError`]; it is turned into a
-//! status and `{"error": {"code", "message"}}` here and nowhere else. Internal
-//! errors are logged once with their cause chain and answered opaquely.
+//! status and `{"error": {"code", "message"}}` here and nowhere else (the
+//! 404 and 405 fallbacks included). The account rules have their own error
+//! type, mapped here once. Internal errors are logged once with their cause
+//! chain and answered opaquely.
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -12,6 +14,8 @@ use pixel_core::game::GameError;
 use pixel_core::store::StoreError;
 use serde_json::json;
 
+use crate::accounts::AccountError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
@@ -20,8 +24,8 @@ pub enum ApiError {
     EmailTaken,
     #[error("wrong email or password")]
     InvalidCredentials,
-    #[error("too many failed logins; try again later")]
-    RateLimited,
+    #[error("{0}")]
+    RateLimited(String),
     #[error("the refresh token is invalid, expired or revoked")]
     InvalidToken,
     /// A rotated refresh token presented again: answered exactly like
@@ -34,10 +38,17 @@ pub enum ApiError {
     TokenExpired,
     #[error("{0}")]
     NotFound(String),
-    #[error("request body is larger than {} bytes", crate::routes::MAX_BODY_BYTES)]
+    #[error("request body is larger than {} bytes", crate::MAX_BODY_BYTES)]
     TooLarge,
-    #[error("storage is unavailable; nothing was changed")]
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
+    /// Storage down or slow. Not "nothing was changed": a request that
+    /// timed out may have been applied (every api change is safe to retry).
+    #[error("storage is unavailable; try again")]
     Unavailable,
+    /// Overloaded (the password-hashing queue is full): retry shortly.
+    #[error("{0}")]
+    Busy(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -48,7 +59,7 @@ impl ApiError {
             Self::InvalidInput(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidInput),
             Self::EmailTaken => (StatusCode::CONFLICT, ErrorCode::EmailTaken),
             Self::InvalidCredentials => (StatusCode::UNAUTHORIZED, ErrorCode::InvalidCredentials),
-            Self::RateLimited => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
+            Self::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
             Self::InvalidToken | Self::TokenReused => {
                 (StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken)
             }
@@ -56,7 +67,10 @@ impl ApiError {
             Self::TokenExpired => (StatusCode::UNAUTHORIZED, ErrorCode::TokenExpired),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
             Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::InvalidInput),
-            Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed),
+            Self::Unavailable | Self::Busy(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable)
+            }
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
     }
@@ -77,6 +91,12 @@ impl IntoResponse for ApiError {
             Json(json!({"error": {"code": code, "message": message}})),
         )
             .into_response();
+        if matches!(self, Self::RateLimited(_) | Self::Busy(_)) {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
         if matches!(
             self,
             Self::InvalidToken | Self::TokenReused | Self::Unauthorized | Self::TokenExpired
@@ -93,12 +113,32 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(reason) => {
+            StoreError::Unavailable(reason) | StoreError::OutcomeUnknown(reason) => {
                 tracing::warn!(%reason, "storage unavailable");
                 Self::Unavailable
             }
             StoreError::EmailTaken => Self::EmailTaken,
             other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        let message = e.to_string();
+        match e {
+            AccountError::InvalidInput(m) => Self::InvalidInput(m),
+            AccountError::EmailTaken => Self::EmailTaken,
+            AccountError::InvalidCredentials => Self::InvalidCredentials,
+            AccountError::LoginThrottled
+            | AccountError::SignupThrottled
+            | AccountError::RefreshThrottled => Self::RateLimited(message),
+            AccountError::InvalidToken => Self::InvalidToken,
+            AccountError::TokenReused => Self::TokenReused,
+            AccountError::UnknownUser => Self::Unauthorized,
+            AccountError::Busy => Self::Busy(message),
+            AccountError::Store(s) => s.into(),
+            AccountError::Internal(e) => Self::Internal(e),
         }
     }
 }

@@ -12,7 +12,9 @@
 //! - [`auth_outcomes`]: `api_auth_total{action,outcome}`, from each
 //!   account action's result.
 //! - [`error`]: the one error type of this layer and its mapping to
-//!   `{"error": {"code", "message"}}` with a status.
+//!   `{"error": {"code", "message"}}` with a status (the accounts' own
+//!   error type is mapped there too). Modules depend one way:
+//!   `routes → accounts`, `routes → error → accounts`.
 //! - [`config`] and [`startup`]: the cluster binary's configuration and the
 //!   `build`/`run` pair that tests and the standalone server reuse.
 
@@ -25,3 +27,6 @@ pub mod snapshot;
 pub mod startup;
 
 pub use routes::{ApiState, router};
+
+/// Largest request body the api accepts; its bodies are a few short strings.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;

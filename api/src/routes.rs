@@ -2,13 +2,13 @@
 //! returns JSON; errors are [`ApiError`]s, rendered in one place.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use pixel_core::Game;
@@ -24,8 +24,7 @@ use crate::auth_outcomes::{self, AuthAction};
 use crate::error::ApiError;
 use crate::snapshot::SnapshotCache;
 
-/// Largest request body the api accepts; its bodies are a few short strings.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
+use crate::MAX_BODY_BYTES;
 
 #[derive(Clone)]
 pub struct ApiState {
@@ -74,12 +73,8 @@ async fn not_found() -> ApiError {
     ApiError::NotFound("no such route".into())
 }
 
-async fn method_not_allowed() -> Response {
-    (
-        StatusCode::METHOD_NOT_ALLOWED,
-        Json(serde_json::json!({"error": {"code": "method_not_allowed", "message": "method not allowed on this route"}})),
-    )
-        .into_response()
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }
 
 /// A JSON object body as `T`. serde would also read a struct from a JSON
@@ -125,15 +120,46 @@ impl RefreshBody {
     }
 }
 
+/// The client's address: the TCP peer, or `X-Real-IP` when the api is
+/// configured to sit behind a proxy that sets it. `None` when unknown.
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl FromRequestParts<ApiState> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        s: &ApiState,
+    ) -> Result<Self, std::convert::Infallible> {
+        if s.accounts.settings().trust_x_real_ip
+            && let Some(ip) = parts
+                .headers
+                .get("x-real-ip")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<IpAddr>().ok())
+        {
+            return Ok(Self(Some(ip)));
+        }
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
 async fn signup(
     State(s): State<ApiState>,
+    ClientAddr(client): ClientAddr,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<TokenBody>), ApiError> {
     let result = async {
         let b: SignupBody = object(body)?;
         s.accounts
-            .signup(&b.email, &b.password, b.name.as_deref())
+            .signup(&b.email, &b.password, b.name.as_deref(), client)
             .await
+            .map_err(ApiError::from)
     }
     .await;
     auth_outcomes::record(AuthAction::Signup, &result);
@@ -146,7 +172,10 @@ async fn login(
 ) -> Result<Json<TokenBody>, ApiError> {
     let result = async {
         let b: LoginBody = object(body)?;
-        s.accounts.login(&b.email, &b.password).await
+        s.accounts
+            .login(&b.email, &b.password)
+            .await
+            .map_err(ApiError::from)
     }
     .await;
     auth_outcomes::record(AuthAction::Login, &result);
@@ -159,7 +188,7 @@ async fn refresh(
 ) -> Result<Json<TokenBody>, ApiError> {
     let result = async {
         let b: RefreshBody = object(body)?;
-        s.accounts.refresh(b.token()?).await
+        s.accounts.refresh(b.token()?).await.map_err(ApiError::from)
     }
     .await;
     auth_outcomes::record(AuthAction::Refresh, &result);
@@ -172,7 +201,7 @@ async fn logout(
 ) -> Result<StatusCode, ApiError> {
     let result = async {
         let b: RefreshBody = object(body)?;
-        s.accounts.logout(b.token()?).await
+        s.accounts.logout(b.token()?).await.map_err(ApiError::from)
     }
     .await;
     auth_outcomes::record(AuthAction::Logout, &result);

@@ -34,6 +34,12 @@ pub fn app(
             pixel_core::telemetry::track_http("api", req, next)
         }))
         .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(
+            tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+                axum::http::header::X_CONTENT_TYPE_OPTIONS,
+                axum::http::HeaderValue::from_static("nosniff"),
+            ),
+        )
 }
 
 /// The api as a cluster service: builds it from its configuration and
@@ -52,9 +58,19 @@ pub async fn run(
         config.auth.access_token_ttl_s,
         clock.clone(),
     ));
-    let app = self::app(game, tokens, clock, config.accounts.settings())
-        .merge(pixel_core::telemetry::ops_router(store, Vec::new()));
+    let draining = pixel_core::http::Draining::default();
+    let app = self::app(game, tokens, clock, config.accounts.settings()).merge(
+        pixel_core::telemetry::ops_router(store, vec![draining.dependency()]),
+    );
     tracing::info!(addr = %listener.local_addr()?, "api listening");
-    pixel_core::http::serve(listener, app, shutdown).await?;
+    pixel_core::http::serve_gracefully(
+        listener,
+        app,
+        shutdown,
+        draining,
+        &config.shutdown,
+        async {},
+    )
+    .await?;
     Ok(())
 }

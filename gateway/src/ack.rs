@@ -50,6 +50,13 @@ impl From<GameError> for AckError {
                 tracing::warn!(%reason, "storage unavailable");
                 Self::new(code, "storage is unavailable; nothing was changed")
             }
+            GameError::Store(StoreError::OutcomeUnknown(reason)) => {
+                tracing::warn!(%reason, "placement outcome unknown");
+                Self::new(
+                    code,
+                    "storage did not answer in time; the placement may have been applied (watch the board)",
+                )
+            }
             GameError::Store(other) => {
                 tracing::error!(error = ?other, "store error");
                 Self::new(code, "internal error")

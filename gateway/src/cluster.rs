@@ -45,21 +45,31 @@ pub async fn run(
     register(&io).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let tasks = gw.start(&io, &stop_rx);
+    let draining = pixel_core::http::Draining::default();
     let app = Router::new()
         .merge(pixel_core::telemetry::ops_router(
             store,
-            vec![pubsub::dependency("redis pub/sub", subscriber)],
+            vec![
+                pubsub::dependency("redis pub/sub", subscriber),
+                draining.dependency(),
+            ],
         ))
         .layer(axum::middleware::from_fn(|req, next| {
             pixel_core::telemetry::track_http("gateway", req, next)
         }))
         .layer(layer);
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
-    pixel_core::http::serve(listener, app, async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-        io.close().await;
-    })
+    pixel_core::http::serve_gracefully(
+        listener,
+        app,
+        shutdown,
+        draining,
+        &config.shutdown,
+        async move {
+            let _ = stop_tx.send(true);
+            io.close().await;
+        },
+    )
     .await?;
     for task in tasks {
         let _ = task.await;

@@ -19,9 +19,26 @@ pub struct SocketSettings {
     /// are a few hundred bytes.
     #[arg(long, env = "MAX_PAYLOAD_BYTES", default_value_t = 16 * 1024)]
     pub max_payload_bytes: usize,
-    /// Packets buffered per socket before emits to it fail (a slow reader).
+    /// Packets buffered per socket before emits to it fail (a slow reader;
+    /// it then gets a `resync`). Not smaller: a client may pipeline a few
+    /// hundred events, and every one must get its ack.
     #[arg(long, env = "SOCKET_BUFFER_PACKETS", default_value_t = 1024)]
     pub socket_buffer_packets: usize,
+    /// Most Socket.IO connections this gateway holds (0: no cap).
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 20_000)]
+    pub max_connections: usize,
+    /// Most Socket.IO connections from one client address (0: no cap).
+    #[arg(long, env = "MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 32)]
+    pub max_connections_per_address: usize,
+    /// Take the client address from `X-Real-IP` (only behind a proxy that
+    /// sets it, as the bundled nginx does).
+    #[arg(
+        id = "gateway_trust_x_real_ip",
+        long = "gateway-trust-x-real-ip",
+        env = "TRUST_X_REAL_IP",
+        default_value_t = false
+    )]
+    pub trust_x_real_ip: bool,
     /// Placements one gateway has in flight to the store before it refuses
     /// new ones at once with `busy` (nothing changed, retry shortly)
     /// instead of queuing them for seconds.
@@ -65,4 +82,6 @@ pub struct GatewayConfig {
     pub store: StoreConfig,
     #[command(flatten)]
     pub telemetry: TelemetryConfig,
+    #[command(flatten)]
+    pub shutdown: pixel_core::http::ShutdownConfig,
 }

@@ -29,6 +29,8 @@ pub struct HandshakeError(&'static str);
 
 /// Connect middleware: no token (absent, `null` or empty) makes a
 /// spectator; a valid token a player; anything else refuses the connection.
+/// Beyond the connection caps ([`crate::limits`]) it is refused with
+/// `rate_limited`.
 ///
 /// It also registers the event handlers. socketioxide sends the CONNECT ack
 /// *before* it runs the connect handler, so handlers registered there miss
@@ -53,6 +55,12 @@ pub async fn authenticate<A: Adapter>(
         },
         Some(_) => return Err(HandshakeError(ErrorCode::Unauthorized.as_str())),
     };
+    let address = gw.limits.client_address(s.req_parts());
+    let Some(admission) = gw.limits.admit(address) else {
+        tracing::debug!(sid = %s.id, ?address, "handshake refused: connection cap");
+        return Err(HandshakeError(ErrorCode::RateLimited.as_str()));
+    };
+    s.extensions.insert(Arc::new(admission));
     let settings = &gw.settings;
     s.extensions.insert(Arc::new(Session::new(
         identity,
@@ -83,6 +91,7 @@ fn register_handlers<A: Adapter>(s: &SocketRef<A>) {
     s.on_fallback(unknown::<A>);
     s.on_disconnect(async move |s: SocketRef<A>, reason: DisconnectReason| {
         metrics::gauge!("gateway_sockets_connected", "transport" => transport).decrement(1.0);
+        s.extensions.remove::<Arc<crate::limits::Admission>>();
         tracing::debug!(sid = %s.id, ?reason, "socket disconnected");
     });
 }

@@ -23,6 +23,7 @@ pub mod ack;
 pub mod cluster;
 pub mod config;
 pub mod handlers;
+pub mod limits;
 pub mod payload;
 pub mod presence;
 pub mod relay;

@@ -28,6 +28,7 @@ pub struct Gateway {
     pub tokens: Arc<AccessTokens>,
     pub settings: SocketSettings,
     pub relays: Relays,
+    pub limits: Arc<crate::limits::ConnectionLimits>,
     /// Placements in flight to the store; none left means `busy`.
     pub place_permits: Arc<Semaphore>,
 }
@@ -40,12 +41,18 @@ impl Gateway {
         settings: SocketSettings,
     ) -> Result<Self, StoreError> {
         let relays = Relays::open(&game).await?;
+        let limits = Arc::new(crate::limits::ConnectionLimits::new(
+            settings.max_connections,
+            settings.max_connections_per_address,
+            settings.trust_x_real_ip,
+        ));
         let place_permits = Arc::new(Semaphore::new(settings.place_concurrency.max(1)));
         Ok(Self {
             game,
             tokens,
             settings,
             relays,
+            limits,
             place_permits,
         })
     }

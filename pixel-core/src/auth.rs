@@ -7,6 +7,7 @@
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::clock::SharedClock;
 use crate::config::Secret;
@@ -46,6 +47,9 @@ impl TokenError {
 
 /// Issues and verifies access tokens with one HS256 key.
 pub struct AccessTokens {
+    /// Key of [`AccessTokens::derive`], itself derived from the secret so
+    /// that it never equals the signing key.
+    derive_key: [u8; 32],
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
@@ -59,7 +63,13 @@ impl AccessTokens {
         validation.validate_exp = false;
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "sub"]);
+        let derive_key = Sha256::new()
+            .chain_update(b"realtime-pixel derive key\0")
+            .chain_update(secret.expose().as_bytes())
+            .finalize()
+            .into();
         Self {
+            derive_key,
             encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
             decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
             validation,
@@ -85,6 +95,21 @@ impl AccessTokens {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             // HS256 encoding of a plain struct has no failure mode.
             .expect("HS256 encoding cannot fail")
+    }
+
+    /// A keyed one-way function of `input` (SHA-256 over a key derived
+    /// from the secret, then `label` and `input`): the refresh token that
+    /// replaces a presented one is derived with it, so that a retried
+    /// rotation names the same successor, while nobody without the secret
+    /// can compute a successor.
+    pub fn derive(&self, label: &str, input: &[u8]) -> [u8; 32] {
+        Sha256::new()
+            .chain_update(self.derive_key)
+            .chain_update((label.len() as u64).to_be_bytes())
+            .chain_update(label.as_bytes())
+            .chain_update(input)
+            .finalize()
+            .into()
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
@@ -141,5 +166,16 @@ mod tests {
         );
         assert_eq!(a.verify("not.a.jwt"), Err(TokenError::Invalid));
         assert_eq!(a.verify(""), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn derivation_is_keyed_and_deterministic() {
+        let clock = ManualClock::new(0);
+        let a = tokens(&clock, "a-secret-that-is-long-enough-32b!");
+        let b = tokens(&clock, "another-secret-that-is-long-enough");
+        assert_eq!(a.derive("r", b"x"), a.derive("r", b"x"));
+        assert_ne!(a.derive("r", b"x"), b.derive("r", b"x"));
+        assert_ne!(a.derive("r", b"x"), a.derive("s", b"x"));
+        assert_ne!(a.derive("r", b"x"), a.derive("r", b"y"));
     }
 }

@@ -157,7 +157,8 @@ impl AuthConfig {
 pub struct StoreConfig {
     /// Redis to use (`redis://host:port/db`). Absent: the standalone server
     /// keeps state in memory.
-    #[arg(long, env = "REDIS_URL")]
+    /// (`--help` never prints its value: the URL may hold a password.)
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
 }
 

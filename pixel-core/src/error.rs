@@ -20,6 +20,7 @@ pub enum ErrorCode {
     EmailTaken,
     InvalidCredentials,
     InvalidToken,
+    MethodNotAllowed,
     Internal,
 }
 
@@ -38,6 +39,7 @@ impl ErrorCode {
             Self::EmailTaken => "email_taken",
             Self::InvalidCredentials => "invalid_credentials",
             Self::InvalidToken => "invalid_token",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::Internal => "internal",
         }
     }

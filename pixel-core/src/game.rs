@@ -15,6 +15,10 @@ use crate::store::{
     Store, StoreError, StoredSnapshot, SweepOutcome, connect_redis,
 };
 
+/// Attempts at settling a placement whose answer was lost (about 4 s in
+/// all, with backoff).
+const SETTLE_ATTEMPTS: u32 = 8;
+
 /// Errors of game operations; each maps to one contract code.
 #[derive(Debug, thiserror::Error)]
 pub enum GameError {
@@ -34,7 +38,9 @@ impl GameError {
             Self::InvalidInput(_) => ErrorCode::InvalidInput,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Cooldown { .. } => ErrorCode::Cooldown,
-            Self::Store(StoreError::Unavailable(_)) => ErrorCode::Unavailable,
+            Self::Store(StoreError::Unavailable(_) | StoreError::OutcomeUnknown(_)) => {
+                ErrorCode::Unavailable
+            }
             Self::Store(_) => ErrorCode::Internal,
         }
     }
@@ -159,6 +165,7 @@ impl Game {
     ) -> Result<Placed, GameError> {
         let now = self.now();
         let cooldown_until = now.saturating_add(board.cooldown_ms as i64);
+        let placement_id = uuid::Uuid::new_v4().simple().to_string();
         let cmd = PlaceCommand {
             board,
             coord,
@@ -169,8 +176,13 @@ impl Game {
             expires_at: now.saturating_add(board.ttl_ms as i64),
             cooldown_until,
             history: self.history,
+            placement_id: &placement_id,
         };
-        match self.store.place(&cmd).await? {
+        let outcome = match self.store.place(&cmd).await {
+            Err(StoreError::OutcomeUnknown(reason)) => self.settle(&cmd, reason).await?,
+            other => other?,
+        };
+        match outcome {
             PlaceOutcome::Placed(update) => {
                 metrics::counter!("pixel_placements_total", "board" => board.id.to_string())
                     .increment(1);
@@ -186,6 +198,37 @@ impl Game {
                 retry_after_ms: retry_after_ms.clamp(1, (board.cooldown_ms as i64).max(1)),
             }),
         }
+    }
+
+    /// A placement whose answer was lost: asks the store whether it was
+    /// applied (which also makes sure it never will be if it was not),
+    /// retrying for a few seconds while the store does not answer. Still no
+    /// answer: the outcome stays unknown, and is reported as such.
+    async fn settle(
+        &self,
+        cmd: &PlaceCommand<'_>,
+        reason: String,
+    ) -> Result<PlaceOutcome, GameError> {
+        tracing::warn!(%reason, "placement outcome unknown; settling it");
+        let mut delay = std::time::Duration::from_millis(50);
+        for _ in 0..SETTLE_ATTEMPTS {
+            match self
+                .store
+                .settle_placement(cmd.user_id, cmd.placement_id)
+                .await
+            {
+                Ok(Some(seq)) => return Ok(PlaceOutcome::Placed(cmd.update(seq))),
+                Ok(None) => {
+                    return Err(GameError::Store(StoreError::Unavailable(format!(
+                        "placement not applied ({reason})"
+                    ))));
+                }
+                Err(e) => tracing::warn!(error = %e, "settling a placement"),
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(std::time::Duration::from_secs(1));
+        }
+        Err(GameError::Store(StoreError::OutcomeUnknown(reason)))
     }
 
     /// What `join since` gets on a connection whose feed stands at `upto`:

@@ -53,6 +53,7 @@ async fn conforms_to_the_store_contract() {
     conformance::login_attempts(&s, "a@b.c").await;
     conformance::refresh_rotation_and_reuse(&s, "t").await;
     conformance::refresh_expiry_and_logout(&s, "t").await;
+    conformance::hit_limit(&s, "k").await;
     conformance::board_lifecycle(&s, "b1", "u").await;
     conformance::history_is_bounded(&s, "b2", "h").await;
     conformance::feed_in_order_and_wakes_readers(&s, "b3", "f").await;
@@ -243,9 +244,10 @@ async fn an_outage_is_unavailable_and_recovers_without_reconnecting_by_hand() {
     redis.kill();
     assert!(matches!(s.ping().await, Err(StoreError::Unavailable(_))));
     let cmd = place_at_zero(&board, 0, 0, 1, "u", 100);
+    // On the connection Redis dropped, a write's fate cannot be known.
     assert!(matches!(
         s.place(&cmd).await,
-        Err(StoreError::Unavailable(_))
+        Err(StoreError::Unavailable(_) | StoreError::OutcomeUnknown(_))
     ));
     redis.restart();
     wait_until_served(&s).await;
@@ -309,4 +311,73 @@ async fn a_redis_out_of_memory_is_unavailable_not_corrupt() {
         .await
         .unwrap();
     assert_eq!(s.board_seq(&board.id).await.unwrap(), 0, "nothing changed");
+}
+
+/// A placement whose answer was lost is settled truthfully: found with its
+/// seq if it was applied; otherwise fenced off so that a late-running step
+/// can no longer apply it.
+#[tokio::test]
+async fn lost_placement_answers_are_settled() {
+    let redis = RedisServer::start();
+    let s = store(&redis).await;
+    let board = conformance::board("settle");
+    s.init_board(&board).await.unwrap();
+    let applied = PlaceCommand {
+        placement_id: "attempt-1",
+        ..place_command(&board, 1, 1, 2, "ann", 1_000)
+    };
+    let PlaceOutcome::Placed(update) = s.place(&applied).await.unwrap() else {
+        panic!("placed");
+    };
+    assert_eq!(
+        s.settle_placement("ann", "attempt-1").await.unwrap(),
+        Some(update.seq)
+    );
+    // An attempt that never arrived: settled as not applied, and when it
+    // does arrive late it is refused.
+    assert_eq!(s.settle_placement("bob", "attempt-2").await.unwrap(), None);
+    let late = PlaceCommand {
+        placement_id: "attempt-2",
+        ..place_command(&board, 2, 2, 3, "bob", 1_000)
+    };
+    assert!(matches!(
+        s.place(&late).await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert_eq!(s.board_seq(&board.id).await.unwrap(), update.seq);
+}
+
+/// Found by the `feed_entries` fuzz target: a stored pixel whose index lies
+/// beyond the board, or whose colour does not fit a byte, is corrupt data,
+/// not a pixel somewhere else.
+#[test]
+fn stored_pixels_outside_the_board_are_corrupt() {
+    use pixel_core::store::redis_fuzzing::parse_pixel;
+    let board = conformance::board("p");
+    let cells = u64::from(board.width) * u64::from(board.height);
+    assert!(parse_pixel(&board, "0", "1:0:10").is_ok());
+    assert!(parse_pixel(&board, &(cells - 1).to_string(), "1:0:10").is_ok());
+    assert!(parse_pixel(&board, &cells.to_string(), "1:0:10").is_err());
+    assert!(parse_pixel(&board, "0", "415:0:10").is_err());
+}
+
+/// Without a cooldown, placements by one user computed a few milliseconds
+/// apart on different gateways all go through, in whatever order they
+/// reach Redis (the placement record kept for settling holds no cooldown).
+#[tokio::test]
+async fn without_a_cooldown_out_of_order_clocks_never_cool_down() {
+    let redis = RedisServer::start();
+    let s = store(&redis).await;
+    let board = conformance::board("nocd");
+    s.init_board(&board).await.unwrap();
+    for (x, now) in [(0, 1_010), (1, 1_006)] {
+        let cmd = PlaceCommand {
+            cooldown_until: now,
+            ..place_command(&board, x, 0, 1, "ann", now)
+        };
+        assert!(matches!(
+            s.place(&cmd).await.unwrap(),
+            PlaceOutcome::Placed(_)
+        ));
+    }
 }

@@ -48,6 +48,8 @@ pub struct StandaloneConfig {
     pub store: StoreConfig,
     #[command(flatten)]
     pub telemetry: TelemetryConfig,
+    #[command(flatten)]
+    pub shutdown: pixel_core::http::ShutdownConfig,
 }
 
 /// A built server, ready to run.
@@ -57,6 +59,8 @@ pub struct App {
     gateway: Arc<gateway::Gateway>,
     game: Arc<Game>,
     sweep: SweepSettings,
+    shutdown: pixel_core::http::ShutdownConfig,
+    draining: pixel_core::http::Draining,
 }
 
 /// Builds the server. `clock` is the wall clock in production; tests pass a
@@ -79,9 +83,13 @@ pub async fn build(config: &StandaloneConfig, clock: SharedClock) -> anyhow::Res
     let gw =
         Arc::new(gateway::Gateway::new(game.clone(), tokens.clone(), config.socket.clone()).await?);
     let (socket_layer, io) = gateway::socket_layer(gw.clone());
+    let draining = pixel_core::http::Draining::default();
     let router = api::startup::app(game.clone(), tokens, clock, config.accounts.settings())
         .merge(web::router())
-        .merge(pixel_core::telemetry::ops_router(store, Vec::new()))
+        .merge(pixel_core::telemetry::ops_router(
+            store,
+            vec![draining.dependency()],
+        ))
         .layer(socket_layer);
     Ok(App {
         router,
@@ -89,6 +97,8 @@ pub async fn build(config: &StandaloneConfig, clock: SharedClock) -> anyhow::Res
         gateway: gw,
         game,
         sweep: config.sweep.clone(),
+        shutdown: config.shutdown.clone(),
+        draining,
     })
 }
 
@@ -114,11 +124,19 @@ impl App {
             })
         };
         let io = self.io.clone();
-        let served = pixel_core::http::serve(listener, self.router, async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-            io.close().await;
-        })
+        // Readiness first, then no new connections, then the sockets are
+        // closed (clients reconnect elsewhere) and the sweeper stops.
+        let served = pixel_core::http::serve_gracefully(
+            listener,
+            self.router,
+            shutdown,
+            self.draining,
+            &self.shutdown,
+            async move {
+                let _ = stop_tx.send(true);
+                io.close().await;
+            },
+        )
         .await;
         let _ = sweeper.await;
         for task in relays {

@@ -8,7 +8,7 @@
 //! (nginx/realtime-pixel.conf.template).
 
 use axum::Router;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
@@ -56,6 +56,32 @@ fn asset(body: &'static str, content_type: &'static str) -> impl IntoResponse + 
     )
 }
 
+/// The page's Content-Security-Policy: its own scripts, styles and
+/// Socket.IO connection only, never framed (clickjacking). Kept in step
+/// with `nginx/realtime-pixel.conf.template`.
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+img-src 'self' data:; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; \
+form-action 'self'; frame-ancestors 'none'";
+
+/// Security headers of every page response.
+pub fn security_headers() -> [(HeaderName, HeaderValue); 4] {
+    [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ),
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+        (
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ),
+    ]
+}
+
 pub fn router() -> Router {
     PAGE_FILES
         .iter()
@@ -63,4 +89,10 @@ pub fn router() -> Router {
             let response = asset(body, content_type);
             router.route(path, get(move || async move { response }))
         })
+        .layer(axum::middleware::map_response(
+            |mut res: axum::response::Response| async move {
+                res.headers_mut().extend(security_headers());
+                res
+            },
+        ))
 }

@@ -336,14 +336,18 @@ async fn placements_beyond_the_in_flight_limit_are_refused_busy_at_once() {
         sockets.push(s);
     }
     redis.signal("STOP");
-    let acks = futures_util::future::join_all(sockets.iter_mut().enumerate().map(|(i, s)| {
+    let places = futures_util::future::join_all(sockets.iter_mut().enumerate().map(|(i, s)| {
         s.call(
             "place",
             json!({"board": "main", "x": i, "y": 0, "color": 1}),
         )
-    }))
-    .await;
-    redis.signal("CONT");
+    }));
+    // Thawed while the two in flight wait, so that they can finish.
+    let thaw = async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        redis.signal("CONT");
+    };
+    let (acks, ()) = tokio::join!(places, thaw);
     let codes: Vec<&str> = acks
         .iter()
         .map(|a| a["error"].as_str().unwrap_or("ok"))

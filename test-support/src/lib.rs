@@ -82,7 +82,10 @@ impl RedisServer {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("redis-server did not answer PING on {} within 10 s", self.port);
+        panic!(
+            "redis-server did not answer PING on {} within 10 s",
+            self.port
+        );
     }
 
     fn pong(&self) -> bool {
@@ -92,9 +95,7 @@ impl RedisServer {
         };
         let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
         let mut buf = [0u8; 7];
-        s.write_all(b"PING\r\n").is_ok()
-            && s.read_exact(&mut buf).is_ok()
-            && &buf == b"+PONG\r\n"
+        s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
     }
 
     pub fn url(&self) -> String {

@@ -76,6 +76,8 @@ pub async fn sweep_once(game: &Game, batch: usize) -> Result<SweepReport, GameEr
         if !more {
             return Ok(report);
         }
+        // Let a shutdown (or anything else) in between batches.
+        tokio::task::yield_now().await;
     }
 }
 
@@ -93,8 +95,12 @@ pub async fn run(game: &Game, settings: &SweepSettings, shutdown: impl Future<Ou
     loop {
         let start = Instant::now();
         let span = tracing::debug_span!("sweep");
-        let result =
-            tracing::Instrument::instrument(sweep_once(game, settings.sweep_batch), span).await;
+        // SIGTERM is honoured between store steps, not after a whole backlog:
+        // each step is atomic, so stopping between two loses nothing.
+        let result = tokio::select! {
+            r = tracing::Instrument::instrument(sweep_once(game, settings.sweep_batch), span) => r,
+            () = &mut shutdown => break,
+        };
         metrics::histogram!("worker_sweep_duration_seconds").record(start.elapsed().as_secs_f64());
         let wait = match result {
             Ok(r) => {
@@ -206,6 +212,30 @@ mod tests {
                 .unwrap()
                 .pixels
                 .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn sigterm_is_honoured_in_the_middle_of_a_backlog() {
+        let clock = ManualClock::new(0);
+        let game = game_with_pixels(&clock, 100).await;
+        clock.advance(1000);
+        let settings = SweepSettings {
+            sweep_interval_ms: 250,
+            sweep_batch: 1,
+        };
+        // Shutdown is already requested: the worker stops after at most a
+        // few one-pixel steps instead of clearing all 100 first.
+        run(&game, &settings, async {}).await;
+        let left = game
+            .snapshot(game.board("main").unwrap())
+            .await
+            .unwrap()
+            .pixels
+            .len();
+        assert!(
+            left >= 90,
+            "the backlog was swept before stopping: {left} left"
         );
     }
 

@@ -26,14 +26,19 @@ pub async fn run(
     .await?;
     tracing::info!(addr = %listener.local_addr()?, "worker listening");
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let draining = pixel_core::http::Draining::default();
     let ops = tokio::spawn(pixel_core::http::serve(
         listener,
-        pixel_core::telemetry::ops_router(game.store().clone(), Vec::new()),
+        pixel_core::telemetry::ops_router(game.store().clone(), vec![draining.dependency()]),
         async move {
             let _ = stop_rx.wait_for(|s| *s).await;
         },
     ));
-    crate::run(&game, &config.sweep, shutdown).await;
+    crate::run(&game, &config.sweep, async move {
+        shutdown.await;
+        draining.start();
+    })
+    .await;
     let _ = stop_tx.send(true);
     ops.await??;
     Ok(())

@@ -5,7 +5,7 @@
 
 use super::UserRecord;
 use super::{
-    Catchup, PlaceCommand, PlaceOutcome, RefreshRecord, RotateOutcome, Store, StoreError,
+    Catchup, PlaceCommand, PlaceOutcome, RefreshRecord, RotateOutcome, Rotation, Store, StoreError,
     SweepOutcome,
 };
 use crate::domain::{BoardConfig, BoardId, DEFAULT_PALETTE, HistoryPolicy, PixelEntry, Update};
@@ -41,6 +41,7 @@ pub fn place_command<'a>(
         expires_at: now + board.ttl_ms as i64,
         cooldown_until: now + board.cooldown_ms as i64,
         history: HistoryPolicy::default(),
+        placement_id: "conformance",
     }
 }
 
@@ -144,97 +145,238 @@ pub async fn login_attempts(store: &dyn Store, email: &str) {
     }
 }
 
-/// Rotation spends the old token; reuse revokes the whole family.
+fn rotation<'a>(family: &'a str, presented: &'a str, next: &'a str, now: i64) -> Rotation<'a> {
+    Rotation {
+        family,
+        presented,
+        next,
+        next_expires_at: now + 10_000,
+        now,
+        retry_grace_ms: 1_000,
+        max_rotations: 3,
+        window_ms: 60_000,
+    }
+}
+
+/// Rotation replaces the current token; a retry of the last rotation within
+/// the grace gets the same successor; any other token of the family is reuse
+/// and revokes it; rotations are rate-limited per family.
 pub async fn refresh_rotation_and_reuse(store: &dyn Store, prefix: &str) {
     let now = 1_000;
+    let fam = format!("{prefix}-fam");
     let rec = RefreshRecord {
         user_id: "u1".into(),
-        family: format!("{prefix}-fam"),
+        family: fam.clone(),
         expires_at: now + 10_000,
     };
-    let (t1, t2, t3) = (
-        format!("{prefix}-t1"),
-        format!("{prefix}-t2"),
-        format!("{prefix}-t3"),
+    let rotated = RotateOutcome::Rotated {
+        user_id: "u1".into(),
+    };
+    store.insert_refresh("t1", &rec, now).await.unwrap();
+    let r = |p, n, t| rotation(&fam, p, n, t);
+    assert_eq!(
+        store.rotate_refresh(&r("t1", "t2", now)).await.unwrap(),
+        rotated
     );
-    store.insert_refresh(&t1, &rec, now).await.unwrap();
+    // The answer was lost and the client retries: same successor, no reuse.
     assert_eq!(
         store
-            .rotate_refresh(&t1, &t2, now + 10_000, now)
+            .rotate_refresh(&r("t1", "t2", now + 500))
             .await
             .unwrap(),
-        RotateOutcome::Rotated {
-            user_id: "u1".into()
-        }
+        rotated
     );
-    // t1 is spent: presenting it again is reuse and kills t2 as well.
     assert_eq!(
         store
-            .rotate_refresh(&t1, &t3, now + 10_000, now)
+            .rotate_refresh(&r("t2", "t3", now + 600))
+            .await
+            .unwrap(),
+        rotated
+    );
+    // Once the api has answered a rotation, the replaced token is spent.
+    store.confirm_refresh(&fam, "t3").await.unwrap();
+    let fam_x = format!("{prefix}-fam-x");
+    let rec_x = RefreshRecord {
+        family: fam_x.clone(),
+        ..rec.clone()
+    };
+    store.insert_refresh("x1", &rec_x, now).await.unwrap();
+    let rx = |p, n, t| rotation(&fam_x, p, n, t);
+    assert_eq!(
+        store.rotate_refresh(&rx("x1", "x2", now)).await.unwrap(),
+        rotated
+    );
+    store.confirm_refresh(&fam_x, "x2").await.unwrap();
+    assert_eq!(
+        store
+            .rotate_refresh(&rx("x1", "x2", now + 1))
+            .await
+            .unwrap(),
+        RotateOutcome::Reused
+    );
+    // Three rotations per window: the fourth is refused and changes nothing.
+    assert_eq!(
+        store
+            .rotate_refresh(&r("t3", "t4", now + 700))
+            .await
+            .unwrap(),
+        rotated
+    );
+    assert_eq!(
+        store
+            .rotate_refresh(&r("t4", "t5", now + 800))
+            .await
+            .unwrap(),
+        RotateOutcome::RateLimited
+    );
+    // t2 was replaced twice ago: reuse, and t4 dies with the family.
+    assert_eq!(
+        store
+            .rotate_refresh(&r("t2", "t3", now + 900))
             .await
             .unwrap(),
         RotateOutcome::Reused
     );
     assert_eq!(
         store
-            .rotate_refresh(&t2, &t3, now + 10_000, now)
+            .rotate_refresh(&r("t4", "t5", now + 900))
             .await
             .unwrap(),
         RotateOutcome::Invalid
     );
+
+    // A retry after the grace is reuse.
+    let fam2 = format!("{prefix}-fam-b");
+    let rec2 = RefreshRecord {
+        family: fam2.clone(),
+        ..rec.clone()
+    };
+    store.insert_refresh("a1", &rec2, now).await.unwrap();
+    let r2 = |p, n, t| rotation(&fam2, p, n, t);
+    assert_eq!(
+        store.rotate_refresh(&r2("a1", "a2", now)).await.unwrap(),
+        rotated
+    );
     assert_eq!(
         store
-            .rotate_refresh(&t3, &t1, now + 10_000, now)
+            .rotate_refresh(&r2("a1", "a2", now + 1_001))
+            .await
+            .unwrap(),
+        RotateOutcome::Reused
+    );
+    assert_eq!(
+        store
+            .rotate_refresh(&r2("a2", "a3", now + 1_002))
             .await
             .unwrap(),
         RotateOutcome::Invalid
     );
+    // The rate window passes.
+    let fam3 = format!("{prefix}-fam-c");
+    let rec3 = RefreshRecord {
+        family: fam3.clone(),
+        expires_at: now + 1_000_000,
+        ..rec
+    };
+    store.insert_refresh("c0", &rec3, now).await.unwrap();
+    let r3 = |p, n, t| Rotation {
+        window_ms: 5_000,
+        ..rotation(&fam3, p, n, t)
+    };
+    for (i, (p, n)) in [("c0", "c1"), ("c1", "c2"), ("c2", "c3")]
+        .into_iter()
+        .enumerate()
+    {
+        assert_eq!(
+            store
+                .rotate_refresh(&r3(p, n, now + i as i64))
+                .await
+                .unwrap(),
+            rotated
+        );
+    }
     assert_eq!(
         store
-            .rotate_refresh(&format!("{prefix}-unknown"), &t3, now, now)
+            .rotate_refresh(&r3("c3", "c4", now + 10))
+            .await
+            .unwrap(),
+        RotateOutcome::RateLimited
+    );
+    assert_eq!(
+        store
+            .rotate_refresh(&r3("c3", "c4", now + 5_010))
+            .await
+            .unwrap(),
+        rotated
+    );
+    assert_eq!(
+        store
+            .rotate_refresh(&rotation(&format!("{prefix}-unknown"), "x", "y", now))
             .await
             .unwrap(),
         RotateOutcome::Invalid
     );
 }
 
-/// Expired tokens neither rotate nor revoke; logout revokes the family.
+/// Expired families neither rotate nor revoke; logout revokes the family.
 pub async fn refresh_expiry_and_logout(store: &dyn Store, prefix: &str) {
+    let fam = format!("{prefix}-fam2");
     let rec = RefreshRecord {
         user_id: "u1".into(),
-        family: format!("{prefix}-fam2"),
+        family: fam.clone(),
         expires_at: 5_000,
     };
-    let (a, b, c) = (
-        format!("{prefix}-a"),
-        format!("{prefix}-b"),
-        format!("{prefix}-c"),
-    );
-    store.insert_refresh(&a, &rec, 1_000).await.unwrap();
+    store.insert_refresh("a", &rec, 1_000).await.unwrap();
     assert_eq!(
-        store.rotate_refresh(&a, &b, 9_000, 5_000).await.unwrap(),
+        store
+            .rotate_refresh(&rotation(&fam, "a", "b", 5_000))
+            .await
+            .unwrap(),
         RotateOutcome::Invalid
     );
-    assert!(!store.revoke_refresh(&a, 5_000).await.unwrap());
+    assert!(!store.revoke_refresh(&fam, 5_000).await.unwrap());
 
+    let fam3 = format!("{prefix}-fam3");
     let rec = RefreshRecord {
-        family: format!("{prefix}-fam3"),
+        family: fam3.clone(),
         ..rec
     };
-    store.insert_refresh(&a, &rec, 1_000).await.unwrap();
+    store.insert_refresh("a", &rec, 1_000).await.unwrap();
     assert!(matches!(
-        store.rotate_refresh(&a, &b, 9_000, 1_000).await.unwrap(),
+        store
+            .rotate_refresh(&rotation(&fam3, "a", "b", 1_000))
+            .await
+            .unwrap(),
         RotateOutcome::Rotated { .. }
     ));
-    assert!(store.revoke_refresh(&b, 1_000).await.unwrap());
+    assert!(store.revoke_refresh(&fam3, 1_000).await.unwrap());
     assert!(
-        !store.revoke_refresh(&b, 1_000).await.unwrap(),
+        !store.revoke_refresh(&fam3, 1_000).await.unwrap(),
         "logout twice"
     );
     assert_eq!(
-        store.rotate_refresh(&b, &c, 9_000, 1_000).await.unwrap(),
+        store
+            .rotate_refresh(&rotation(&fam3, "b", "c", 1_000))
+            .await
+            .unwrap(),
         RotateOutcome::Invalid
     );
+}
+
+/// The per-key limiter: `max` hits per window, then refusals that record
+/// nothing, so the window passes.
+pub async fn hit_limit(store: &dyn Store, key: &str) {
+    for i in 0..3 {
+        assert!(store.hit_limit(key, 1_000 + i, 1_000, 3).await.unwrap());
+    }
+    assert!(!store.hit_limit(key, 1_500, 1_000, 3).await.unwrap());
+    assert!(
+        store
+            .hit_limit(&format!("{key}-other"), 1_500, 1_000, 3)
+            .await
+            .unwrap()
+    );
+    assert!(store.hit_limit(key, 2_001, 1_000, 3).await.unwrap());
 }
 
 /// Placement, cooldown, seq, snapshot, catch-up and decay on one board.

@@ -5,7 +5,7 @@
 //! A board's feed is its history ring buffer; a [`Notify`] wakes the feed
 //! readers after every change, so the relay code is the same as over Redis.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 
 use super::{
-    FeedReader, HistoryRead, PlaceCommand, PlaceOutcome, RefreshRecord, RotateOutcome, Store,
-    StoreError, StoredSnapshot, SweepOutcome, UserRecord,
+    FeedReader, HistoryRead, PlaceCommand, PlaceOutcome, RefreshRecord, RotateOutcome, Rotation,
+    Store, StoreError, StoredSnapshot, SweepOutcome, UserRecord,
 };
 use crate::domain::{BoardConfig, BoardId, HistoryPolicy, PixelEntry, Update};
 
@@ -40,19 +40,26 @@ struct Users {
     attempts_purged_at_len: usize,
 }
 
+/// Refresh-token families (one per login) and rate-limit hits.
 #[derive(Debug, Default)]
 struct Tokens {
-    refresh: HashMap<String, StoredRefresh>,
-    revoked_families: HashSet<String>,
-    /// Map size after the last purge of expired tokens; the next purge
+    families: HashMap<String, Family>,
+    /// Map size after the last purge of expired families; the next purge
     /// waits until the map has doubled, so purging stays amortised O(1).
     purged_at_len: usize,
+    limits: HashMap<String, VecDeque<i64>>,
+    limits_purged_at_len: usize,
 }
 
 #[derive(Debug)]
-struct StoredRefresh {
-    record: RefreshRecord,
-    spent: bool,
+struct Family {
+    user_id: String,
+    current: String,
+    previous: String,
+    expires_at: i64,
+    rotated_at: i64,
+    window_start: i64,
+    window_count: u32,
 }
 
 #[derive(Debug, Default)]
@@ -220,83 +227,110 @@ impl Store for MemoryStore {
         &self,
         hash: &str,
         record: &RefreshRecord,
-        _now: i64,
+        now: i64,
     ) -> Result<(), StoreError> {
         let mut tokens = lock(&self.tokens);
-        tokens.refresh.insert(
-            hash.to_owned(),
-            StoredRefresh {
-                record: record.clone(),
-                spent: false,
+        let Tokens {
+            families,
+            purged_at_len,
+            ..
+        } = &mut *tokens;
+        // Expired families are useless; drop them now and then so the map
+        // stays bounded by the live logins.
+        if families.len() > 2 * *purged_at_len + 1024 {
+            families.retain(|_, f| f.expires_at > now);
+            *purged_at_len = families.len();
+        }
+        families.insert(
+            record.family.clone(),
+            Family {
+                user_id: record.user_id.clone(),
+                current: hash.to_owned(),
+                previous: String::new(),
+                expires_at: record.expires_at,
+                rotated_at: now,
+                window_start: now,
+                window_count: 0,
             },
         );
         Ok(())
     }
 
-    async fn rotate_refresh(
-        &self,
-        old_hash: &str,
-        new_hash: &str,
-        new_expires_at: i64,
-        now: i64,
-    ) -> Result<RotateOutcome, StoreError> {
+    async fn rotate_refresh(&self, r: &Rotation<'_>) -> Result<RotateOutcome, StoreError> {
         let mut tokens = lock(&self.tokens);
-        let Tokens {
-            refresh,
-            revoked_families,
-            purged_at_len,
-        } = &mut *tokens;
-        let Some(old) = refresh.get_mut(old_hash) else {
+        let Some(f) = tokens.families.get_mut(r.family) else {
             return Ok(RotateOutcome::Invalid);
         };
-        if revoked_families.contains(&old.record.family) || old.record.expires_at <= now {
+        if f.expires_at <= r.now {
+            tokens.families.remove(r.family);
             return Ok(RotateOutcome::Invalid);
         }
-        if old.spent {
-            revoked_families.insert(old.record.family.clone());
+        if r.presented == f.previous
+            && r.next == f.current
+            && r.now - f.rotated_at <= r.retry_grace_ms
+        {
+            return Ok(RotateOutcome::Rotated {
+                user_id: f.user_id.clone(),
+            });
+        }
+        if r.presented != f.current {
+            tokens.families.remove(r.family);
             return Ok(RotateOutcome::Reused);
         }
-        old.spent = true;
-        let record = RefreshRecord {
-            user_id: old.record.user_id.clone(),
-            family: old.record.family.clone(),
-            expires_at: new_expires_at,
-        };
-        let user_id = record.user_id.clone();
-        refresh.insert(
-            new_hash.to_owned(),
-            StoredRefresh {
-                record,
-                spent: false,
-            },
-        );
-        // Expired tokens are useless; drop them now and then so the map
-        // stays bounded by the live logins.
-        if refresh.len() > 2 * *purged_at_len + 1024 {
-            refresh.retain(|_, t| t.record.expires_at > now);
-            *purged_at_len = refresh.len();
+        if r.now - f.window_start >= r.window_ms {
+            f.window_start = r.now;
+            f.window_count = 0;
         }
-        Ok(RotateOutcome::Rotated { user_id })
+        if f.window_count >= r.max_rotations {
+            return Ok(RotateOutcome::RateLimited);
+        }
+        f.window_count += 1;
+        f.previous = std::mem::replace(&mut f.current, r.next.to_owned());
+        f.expires_at = r.next_expires_at;
+        f.rotated_at = r.now;
+        Ok(RotateOutcome::Rotated {
+            user_id: f.user_id.clone(),
+        })
     }
 
-    async fn revoke_refresh(&self, hash: &str, now: i64) -> Result<bool, StoreError> {
+    async fn confirm_refresh(&self, family: &str, current: &str) -> Result<(), StoreError> {
+        if let Some(f) = lock(&self.tokens).families.get_mut(family)
+            && f.current == current
+        {
+            f.previous.clear();
+        }
+        Ok(())
+    }
+
+    async fn revoke_refresh(&self, family: &str, now: i64) -> Result<bool, StoreError> {
+        let removed = lock(&self.tokens).families.remove(family);
+        Ok(removed.is_some_and(|f| f.expires_at > now))
+    }
+
+    async fn hit_limit(
+        &self,
+        key: &str,
+        now: i64,
+        window_ms: i64,
+        max: u32,
+    ) -> Result<bool, StoreError> {
         let mut tokens = lock(&self.tokens);
         let Tokens {
-            refresh,
-            revoked_families,
+            limits,
+            limits_purged_at_len,
             ..
         } = &mut *tokens;
-        match refresh.get(hash) {
-            Some(t)
-                if !t.spent
-                    && t.record.expires_at > now
-                    && !revoked_families.contains(&t.record.family) =>
-            {
-                revoked_families.insert(t.record.family.clone());
-                Ok(true)
-            }
-            _ => Ok(false),
+        if limits.len() > 2 * *limits_purged_at_len + 1024 {
+            limits.retain(|_, q| q.back().is_some_and(|t| *t > now - window_ms));
+            *limits_purged_at_len = limits.len();
         }
+        let q = limits.entry(key.to_owned()).or_default();
+        prune_failures(q, now, window_ms);
+        if q.len() >= max as usize {
+            return Ok(false);
+        }
+        q.push_back(now);
+        Ok(true)
     }
 
     async fn board_seq(&self, board: &BoardId) -> Result<u64, StoreError> {
@@ -337,6 +371,16 @@ impl Store for MemoryStore {
         drop(game);
         self.changed.notify_waiters();
         Ok(PlaceOutcome::Placed(update))
+    }
+
+    async fn settle_placement(
+        &self,
+        _user_id: &str,
+        _placement_id: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        // A placement here is one locked step that always answers: there is
+        // never an unknown outcome to settle.
+        Ok(None)
     }
 
     async fn snapshot(&self, board: &BoardConfig) -> Result<StoredSnapshot, StoreError> {
@@ -489,6 +533,11 @@ mod tests {
     #[tokio::test]
     async fn refresh_expiry_and_logout() {
         conformance::refresh_expiry_and_logout(&MemoryStore::new(), "t").await;
+    }
+
+    #[tokio::test]
+    async fn hit_limit() {
+        conformance::hit_limit(&MemoryStore::new(), "k").await;
     }
 
     #[tokio::test]

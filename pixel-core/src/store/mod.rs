@@ -23,6 +23,8 @@ mod memory;
 mod redis_store;
 
 pub use memory::MemoryStore;
+#[doc(hidden)]
+pub use redis_store::fuzzing as redis_fuzzing;
 pub use redis_store::{RedisSettings, RedisStore};
 
 use async_trait::async_trait;
@@ -36,6 +38,10 @@ pub enum StoreError {
     /// The backing store cannot be reached; nothing was changed.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// A state change was sent but no answer came (a timeout, a dropped
+    /// connection): it may or may not have been applied.
+    #[error("storage did not answer: {0}")]
+    OutcomeUnknown(String),
     /// A user with this email already exists.
     #[error("email already registered")]
     EmailTaken,
@@ -55,25 +61,48 @@ pub struct UserRecord {
     pub password_hash: String,
 }
 
-/// A refresh token as stored, keyed by the SHA-256 of the opaque token.
+/// A login's refresh-token family as stored: one record per login, however
+/// often its token is rotated. The store only ever sees SHA-256s of tokens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefreshRecord {
     pub user_id: String,
-    /// Every token descended from one login shares a family; reuse of a
-    /// rotated token revokes the family.
+    /// The login's id; the opaque token names it, so the store finds the
+    /// family of any token ever issued to this login.
     pub family: String,
     pub expires_at: i64,
+}
+
+/// A refresh-token rotation: `presented` (a hash) is to be replaced by
+/// `next`, which the caller derives from the presented token, so that a
+/// retry of a rotation whose answer was lost names the same successor.
+#[derive(Debug, Clone)]
+pub struct Rotation<'a> {
+    pub family: &'a str,
+    pub presented: &'a str,
+    pub next: &'a str,
+    pub next_expires_at: i64,
+    pub now: i64,
+    /// How long the token just replaced may still be presented again to get
+    /// the same successor (a retry), instead of counting as reuse.
+    pub retry_grace_ms: i64,
+    /// At most `max_rotations` per `window_ms` per family.
+    pub max_rotations: u32,
+    pub window_ms: i64,
 }
 
 /// The result of presenting a refresh token for rotation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RotateOutcome {
-    /// The old token is now spent; the new one is live in the same family.
+    /// The family's current token is now `next` (also the answer to a retry
+    /// within the grace period: nothing changes then).
     Rotated { user_id: String },
-    /// The token had already been rotated: its whole family is now revoked.
+    /// A token of the family that is neither current nor a fresh retry:
+    /// the whole family is now revoked.
     Reused,
     /// Unknown, expired, or revoked.
     Invalid,
+    /// The family rotated too often in the window; nothing was changed.
+    RateLimited,
 }
 
 /// One placement, fully validated and with its times computed by the game.
@@ -88,6 +117,10 @@ pub struct PlaceCommand<'a> {
     pub expires_at: i64,
     pub cooldown_until: i64,
     pub history: HistoryPolicy,
+    /// Server-generated id of this attempt, recorded with the placement, so
+    /// that an attempt whose answer was lost can be settled
+    /// ([`Store::settle_placement`]).
+    pub placement_id: &'a str,
 }
 
 impl PlaceCommand<'_> {
@@ -227,26 +260,50 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets recorded attempts after a successful login.
     async fn clear_login_attempts(&self, email: &str) -> Result<(), StoreError>;
 
+    /// Starts a login's family with `hash` as its current token. The family
+    /// is one record, whatever the number of later rotations.
     async fn insert_refresh(
         &self,
         hash: &str,
         record: &RefreshRecord,
         now: i64,
     ) -> Result<(), StoreError>;
-    /// Spends `old_hash` and, if it was live, stores `new_hash` in its family
-    /// with expiry `new_expires_at`. Presenting a spent token revokes the family.
-    async fn rotate_refresh(
+    /// Rotates the family's current token (see [`RotateOutcome`]). Spent
+    /// tokens are not kept: any token of the family other than the current
+    /// one (or a fresh retry) is reuse and revokes the family.
+    async fn rotate_refresh(&self, rotation: &Rotation<'_>) -> Result<RotateOutcome, StoreError>;
+    /// Tells the store that the rotation to `current` was answered to the
+    /// client: the replaced token stops being accepted as a retry. (A
+    /// rotation whose answer never left the api stays retryable for the
+    /// grace period, so a Redis reply that came too late does not sign the
+    /// user out.)
+    async fn confirm_refresh(&self, family: &str, current: &str) -> Result<(), StoreError>;
+    /// Logout: revokes (deletes) the live family `family`, whichever of its
+    /// tokens is presented — a spent one included, as that is the case where
+    /// a thief may hold the current one. `false` if there was no live family.
+    async fn revoke_refresh(&self, family: &str, now: i64) -> Result<bool, StoreError>;
+    /// A sliding-window limiter: records a hit on `key` unless
+    /// `max` hits are already recorded in `(now - window_ms, now]`; `false`
+    /// means limited (nothing recorded). Used for per-address sign-ups.
+    async fn hit_limit(
         &self,
-        old_hash: &str,
-        new_hash: &str,
-        new_expires_at: i64,
+        key: &str,
         now: i64,
-    ) -> Result<RotateOutcome, StoreError>;
-    /// Revokes the family of a live token. `false` if it was not live.
-    async fn revoke_refresh(&self, hash: &str, now: i64) -> Result<bool, StoreError>;
+        window_ms: i64,
+        max: u32,
+    ) -> Result<bool, StoreError>;
 
     async fn board_seq(&self, board: &BoardId) -> Result<u64, StoreError>;
     async fn place(&self, cmd: &PlaceCommand<'_>) -> Result<PlaceOutcome, StoreError>;
+    /// After `place` ended in [`StoreError::OutcomeUnknown`]: the seq the
+    /// attempt `placement_id` of `user_id` got if it was applied, else
+    /// `None` — and then it never will be (the attempt is fenced off, so a
+    /// late-running step refuses it). Definitive once it returns `Ok`.
+    async fn settle_placement(
+        &self,
+        user_id: &str,
+        placement_id: &str,
+    ) -> Result<Option<u64>, StoreError>;
     async fn snapshot(&self, board: &BoardConfig) -> Result<StoredSnapshot, StoreError>;
     /// The retained updates with `after < seq <= upto` (at most `limit`),
     /// with the board's current seq and oldest retained seq, read together

@@ -12,10 +12,11 @@
 //! | `user:{id}` | string | the user record as JSON |
 //! | `email:{email}` | string | the user id of an email (uniqueness) |
 //! | `login:{email}` | zset | recent login attempts (score = ms) |
-//! | `refresh:{sha256}` | hash | `user`, `family`, `exp`, `spent` |
-//! | `family:{id}` | hash | `revoked`; expires with its newest token |
+//! | `limit:{key}` | zset | recent hits of a rate limit (score = ms), e.g. sign-ups per address |
+//! | `family:{id}` | hash | one login's refresh tokens: `user`, `cur` (SHA-256 of the live token), `prev` (of the one it replaced, for retries), `exp`, `at` (last rotation), `wn`/`wc` (rotation-rate window); expires with its token |
 //! | `cooldown:{user}` | string | the end of the user's cooldown (ms) |
 //! | `board:{id}:seq` | string | the board's last seq |
+//! | `board:{id}:geometry` | string | `<width>x<height>`, checked by every process at start |
 //! | `board:{id}:px` | hash | pixel index → `color:placed_at:expires_at` |
 //! | `board:{id}:exp` | zset | pixel index, score = expires_at |
 //! | `board:{id}:feed` | stream | the board's feed: entry id `<seq>-0`, fields `t` (recorded at, ms), `x`, `y`, `c` (colour; 0 = decay) and, for placements, `e` (expires at) and `b` (placer's name) |
@@ -38,8 +39,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script, Value};
 
 use super::{
-    FeedReader, HistoryRead, PlaceCommand, PlaceOutcome, RefreshRecord, RotateOutcome, Store,
-    StoreError, StoredSnapshot, SweepOutcome, UserRecord,
+    FeedReader, HistoryRead, PlaceCommand, PlaceOutcome, RefreshRecord, RotateOutcome, Rotation,
+    Store, StoreError, StoredSnapshot, SweepOutcome, UserRecord,
 };
 use crate::domain::{BoardConfig, BoardId, HistoryPolicy, PixelEntry, Update};
 
@@ -67,10 +68,17 @@ end
 "#;
 
 const PLACE: &str = r#"
--- KEYS: seq, px, exp, feed, cooldown
--- ARGV: index, color, now, expires_at, cooldown_until, x, y, by, min_updates, min_age
+-- KEYS: seq, px, exp, feed, cooldown, fence
+-- ARGV: index, color, now, expires_at, cooldown_until, x, y, by, min_updates, min_age,
+--       placement_id
+-- The cooldown key holds `until:placement_id:seq` of the user's last
+-- placement, so an attempt whose answer was lost can be looked up (SETTLE).
 local now = tonumber(ARGV[3])
-local until_ = tonumber(redis.call('GET', KEYS[5]) or '0')
+if redis.call('EXISTS', KEYS[6]) == 1 then
+  -- Settled as not applied while this step was on its way: stay so.
+  return {2, 0}
+end
+local until_ = tonumber(string.match(redis.call('GET', KEYS[5]) or '0', '^(%-?%d+)'))
 if until_ > now then
   return {0, until_ - now}
 end
@@ -81,11 +89,39 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. ':' .. ARGV[3] .. ':' .. ARGV[4]
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 trim(KEYS[4], now, tonumber(ARGV[9]), tonumber(ARGV[10]), 4)
 local cd = tonumber(ARGV[5])
-if cd > now then
-  -- The TTL only collects garbage; the stored value is what is compared.
-  redis.call('SET', KEYS[5], ARGV[5], 'PX', cd - now)
-end
+-- The TTL only collects garbage (the stored value is what is compared); it
+-- is at least two minutes so that a lost answer can still be settled.
+-- Without a cooldown (cd = now) the stored end is 0: another gateway's
+-- placement computed a millisecond earlier must not count as in cooldown.
+local until_new = '0'
+if cd > now then until_new = ARGV[5] end
+redis.call('SET', KEYS[5], until_new .. ':' .. ARGV[11] .. ':' .. seq, 'PX', math.max(cd - now, 120000))
 return {1, seq}
+"#;
+
+const INIT_BOARD: &str = r#"
+-- KEYS: seq, geometry; ARGV: geometry ("<width>x<height>")
+-- The board's geometry is stored with it: a process configured with
+-- another size would silently move every pixel (the index is y*width+x).
+redis.call('SETNX', KEYS[1], 0)
+local g = redis.call('GET', KEYS[2])
+if not g then
+  redis.call('SET', KEYS[2], ARGV[1])
+  return ARGV[1]
+end
+return g
+"#;
+
+const SETTLE: &str = r#"
+-- KEYS: cooldown, fence; ARGV: placement_id
+-- The seq the attempt got, or 0 after fencing it off for good.
+local v = redis.call('GET', KEYS[1])
+if v then
+  local id, seq = string.match(v, '^%-?%d+:([^:]*):(%d+)$')
+  if id == ARGV[1] then return tonumber(seq) end
+end
+redis.call('SET', KEYS[2], '1', 'PX', 600000)
+return 0
 "#;
 
 const SWEEP: &str = r#"
@@ -141,47 +177,58 @@ return 1
 "#;
 
 const INSERT_REFRESH: &str = r#"
--- KEYS: refresh, family; ARGV: user, family, exp, now
+-- KEYS: family; ARGV: user, hash, exp, now
 local ttl = math.max(1, tonumber(ARGV[3]) - tonumber(ARGV[4]))
-redis.call('HSET', KEYS[1], 'user', ARGV[1], 'family', ARGV[2], 'exp', ARGV[3], 'spent', '0')
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'user', ARGV[1], 'cur', ARGV[2], 'prev', '', 'exp', ARGV[3],
+  'at', ARGV[4], 'wn', ARGV[4], 'wc', '0')
 redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('HSETNX', KEYS[2], 'revoked', '0')
-if redis.call('PTTL', KEYS[2]) < ttl then
-  redis.call('PEXPIRE', KEYS[2], ttl)
-end
 return 1
 "#;
 
 const ROTATE_REFRESH: &str = r#"
--- KEYS: old, new; ARGV: now, new_exp, family_prefix
-local t = redis.call('HMGET', KEYS[1], 'user', 'family', 'exp', 'spent')
+-- KEYS: family; ARGV: presented, next, now, next_exp, grace, max, window
+-- One hash per login; spent tokens are not kept (any token of the family
+-- other than the current one, or a fresh retry of the last rotation, is
+-- reuse). TTLs only collect garbage; expiry is decided by the stored `exp`.
+local t = redis.call('HMGET', KEYS[1], 'user', 'cur', 'prev', 'exp', 'at', 'wn', 'wc')
 if not t[1] then return {'invalid'} end
-local fam = ARGV[3] .. t[2]
-if redis.call('HGET', fam, 'revoked') ~= '0' or tonumber(t[3]) <= tonumber(ARGV[1]) then
+local now = tonumber(ARGV[3])
+if tonumber(t[4]) <= now then
+  redis.call('DEL', KEYS[1])
   return {'invalid'}
 end
-if t[4] == '1' then
-  redis.call('HSET', fam, 'revoked', '1')
+if ARGV[1] == t[3] and ARGV[2] == t[2] and now - tonumber(t[5]) <= tonumber(ARGV[5]) then
+  return {'rotated', t[1]}
+end
+if ARGV[1] ~= t[2] then
+  redis.call('DEL', KEYS[1])
   return {'reused'}
 end
--- TTLs only collect garbage; expiry is decided by the stored `exp`.
-local ttl = math.max(1, tonumber(ARGV[2]) - tonumber(ARGV[1]))
-redis.call('HSET', KEYS[1], 'spent', '1')
-redis.call('HSET', KEYS[2], 'user', t[1], 'family', t[2], 'exp', ARGV[2], 'spent', '0')
-redis.call('PEXPIRE', KEYS[2], ttl)
-if redis.call('PTTL', fam) < ttl then
-  redis.call('PEXPIRE', fam, ttl)
-end
+local wn, wc = tonumber(t[6]), tonumber(t[7])
+if now - wn >= tonumber(ARGV[7]) then wn, wc = now, 0 end
+if wc >= tonumber(ARGV[6]) then return {'limited'} end
+local ttl = math.max(1, tonumber(ARGV[4]) - now)
+redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'prev', ARGV[1], 'exp', ARGV[4], 'at', ARGV[3],
+  'wn', wn, 'wc', wc + 1)
+redis.call('PEXPIRE', KEYS[1], ttl)
 return {'rotated', t[1]}
 "#;
 
+const CONFIRM_REFRESH: &str = r#"
+-- KEYS: family; ARGV: current
+if redis.call('HGET', KEYS[1], 'cur') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'prev', '')
+end
+return 1
+"#;
+
 const REVOKE_REFRESH: &str = r#"
--- KEYS: refresh; ARGV: now, family_prefix
-local t = redis.call('HMGET', KEYS[1], 'family', 'exp', 'spent')
-if not t[1] or t[3] == '1' or tonumber(t[2]) <= tonumber(ARGV[1]) then return 0 end
-local fam = ARGV[2] .. t[1]
-if redis.call('HGET', fam, 'revoked') ~= '0' then return 0 end
-redis.call('HSET', fam, 'revoked', '1')
+-- KEYS: family; ARGV: now
+local exp = redis.call('HGET', KEYS[1], 'exp')
+if not exp then return 0 end
+redis.call('DEL', KEYS[1])
+if tonumber(exp) <= tonumber(ARGV[1]) then return 0 end
 return 1
 "#;
 
@@ -218,17 +265,22 @@ impl RedisSettings {
 /// exclusive connections each in-flight request had a connection of its
 /// own, and placement throughput was bounded by pool size ÷ fsync time.
 pub struct RedisStore {
-    conn: ConnectionManager,
+    /// Replaced by a fresh one after a response timeout (see [`Self::fail`]).
+    conn: std::sync::RwLock<ConnectionManager>,
+    config: ConnectionManagerConfig,
     client: redis::Client,
     service: &'static str,
     prefix: String,
     epoch: String,
     place: Script,
     sweep: Script,
+    settle: Script,
+    init_board: Script,
     create_user: Script,
     login_attempt: Script,
     insert_refresh: Script,
     rotate_refresh: Script,
+    confirm_refresh: Script,
     revoke_refresh: Script,
 }
 
@@ -278,22 +330,26 @@ impl RedisStore {
             .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_secs(1));
-        let conn = ConnectionManager::new_with_config(client.clone(), config)
+        let conn = ConnectionManager::new_with_config(client.clone(), config.clone())
             .await
             .map_err(redis_err)?;
         let script = |body: &str| Script::new(&format!("{TRIM_FN}\n{body}"));
         let mut store = Self {
-            conn,
+            conn: std::sync::RwLock::new(conn),
+            config,
             client,
             service: settings.service,
             prefix: settings.prefix.clone(),
             epoch: String::new(),
             place: script(PLACE),
             sweep: script(SWEEP),
+            settle: Script::new(SETTLE),
+            init_board: Script::new(INIT_BOARD),
             create_user: Script::new(CREATE_USER),
             login_attempt: Script::new(LOGIN_ATTEMPT),
             insert_refresh: Script::new(INSERT_REFRESH),
             rotate_refresh: Script::new(ROTATE_REFRESH),
+            confirm_refresh: Script::new(CONFIRM_REFRESH),
             revoke_refresh: Script::new(REVOKE_REFRESH),
         };
         let mut conn = store.conn().await?;
@@ -313,7 +369,31 @@ impl RedisStore {
 
     /// A handle on the shared connection (cheap: it multiplexes).
     async fn conn(&self) -> Result<ConnectionManager, StoreError> {
-        Ok(self.conn.clone())
+        Ok(self.conn.read().unwrap_or_else(|e| e.into_inner()).clone())
+    }
+
+    /// Maps a failed call's error, and after a response timeout replaces
+    /// the shared connection in the background. The manager reconnects by
+    /// itself only when the connection breaks; a connection whose answers
+    /// stopped coming (a stalled path, a half-open socket) would otherwise
+    /// hold every later request until it too timed out.
+    fn fail(&self, e: redis::RedisError) -> StoreError {
+        if e.is_timeout() {
+            self.reset();
+        }
+        redis_err(e)
+    }
+
+    /// Swaps in a fresh connection, which connects on first use: the next
+    /// request (a client's retry, say) no longer waits on the stalled one.
+    fn reset(&self) {
+        match ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone()) {
+            Ok(fresh) => {
+                *self.conn.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+                tracing::warn!("Redis stopped answering on the shared connection; replaced it");
+            }
+            Err(e) => tracing::warn!(error = %e, "replacing the Redis connection failed"),
+        }
     }
 
     fn key(&self, rest: &str) -> String {
@@ -432,11 +512,18 @@ fn parse_pixel(board: &BoardConfig, index: &str, value: &str) -> Result<PixelEnt
     else {
         return Err(bad());
     };
+    // Found by the `feed_entries` fuzz target: an index beyond the board
+    // (another geometry wrote it) or a colour beyond a byte is corrupt, not
+    // a pixel somewhere else.
+    if u64::from(i) >= u64::from(board.width) * u64::from(board.height) {
+        return Err(bad());
+    }
+    let color = u8::try_from(color).map_err(|_| bad())?;
     let c = board.coord_of(i);
     Ok(PixelEntry {
         x: c.x,
         y: c.y,
-        color: color as u8,
+        color,
         placed_at: placed,
         expires_at: expires,
     })
@@ -450,7 +537,7 @@ impl Store for RedisStore {
             redis::cmd("PING")
                 .query_async::<String>(&mut conn)
                 .await
-                .map_err(redis_err)?;
+                .map_err(|e| self.fail(e))?;
             Ok(())
         })
         .await
@@ -463,10 +550,22 @@ impl Store for RedisStore {
     async fn init_board(&self, board: &BoardConfig) -> Result<(), StoreError> {
         observe(self.service, "init_board", async {
             let mut conn = self.conn().await?;
-            let _: bool = conn
-                .set_nx(self.board_key(&board.id, "seq"), 0)
+            let configured = format!("{}x{}", board.width, board.height);
+            let stored: String = self
+                .init_board
+                .key(self.board_key(&board.id, "seq"))
+                .key(self.board_key(&board.id, "geometry"))
+                .arg(&configured)
+                .invoke_async(&mut conn)
                 .await
-                .map_err(redis_err)?;
+                .map_err(|e| self.fail(e))?;
+            if stored != configured {
+                return Err(StoreError::Corrupt(format!(
+                    "board {} is {stored} in Redis but this process is configured for \
+                     {configured} (BOARD_WIDTH x BOARD_HEIGHT): refusing to start",
+                    board.id
+                )));
+            }
             Ok(())
         })
         .await
@@ -485,7 +584,7 @@ impl Store for RedisStore {
                 .arg(json)
                 .invoke_async(&mut conn)
                 .await
-                .map_err(redis_err)?;
+                .map_err(|e| self.fail(e))?;
             if created == 1 {
                 Ok(())
             } else {
@@ -501,7 +600,7 @@ impl Store for RedisStore {
                 let mut conn = self.conn().await?;
                 conn.get(self.key(&format!("email:{email}")))
                     .await
-                    .map_err(redis_err)?
+                    .map_err(|e| self.fail(e))?
             };
             match id {
                 Some(id) => self.user_by_id(&id).await,
@@ -517,7 +616,7 @@ impl Store for RedisStore {
             let json: Option<String> = conn
                 .get(self.key(&format!("user:{id}")))
                 .await
-                .map_err(redis_err)?;
+                .map_err(|e| self.fail(e))?;
             json.map(|j| serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string())))
                 .transpose()
         })
@@ -542,7 +641,7 @@ impl Store for RedisStore {
                 .arg(format!("{now}-{}", uuid::Uuid::new_v4().simple()))
                 .invoke_async(&mut conn)
                 .await
-                .map_err(redis_err)?;
+                .map_err(|e| self.fail(e))?;
             Ok(allowed == 1)
         })
         .await
@@ -554,7 +653,7 @@ impl Store for RedisStore {
             let _: i64 = conn
                 .del(self.key(&format!("login:{email}")))
                 .await
-                .map_err(redis_err)?;
+                .map_err(|e| self.fail(e))?;
             Ok(())
         })
         .await
@@ -570,62 +669,97 @@ impl Store for RedisStore {
             let mut conn = self.conn().await?;
             let _: i64 = self
                 .insert_refresh
-                .key(self.key(&format!("refresh:{hash}")))
                 .key(self.key(&format!("family:{}", record.family)))
                 .arg(&record.user_id)
-                .arg(&record.family)
+                .arg(hash)
                 .arg(record.expires_at)
                 .arg(now)
                 .invoke_async(&mut conn)
                 .await
-                .map_err(redis_err)?;
+                .map_err(|e| self.fail(e))?;
             Ok(())
         })
         .await
     }
 
-    async fn rotate_refresh(
-        &self,
-        old_hash: &str,
-        new_hash: &str,
-        new_expires_at: i64,
-        now: i64,
-    ) -> Result<RotateOutcome, StoreError> {
+    async fn rotate_refresh(&self, r: &Rotation<'_>) -> Result<RotateOutcome, StoreError> {
         observe(self.service, "rotate_refresh", async {
             let mut conn = self.conn().await?;
             let out: Vec<String> = self
                 .rotate_refresh
-                .key(self.key(&format!("refresh:{old_hash}")))
-                .key(self.key(&format!("refresh:{new_hash}")))
-                .arg(now)
-                .arg(new_expires_at)
-                .arg(self.key("family:"))
+                .key(self.key(&format!("family:{}", r.family)))
+                .arg(r.presented)
+                .arg(r.next)
+                .arg(r.now)
+                .arg(r.next_expires_at)
+                .arg(r.retry_grace_ms)
+                .arg(r.max_rotations)
+                .arg(r.window_ms)
                 .invoke_async(&mut conn)
                 .await
-                .map_err(redis_err)?;
+                .map_err(|e| self.fail(e))?;
             Ok(match out.first().map(String::as_str) {
                 Some("rotated") => RotateOutcome::Rotated {
                     user_id: out.get(1).cloned().unwrap_or_default(),
                 },
                 Some("reused") => RotateOutcome::Reused,
+                Some("limited") => RotateOutcome::RateLimited,
                 _ => RotateOutcome::Invalid,
             })
         })
         .await
     }
 
-    async fn revoke_refresh(&self, hash: &str, now: i64) -> Result<bool, StoreError> {
+    async fn confirm_refresh(&self, family: &str, current: &str) -> Result<(), StoreError> {
+        observe(self.service, "confirm_refresh", async {
+            let mut conn = self.conn().await?;
+            let _: i64 = self
+                .confirm_refresh
+                .key(self.key(&format!("family:{family}")))
+                .arg(current)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|e| self.fail(e))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn revoke_refresh(&self, family: &str, now: i64) -> Result<bool, StoreError> {
         observe(self.service, "revoke_refresh", async {
             let mut conn = self.conn().await?;
             let revoked: i64 = self
                 .revoke_refresh
-                .key(self.key(&format!("refresh:{hash}")))
+                .key(self.key(&format!("family:{family}")))
                 .arg(now)
-                .arg(self.key("family:"))
                 .invoke_async(&mut conn)
                 .await
-                .map_err(redis_err)?;
+                .map_err(|e| self.fail(e))?;
             Ok(revoked == 1)
+        })
+        .await
+    }
+
+    async fn hit_limit(
+        &self,
+        key: &str,
+        now: i64,
+        window_ms: i64,
+        max: u32,
+    ) -> Result<bool, StoreError> {
+        observe(self.service, "hit_limit", async {
+            let mut conn = self.conn().await?;
+            let allowed: i64 = self
+                .login_attempt
+                .key(self.key(&format!("limit:{key}")))
+                .arg(now)
+                .arg(window_ms)
+                .arg(max)
+                .arg(format!("{now}-{}", uuid::Uuid::new_v4().simple()))
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|e| self.fail(e))?;
+            Ok(allowed == 1)
         })
         .await
     }
@@ -636,7 +770,7 @@ impl Store for RedisStore {
             let seq: Option<u64> = conn
                 .get(self.board_key(board, "seq"))
                 .await
-                .map_err(redis_err)?;
+                .map_err(|e| self.fail(e))?;
             Ok(seq.unwrap_or(0))
         })
         .await
@@ -653,6 +787,7 @@ impl Store for RedisStore {
                 .key(self.board_key(id, "exp"))
                 .key(self.board_key(id, "feed"))
                 .key(self.key(&format!("cooldown:{}", cmd.user_id)))
+                .key(self.key(&format!("fence:{}", cmd.placement_id)))
                 .arg(cmd.board.index(cmd.coord))
                 .arg(cmd.color)
                 .arg(cmd.now)
@@ -663,15 +798,51 @@ impl Store for RedisStore {
                 .arg(cmd.by)
                 .arg(cmd.history.min_updates)
                 .arg(cmd.history.min_age_ms)
+                .arg(cmd.placement_id)
                 .invoke_async(&mut conn)
                 .await
-                .map_err(redis_err)?;
+                .map_err(|e| {
+                    if e.is_timeout() {
+                        self.reset();
+                    }
+                    // Sent, but no answer: the step may have run.
+                    if e.is_timeout() || e.is_connection_dropped() {
+                        StoreError::OutcomeUnknown(e.to_string())
+                    } else {
+                        redis_err(e)
+                    }
+                })?;
+            if placed == 2 {
+                return Err(StoreError::Unavailable(
+                    "placement was settled as not applied".into(),
+                ));
+            }
             if placed == 0 {
                 return Ok(PlaceOutcome::Cooldown {
                     retry_after_ms: value,
                 });
             }
             Ok(PlaceOutcome::Placed(cmd.update(value as u64)))
+        })
+        .await
+    }
+
+    async fn settle_placement(
+        &self,
+        user_id: &str,
+        placement_id: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        observe(self.service, "settle_placement", async {
+            let mut conn = self.conn().await?;
+            let seq: u64 = self
+                .settle
+                .key(self.key(&format!("cooldown:{user_id}")))
+                .key(self.key(&format!("fence:{placement_id}")))
+                .arg(placement_id)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|e| self.fail(e))?;
+            Ok((seq > 0).then_some(seq))
         })
         .await
     }
@@ -685,7 +856,7 @@ impl Store for RedisStore {
                 .hgetall(self.board_key(&board.id, "px"))
                 .query_async(&mut conn)
                 .await
-                .map_err(redis_err)?;
+                .map_err(|e| self.fail(e))?;
             let mut pixels = pixels
                 .iter()
                 .map(|(i, v)| parse_pixel(board, i, v))
@@ -727,7 +898,10 @@ impl Store for RedisStore {
                     .arg(limit);
             }
             let mut conn = self.conn().await?;
-            let replies: Vec<Value> = pipe.query_async(&mut conn).await.map_err(redis_err)?;
+            let replies: Vec<Value> = pipe
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| self.fail(e))?;
             let seq = replies.first().and_then(number).unwrap_or(0);
             let oldest = replies
                 .get(1)
@@ -770,7 +944,7 @@ impl Store for RedisStore {
                 .arg(history.min_age_ms)
                 .invoke_async(&mut conn)
                 .await
-                .map_err(redis_err)?;
+                .map_err(|e| self.fail(e))?;
             let (Some(&next_due), Some(&backlog)) = (out.first(), out.get(1)) else {
                 return Err(StoreError::Corrupt(format!("sweep reply {out:?}")));
             };
@@ -868,5 +1042,25 @@ impl FeedReader for RedisFeed {
             self.conn = None;
         }
         out
+    }
+}
+
+/// The parsers of what Redis returns, for the fuzz targets in `fuzz/`.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+
+    /// A feed entry (`[id, [field, value, ...]]`) into an update.
+    pub fn parse_entry(entry: &Value) -> Result<Update, StoreError> {
+        super::parse_entry(entry)
+    }
+
+    /// A stored pixel (`index` → `color:placed_at:expires_at`).
+    pub fn parse_pixel(
+        board: &BoardConfig,
+        index: &str,
+        value: &str,
+    ) -> Result<PixelEntry, StoreError> {
+        super::parse_pixel(board, index, value)
     }
 }

@@ -34,6 +34,13 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// Starts the shutdown without waiting for it (see [`Self::shutdown`]).
+    pub fn begin_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
