@@ -244,13 +244,17 @@ test('Redis restarted under traffic: every watcher on every gateway gets every s
     cluster('stop', 'redis');
     await sleep(1_000);
     cluster('start', 'redis');
-    await waitFor(async () => {
-      try {
-        return (await fetch(`${urls[0]}/readyz`)).status === 200;
-      } catch {
-        return false;
-      }
-    }, 30_000, 'the gateways ready again');
+    // Every service ready again (a service's first Redis call after the
+    // outage may fail while its connection is re-established).
+    for (const base of [...urls, apiBase]) {
+      await waitFor(async () => {
+        try {
+          return (await fetch(`${base}/readyz`)).status === 200;
+        } catch {
+          return false;
+        }
+      }, 30_000, `${base} ready again`);
+    }
   });
 });
 
