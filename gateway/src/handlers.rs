@@ -105,7 +105,7 @@ fn session<A: Adapter>(s: &SocketRef<A>) -> Result<Arc<Session>, AckError> {
 
 /// Runs one event: span, timing, the socket's rate budget, metrics and the
 /// ack. `f` gets the socket's session once the event is admitted.
-async fn handle<A, F>(s: &SocketRef<A>, ack: AckSender<A>, event: &'static str, f: F) -> bool
+async fn handle<A, F>(s: &SocketRef<A>, ack: AckSender<A>, event: &'static str, f: F)
 where
     A: Adapter,
     F: AsyncFnOnce(Arc<Session>) -> Result<Value, AckError>,
@@ -125,12 +125,10 @@ where
     metrics::counter!("gateway_events_total", "event" => event, "outcome" => outcome).increment(1);
     metrics::histogram!("gateway_event_duration_seconds", "event" => event)
         .record(start.elapsed().as_secs_f64());
-    let ok = result.is_ok();
     if let Err(e) = ack.send(&reply(result)) {
         let _enter = span.enter();
         tracing::debug!(error = %e, "ack not delivered");
     }
-    ok
 }
 
 async fn join<A: Adapter>(
@@ -139,6 +137,8 @@ async fn join<A: Adapter>(
     ack: AckSender<A>,
     State(gw): State<Arc<Gateway>>,
 ) {
+    // The relay of a successful join, for the presence event after the ack.
+    let mut joined: Option<&Arc<Relay>> = None;
     let run = async |session: Arc<Session>| {
         let req = payload::join(data.as_ref().ok())?;
         let board = gw.game.board(req.board)?;
@@ -167,10 +167,11 @@ async fn join<A: Adapter>(
             Some(Catchup::Resync) => out["resync"] = json!(true),
             None => {}
         }
+        joined = Some(relay);
         Ok(out)
     };
-    let ok = handle(&s, ack, "join", run).await;
-    if ok && let Some(relay) = data.as_ref().ok().and_then(|d| join_relay(&gw, d)) {
+    handle(&s, ack, "join", run).await;
+    if let Some(relay) = joined {
         // The last cluster-wide count at once; the exact one follows.
         let watchers = relay.watchers().max(1);
         let event = PresenceEvent {
@@ -181,12 +182,6 @@ async fn join<A: Adapter>(
             tracing::debug!(sid = %s.id, error = %e, "presence not delivered");
         }
     }
-}
-
-fn join_relay<'a>(gw: &'a Gateway, data: &Value) -> Option<&'a Arc<Relay>> {
-    let req = payload::join(Some(data)).ok()?;
-    let board = gw.game.board(req.board).ok()?;
-    gw.relays.get(&board.id)
 }
 
 async fn leave<A: Adapter>(
