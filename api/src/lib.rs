@@ -15,6 +15,8 @@
 //!   `{"error": {"code", "message"}}` with a status (the accounts' own
 //!   error type is mapped there too). Modules depend one way:
 //!   `routes → accounts`, `routes → error → accounts`.
+//! - [`openapi`]: the OpenAPI document (`GET /api/openapi.json`); each
+//!   route is registered together with its description.
 //! - [`config`] and [`startup`]: the cluster binary's configuration and the
 //!   `build`/`run` pair that tests and the standalone server reuse.
 
@@ -22,6 +24,7 @@ pub mod accounts;
 pub mod auth_outcomes;
 pub mod config;
 pub mod error;
+pub mod openapi;
 pub mod routes;
 pub mod snapshot;
 pub mod startup;
