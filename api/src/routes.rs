@@ -385,7 +385,7 @@ impl<S: Send + Sync> FromRequestParts<S> for BoardPath {
     get,
     path = "/api/boards/{board}",
     tag = "boards",
-    params(("board" = String, Path, description = "Board id")),
+    params(("board" = String, Path, description = "Board id", example = "main")),
     responses(
         (status = 200, description = "The board's meta", body = BoardMeta),
         (status = 404, response = NotFound),
@@ -435,7 +435,7 @@ fn query_number(
     path = "/api/boards/{board}/updates",
     tag = "boards",
     params(
-        ("board" = String, Path, description = "Board id"),
+        ("board" = String, Path, description = "Board id", example = "main"),
         ("since" = Option<u64>, Query, description = "Updates with a greater seq (default 0)"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 10000,
             description = "At most this many updates (default 1,000)"),
@@ -482,7 +482,7 @@ async fn history(
     path = "/api/boards/{board}/pixels",
     tag = "boards",
     params(
-        ("board" = String, Path, description = "Board id"),
+        ("board" = String, Path, description = "Board id", example = "main"),
         ("If-None-Match" = Option<String>, Header,
             description = "An `ETag` of an earlier answer: 304 while the board is unchanged"),
     ),
