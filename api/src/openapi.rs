@@ -1,8 +1,9 @@
 //! The api's OpenAPI 3.1 document, served at `GET /api/openapi.json`.
 //!
 //! Each route is described by `#[utoipa::path]` on its handler and
-//! registered with that description in [`crate::routes::documented`], so the
-//! router and the document come from one list. The body schemas are derived
+//! registered with that description in `crate::routes::documented`, so the
+//! router and the document come from one list (and this module depends on
+//! nothing of `routes`). The body schemas are derived
 //! where the types live (`ToSchema` on the api's own bodies; on pixel-core's
 //! domain types behind its `openapi` feature, which this crate enables).
 //! This module holds what is shared: the error responses (one per status,
@@ -16,11 +17,6 @@
 //! wrong method on a known route 405 `method_not_allowed`, both in the
 //! error shape below.
 
-use std::sync::LazyLock;
-
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use pixel_core::domain::{BoardId, PixelEntry};
 use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -28,7 +24,7 @@ use utoipa::openapi::{ContentBuilder, HeaderBuilder, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi, PartialSchema, ToResponse, ToSchema};
 
 /// The document's fixed parts; the paths are added by
-/// [`crate::routes::documented`].
+/// `crate::routes::documented`.
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -82,36 +78,6 @@ impl Modify for BearerAuth {
             ),
         );
     }
-}
-
-/// The document, built once.
-pub fn document() -> &'static utoipa::openapi::OpenApi {
-    static DOC: LazyLock<utoipa::openapi::OpenApi> =
-        LazyLock::new(|| crate::routes::documented().into_openapi());
-    &DOC
-}
-
-/// `GET /api/openapi.json`.
-#[utoipa::path(
-    get,
-    path = "/api/openapi.json",
-    tag = "meta",
-    responses((status = 200, description = "This document (OpenAPI 3.1)", body = Object))
-)]
-pub(crate) async fn openapi_json() -> Response {
-    static JSON: LazyLock<Bytes> = LazyLock::new(|| {
-        serde_json::to_vec(document())
-            .expect("the document serialises")
-            .into()
-    });
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        JSON.clone(),
-    )
-        .into_response()
 }
 
 /// Every error body: `{"error": {"code", "message"}}`. Each error response

@@ -3,14 +3,15 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
-use axum::response::Response;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
+use bytes::Bytes;
 use pixel_core::Game;
 use pixel_core::auth::{AccessTokens, Claims};
 use pixel_core::domain::{BoardConfig, BoardId, BoardMeta, Update};
@@ -73,7 +74,36 @@ pub(crate) fn documented() -> OpenApiRouter<ApiState> {
         .routes(routes!(board_meta))
         .routes(routes!(pixels))
         .routes(routes!(history))
-        .routes(routes!(crate::openapi::openapi_json))
+        .routes(routes!(openapi_json))
+}
+
+/// The document, built once.
+pub fn openapi_document() -> &'static utoipa::openapi::OpenApi {
+    static DOC: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(|| documented().into_openapi());
+    &DOC
+}
+
+/// `GET /api/openapi.json`.
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "meta",
+    responses((status = 200, description = "This document (OpenAPI 3.1)", body = Object))
+)]
+pub(crate) async fn openapi_json() -> Response {
+    static JSON: LazyLock<Bytes> = LazyLock::new(|| {
+        serde_json::to_vec(openapi_document())
+            .expect("the document serialises")
+            .into()
+    });
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        JSON.clone(),
+    )
+        .into_response()
 }
 
 /// The `/api` routes (ops routes are added by whoever serves them). Only
