@@ -17,7 +17,7 @@
 //! wrong method on a known route 405 `method_not_allowed`, both in the
 //! error shape below.
 
-use pixel_core::domain::{BoardId, PixelEntry};
+use pixel_core::domain::BoardId;
 use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, HeaderBuilder, RefOr, ResponseBuilder};
@@ -188,6 +188,42 @@ pub(crate) struct Snapshot {
     /// Every non-empty pixel.
     pixels: Vec<PixelEntry>,
 }
+
+/// A snapshot's pixel (`pixel_core::domain::PixelEntry`, which serialises
+/// as an array): five integers.
+pub(crate) struct PixelEntry;
+
+impl PartialSchema for PixelEntry {
+    fn schema() -> RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ArrayItems, KnownFormat, SchemaFormat};
+        let int = |description: &str, format: KnownFormat, minimum: Option<f64>| {
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(SchemaFormat::KnownFormat(format)))
+                .minimum(minimum)
+                .description(Some(description))
+        };
+        ArrayBuilder::new()
+            .description(Some("`[x, y, color, placed_at_ms, expires_at_ms]`"))
+            .prefix_items([
+                int("x", KnownFormat::Int32, Some(0.0)),
+                int("y", KnownFormat::Int32, Some(0.0)),
+                int(
+                    "color (1-based palette index)",
+                    KnownFormat::Int32,
+                    Some(1.0),
+                ),
+                int("placed_at (Unix ms)", KnownFormat::Int64, None),
+                int("expires_at (Unix ms)", KnownFormat::Int64, None),
+            ])
+            .items(ArrayItems::False)
+            .min_items(Some(5))
+            .build()
+            .into()
+    }
+}
+
+impl ToSchema for PixelEntry {}
 
 /// The binary snapshot (see the response's description).
 pub(crate) struct BinarySnapshot;

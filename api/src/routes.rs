@@ -61,7 +61,7 @@ impl ApiState {
 /// Every route of the api, each registered together with its OpenAPI
 /// description (`#[utoipa::path]` on the handler): the router and the
 /// document served at `/api/openapi.json` are both built from this one
-/// list. (`tests/openapi.rs` also compares the served router's paths with
+/// list. (`standalone/tests/openapi.rs` also compares the served router's paths with
 /// the document, so a route added with a plain `.route(...)` fails it.)
 pub(crate) fn documented() -> OpenApiRouter<ApiState> {
     OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
@@ -216,7 +216,13 @@ impl FromRequestParts<ApiState> for ClientAddr {
     tag = "accounts",
     request_body = SignupBody,
     responses(
-        (status = 201, description = "Signed up and signed in", body = TokenBody),
+        (status = 201, description = "Signed up and signed in", body = TokenBody,
+            links(
+                ("refresh" = (operation_id = "refresh",
+                    request_body = json!({"refresh_token": "$response.body#/refresh_token"}))),
+                ("logout" = (operation_id = "logout",
+                    request_body = json!({"refresh_token": "$response.body#/refresh_token"}))),
+            )),
         (status = 400, response = BadRequest),
         (status = 409, response = EmailTaken),
         (status = 413, response = TooLarge),
@@ -248,7 +254,13 @@ async fn signup(
     tag = "accounts",
     request_body = LoginBody,
     responses(
-        (status = 200, description = "Signed in", body = TokenBody),
+        (status = 200, description = "Signed in", body = TokenBody,
+            links(
+                ("refresh" = (operation_id = "refresh",
+                    request_body = json!({"refresh_token": "$response.body#/refresh_token"}))),
+                ("logout" = (operation_id = "logout",
+                    request_body = json!({"refresh_token": "$response.body#/refresh_token"}))),
+            )),
         (status = 400, response = BadRequest),
         (status = 401, response = InvalidCredentials),
         (status = 413, response = TooLarge),
@@ -279,7 +291,13 @@ async fn login(
     tag = "accounts",
     request_body = RefreshBody,
     responses(
-        (status = 200, description = "A new token pair; the presented refresh token stops working", body = TokenBody),
+        (status = 200, description = "A new token pair; the presented refresh token stops working", body = TokenBody,
+            links(
+                ("refresh" = (operation_id = "refresh",
+                    request_body = json!({"refresh_token": "$response.body#/refresh_token"}))),
+                ("logout" = (operation_id = "logout",
+                    request_body = json!({"refresh_token": "$response.body#/refresh_token"}))),
+            )),
         (status = 400, response = BadRequest),
         (status = 401, response = InvalidToken),
         (status = 413, response = TooLarge),

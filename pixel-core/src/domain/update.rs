@@ -89,43 +89,6 @@ impl<'de> Deserialize<'de> for PixelEntry {
     }
 }
 
-/// Its schema in the api's OpenAPI document: five integers.
-#[cfg(feature = "openapi")]
-impl utoipa::PartialSchema for PixelEntry {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{
-            ArrayBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type,
-        };
-        let int = |description: &str, format: KnownFormat, minimum: Option<f64>| {
-            ObjectBuilder::new()
-                .schema_type(Type::Integer)
-                .format(Some(SchemaFormat::KnownFormat(format)))
-                .minimum(minimum)
-                .description(Some(description))
-        };
-        ArrayBuilder::new()
-            .description(Some("`[x, y, color, placed_at_ms, expires_at_ms]`"))
-            .prefix_items([
-                int("x", KnownFormat::Int32, Some(0.0)),
-                int("y", KnownFormat::Int32, Some(0.0)),
-                int(
-                    "color (1-based palette index)",
-                    KnownFormat::Int32,
-                    Some(1.0),
-                ),
-                int("placed_at (Unix ms)", KnownFormat::Int64, None),
-                int("expires_at (Unix ms)", KnownFormat::Int64, None),
-            ])
-            .items(utoipa::openapi::schema::ArrayItems::False)
-            .min_items(Some(5))
-            .build()
-            .into()
-    }
-}
-
-#[cfg(feature = "openapi")]
-impl utoipa::ToSchema for PixelEntry {}
-
 /// The `pixels` event payload.
 #[derive(Debug, Clone, Serialize)]
 pub struct PixelsEvent<'a> {
