@@ -24,6 +24,17 @@ pub struct SocketSettings {
     /// hundred events, and every one must get its ack.
     #[arg(long, env = "SOCKET_BUFFER_PACKETS", default_value_t = 1024)]
     pub socket_buffer_packets: usize,
+    /// Initial read buffer of a WebSocket connection, in bytes (tungstenite's
+    /// `read_buffer_size`; socketioxide's default is 4096). Every idle
+    /// socket holds it; a longer message grows it as needed (up to
+    /// MAX_PAYLOAD_BYTES), so a small one costs only read calls.
+    #[arg(
+        long,
+        env = "WS_READ_BUFFER_BYTES",
+        default_value_t = 1024,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(64..)
+    )]
+    pub ws_read_buffer_bytes: usize,
     /// Most Socket.IO connections this gateway holds (0: no cap).
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 20_000)]
     pub max_connections: usize,
