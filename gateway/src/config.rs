@@ -96,3 +96,25 @@ pub struct GatewayConfig {
     #[command(flatten)]
     pub shutdown: pixel_core::http::ShutdownConfig,
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Settings {
+        #[command(flatten)]
+        socket: SocketSettings,
+    }
+
+    #[test]
+    fn the_websocket_read_buffer_is_small_by_default_and_not_below_64_bytes() {
+        let s = Settings::try_parse_from(["t"]).unwrap();
+        assert_eq!(s.socket.ws_read_buffer_bytes, 1024);
+        let s = Settings::try_parse_from(["t", "--ws-read-buffer-bytes", "64"]).unwrap();
+        assert_eq!(s.socket.ws_read_buffer_bytes, 64);
+        assert!(Settings::try_parse_from(["t", "--ws-read-buffer-bytes", "63"]).is_err());
+    }
+}

@@ -158,3 +158,83 @@ pub fn socket_layer(gw: Arc<Gateway>) -> (DetachedLayer<SocketIoLayer>, SocketIo
     register(&io);
     (detached(layer), io)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use axum::body::Bytes;
+    use axum::http::HeaderName;
+
+    use super::*;
+
+    /// A read buffer that records when its last slice is gone.
+    struct ReadBuffer(Vec<u8>, Arc<AtomicBool>);
+
+    impl AsRef<[u8]> for ReadBuffer {
+        fn as_ref(&self) -> &[u8] {
+            &self.0
+        }
+    }
+
+    impl Drop for ReadBuffer {
+        fn drop(&mut self) {
+            self.1.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// A request whose URI, header values and `OriginalUri` are slices of
+    /// one buffer, as hyper parses them; and the flag set when it is freed.
+    fn parsed_request(path: &str) -> (Request<()>, Arc<AtomicBool>) {
+        let freed = Arc::new(AtomicBool::new(false));
+        let head = format!("{path}|127.0.0.9|secret");
+        let mut buf = head.clone().into_bytes();
+        buf.resize(16 * 1024, 0);
+        let buf = Bytes::from_owner(ReadBuffer(buf, freed.clone()));
+        let (p, rest) = head.split_once('|').unwrap();
+        let (ip, secret) = rest.split_once('|').unwrap();
+        let uri = Uri::from_maybe_shared(buf.slice(0..p.len())).unwrap();
+        let at = p.len() + 1;
+        let ip = HeaderValue::from_maybe_shared(buf.slice(at..at + ip.len())).unwrap();
+        let at = at + ip.len() + 1;
+        let mut secret = HeaderValue::from_maybe_shared(buf.slice(at..at + secret.len())).unwrap();
+        secret.set_sensitive(true);
+        let mut req = Request::builder().uri(uri.clone()).body(()).unwrap();
+        req.headers_mut()
+            .insert(HeaderName::from_static("x-real-ip"), ip);
+        req.headers_mut().insert(axum::http::header::COOKIE, secret);
+        req.extensions_mut().insert(OriginalUri(uri));
+        (req, freed)
+    }
+
+    #[test]
+    fn a_socket_io_request_no_longer_holds_the_read_buffer() {
+        let path = "/socket.io/?EIO=4&transport=websocket";
+        let (req, freed) = parsed_request(path);
+        // Kept as it is, the request holds the whole buffer.
+        assert!(!freed.load(Ordering::SeqCst));
+        let req = detach_request(req);
+        assert!(
+            freed.load(Ordering::SeqCst),
+            "the read buffer is still referenced"
+        );
+        // Same request otherwise.
+        assert_eq!(req.uri(), path);
+        assert_eq!(req.extensions().get::<OriginalUri>().unwrap().0, path);
+        assert_eq!(req.headers()["x-real-ip"], "127.0.0.9");
+        assert_eq!(req.headers()["cookie"], "secret");
+        assert!(req.headers()["cookie"].is_sensitive());
+        assert_eq!(req.headers().len(), 2);
+    }
+
+    #[test]
+    fn other_requests_pass_untouched() {
+        let (req, freed) = parsed_request("/api/boards");
+        let before = req.headers()["x-real-ip"].as_bytes().as_ptr();
+        let req = detach_request(req);
+        assert_eq!(req.headers()["x-real-ip"].as_bytes().as_ptr(), before);
+        assert!(!freed.load(Ordering::SeqCst));
+        drop(req);
+        assert!(freed.load(Ordering::SeqCst));
+    }
+}
