@@ -21,7 +21,10 @@ pub struct SocketSettings {
     pub max_payload_bytes: usize,
     /// Packets buffered per socket before emits to it fail (a slow reader;
     /// it then gets a `resync`). Not smaller: a client may pipeline a few
-    /// hundred events, and every one must get its ack.
+    /// hundred events, and every one must get its ack — socketioxide queues
+    /// acks with a non-blocking `try_send`, so a burst beyond this drops
+    /// them (`InternalChannelFull`). It costs an idle socket nothing (the
+    /// channel allocates as it fills); it bounds a stalled one.
     #[arg(long, env = "SOCKET_BUFFER_PACKETS", default_value_t = 1024)]
     pub socket_buffer_packets: usize,
     /// Initial read buffer of a WebSocket connection, in bytes (tungstenite's
