@@ -19,7 +19,7 @@
 //! | `board:{id}:geometry` | string | `<width>x<height>`, checked by every process at start |
 //! | `board:{id}:px` | hash | pixel index → `color:placed_at:expires_at` |
 //! | `board:{id}:exp` | zset | pixel index, score = expires_at |
-//! | `board:{id}:feed` | stream | the board's feed: entry id `<seq>-0`, fields `t` (recorded at, ms), `x`, `y`, `c` (colour; 0 = decay) and, for placements, `e` (expires at) and `b` (placer's name) |
+//! | `board:{id}:feed` | stream | the board's feed: entry id `<seq>-0`, first field `t` (recorded at, ms); a placement then has `x`, `y`, `c` (colour), `e` (expires at), `b` (placer's name); a removal `r` (cell index) and `w` (board width) |
 //!
 //! The feed is written only by the two scripts that hand out seqs (place and
 //! sweep), in the same atomic step, so its entries are exactly the board's
@@ -161,13 +161,13 @@ return 0
 const SWEEP: &str = r#"
 -- KEYS: seq, px, exp, feed, epoch
 -- ARGV: now, limit, width, min_updates, min_age, epoch
--- Returns {next_due or -1, backlog, seq1, index1, seq2, index2, ...}, or
--- {-2, 0} (nothing written) when the data set is not the caller's.
+-- Returns {next_due or -1, backlog, first_seq, index1, index2, ...} (the
+-- removals have consecutive seqs from first_seq), or {-2, 0} (nothing
+-- written) when the data set is not the caller's.
 if redis.call('GET', KEYS[5]) ~= ARGV[6] then
   return {-2, 0}
 end
 local now = tonumber(ARGV[1])
-local width = tonumber(ARGV[3])
 local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 local out = {-1, 0}
 if #due > 0 then
@@ -177,12 +177,14 @@ if #due > 0 then
     redis.call('HDEL', KEYS[2], unpack(chunk))
   end
   local seq = redis.call('INCRBY', KEYS[1], #due) - #due
+  out[3] = seq + 1
+  -- A removal names its cell by index and the board's width, both strings
+  -- already: no number formatting, half the fields of a placement's
+  -- entry (this loop is most of a sweep's cost in Redis).
   for _, idx in ipairs(due) do
     seq = seq + 1
-    local i = tonumber(idx)
-    redis.call('XADD', KEYS[4], seq .. '-0', 't', ARGV[1], 'x', i % width, 'y', math.floor(i / width), 'c', 0)
-    out[#out + 1] = seq
-    out[#out + 1] = i
+    redis.call('XADD', KEYS[4], seq .. '-0', 't', ARGV[1], 'r', idx, 'w', ARGV[3])
+    out[#out + 1] = idx
   end
   trim(KEYS[4], now, tonumber(ARGV[4]), tonumber(ARGV[5]), #due + 4)
 end
@@ -641,6 +643,7 @@ fn parse_entry(entry: &Value) -> Result<Update, StoreError> {
         .ok_or_else(|| corrupt_entry("id is not <seq>-0", entry))?;
     let (mut x, mut y, mut color, mut placed, mut expires, mut by) =
         (None, None, None, None, None, None);
+    let (mut index, mut width) = (None::<u64>, None::<u64>);
     for pair in fields.chunks_exact(2) {
         match text(&pair[0]) {
             Some("x") => x = number(&pair[1]),
@@ -649,8 +652,17 @@ fn parse_entry(entry: &Value) -> Result<Update, StoreError> {
             Some("t") => placed = number(&pair[1]),
             Some("e") => expires = number(&pair[1]),
             Some("b") => by = text(&pair[1]),
+            Some("r") => index = number(&pair[1]),
+            Some("w") => width = number(&pair[1]),
             _ => {}
         }
+    }
+    if let (Some(i), Some(w)) = (index, width) {
+        // A removal (entries written before this form carry x, y and c = 0).
+        return match (w > 0).then(|| (u32::try_from(i % w), u32::try_from(i / w))) {
+            Some((Ok(x), Ok(y))) => Ok(Update::decay(seq, x, y)),
+            _ => Err(corrupt_entry("removal cell", entry)),
+        };
     }
     let (Some(x), Some(y), Some(color), Some(placed)) = (x, y, color, placed) else {
         return Err(corrupt_entry("missing field", entry));
@@ -1135,14 +1147,19 @@ impl Store for RedisStore {
                     self.recover().await?;
                     continue;
                 }
-                return Ok(SweepOutcome {
-                    removed: out[2..]
-                        .chunks_exact(2)
-                        .map(|p| {
-                            let c = board.coord_of(p[1] as u32);
-                            Update::decay(p[0] as u64, c.x, c.y)
+                let removed = match out.get(2..) {
+                    Some([first, cells @ ..]) => cells
+                        .iter()
+                        .zip(*first as u64..)
+                        .map(|(&i, seq)| {
+                            let c = board.coord_of(i as u32);
+                            Update::decay(seq, c.x, c.y)
                         })
                         .collect(),
+                    _ => Vec::new(),
+                };
+                return Ok(SweepOutcome {
+                    removed,
                     next_due: (next_due >= 0).then_some(next_due),
                     backlog: backlog.max(0) as u64,
                 });
@@ -1267,5 +1284,44 @@ pub mod fuzzing {
         value: &str,
     ) -> Result<PixelEntry, StoreError> {
         super::parse_pixel(board, index, value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str, fields: &[&str]) -> Value {
+        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        Value::Array(vec![
+            bulk(id),
+            Value::Array(fields.iter().map(|f| bulk(f)).collect()),
+        ])
+    }
+
+    #[test]
+    fn removals_are_read_in_both_forms() {
+        let new = entry("7-0", &["t", "5", "r", "1003", "w", "500"]);
+        assert_eq!(parse_entry(&new).unwrap(), Update::decay(7, 3, 2));
+        let old = entry("8-0", &["t", "5", "x", "3", "y", "2", "c", "0"]);
+        assert_eq!(parse_entry(&old).unwrap(), Update::decay(8, 3, 2));
+    }
+
+    #[test]
+    fn a_removal_without_a_usable_cell_is_corrupt() {
+        for fields in [
+            ["t", "5", "r", "10", "w", "0"],
+            ["t", "5", "r", "-1", "w", "8"],
+            ["t", "5", "r", "99999999999999999", "w", "1"],
+            ["t", "5", "r", "x", "w", "8"],
+        ] {
+            assert!(
+                matches!(
+                    parse_entry(&entry("1-0", &fields)),
+                    Err(StoreError::Corrupt(_))
+                ),
+                "{fields:?}"
+            );
+        }
     }
 }
