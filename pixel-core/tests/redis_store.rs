@@ -508,3 +508,22 @@ async fn a_seq_that_went_backwards_starts_a_new_epoch_once() {
     );
     assert_eq!(c.epoch(), "third");
 }
+
+#[tokio::test]
+async fn a_redis_that_cannot_serve_is_unavailable_inside_transactions_too() {
+    let redis = RedisServer::start();
+    let s = store(&redis).await;
+    let board = conformance::board("main");
+    s.init_board(&board).await.unwrap();
+    // A replica cut off from its primary refuses reads (MASTERDOWN): the
+    // snapshot's transaction is aborted with that code inside.
+    let _: () = redis_cmd(&redis, &["CONFIG", "SET", "replica-serve-stale-data", "no"]).await;
+    let _: () = redis_cmd(&redis, &["REPLICAOF", "127.0.0.1", "1"]).await;
+    let refused = s.snapshot(&board).await;
+    let _: () = redis_cmd(&redis, &["REPLICAOF", "NO", "ONE"]).await;
+    assert!(
+        matches!(refused, Err(StoreError::Unavailable(_))),
+        "an outage, not corrupt data: {refused:?}"
+    );
+    assert!(s.snapshot(&board).await.is_ok());
+}

@@ -354,7 +354,13 @@ fn redis_err(e: redis::RedisError) -> StoreError {
             "READONLY",
             "OOM",
         ];
-        if e.code().is_some_and(|code| OUTAGES.contains(&code)) {
+        // In a transaction or pipeline the codes are those of the commands
+        // inside (a `MULTI` refused while Redis loads is `EXECABORT`).
+        let outage = e.code().is_some_and(|code| OUTAGES.contains(&code))
+            || e.clone()
+                .into_server_errors()
+                .is_some_and(|inner| inner.iter().any(|(_, err)| OUTAGES.contains(&err.code())));
+        if outage {
             unavailable(e)
         } else {
             StoreError::Corrupt(e.to_string())
@@ -420,8 +426,8 @@ impl RedisStore {
         let fresh = uuid::Uuid::new_v4().simple().to_string();
         let epoch = if boards.is_empty() {
             let mut conn = self.conn().await?;
+            // Not a transaction: nothing deletes an epoch but a wipe.
             let (_, epoch): (Option<String>, String) = redis::pipe()
-                .atomic()
                 .cmd("SET")
                 .arg(self.key("epoch"))
                 .arg(&fresh)
