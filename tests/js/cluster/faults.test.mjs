@@ -24,6 +24,7 @@
 import { test, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import net from 'node:net';
 import {
   cfg, T, http, openSocket, closeAll, signJwt, nowS, snapshot, pixelMap, applyUpdates,
   waitFor, sleep, sleepUntil,
@@ -195,9 +196,9 @@ class Client {
   /**
    * Places pixels on cells it has not used in this drill until `stop()`;
    * every attempt goes into `attempts`. A patient player waits for each
-   * ack and its cooldown; a hurried one places again every cooldown
-   * whether or not the last ack came (so placements are sent while the
-   * store stalls, not only before).
+   * ack and its cooldown; a hurried one keeps placing whether or not the
+   * last ack came (so placements are in flight when the fault strikes and
+   * are sent while the store stalls, not only before).
    */
   async placeLoop(stop, attempts, { hurried = false } = {}) {
     const used = new Set();
@@ -226,8 +227,10 @@ class Client {
         },
       );
       if (hurried) {
+        // Half the socket's event rate: refusals (mostly `cooldown`) too
+        // go through the store, so placements are in flight at any time.
         pending.push(sent);
-        await sleep(Math.max(cfg.cooldownMs, 100) + 20);
+        await sleep(2000 / cfg.eventRate);
         continue;
       }
       await sent;
@@ -424,6 +427,18 @@ async function terminate(name, url, { readyDelayMs = READY_DELAY_MS } = {}) {
   return { took, statuses };
 }
 
+/** Whether nothing listens on 127.0.0.1:`port` any more (connection refused). */
+function refused(port) {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once('error', (err) => resolve(err.code === 'ECONNREFUSED'));
+  });
+}
+
 // ------------------------------------------------------------------ drills --
 
 test('SIGTERM to a gateway under load: readiness 503 first, its clients reconnect through nginx elsewhere, no acked placement lost, every ack truthful', T(180_000), async (t) => {
@@ -472,6 +487,47 @@ test('SIGTERM to the api and to a worker under load: readiness first, clean exit
   });
 });
 
+test('SIGTERM to a gateway while Redis stalls: the placements it has in flight are answered before its sockets close', T(180_000), async (t) => {
+  await drill(t, 'stall', async ({ clients, attempts, progress }) => {
+    const counts = await Promise.all(C.gatewayUrls.map(socketsOn));
+    const i = counts.indexOf(Math.max(...counts));
+    const name = C.gatewayNames[i];
+    const pid = C.pidOf(name);
+    const redis = C.pidOf('redis');
+    const before = clients.map((c) => c.disconnects.length);
+    const frozenAt = Date.now();
+    process.kill(redis, 'SIGSTOP');
+    let termAt;
+    try {
+      // Placements pile up in the store's queue on every gateway.
+      await waitFor(() => attempts.filter((a) => a.sentAt > frozenAt).length >= clients.length, 10_000, 'placements sent into the stall', 10);
+      termAt = Date.now();
+      process.kill(pid, 'SIGTERM');
+      // Its listener is closed: it is draining now, with the stalled
+      // placements in flight. Then the store answers again (well within
+      // its response timeout).
+      await waitFor(() => refused(C.gatewayPorts[i]), READY_DELAY_MS + 5000, `${name} to close its listener`, 10);
+    } finally {
+      process.kill(redis, 'SIGCONT');
+    }
+    t.diagnostic(`Redis stalled for ${Date.now() - frozenAt} ms`);
+    try {
+      await waitFor(() => !alive(pid), DRAIN_MS + 5000, `${name} to exit`, 20);
+      assert.ok(!C.logOf(name).includes('drain deadline passed'), `${name} drained before its deadline`);
+    } finally {
+      restart(name);
+    }
+    const moved = clients.filter((c, k) => c.disconnects.length > before[k]);
+    assert.ok(moved.length > 0, `clients of ${name} moved`);
+    const inFlight = attempts.filter((a) => moved.includes(a.client) && a.sentAt >= frozenAt && a.sentAt < termAt);
+    assert.ok(inFlight.length > 0, `placements were in flight on ${name}`);
+    const unanswered = inFlight.filter((a) => !a.ack);
+    assert.deepEqual(unanswered.map(describe), [], `of ${inFlight.length} placements ${name} had in flight when it was told to stop, these got no ack (their sockets were closed under them)`);
+    await waitFor(() => clients.every((c) => c.joined), 30_000, 'every client joined again');
+    await progress(`after ${name} restarted`);
+  });
+});
+
 test('a rolling restart of every gateway under load: no acked placement lost, every client ends connected with the server\'s board', T(240_000), async (t) => {
   await drill(t, 'roll', async ({ clients, progress }) => {
     for (const [i, name] of C.gatewayNames.entries()) {
@@ -496,12 +552,13 @@ test('Redis frozen (SIGSTOP) past the timeouts under load: acks stay truthful, n
       for (const url of C.gatewayUrls) {
         await waitFor(async () => (await httpStatus(`${url}/readyz`, 10_000)) === 503, 30_000, `${url}/readyz = 503 while Redis is frozen`, 100);
       }
-      // Past Redis' response timeout, until a placement could not be
-      // settled either (its ack says the outcome is unknown): the longest
-      // path an ack takes.
-      await waitFor(() => Date.now() - frozenAt > REDIS_TIMEOUT_MS &&
-        attempts.some((a) => a.sentAt >= frozenAt && a.ack?.ok === false && UNKNOWN_OUTCOME.test(a.ack.message ?? '')),
-      PLACE_ACK_TIMEOUT_MS, 'a placement acked with an unknown outcome while Redis is frozen', 100);
+      // Past Redis' response timeout, until every placement sent in the
+      // freeze's first stretch has its ack: those waited out the timeout
+      // and then the settle look-ups, the longest path an ack takes.
+      const early = frozenAt + REDIS_TIMEOUT_MS;
+      await waitFor(() => Date.now() > early &&
+        attempts.filter((a) => a.sentAt <= early).every((a) => a.ack || a.lost),
+      PLACE_ACK_TIMEOUT_MS, 'every placement sent early in the freeze to be answered', 100);
       t.diagnostic(`Redis frozen for ${Date.now() - frozenAt} ms`);
     } finally {
       process.kill(pid, 'SIGCONT');
