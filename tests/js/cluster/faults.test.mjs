@@ -84,6 +84,9 @@ class Client {
     this.disconnects = [];
     this.connections = 0;
     this.resyncs = 0;
+    this.snapshots = [];
+    /** cell -> how the client learnt its current state (for failure messages). */
+    this.source = new Map();
     this.conn = null;
     this.queue = Promise.resolve();
     this.socket = openSocket({ token: user?.token, transports: ['websocket'], localAddress: nextAddress(), reconnection: true });
@@ -150,7 +153,7 @@ class Client {
   async onJoined(conn, res) {
     conn.next = res.seq + 1;
     if (res.resync) await this.loadSnapshot(res.seq);
-    else for (const u of res.updates ?? []) this.apply(u);
+    else for (const u of res.updates ?? []) this.apply(u, `join ack of connection ${conn.n} (seq ${res.seq})`);
     conn.ready = true;
     const early = conn.early;
     conn.early = [];
@@ -171,12 +174,13 @@ class Client {
     for (const u of item.ev.updates) {
       if (u.seq !== conn.next) this.errors.push(`connection ${conn.n}: seq ${u.seq} where ${conn.next} was due`);
       conn.next = u.seq + 1;
-      this.apply(u);
+      this.apply(u, `pixels on connection ${conn.n}`);
     }
   }
 
-  apply(u) {
+  apply(u, src) {
     if (u.seq <= this.seq) return;
+    this.source.set(`${u.x},${u.y}`, `seq ${u.seq} from ${src}`);
     if (u.seq !== this.seq + 1) this.errors.push(`board: seqs ${this.seq + 1}..${u.seq - 1} never arrived`);
     const k = `${u.x},${u.y}`;
     if (u.color === 0) this.map.delete(k);
@@ -191,6 +195,8 @@ class Client {
     }, 30_000, `a snapshot at seq >= ${minSeq}`, 200);
     this.map = pixelMap(snap);
     this.seq = snap.seq;
+    this.snapshots.push(snap.seq);
+    this.source.clear();
   }
 
   /**
@@ -243,8 +249,11 @@ class Client {
 
 // ------------------------------------------------------------------ checks --
 
-/** Every update after `since`, paged from the updates route; gap-free. */
-async function feedSince(since) {
+/**
+ * Every update after `since`, at least up to `until`, paged from the
+ * updates route; gap-free.
+ */
+async function feedSince(since, until) {
   const updates = [];
   let cursor = since;
   for (;;) {
@@ -255,10 +264,11 @@ async function feedSince(since) {
     }
     updates.push(...res.json.updates);
     const last = res.json.updates.at(-1)?.seq ?? cursor;
-    if (last >= res.json.seq || res.json.updates.length === 0) break;
+    if (res.json.updates.length === 0 || (last >= res.json.seq && last >= until)) break;
     cursor = last;
   }
   updates.forEach((u, i) => assert.equal(u.seq, since + 1 + i, `the feed holds every seq after ${since}`));
+  assert.ok((updates.at(-1)?.seq ?? since) >= until, `the feed reaches seq ${until}, the newest a client holds`);
   return updates;
 }
 
@@ -307,9 +317,10 @@ function checkOutcomes(attempts, feed, users) {
 /**
  * The snapshot is `base` plus the feed up to its seq (so every acked pixel
  * is on it unless a later seq changed its cell), and each client's board is
- * `base` plus the feed up to the seq it holds.
+ * `base` plus the feed up to the seq it holds (`views`: each client's
+ * board and seq, taken at one moment).
  */
-function checkBoards(base, feed, fin, clients, attempts) {
+function checkBoards(base, feed, fin, views, attempts) {
   const upto = (seq) => applyUpdates(pixelMap(base), feed.filter((u) => u.seq <= seq));
   const board = pixelMap(fin);
   assert.deepEqual(board, upto(fin.seq), `the snapshot at seq ${fin.seq} is the drill's first snapshot plus the feed`);
@@ -320,8 +331,14 @@ function checkBoards(base, feed, fin, clients, attempts) {
     const later = feed.some((v) => v.seq > u.seq && v.seq <= fin.seq && `${v.x},${v.y}` === k);
     if (!later) assert.deepEqual(board.get(k), [u.color, u.placed_at, u.expires_at], `acked seq ${u.seq} at ${k} is on the board`);
   }
-  for (const c of clients) {
-    assert.deepEqual(c.map, upto(c.seq), `${c.name}'s board at seq ${c.seq} equals the server's`);
+  for (const v of views) {
+    const want = upto(v.seq);
+    const cells = new Set([...want.keys(), ...v.map.keys()]);
+    const wrong = [...cells].filter((k) => JSON.stringify(v.map.get(k)) !== JSON.stringify(want.get(k)));
+    const explain = (k) => `${k}: client ${JSON.stringify(v.map.get(k))} (${v.source.get(k) ?? 'from the first snapshot'}), ` +
+      `server ${JSON.stringify(want.get(k))}; the feed on ${k}: ${JSON.stringify(feed.filter((u) => `${u.x},${u.y}` === k))}`;
+    assert.deepEqual(wrong.map(explain), [], `${v.name}'s board at seq ${v.seq} equals the server's ` +
+      `(first snapshot at seq ${base.seq}, snapshots loaded at ${JSON.stringify(v.c.snapshots)}, ${v.c.connections} joins, disconnects ${JSON.stringify(v.c.disconnects)})`);
   }
 }
 
@@ -378,9 +395,11 @@ async function drill(t, tag, fault, { players = 24, spectators = 3 } = {}) {
     `every client to reach seq ${fin.seq} (at: ${clients.map((c) => c.seq).join(',')})`);
   await Promise.all(clients.map((c) => c.queue));
   for (const c of clients) assert.deepEqual(c.errors, [], `${c.name}: updates in order without holes`);
-  const feed = await feedSince(base.seq);
+  // Each client's board as it is now (decay goes on meanwhile).
+  const views = clients.map((c) => ({ name: c.name, seq: c.seq, map: new Map(c.map), source: new Map(c.source), c }));
+  const feed = await feedSince(base.seq, Math.max(fin.seq, ...views.map((v) => v.seq)));
   const tally = checkOutcomes(attempts, feed, users);
-  checkBoards(base, feed, fin, clients, attempts);
+  checkBoards(base, feed, fin, views, attempts);
   assert.ok(tally.ok >= 2 * players, `the drill placed under load: ${JSON.stringify(tally)}`);
   t.diagnostic(`${tag}: ${JSON.stringify(tally)}, seqs ${base.seq + 1}..${fin.seq}, ` +
     `reconnections ${clients.reduce((n, c) => n + c.disconnects.length, 0)}, resyncs ${clients.reduce((n, c) => n + c.resyncs, 0)}`);
