@@ -106,7 +106,7 @@ impl Default for AccountSettings {
 }
 
 /// A user as the api shows it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct PublicUser {
     pub id: String,
     pub email: String,
@@ -124,11 +124,15 @@ impl From<&UserRecord> for PublicUser {
 }
 
 /// The token body of sign-up, login and refresh.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TokenBody {
+    /// A JWT for `Authorization: Bearer` and the Socket.IO handshake.
     pub access_token: String,
+    /// Opaque; for `/api/auth/refresh` and `/api/auth/logout`.
     pub refresh_token: String,
+    #[schema(value_type = String, pattern = "^Bearer$")]
     pub token_type: &'static str,
+    /// Seconds until the access token expires.
     pub expires_in: i64,
     pub user: PublicUser,
 }

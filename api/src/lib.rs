@@ -14,7 +14,10 @@
 //! - [`error`]: the one error type of this layer and its mapping to
 //!   `{"error": {"code", "message"}}` with a status (the accounts' own
 //!   error type is mapped there too). Modules depend one way:
-//!   `routes → accounts`, `routes → error → accounts`.
+//!   `routes → accounts`, `routes → error → accounts`, `routes → openapi`.
+//! - [`openapi`]: the shared parts of the OpenAPI document served at
+//!   `GET /api/openapi.json` (error responses, bearer scheme); `routes`
+//!   registers each route together with its description.
 //! - [`config`] and [`startup`]: the cluster binary's configuration and the
 //!   `build`/`run` pair that tests and the standalone server reuse.
 
@@ -22,6 +25,7 @@ pub mod accounts;
 pub mod auth_outcomes;
 pub mod config;
 pub mod error;
+pub mod openapi;
 pub mod routes;
 pub mod snapshot;
 pub mod startup;

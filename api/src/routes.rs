@@ -3,14 +3,15 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
-use axum::routing::{get, post};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
+use bytes::Bytes;
 use pixel_core::Game;
 use pixel_core::auth::{AccessTokens, Claims};
 use pixel_core::domain::{BoardConfig, BoardId, BoardMeta, Update};
@@ -18,10 +19,17 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tower_http::compression::CompressionLayer;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::accounts::{Accounts, PublicUser, TokenBody};
 use crate::auth_outcomes::{self, AuthAction};
 use crate::error::ApiError;
+use crate::openapi::{
+    BadRequest, EmailTaken, Internal, InvalidCredentials, InvalidToken, NotFound, RateLimited,
+    TooLarge, Unauthorized, Unavailable,
+};
 use crate::snapshot::SnapshotCache;
 
 use crate::MAX_BODY_BYTES;
@@ -50,18 +58,60 @@ impl ApiState {
     }
 }
 
-/// The `/api` routes (ops routes are added by whoever serves them).
+/// Every route of the api, each registered together with its OpenAPI
+/// description (`#[utoipa::path]` on the handler): the router and the
+/// document served at `/api/openapi.json` are both built from this one
+/// list. (`standalone/tests/openapi.rs` also compares the served router's paths with
+/// the document, so a route added with a plain `.route(...)` fails it.)
+pub(crate) fn documented() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+        .routes(routes!(signup))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+        .routes(routes!(boards))
+        .routes(routes!(board_meta))
+        .routes(routes!(pixels))
+        .routes(routes!(history))
+        .routes(routes!(openapi_json))
+}
+
+/// The document, built once.
+pub fn openapi_document() -> &'static utoipa::openapi::OpenApi {
+    static DOC: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(|| documented().into_openapi());
+    &DOC
+}
+
+/// `GET /api/openapi.json`.
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "meta",
+    responses((status = 200, description = "This document (OpenAPI 3.1)", body = Object))
+)]
+pub(crate) async fn openapi_json() -> Response {
+    static JSON: LazyLock<Bytes> = LazyLock::new(|| {
+        serde_json::to_vec(openapi_document())
+            .expect("the document serialises")
+            .into()
+    });
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        JSON.clone(),
+    )
+        .into_response()
+}
+
+/// The `/api` routes (ops routes are added by whoever serves them). Only
+/// the fallbacks are added outside [`documented`]: an unknown `/api/...`
+/// path is 404 `not_found`, a wrong method 405 `method_not_allowed`.
 pub fn router(state: ApiState) -> Router {
-    Router::new()
-        .route("/api/auth/signup", post(signup))
-        .route("/api/auth/login", post(login))
-        .route("/api/auth/refresh", post(refresh))
-        .route("/api/auth/logout", post(logout))
-        .route("/api/me", get(me))
-        .route("/api/boards", get(boards))
-        .route("/api/boards/{board}", get(board_meta))
-        .route("/api/boards/{board}/pixels", get(crate::snapshot::snapshot))
-        .route("/api/boards/{board}/updates", get(history))
+    let (routes, _doc) = documented().split_for_parts();
+    routes
         .route("/api/{*rest}", axum::routing::any(not_found))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -89,25 +139,36 @@ fn object<T: DeserializeOwned>(body: Result<Json<Value>, JsonRejection>) -> Resu
     serde_json::from_value(v).map_err(|e| ApiError::InvalidInput(e.to_string()))
 }
 
-#[derive(Deserialize)]
-struct SignupBody {
+/// `POST /api/auth/signup`.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct SignupBody {
+    /// Compared case-insensitively; must look like `name@example.com`.
+    #[schema(format = Email, max_length = 254)]
     email: String,
+    /// 8 characters to 1024 bytes.
+    #[schema(min_length = 8, max_length = 1024)]
     password: String,
+    /// 1 to 64 printable characters (no bidi or zero-width characters);
+    /// defaults to the part of the email before `@`.
     #[serde(default)]
+    #[schema(max_length = 64)]
     name: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct LoginBody {
+/// `POST /api/auth/login`.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct LoginBody {
     email: String,
     password: String,
 }
 
 /// Refresh and logout bodies. A missing or non-string token is an invalid
 /// token, as the contract lists only `invalid_token` for these routes.
-#[derive(Deserialize)]
-struct RefreshBody {
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct RefreshBody {
+    /// The refresh token of a token body (opaque).
     #[serde(default)]
+    #[schema(value_type = String, required = true)]
     refresh_token: serde_json::Value,
 }
 
@@ -149,6 +210,27 @@ impl FromRequestParts<ApiState> for ClientAddr {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/auth/signup",
+    tag = "accounts",
+    request_body = SignupBody,
+    responses(
+        (status = 201, description = "Signed up and signed in", body = TokenBody,
+            links(
+                ("refresh" = (operation_id = "refresh",
+                    request_body = json!({"refresh_token": "$response.body#/refresh_token"}))),
+                ("logout" = (operation_id = "logout",
+                    request_body = json!({"refresh_token": "$response.body#/refresh_token"}))),
+            )),
+        (status = 400, response = BadRequest),
+        (status = 409, response = EmailTaken),
+        (status = 413, response = TooLarge),
+        (status = 429, response = RateLimited),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn signup(
     State(s): State<ApiState>,
     ClientAddr(client): ClientAddr,
@@ -166,6 +248,27 @@ async fn signup(
     Ok((StatusCode::CREATED, Json(result?)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/auth/login",
+    tag = "accounts",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Signed in", body = TokenBody,
+            links(
+                ("refresh" = (operation_id = "refresh",
+                    request_body = json!({"refresh_token": "$response.body#/refresh_token"}))),
+                ("logout" = (operation_id = "logout",
+                    request_body = json!({"refresh_token": "$response.body#/refresh_token"}))),
+            )),
+        (status = 400, response = BadRequest),
+        (status = 401, response = InvalidCredentials),
+        (status = 413, response = TooLarge),
+        (status = 429, response = RateLimited),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn login(
     State(s): State<ApiState>,
     body: Result<Json<Value>, JsonRejection>,
@@ -182,6 +285,27 @@ async fn login(
     Ok(Json(result?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/auth/refresh",
+    tag = "accounts",
+    request_body = RefreshBody,
+    responses(
+        (status = 200, description = "A new token pair; the presented refresh token stops working", body = TokenBody,
+            links(
+                ("refresh" = (operation_id = "refresh",
+                    request_body = json!({"refresh_token": "$response.body#/refresh_token"}))),
+                ("logout" = (operation_id = "logout",
+                    request_body = json!({"refresh_token": "$response.body#/refresh_token"}))),
+            )),
+        (status = 400, response = BadRequest),
+        (status = 401, response = InvalidToken),
+        (status = 413, response = TooLarge),
+        (status = 429, response = RateLimited),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn refresh(
     State(s): State<ApiState>,
     body: Result<Json<Value>, JsonRejection>,
@@ -195,6 +319,20 @@ async fn refresh(
     Ok(Json(result?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/auth/logout",
+    tag = "accounts",
+    request_body = RefreshBody,
+    responses(
+        (status = 204, description = "Signed out: every refresh token of this login is revoked"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = InvalidToken),
+        (status = 413, response = TooLarge),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn logout(
     State(s): State<ApiState>,
     body: Result<Json<Value>, JsonRejection>,
@@ -230,6 +368,18 @@ impl FromRequestParts<ApiState> for Authenticated {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/me",
+    tag = "accounts",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The signed-in user", body = PublicUser),
+        (status = 401, response = Unauthorized),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn me(
     State(s): State<ApiState>,
     Authenticated(claims): Authenticated,
@@ -237,6 +387,16 @@ async fn me(
     Ok(Json(s.accounts.me(&claims).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/boards",
+    tag = "boards",
+    responses(
+        (status = 200, description = "Every board's meta", body = Vec<BoardMeta>),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn boards(State(s): State<ApiState>) -> Result<Json<Vec<BoardMeta>>, ApiError> {
     let mut out = Vec::new();
     for b in s.game.boards() {
@@ -253,9 +413,37 @@ fn board_of<'a>(s: &'a ApiState, id: &str) -> Result<&'a Arc<BoardConfig>, ApiEr
         .map_err(|_| ApiError::NotFound(format!("no board named {id:?}")))
 }
 
+/// The `{board}` path segment. One that is not UTF-8 once decoded names no
+/// board either: 404 like any unknown id, in the contract's error shape
+/// (axum's own rejection would be a plain-text 400).
+pub struct BoardPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for BoardPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(id)| Self(id))
+            .map_err(|e| ApiError::NotFound(format!("no such board ({})", e.body_text())))
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/boards/{board}",
+    tag = "boards",
+    params(("board" = String, Path, description = "Board id", example = "main")),
+    responses(
+        (status = 200, description = "The board's meta", body = BoardMeta),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn board_meta(
     State(s): State<ApiState>,
-    Path(id): Path<String>,
+    BoardPath(id): BoardPath,
 ) -> Result<Json<BoardMeta>, ApiError> {
     let board = board_of(&s, &id)?;
     Ok(Json(s.game.meta(board).await?))
@@ -265,8 +453,9 @@ async fn board_meta(
 const HISTORY_PAGE: usize = 1_000;
 const HISTORY_PAGE_MAX: usize = 10_000;
 
-#[derive(Serialize)]
-struct HistoryBody {
+/// A page of a board's retained history.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct HistoryBody {
     board: BoardId,
     seq: u64,
     oldest: Option<u64>,
@@ -289,9 +478,27 @@ fn query_number(
 
 /// The retained history after `since`, a page at a time: what a client
 /// needs to replay the last minutes of a board.
+#[utoipa::path(
+    get,
+    path = "/api/boards/{board}/updates",
+    tag = "boards",
+    params(
+        ("board" = String, Path, description = "Board id", example = "main"),
+        ("since" = Option<u64>, Query, description = "Updates with a greater seq (default 0)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 10000,
+            description = "At most this many updates (default 1,000)"),
+    ),
+    responses(
+        (status = 200, description = "The retained updates after `since`, in seq order", body = HistoryBody),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn history(
     State(s): State<ApiState>,
-    Path(id): Path<String>,
+    BoardPath(id): BoardPath,
     query: Result<
         axum::extract::Query<HashMap<String, String>>,
         axum::extract::rejection::QueryRejection,
@@ -314,4 +521,45 @@ async fn history(
         oldest: read.oldest,
         updates: read.updates,
     }))
+}
+
+/// `GET /api/boards/{board}/pixels` ([`crate::snapshot`] serves it; this
+/// describes it and turns an undecodable board id into a 404).
+#[utoipa::path(
+    get,
+    path = "/api/boards/{board}/pixels",
+    tag = "boards",
+    params(
+        ("board" = String, Path, description = "Board id", example = "main"),
+        ("If-None-Match" = Option<String>, Header,
+            description = "An `ETag` of an earlier answer: 304 while the board is unchanged"),
+    ),
+    responses(
+        (status = 200,
+            description = "The board after update `seq`: JSON, or with `Accept: application/octet-stream` the binary form (`RPXB`, version 1, u32 width, u32 height, u64 seq little-endian, then one colour byte per cell in row-major order)",
+            content(
+                (crate::openapi::Snapshot = "application/json"),
+                (crate::openapi::BinarySnapshot = "application/octet-stream"),
+            ),
+            headers(
+                ("ETag" = String, description = "Names the board, seq and form"),
+                ("Vary" = String, description = "`accept, accept-encoding`"),
+                ("Cache-Control" = String, description = "`no-cache`"),
+            )),
+        (status = 304, description = "Unchanged since the `If-None-Match` tag",
+            headers(
+                ("ETag" = String, description = "The current tag"),
+                ("Vary" = String, description = "`accept, accept-encoding`"),
+            )),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
+async fn pixels(
+    state: State<ApiState>,
+    BoardPath(id): BoardPath,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    crate::snapshot::snapshot(state, Path(id), headers).await
 }

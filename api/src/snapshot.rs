@@ -9,6 +9,10 @@
 //! keeps the contract's freshness: a snapshot requested after a placement
 //! was acked contains it.
 //!
+//! A cached snapshot belongs to the data set (epoch) it was read from: after
+//! Redis lost its data, seqs start again from 1, and a snapshot of the old
+//! data set at a higher seq must not pass for a fresh one.
+//!
 //! Building is **single flight**: one request rebuilds while the others that
 //! need a newer snapshot wait for that build (and rebuild again only if it
 //! is still older than what they need), so concurrent misses cost one read
@@ -33,6 +37,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use pixel_core::Game;
 use pixel_core::domain::{BoardConfig, BoardId, PixelEntry};
+use pixel_core::store::StoredSnapshot;
 use serde::Serialize;
 use tokio::sync::OnceCell;
 
@@ -80,6 +85,7 @@ impl Coding {
 
 /// One snapshot, encoded.
 pub struct Encoded {
+    epoch: String,
     seq: u64,
     json: Bytes,
     binary: Bytes,
@@ -88,7 +94,9 @@ pub struct Encoded {
 }
 
 impl Encoded {
-    fn build(board: &BoardConfig, seq: u64, pixels: &[PixelEntry]) -> Result<Self, ApiError> {
+    fn build(board: &BoardConfig, snap: StoredSnapshot) -> Result<Self, ApiError> {
+        let StoredSnapshot { epoch, seq, pixels } = snap;
+        let pixels = &pixels[..];
         let json = serde_json::to_vec(&SnapshotBody {
             board: &board.id,
             seq,
@@ -98,6 +106,7 @@ impl Encoded {
         })
         .map_err(|e| ApiError::Internal(e.into()))?;
         Ok(Self {
+            epoch,
             seq,
             json: json.into(),
             binary: binary(board, seq, pixels).into(),
@@ -188,8 +197,8 @@ impl Slot {
             .clone()
     }
 
-    fn fresh(&self, seq: u64) -> Option<Arc<Encoded>> {
-        self.current().filter(|e| e.seq >= seq)
+    fn fresh(&self, epoch: &str, seq: u64) -> Option<Arc<Encoded>> {
+        self.current().filter(|e| e.epoch == epoch && e.seq >= seq)
     }
 }
 
@@ -203,34 +212,38 @@ impl SnapshotCache {
         map.entry(board.clone()).or_default().clone()
     }
 
-    /// A snapshot of `board` at seq `seq` or later: the cached one, or one
-    /// build shared with every concurrent request that needs it.
+    /// A snapshot of `board` in data set `epoch` at seq `seq` or later:
+    /// the cached one, or one build shared with every concurrent request
+    /// that needs it.
     pub async fn get(
         &self,
         game: &Game,
         board: &BoardConfig,
+        epoch: &str,
         seq: u64,
     ) -> Result<Arc<Encoded>, ApiError> {
         let slot = self.slot(&board.id);
-        if let Some(hit) = slot.fresh(seq) {
+        if let Some(hit) = slot.fresh(epoch, seq) {
             return Ok(hit);
         }
         let _building = slot.building.lock().await;
         // Whoever held the lock before may have built what we need.
-        if let Some(hit) = slot.fresh(seq) {
+        if let Some(hit) = slot.fresh(epoch, seq) {
             metrics::counter!("api_snapshot_builds_total", "outcome" => "shared").increment(1);
             return Ok(hit);
         }
         let snap = game.snapshot(board).await?;
         let board = board.clone();
-        let encoded = tokio::task::spawn_blocking(move || {
-            Encoded::build(&board, snap.seq, &snap.pixels).map(Arc::new)
-        })
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))??;
+        let encoded =
+            tokio::task::spawn_blocking(move || Encoded::build(&board, snap).map(Arc::new))
+                .await
+                .map_err(|e| ApiError::Internal(e.into()))??;
         metrics::counter!("api_snapshot_builds_total", "outcome" => "built").increment(1);
         let mut current = slot.current.lock().unwrap_or_else(|e| e.into_inner());
-        if current.as_ref().is_none_or(|c| c.seq <= encoded.seq) {
+        if current
+            .as_ref()
+            .is_none_or(|c| c.epoch != encoded.epoch || c.seq <= encoded.seq)
+        {
             *current = Some(encoded.clone());
         }
         Ok(encoded)
@@ -307,9 +320,11 @@ pub async fn snapshot(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let board = s.board(&id)?;
-    let epoch = s.game.store().epoch().to_owned();
     let form = form_of(&headers);
+    // Reading the seq checks the epoch (and adopts a new one), so the pair
+    // belongs to one data set.
     let seq = s.game.store().board_seq(&board.id).await?;
+    let epoch = s.game.store().epoch();
     let vary = HeaderValue::from_static("accept, accept-encoding");
     let tag = etag(&epoch, &board.id, seq, form);
     if etag_matches(&headers, &tag) {
@@ -319,7 +334,7 @@ pub async fn snapshot(
         )
             .into_response());
     }
-    let encoded = s.snapshots.get(&s.game, board, seq).await?;
+    let encoded = s.snapshots.get(&s.game, board, &epoch, seq).await?;
     let coding = coding_of(&headers);
     let body = encoded.body(form, coding).await?;
     let content_type = match form {
@@ -329,7 +344,10 @@ pub async fn snapshot(
     let mut response = (
         [
             (header::CONTENT_TYPE, content_type),
-            (header::ETAG, etag(&epoch, &board.id, encoded.seq, form)),
+            (
+                header::ETAG,
+                etag(&encoded.epoch, &board.id, encoded.seq, form),
+            ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
             (header::VARY, vary),
         ],

@@ -22,6 +22,15 @@
 //! When the relay's position has fallen out of the retained feed (it was
 //! away longer than the history bounds) or the store lost its data, it
 //! tells its sockets with a `resync` event before going on.
+//!
+//! Lost data is told by the store's **epoch**, read in the same round trip
+//! as every feed read: updates that come with another epoch than the one
+//! the relay's position belongs to are another data set's (a wiped Redis
+//! hands out seqs 1, 2, … again, and they would pass as the continuation
+//! of an old position), so the relay drops them, starts over at the new
+//! data set's seq and sends `resync`. A seq that went backwards under the
+//! same epoch (a failover to a replica that lagged) makes the relay start
+//! a new epoch, with the same effect on every process.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -69,6 +78,8 @@ pub struct Relay {
     /// while a batch is emitted and while a socket joins, so a socket is
     /// either in the room for a batch or its join ack covers the batch.
     position: Mutex<u64>,
+    /// The epoch of the data set `position` belongs to.
+    epoch: std::sync::Mutex<String>,
     /// The board's cluster-wide watcher count, as last computed.
     watchers: AtomicU64,
 }
@@ -88,6 +99,7 @@ impl Relays {
                 Arc::new(Relay {
                     board: board.clone(),
                     position: Mutex::new(seq),
+                    epoch: std::sync::Mutex::new(game.store().epoch()),
                     watchers: AtomicU64::new(0),
                 }),
             );
@@ -157,6 +169,7 @@ impl Relay {
         let mut reader = store.feed();
         let mut backoff = BACKOFF_MIN;
         let mut checked = Instant::now();
+        let mut epoch = self.epoch.lock().unwrap_or_else(|e| e.into_inner()).clone();
         tracing::debug!("relay started");
         loop {
             let after = self.position().await;
@@ -165,6 +178,17 @@ impl Relay {
                 r = reader.read(&board, after, READ_MAX, READ_WAIT) => r,
             };
             match read {
+                Ok(_) if reader.epoch() != Some(epoch.as_str()) => {
+                    // Another data set's updates: not ours to deliver.
+                    if !self.restart(&io, &*store, &mut epoch).await {
+                        tokio::select! {
+                            _ = stop.wait_for(|s| *s) => break,
+                            () = tokio::time::sleep(backoff) => {}
+                        }
+                        backoff = (backoff * 2).min(BACKOFF_MAX);
+                    }
+                    continue;
+                }
                 Ok(updates) => {
                     backoff = BACKOFF_MIN;
                     if !updates.is_empty() {
@@ -183,7 +207,7 @@ impl Relay {
             }
             if checked.elapsed() >= CHECK_EVERY {
                 checked = Instant::now();
-                self.check(&io, &*store).await;
+                self.check(&io, &*store, &mut epoch).await;
             }
         }
         tracing::debug!("relay stopped");
@@ -235,25 +259,62 @@ impl Relay {
     }
 
     /// Compares the position with the board's seq: exports the lag, and
-    /// notices a store that lost its data (its seq went backwards), after
-    /// which the relay starts over at the store's seq.
-    async fn check<A: Adapter>(&self, io: &SocketIo<A>, store: &dyn Store) {
+    /// notices a store that lost updates under the same epoch (its seq went
+    /// backwards: a replica that lagged took over), which then gets a new
+    /// epoch, and the relay starts over.
+    async fn check<A: Adapter>(&self, io: &SocketIo<A>, store: &dyn Store, epoch: &mut String) {
         let board = &self.board.id;
         let Ok(seq) = store.board_seq(board).await else {
             return;
         };
-        let mut position = self.position.lock().await;
-        if seq < *position {
+        let position = *self.position.lock().await;
+        if seq < position && store.epoch() == *epoch {
             tracing::error!(
                 seq,
-                position = *position,
-                "the store's seq went backwards: its data was lost; resyncing clients"
+                position,
+                "the store's seq went backwards: it lost updates; starting a new epoch"
             );
-            self.resync(io, seq).await;
-            *position = seq;
+            if store.restart_epoch(epoch).await.is_err() {
+                return;
+            }
+        }
+        if store.epoch() != *epoch {
+            self.restart(io, store, epoch).await;
+            return;
         }
         metrics::gauge!("gateway_feed_lag_updates", "board" => board.to_string())
-            .set(seq.saturating_sub(*position) as f64);
+            .set(seq.saturating_sub(position) as f64);
+    }
+
+    /// The data set changed under the relay: what it delivered belongs to
+    /// another one. Starts over at the current data set's seq and tells the
+    /// sockets to resync. `false` if the store could not be read (the
+    /// caller retries).
+    async fn restart<A: Adapter>(
+        &self,
+        io: &SocketIo<A>,
+        store: &dyn Store,
+        epoch: &mut String,
+    ) -> bool {
+        // Reading the seq adopts the data set's epoch (re-initialising it
+        // if it was wiped).
+        let Ok(seq) = store.board_seq(&self.board.id).await else {
+            return false;
+        };
+        let now = store.epoch();
+        let mut position = self.position.lock().await;
+        tracing::error!(
+            old = %epoch,
+            new = %now,
+            seq,
+            position = *position,
+            "the board's data set changed (Redis lost or replaced its data): resyncing clients"
+        );
+        self.resync(io, seq).await;
+        *position = seq;
+        (*epoch).clone_from(&now);
+        *self.epoch.lock().unwrap_or_else(|e| e.into_inner()) = now;
+        true
     }
 }
 

@@ -381,3 +381,130 @@ async fn without_a_cooldown_out_of_order_clocks_never_cool_down() {
         ));
     }
 }
+
+/// A command on a connection of its own, as an operator's `redis-cli`.
+async fn redis_cmd<T: redis::FromRedisValue>(redis: &RedisServer, args: &[&str]) -> T {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query_async(&mut conn).await.unwrap()
+}
+
+fn placed(outcome: PlaceOutcome) -> pixel_core::domain::Update {
+    match outcome {
+        PlaceOutcome::Placed(u) => u,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_wiped_redis_is_taken_as_a_new_data_set_by_every_process() {
+    let redis = RedisServer::start();
+    let board = conformance::board("main");
+    // Two processes (a gateway, a worker…) serving the board.
+    let (a, b) = (store(&redis).await, store(&redis).await);
+    a.init_board(&board).await.unwrap();
+    b.init_board(&board).await.unwrap();
+    let old = a.epoch();
+    assert_eq!(b.epoch(), old);
+    for i in 0..3u64 {
+        placed(
+            a.place(&place_at_zero(&board, i, 0, 3, &format!("u{i}"), 1_000))
+                .await
+                .unwrap(),
+        );
+    }
+    let mut reader = b.feed();
+    assert_eq!(
+        reader
+            .read(&board.id, 0, 10, Duration::ZERO)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        reader.epoch(),
+        Some(old.as_str()),
+        "a feed read comes with its epoch"
+    );
+
+    let _: () = redis_cmd(&redis, &["FLUSHALL"]).await;
+    assert!(
+        reader
+            .read(&board.id, 3, 10, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(reader.epoch(), None, "a wiped data set has no epoch");
+
+    // The first step after the wipe re-creates the board under a new epoch
+    // before it writes: geometry, seq and epoch are there again.
+    let u = placed(
+        a.place(&place_at_zero(&board, 5, 5, 4, "v", 1_000))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(u.seq, 1, "seqs start again in the new data set");
+    let new = a.epoch();
+    assert_ne!(new, old);
+    let stored: Option<String> = redis_cmd(&redis, &["GET", "rp:epoch"]).await;
+    assert_eq!(stored.as_deref(), Some(new.as_str()));
+    let geometry: Option<String> = redis_cmd(&redis, &["GET", "rp:board:main:geometry"]).await;
+    assert_eq!(geometry.as_deref(), Some("8x8"));
+
+    // The other process still holds the old epoch; anything it reads a
+    // cache or a position on adopts the new one.
+    assert_eq!(b.epoch(), old);
+    let snap = b.snapshot(&board).await.unwrap();
+    assert_eq!(
+        (snap.epoch.as_str(), snap.seq, snap.pixels.len()),
+        (new.as_str(), 1, 1)
+    );
+    assert_eq!(b.epoch(), new);
+    let got = reader.read(&board.id, 0, 10, Duration::ZERO).await.unwrap();
+    assert_eq!((got, reader.epoch()), (vec![u], Some(new.as_str())));
+
+    // A sweep by a process on the old epoch writes nothing under it.
+    let c = store(&redis).await;
+    c.init_board(&board).await.unwrap();
+    let _: () = redis_cmd(&redis, &["FLUSHALL"]).await;
+    let _: () = redis_cmd(&redis, &["SET", "rp:epoch", "someone-else"]).await;
+    let swept = c
+        .sweep(&board, 10_000, 100, HistoryPolicy::default())
+        .await
+        .unwrap();
+    assert!(swept.removed.is_empty());
+    assert_eq!(c.epoch(), "someone-else", "adopts the data set's epoch");
+    assert_eq!(c.board_seq(&board.id).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_seq_that_went_backwards_starts_a_new_epoch_once() {
+    let redis = RedisServer::start();
+    let board = conformance::board("main");
+    let (a, b) = (store(&redis).await, store(&redis).await);
+    a.init_board(&board).await.unwrap();
+    b.init_board(&board).await.unwrap();
+    let old = a.epoch();
+    let new = a.restart_epoch(&old).await.unwrap();
+    assert_ne!(new, old);
+    assert_eq!(a.epoch(), new);
+    // A second process that noticed the same loss does not start another.
+    assert_eq!(b.restart_epoch(&old).await.unwrap(), new);
+    assert_eq!(b.epoch(), new);
+    // Placements by a process that has not noticed go to the new epoch.
+    let c = store(&redis).await;
+    c.init_board(&board).await.unwrap();
+    let _: () = redis_cmd(&redis, &["SET", "rp:epoch", "third"]).await;
+    placed(
+        c.place(&place_at_zero(&board, 1, 1, 2, "w", 1_000))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(c.epoch(), "third");
+}

@@ -11,6 +11,7 @@ pub const DEFAULT_PALETTE: [&str; 16] = [
 /// Well-formed ids that name no board are `not_found`; anything else is
 /// `invalid_input`, so a client can tell a typo from garbage.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct BoardId(String);
 
@@ -127,6 +128,7 @@ impl Color {
 
 /// Board meta as the contract shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BoardMeta {
     pub id: BoardId,
     pub width: u32,

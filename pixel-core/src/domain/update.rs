@@ -5,16 +5,20 @@ use super::BoardId;
 /// One change to a board, as clients receive it. A placement carries
 /// `placed_at`, `expires_at` and `by`; a decay has colour 0 and none of them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Update {
     pub seq: u64,
     pub x: u32,
     pub y: u32,
     pub color: u8,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub placed_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub expires_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub by: Option<String>,
 }
 

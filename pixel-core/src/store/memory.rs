@@ -160,8 +160,14 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn epoch(&self) -> &str {
-        &self.epoch
+    fn epoch(&self) -> String {
+        self.epoch.clone()
+    }
+
+    async fn restart_epoch(&self, _seen: &str) -> Result<String, StoreError> {
+        // Nothing is lost while this process runs, and a new process is a
+        // new store with a new epoch.
+        Ok(self.epoch.clone())
     }
 
     async fn init_board(&self, board: &BoardConfig) -> Result<(), StoreError> {
@@ -404,6 +410,7 @@ impl Store for MemoryStore {
             })
             .collect();
         Ok(StoredSnapshot {
+            epoch: self.epoch.clone(),
             seq: state.seq,
             pixels,
         })
@@ -470,6 +477,7 @@ impl Store for MemoryStore {
         Box::new(MemoryFeed {
             game: self.game.clone(),
             changed: self.changed.clone(),
+            epoch: self.epoch.clone(),
         })
     }
 }
@@ -478,6 +486,7 @@ impl Store for MemoryStore {
 struct MemoryFeed {
     game: Arc<Mutex<GameState>>,
     changed: Arc<Notify>,
+    epoch: String,
 }
 
 #[async_trait]
@@ -507,6 +516,10 @@ impl FeedReader for MemoryFeed {
                 return Ok(Vec::new());
             }
         }
+    }
+
+    fn epoch(&self) -> Option<&str> {
+        Some(&self.epoch)
     }
 }
 

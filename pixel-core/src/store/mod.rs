@@ -220,11 +220,20 @@ pub trait FeedReader: Send {
         max: usize,
         wait: std::time::Duration,
     ) -> Result<Vec<Update>, StoreError>;
+
+    /// The store's epoch as the last successful `read` found it, read in
+    /// the same round trip (`None`: the data set has no epoch — it was just
+    /// wiped). A reader whose epoch changes must not take the updates it
+    /// read as the continuation of what it relayed before: their seqs
+    /// belong to another data set.
+    fn epoch(&self) -> Option<&str>;
 }
 
 /// A board as it stands after update `seq`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSnapshot {
+    /// The epoch of the data set it was read from, read with it.
+    pub epoch: String,
     pub seq: u64,
     pub pixels: Vec<PixelEntry>,
 }
@@ -234,10 +243,21 @@ pub trait Store: Send + Sync + 'static {
     /// Cheap round trip proving the store can serve requests.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Identifies this store's lifetime: it changes only when the data is
-    /// lost (a new in-memory store, a wiped Redis). ETags include it, since
-    /// seqs restart with the data.
-    fn epoch(&self) -> &str;
+    /// Identifies the data set: it changes only when data is lost (a new
+    /// in-memory store, a wiped Redis, a failover to a replica that lagged),
+    /// since seqs then restart or repeat. ETags include it. A running
+    /// process learns of a new epoch from the store itself: every Redis
+    /// step that changes a board checks the epoch it was given against the
+    /// stored one, and on a mismatch the store re-initialises its boards,
+    /// adopts the data set's epoch and retries (see the Redis store's docs).
+    fn epoch(&self) -> String;
+
+    /// Says that the data set of epoch `seen` lost updates (a board's seq
+    /// went backwards under a reader): starts a new epoch, unless another
+    /// process already has, and returns the current one. Every process
+    /// then takes the data set as a new one (ETags change, relays resync
+    /// their sockets).
+    async fn restart_epoch(&self, seen: &str) -> Result<String, StoreError>;
 
     /// Creates the board's state if it does not exist; keeps it if it does.
     async fn init_board(&self, board: &BoardConfig) -> Result<(), StoreError>;

@@ -19,7 +19,7 @@
 //! | `board:{id}:geometry` | string | `<width>x<height>`, checked by every process at start |
 //! | `board:{id}:px` | hash | pixel index → `color:placed_at:expires_at` |
 //! | `board:{id}:exp` | zset | pixel index, score = expires_at |
-//! | `board:{id}:feed` | stream | the board's feed: entry id `<seq>-0`, fields `t` (recorded at, ms), `x`, `y`, `c` (colour; 0 = decay) and, for placements, `e` (expires at) and `b` (placer's name) |
+//! | `board:{id}:feed` | stream | the board's feed: entry id `<seq>-0`, first field `t` (recorded at, ms); a placement then has `x`, `y`, `c` (colour), `e` (expires at), `b` (placer's name); a removal `r` (cell index) and `w` (board width) |
 //!
 //! The feed is written only by the two scripts that hand out seqs (place and
 //! sweep), in the same atomic step, so its entries are exactly the board's
@@ -31,6 +31,24 @@
 //!
 //! The scripts touch keys they compute from the prefix, so this store needs
 //! a single Redis (or a primary with replicas), not Redis Cluster.
+//!
+//! # Epochs: a Redis that lost its data
+//!
+//! A Redis wiped by `FLUSHALL`, restarted without its append-only file, or
+//! replaced by a replica that lagged hands out seqs again that clients
+//! already hold for other updates. Every process caches the data set's
+//! `epoch`, and every step that changes a board (place, sweep) is given
+//! that epoch and checks it against the stored one **inside the script**,
+//! before it writes anything; so does every read a cache or a feed
+//! position is built on (board seq, snapshot, feed reads). On a mismatch —
+//! the epoch is gone (wiped) or another process started a new one — the
+//! store re-initialises the boards it serves (epoch, seq, geometry: the
+//! same idempotent step as at start), adopts the data set's epoch and
+//! retries once; nothing was written under the wrong epoch. Above the
+//! store, the new epoch changes snapshot ETags and caches, and gateway
+//! relays tell their sockets to `resync`. A lagging replica keeps the old
+//! epoch but its seqs go backwards: the relay that notices starts a new
+//! epoch ([`Store::restart_epoch`]), with the same effect everywhere.
 
 use std::time::{Duration, Instant};
 
@@ -68,11 +86,15 @@ end
 "#;
 
 const PLACE: &str = r#"
--- KEYS: seq, px, exp, feed, cooldown, fence
+-- KEYS: seq, px, exp, feed, cooldown, fence, epoch
 -- ARGV: index, color, now, expires_at, cooldown_until, x, y, by, min_updates, min_age,
---       placement_id
+--       placement_id, epoch
 -- The cooldown key holds `until:placement_id:seq` of the user's last
 -- placement, so an attempt whose answer was lost can be looked up (SETTLE).
+if redis.call('GET', KEYS[7]) ~= ARGV[12] then
+  -- Another data set than the caller's: nothing written.
+  return {3, 0}
+end
 local now = tonumber(ARGV[3])
 if redis.call('EXISTS', KEYS[6]) == 1 then
   -- Settled as not applied while this step was on its way: stay so.
@@ -100,16 +122,28 @@ return {1, seq}
 "#;
 
 const INIT_BOARD: &str = r#"
--- KEYS: seq, geometry; ARGV: geometry ("<width>x<height>")
+-- KEYS: seq, geometry, epoch; ARGV: geometry ("<width>x<height>"), fresh epoch
+-- Returns {stored geometry, epoch}. Creates what is missing, keeps what is
+-- there: at start, and again after the data set was lost.
 -- The board's geometry is stored with it: a process configured with
 -- another size would silently move every pixel (the index is y*width+x).
+redis.call('SET', KEYS[3], ARGV[2], 'NX')
 redis.call('SETNX', KEYS[1], 0)
 local g = redis.call('GET', KEYS[2])
 if not g then
   redis.call('SET', KEYS[2], ARGV[1])
-  return ARGV[1]
+  g = ARGV[1]
 end
-return g
+return {g, redis.call('GET', KEYS[3])}
+"#;
+
+const RESTART_EPOCH: &str = r#"
+-- KEYS: epoch; ARGV: seen, fresh
+-- A new epoch unless another process already replaced `seen`.
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2])
+end
+return redis.call('GET', KEYS[1])
 "#;
 
 const SETTLE: &str = r#"
@@ -125,11 +159,15 @@ return 0
 "#;
 
 const SWEEP: &str = r#"
--- KEYS: seq, px, exp, feed
--- ARGV: now, limit, width, min_updates, min_age
--- Returns {next_due or -1, backlog, seq1, index1, seq2, index2, ...}.
+-- KEYS: seq, px, exp, feed, epoch
+-- ARGV: now, limit, width, min_updates, min_age, epoch
+-- Returns {next_due or -1, backlog, first_seq, index1, index2, ...} (the
+-- removals have consecutive seqs from first_seq), or {-2, 0} (nothing
+-- written) when the data set is not the caller's.
+if redis.call('GET', KEYS[5]) ~= ARGV[6] then
+  return {-2, 0}
+end
 local now = tonumber(ARGV[1])
-local width = tonumber(ARGV[3])
 local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 local out = {-1, 0}
 if #due > 0 then
@@ -139,12 +177,14 @@ if #due > 0 then
     redis.call('HDEL', KEYS[2], unpack(chunk))
   end
   local seq = redis.call('INCRBY', KEYS[1], #due) - #due
+  out[3] = seq + 1
+  -- A removal names its cell by index and the board's width, both strings
+  -- already: no number formatting, half the fields of a placement's
+  -- entry (this loop is most of a sweep's cost in Redis).
   for _, idx in ipairs(due) do
     seq = seq + 1
-    local i = tonumber(idx)
-    redis.call('XADD', KEYS[4], seq .. '-0', 't', ARGV[1], 'x', i % width, 'y', math.floor(i / width), 'c', 0)
-    out[#out + 1] = seq
-    out[#out + 1] = i
+    redis.call('XADD', KEYS[4], seq .. '-0', 't', ARGV[1], 'r', idx, 'w', ARGV[3])
+    out[#out + 1] = idx
   end
   trim(KEYS[4], now, tonumber(ARGV[4]), tonumber(ARGV[5]), #due + 4)
 end
@@ -271,11 +311,16 @@ pub struct RedisStore {
     client: redis::Client,
     service: &'static str,
     prefix: String,
-    epoch: String,
+    /// The data set's epoch as this process last found it.
+    epoch: std::sync::RwLock<String>,
+    /// The boards this process serves, with their geometry
+    /// (`<width>x<height>`), re-initialised after a data loss.
+    boards: std::sync::Mutex<Vec<(BoardId, String)>>,
     place: Script,
     sweep: Script,
     settle: Script,
     init_board: Script,
+    restart_epoch: Script,
     create_user: Script,
     login_attempt: Script,
     insert_refresh: Script,
@@ -334,17 +379,19 @@ impl RedisStore {
             .await
             .map_err(redis_err)?;
         let script = |body: &str| Script::new(&format!("{TRIM_FN}\n{body}"));
-        let mut store = Self {
+        let store = Self {
             conn: std::sync::RwLock::new(conn),
             config,
             client,
             service: settings.service,
             prefix: settings.prefix.clone(),
-            epoch: String::new(),
+            epoch: Default::default(),
+            boards: Default::default(),
             place: script(PLACE),
             sweep: script(SWEEP),
             settle: Script::new(SETTLE),
             init_board: Script::new(INIT_BOARD),
+            restart_epoch: Script::new(RESTART_EPOCH),
             create_user: Script::new(CREATE_USER),
             login_attempt: Script::new(LOGIN_ATTEMPT),
             insert_refresh: Script::new(INSERT_REFRESH),
@@ -352,19 +399,91 @@ impl RedisStore {
             confirm_refresh: Script::new(CONFIRM_REFRESH),
             revoke_refresh: Script::new(REVOKE_REFRESH),
         };
-        let mut conn = store.conn().await?;
-        let key = store.key("epoch");
-        let fresh = uuid::Uuid::new_v4().simple().to_string();
-        let _: bool = redis::cmd("SET")
-            .arg(&key)
-            .arg(&fresh)
-            .arg("NX")
-            .query_async::<Option<String>>(&mut conn)
-            .await
-            .map_err(redis_err)?
-            .is_some();
-        store.epoch = conn.get(&key).await.map_err(redis_err)?;
+        store.recover().await?;
         Ok(store)
+    }
+
+    /// The epoch this process takes the data set to have.
+    fn current_epoch(&self) -> String {
+        self.epoch.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Makes sure the data set has an epoch and every board this process
+    /// serves exists with its geometry, and adopts the data set's epoch:
+    /// at start, and whenever a step found another epoch than ours.
+    async fn recover(&self) -> Result<(), StoreError> {
+        let boards = self
+            .boards
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let fresh = uuid::Uuid::new_v4().simple().to_string();
+        let epoch = if boards.is_empty() {
+            let mut conn = self.conn().await?;
+            let (_, epoch): (Option<String>, String) = redis::pipe()
+                .atomic()
+                .cmd("SET")
+                .arg(self.key("epoch"))
+                .arg(&fresh)
+                .arg("NX")
+                .get(self.key("epoch"))
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| self.fail(e))?;
+            epoch
+        } else {
+            let mut epoch = String::new();
+            for (board, geometry) in &boards {
+                epoch = self.init_one(board, geometry, &fresh).await?;
+            }
+            epoch
+        };
+        self.adopt(epoch);
+        Ok(())
+    }
+
+    /// INIT_BOARD for one board; the data set's epoch.
+    async fn init_one(
+        &self,
+        board: &BoardId,
+        geometry: &str,
+        fresh: &str,
+    ) -> Result<String, StoreError> {
+        let mut conn = self.conn().await?;
+        let (stored, epoch): (String, String) = self
+            .init_board
+            .key(self.board_key(board, "seq"))
+            .key(self.board_key(board, "geometry"))
+            .key(self.key("epoch"))
+            .arg(geometry)
+            .arg(fresh)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.fail(e))?;
+        if stored != geometry {
+            return Err(StoreError::Corrupt(format!(
+                "board {board} is {stored} in Redis but this process is configured for \
+                 {geometry} (BOARD_WIDTH x BOARD_HEIGHT): refusing to serve it"
+            )));
+        }
+        Ok(epoch)
+    }
+
+    fn adopt(&self, epoch: String) {
+        let mut current = self.epoch.write().unwrap_or_else(|e| e.into_inner());
+        if *current == epoch {
+            return;
+        }
+        if !current.is_empty() {
+            tracing::warn!(
+                old = %current,
+                new = %epoch,
+                "the Redis data set changed (its data was lost or replaced): \
+                 boards re-initialised, following the new epoch"
+            );
+            metrics::counter!("store_epoch_changes_total", "service" => self.service).increment(1);
+        }
+        *current = epoch;
     }
 
     /// A handle on the shared connection (cheap: it multiplexes).
@@ -396,6 +515,58 @@ impl RedisStore {
         }
     }
 
+    /// One run of the placement step.
+    async fn place_once(&self, cmd: &PlaceCommand<'_>) -> Result<Placed, StoreError> {
+        let id = &cmd.board.id;
+        let mut conn = self.conn().await?;
+        let (placed, value): (i64, i64) = self
+            .place
+            .key(self.board_key(id, "seq"))
+            .key(self.board_key(id, "px"))
+            .key(self.board_key(id, "exp"))
+            .key(self.board_key(id, "feed"))
+            .key(self.key(&format!("cooldown:{}", cmd.user_id)))
+            .key(self.key(&format!("fence:{}", cmd.placement_id)))
+            .key(self.key("epoch"))
+            .arg(cmd.board.index(cmd.coord))
+            .arg(cmd.color)
+            .arg(cmd.now)
+            .arg(cmd.expires_at)
+            .arg(cmd.cooldown_until)
+            .arg(cmd.coord.x)
+            .arg(cmd.coord.y)
+            .arg(cmd.by)
+            .arg(cmd.history.min_updates)
+            .arg(cmd.history.min_age_ms)
+            .arg(cmd.placement_id)
+            .arg(self.current_epoch())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| {
+                if e.is_timeout() {
+                    self.reset();
+                }
+                // Sent, but no answer: the step may have run.
+                if e.is_timeout() || e.is_connection_dropped() {
+                    StoreError::OutcomeUnknown(e.to_string())
+                } else {
+                    redis_err(e)
+                }
+            })?;
+        Ok(Placed::Done(match placed {
+            3 => return Ok(Placed::Epoch),
+            2 => {
+                return Err(StoreError::Unavailable(
+                    "placement was settled as not applied".into(),
+                ));
+            }
+            0 => PlaceOutcome::Cooldown {
+                retry_after_ms: value,
+            },
+            _ => PlaceOutcome::Placed(cmd.update(value as u64)),
+        }))
+    }
+
     fn key(&self, rest: &str) -> String {
         format!("{}:{rest}", self.prefix)
     }
@@ -403,6 +574,21 @@ impl RedisStore {
     fn board_key(&self, board: &BoardId, part: &str) -> String {
         format!("{}:board:{board}:{part}", self.prefix)
     }
+}
+
+/// How often a step is tried when it finds another epoch than ours: once,
+/// and once more after adopting the data set's epoch.
+const EPOCH_ATTEMPTS: usize = 2;
+
+fn epoch_unsettled() -> StoreError {
+    StoreError::Unavailable("the Redis data set changed again while recovering".into())
+}
+
+/// What one run of the placement step did.
+enum Placed {
+    Done(PlaceOutcome),
+    /// The data set's epoch is not ours: nothing was written.
+    Epoch,
 }
 
 /// Records a Redis call's latency and, if it failed, its error, under
@@ -457,6 +643,7 @@ fn parse_entry(entry: &Value) -> Result<Update, StoreError> {
         .ok_or_else(|| corrupt_entry("id is not <seq>-0", entry))?;
     let (mut x, mut y, mut color, mut placed, mut expires, mut by) =
         (None, None, None, None, None, None);
+    let (mut index, mut width) = (None::<u64>, None::<u64>);
     for pair in fields.chunks_exact(2) {
         match text(&pair[0]) {
             Some("x") => x = number(&pair[1]),
@@ -465,8 +652,17 @@ fn parse_entry(entry: &Value) -> Result<Update, StoreError> {
             Some("t") => placed = number(&pair[1]),
             Some("e") => expires = number(&pair[1]),
             Some("b") => by = text(&pair[1]),
+            Some("r") => index = number(&pair[1]),
+            Some("w") => width = number(&pair[1]),
             _ => {}
         }
+    }
+    if let (Some(i), Some(w)) = (index, width) {
+        // A removal (entries written before this form carry x, y and c = 0).
+        return match (w > 0).then(|| (u32::try_from(i % w), u32::try_from(i / w))) {
+            Some((Ok(x), Ok(y))) => Ok(Update::decay(seq, x, y)),
+            _ => Err(corrupt_entry("removal cell", entry)),
+        };
     }
     let (Some(x), Some(y), Some(color), Some(placed)) = (x, y, color, placed) else {
         return Err(corrupt_entry("missing field", entry));
@@ -543,28 +739,44 @@ impl Store for RedisStore {
         .await
     }
 
-    fn epoch(&self) -> &str {
-        &self.epoch
+    fn epoch(&self) -> String {
+        self.current_epoch()
+    }
+
+    async fn restart_epoch(&self, seen: &str) -> Result<String, StoreError> {
+        observe(self.service, "restart_epoch", async {
+            let mut conn = self.conn().await?;
+            let now: Option<String> = self
+                .restart_epoch
+                .key(self.key("epoch"))
+                .arg(seen)
+                .arg(uuid::Uuid::new_v4().simple().to_string())
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|e| self.fail(e))?;
+            if now.as_deref() != Some(&self.current_epoch()) {
+                self.recover().await?;
+            }
+            Ok(self.current_epoch())
+        })
+        .await
     }
 
     async fn init_board(&self, board: &BoardConfig) -> Result<(), StoreError> {
         observe(self.service, "init_board", async {
-            let mut conn = self.conn().await?;
-            let configured = format!("{}x{}", board.width, board.height);
-            let stored: String = self
-                .init_board
-                .key(self.board_key(&board.id, "seq"))
-                .key(self.board_key(&board.id, "geometry"))
-                .arg(&configured)
-                .invoke_async(&mut conn)
-                .await
-                .map_err(|e| self.fail(e))?;
-            if stored != configured {
-                return Err(StoreError::Corrupt(format!(
-                    "board {} is {stored} in Redis but this process is configured for \
-                     {configured} (BOARD_WIDTH x BOARD_HEIGHT): refusing to start",
-                    board.id
-                )));
+            let geometry = format!("{}x{}", board.width, board.height);
+            let fresh = uuid::Uuid::new_v4().simple().to_string();
+            let epoch = self.init_one(&board.id, &geometry, &fresh).await?;
+            {
+                let mut boards = self.boards.lock().unwrap_or_else(|e| e.into_inner());
+                if !boards.iter().any(|(id, _)| *id == board.id) {
+                    boards.push((board.id.clone(), geometry));
+                }
+            }
+            if epoch != self.current_epoch() {
+                // The data set changed since we connected: bring the other
+                // boards back too.
+                self.recover().await?;
             }
             Ok(())
         })
@@ -766,63 +978,33 @@ impl Store for RedisStore {
 
     async fn board_seq(&self, board: &BoardId) -> Result<u64, StoreError> {
         observe(self.service, "board_seq", async {
-            let mut conn = self.conn().await?;
-            let seq: Option<u64> = conn
-                .get(self.board_key(board, "seq"))
-                .await
-                .map_err(|e| self.fail(e))?;
-            Ok(seq.unwrap_or(0))
+            for _ in 0..EPOCH_ATTEMPTS {
+                let mut conn = self.conn().await?;
+                let (seq, epoch): (Option<u64>, Option<String>) = redis::cmd("MGET")
+                    .arg(self.board_key(board, "seq"))
+                    .arg(self.key("epoch"))
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| self.fail(e))?;
+                if epoch.is_some_and(|e| e == self.current_epoch()) {
+                    return Ok(seq.unwrap_or(0));
+                }
+                self.recover().await?;
+            }
+            Err(epoch_unsettled())
         })
         .await
     }
 
     async fn place(&self, cmd: &PlaceCommand<'_>) -> Result<PlaceOutcome, StoreError> {
         observe(self.service, "place", async {
-            let id = &cmd.board.id;
-            let mut conn = self.conn().await?;
-            let (placed, value): (i64, i64) = self
-                .place
-                .key(self.board_key(id, "seq"))
-                .key(self.board_key(id, "px"))
-                .key(self.board_key(id, "exp"))
-                .key(self.board_key(id, "feed"))
-                .key(self.key(&format!("cooldown:{}", cmd.user_id)))
-                .key(self.key(&format!("fence:{}", cmd.placement_id)))
-                .arg(cmd.board.index(cmd.coord))
-                .arg(cmd.color)
-                .arg(cmd.now)
-                .arg(cmd.expires_at)
-                .arg(cmd.cooldown_until)
-                .arg(cmd.coord.x)
-                .arg(cmd.coord.y)
-                .arg(cmd.by)
-                .arg(cmd.history.min_updates)
-                .arg(cmd.history.min_age_ms)
-                .arg(cmd.placement_id)
-                .invoke_async(&mut conn)
-                .await
-                .map_err(|e| {
-                    if e.is_timeout() {
-                        self.reset();
-                    }
-                    // Sent, but no answer: the step may have run.
-                    if e.is_timeout() || e.is_connection_dropped() {
-                        StoreError::OutcomeUnknown(e.to_string())
-                    } else {
-                        redis_err(e)
-                    }
-                })?;
-            if placed == 2 {
-                return Err(StoreError::Unavailable(
-                    "placement was settled as not applied".into(),
-                ));
+            for _ in 0..EPOCH_ATTEMPTS {
+                match self.place_once(cmd).await? {
+                    Placed::Epoch => self.recover().await?,
+                    Placed::Done(outcome) => return Ok(outcome),
+                }
             }
-            if placed == 0 {
-                return Ok(PlaceOutcome::Cooldown {
-                    retry_after_ms: value,
-                });
-            }
-            Ok(PlaceOutcome::Placed(cmd.update(value as u64)))
+            Err(epoch_unsettled())
         })
         .await
     }
@@ -849,23 +1031,33 @@ impl Store for RedisStore {
 
     async fn snapshot(&self, board: &BoardConfig) -> Result<StoredSnapshot, StoreError> {
         observe(self.service, "snapshot", async {
-            let mut conn = self.conn().await?;
-            let (seq, pixels): (Option<u64>, Vec<(String, String)>) = redis::pipe()
-                .atomic()
-                .get(self.board_key(&board.id, "seq"))
-                .hgetall(self.board_key(&board.id, "px"))
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| self.fail(e))?;
-            let mut pixels = pixels
-                .iter()
-                .map(|(i, v)| parse_pixel(board, i, v))
-                .collect::<Result<Vec<_>, _>>()?;
-            pixels.sort_unstable_by_key(|p| (p.y, p.x));
-            Ok(StoredSnapshot {
-                seq: seq.unwrap_or(0),
-                pixels,
-            })
+            for _ in 0..EPOCH_ATTEMPTS {
+                let mut conn = self.conn().await?;
+                let (seq, pixels, epoch): (Option<u64>, Vec<(String, String)>, Option<String>) =
+                    redis::pipe()
+                        .atomic()
+                        .get(self.board_key(&board.id, "seq"))
+                        .hgetall(self.board_key(&board.id, "px"))
+                        .get(self.key("epoch"))
+                        .query_async(&mut conn)
+                        .await
+                        .map_err(|e| self.fail(e))?;
+                let Some(epoch) = epoch.filter(|e| *e == self.current_epoch()) else {
+                    self.recover().await?;
+                    continue;
+                };
+                let mut pixels = pixels
+                    .iter()
+                    .map(|(i, v)| parse_pixel(board, i, v))
+                    .collect::<Result<Vec<_>, _>>()?;
+                pixels.sort_unstable_by_key(|p| (p.y, p.x));
+                return Ok(StoredSnapshot {
+                    epoch,
+                    seq: seq.unwrap_or(0),
+                    pixels,
+                });
+            }
+            Err(epoch_unsettled())
         })
         .await
     }
@@ -930,35 +1122,49 @@ impl Store for RedisStore {
     ) -> Result<SweepOutcome, StoreError> {
         observe(self.service, "sweep", async {
             let id = &board.id;
-            let mut conn = self.conn().await?;
-            let out: Vec<i64> = self
-                .sweep
-                .key(self.board_key(id, "seq"))
-                .key(self.board_key(id, "px"))
-                .key(self.board_key(id, "exp"))
-                .key(self.board_key(id, "feed"))
-                .arg(now)
-                .arg(limit)
-                .arg(board.width)
-                .arg(history.min_updates)
-                .arg(history.min_age_ms)
-                .invoke_async(&mut conn)
-                .await
-                .map_err(|e| self.fail(e))?;
-            let (Some(&next_due), Some(&backlog)) = (out.first(), out.get(1)) else {
-                return Err(StoreError::Corrupt(format!("sweep reply {out:?}")));
-            };
-            Ok(SweepOutcome {
-                removed: out[2..]
-                    .chunks_exact(2)
-                    .map(|p| {
-                        let c = board.coord_of(p[1] as u32);
-                        Update::decay(p[0] as u64, c.x, c.y)
-                    })
-                    .collect(),
-                next_due: (next_due >= 0).then_some(next_due),
-                backlog: backlog.max(0) as u64,
-            })
+            for _ in 0..EPOCH_ATTEMPTS {
+                let mut conn = self.conn().await?;
+                let out: Vec<i64> = self
+                    .sweep
+                    .key(self.board_key(id, "seq"))
+                    .key(self.board_key(id, "px"))
+                    .key(self.board_key(id, "exp"))
+                    .key(self.board_key(id, "feed"))
+                    .key(self.key("epoch"))
+                    .arg(now)
+                    .arg(limit)
+                    .arg(board.width)
+                    .arg(history.min_updates)
+                    .arg(history.min_age_ms)
+                    .arg(self.current_epoch())
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(|e| self.fail(e))?;
+                let (Some(&next_due), Some(&backlog)) = (out.first(), out.get(1)) else {
+                    return Err(StoreError::Corrupt(format!("sweep reply {out:?}")));
+                };
+                if next_due == -2 {
+                    self.recover().await?;
+                    continue;
+                }
+                let removed = match out.get(2..) {
+                    Some([first, cells @ ..]) => cells
+                        .iter()
+                        .zip(*first as u64..)
+                        .map(|(&i, seq)| {
+                            let c = board.coord_of(i as u32);
+                            Update::decay(seq, c.x, c.y)
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                return Ok(SweepOutcome {
+                    removed,
+                    next_due: (next_due >= 0).then_some(next_due),
+                    backlog: backlog.max(0) as u64,
+                });
+            }
+            Err(epoch_unsettled())
         })
         .await
     }
@@ -969,6 +1175,7 @@ impl Store for RedisStore {
             conn: None,
             service: self.service,
             prefix: self.prefix.clone(),
+            epoch: None,
         })
     }
 }
@@ -982,6 +1189,8 @@ struct RedisFeed {
     conn: Option<redis::aio::MultiplexedConnection>,
     service: &'static str,
     prefix: String,
+    /// The data set's epoch, read right after the last `XREAD` returned.
+    epoch: Option<String>,
 }
 
 /// How long past its `BLOCK` time an `XREAD` may take before the reader
@@ -1018,10 +1227,15 @@ impl FeedReader for RedisFeed {
         wait: Duration,
     ) -> Result<Vec<Update>, StoreError> {
         let key = format!("{}:board:{board}:feed", self.prefix);
+        let epoch_key = format!("{}:epoch", self.prefix);
         let service = self.service;
         let read = async {
             let conn = self.connection(wait).await?;
-            let reply: Value = redis::cmd("XREAD")
+            // The GET runs when the XREAD has returned (commands on one
+            // connection run in order): updates of a data set that
+            // replaced ours come with its epoch, never with ours.
+            let (reply, epoch): (Value, Option<String>) = redis::pipe()
+                .cmd("XREAD")
                 .arg("COUNT")
                 .arg(max.max(1))
                 .arg("BLOCK")
@@ -1029,19 +1243,27 @@ impl FeedReader for RedisFeed {
                 .arg("STREAMS")
                 .arg(&key)
                 .arg(format!("{after}-0"))
+                .get(&epoch_key)
                 .query_async(conn)
                 .await
                 .map_err(redis_err)?;
-            parse_xread(&reply)
+            Ok::<_, StoreError>((parse_xread(&reply)?, epoch))
         };
         // Not timed: a blocking read lasts as long as the board is idle.
-        let out = read.await;
+        let out = read.await.map(|(updates, epoch)| {
+            self.epoch = epoch;
+            updates
+        });
         if out.is_err() {
             metrics::counter!("redis_errors_total", "service" => service, "op" => "feed_read")
                 .increment(1);
             self.conn = None;
         }
         out
+    }
+
+    fn epoch(&self) -> Option<&str> {
+        self.epoch.as_deref()
     }
 }
 
@@ -1062,5 +1284,44 @@ pub mod fuzzing {
         value: &str,
     ) -> Result<PixelEntry, StoreError> {
         super::parse_pixel(board, index, value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str, fields: &[&str]) -> Value {
+        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        Value::Array(vec![
+            bulk(id),
+            Value::Array(fields.iter().map(|f| bulk(f)).collect()),
+        ])
+    }
+
+    #[test]
+    fn removals_are_read_in_both_forms() {
+        let new = entry("7-0", &["t", "5", "r", "1003", "w", "500"]);
+        assert_eq!(parse_entry(&new).unwrap(), Update::decay(7, 3, 2));
+        let old = entry("8-0", &["t", "5", "x", "3", "y", "2", "c", "0"]);
+        assert_eq!(parse_entry(&old).unwrap(), Update::decay(8, 3, 2));
+    }
+
+    #[test]
+    fn a_removal_without_a_usable_cell_is_corrupt() {
+        for fields in [
+            ["t", "5", "r", "10", "w", "0"],
+            ["t", "5", "r", "-1", "w", "8"],
+            ["t", "5", "r", "99999999999999999", "w", "1"],
+            ["t", "5", "r", "x", "w", "8"],
+        ] {
+            assert!(
+                matches!(
+                    parse_entry(&entry("1-0", &fields)),
+                    Err(StoreError::Corrupt(_))
+                ),
+                "{fields:?}"
+            );
+        }
     }
 }

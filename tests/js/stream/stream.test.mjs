@@ -290,3 +290,71 @@ test('a gateway whose relay position fell out of the retained stream tells its s
   const mine = applyUpdates(pixelMap(snap), w.updates.filter((u) => u.seq > snap.seq && u.seq <= now.seq));
   assert.deepEqual(mine, pixelMap(now));
 });
+
+// Last in this file: it wipes Redis (users included).
+test('Redis wiped (FLUSHALL) under traffic: every process follows the new data set, watchers resync to it, no stale snapshot or ETag', { ...T(180_000), ...clusterOnly }, async () => {
+  const snapshotUrl = `${apiBase}/api/boards/${cfg.board}/pixels`;
+  const epochOf = (etag) => etag.replace(/"/g, '').split('-').at(-1);
+  const watchers = [];
+  for (const url of urls) watchers.push(await watcher(url));
+  let stop = false;
+  const acks = traffic(await placers(2), () => stop);
+  const before = await boardSeq();
+  await waitFor(async () => (await boardSeq()) >= before + 300, 30_000, 'traffic before the wipe');
+  // The api now caches a snapshot of the old data set at a high seq.
+  const old = await fetch(snapshotUrl);
+  const oldTag = old.headers.get('etag');
+  await old.arrayBuffer();
+  const wipedAt = Date.now();
+  redisCli('FLUSHALL');
+  await waitFor(async () => {
+    const r = await fetch(snapshotUrl);
+    const seq = (await r.json()).seq;
+    return epochOf(r.headers.get('etag')) !== epochOf(oldTag) && seq >= 200 && Date.now() >= wipedAt + 2_000;
+  }, 60_000, 'traffic in the new data set', 250);
+  stop = true;
+  const placed = (await acks).flat();
+  const last = await settledSeq();
+
+  for (const base of [...urls, apiBase]) {
+    assert.equal((await fetch(`${base}/readyz`)).status, 200, `${base} ready`);
+  }
+  assert.equal(redisCli('GET', `rp:board:${cfg.board}:geometry`), `${cfg.width}x${cfg.height}`,
+    'the board was re-created with its geometry');
+  assert.ok(redisCli('GET', 'rp:epoch').length > 0, 'the new data set has an epoch');
+
+  // The snapshot is the new data set's, exactly what Redis holds, under a
+  // new ETag; the old ETag no longer matches.
+  const cond = await fetch(snapshotUrl, { headers: { 'if-none-match': oldTag } });
+  assert.equal(cond.status, 200, 'the old ETag does not match the new data set');
+  const finalTag = cond.headers.get('etag');
+  const final = await cond.json();
+  assert.equal(epochOf(finalTag), redisCli('GET', 'rp:epoch'));
+  assert.equal(final.seq, last);
+  assert.equal(Number(redisCli('GET', `rp:board:${cfg.board}:seq`)), last);
+  const stored = redisCli('HGETALL', `rp:board:${cfg.board}:px`).split('\n').filter(Boolean);
+  const inRedis = new Map();
+  for (let i = 0; i < stored.length; i += 2) {
+    const idx = Number(stored[i]);
+    const [c, t, e] = stored[i + 1].split(':').map(Number);
+    inRedis.set(`${idx % cfg.width},${Math.floor(idx / cfg.width)}`, [c, t, e]);
+  }
+  assert.deepEqual(pixelMap(final), inRedis, 'the snapshot is what Redis holds');
+
+  // Every watcher was told to resync into the new data set, then got every
+  // seq after it once, in order; placements acked in it reached them.
+  const fresh = placed.filter((u) => u.placed_at >= wipedAt + 1_000);
+  assert.ok(fresh.length > 0, 'placements were acked after the wipe');
+  await allReach(watchers, last, 30_000, 'wipe');
+  for (const w of watchers) {
+    const r = w.resyncs.at(-1);
+    // (The relay notices within a read; its resync names the new data
+    // set's seq then, which traffic may already have taken past the old.)
+    assert.ok(r, `${w.url}: a resync into the new data set`);
+    const tail = w.updates.slice(r.after);
+    assert.deepEqual(tail.map((u) => u.seq), Array.from({ length: last - r.seq }, (_, k) => r.seq + 1 + k),
+      `${w.url}: gap-free after the resync`);
+    const bySeq = new Map(tail.map((u) => [u.seq, u]));
+    for (const u of fresh) assert.deepEqual(bySeq.get(u.seq), u, `${w.url}: acked update ${u.seq}`);
+  }
+});
