@@ -21,9 +21,23 @@ pub struct SocketSettings {
     pub max_payload_bytes: usize,
     /// Packets buffered per socket before emits to it fail (a slow reader;
     /// it then gets a `resync`). Not smaller: a client may pipeline a few
-    /// hundred events, and every one must get its ack.
+    /// hundred events, and every one must get its ack — socketioxide queues
+    /// acks with a non-blocking `try_send`, so a burst beyond this drops
+    /// them (`InternalChannelFull`). It costs an idle socket nothing (the
+    /// channel allocates as it fills); it bounds a stalled one.
     #[arg(long, env = "SOCKET_BUFFER_PACKETS", default_value_t = 1024)]
     pub socket_buffer_packets: usize,
+    /// Initial read buffer of a WebSocket connection, in bytes (tungstenite's
+    /// `read_buffer_size`; socketioxide's default is 4096). Every idle
+    /// socket holds it; a longer message grows it as needed (up to
+    /// MAX_PAYLOAD_BYTES), so a small one costs only read calls.
+    #[arg(
+        long,
+        env = "WS_READ_BUFFER_BYTES",
+        default_value_t = 1024,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(64..)
+    )]
+    pub ws_read_buffer_bytes: usize,
     /// Most Socket.IO connections this gateway holds (0: no cap).
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 20_000)]
     pub max_connections: usize,
@@ -84,4 +98,26 @@ pub struct GatewayConfig {
     pub telemetry: TelemetryConfig,
     #[command(flatten)]
     pub shutdown: pixel_core::http::ShutdownConfig,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Settings {
+        #[command(flatten)]
+        socket: SocketSettings,
+    }
+
+    #[test]
+    fn the_websocket_read_buffer_is_small_by_default_and_not_below_64_bytes() {
+        let s = Settings::try_parse_from(["t"]).unwrap();
+        assert_eq!(s.socket.ws_read_buffer_bytes, 1024);
+        let s = Settings::try_parse_from(["t", "--ws-read-buffer-bytes", "64"]).unwrap();
+        assert_eq!(s.socket.ws_read_buffer_bytes, 64);
+        assert!(Settings::try_parse_from(["t", "--ws-read-buffer-bytes", "63"]).is_err());
+    }
 }

@@ -4,6 +4,12 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use axum::body::Body;
+use axum::extract::OriginalUri;
+use axum::http::{HeaderMap, HeaderValue, Request, Uri};
+use tower::layer::util::Stack;
+use tower::util::MapRequestLayer;
+
 use pixel_core::Game;
 use pixel_core::auth::AccessTokens;
 use socketioxide::adapter::Adapter;
@@ -116,7 +122,57 @@ pub fn builder(gw: Arc<Gateway>) -> SocketIoBuilder {
         .ws_max_message_size(s.max_payload_bytes)
         .ws_max_frame_size(s.max_payload_bytes)
         .max_buffer_size(s.socket_buffer_packets)
+        .ws_read_buffer_size(s.ws_read_buffer_bytes)
         .with_state(gw.clone())
+}
+
+/// The path socketioxide serves Engine.IO on (its default).
+const ENGINE_IO_PATH: &str = "/socket.io";
+
+/// A request to the Socket.IO layer with its URI and header values copied
+/// out of hyper's connection read buffer.
+///
+/// hyper parses the request head zero-copy: the URI and every header value
+/// are slices of the connection's read buffer (8–16 KiB). socketioxide keeps
+/// the request's parts for the socket's whole life (`SocketRef::req_parts`),
+/// so each idle socket pinned that whole buffer — half of its memory (see
+/// README, "Memory per connection: measured"). The copies take the bytes
+/// of the head itself, a few hundred. Other requests pass untouched.
+pub fn detach_request<B>(mut req: Request<B>) -> Request<B> {
+    if !req.uri().path().starts_with(ENGINE_IO_PATH) {
+        return req;
+    }
+    if let Some(uri) = detach_uri(req.uri()) {
+        *req.uri_mut() = uri;
+    }
+    // axum's router keeps the request's URI as it came in, shared as well.
+    if let Some(OriginalUri(original)) = req.extensions().get::<OriginalUri>()
+        && let Some(uri) = detach_uri(original)
+    {
+        req.extensions_mut().insert(OriginalUri(uri));
+    }
+    let mut headers = HeaderMap::with_capacity(req.headers().len());
+    for (name, value) in req.headers() {
+        // `from_bytes` copies (a name parsed by hyper already is owned).
+        let mut copy = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+        copy.set_sensitive(value.is_sensitive());
+        headers.append(name.clone(), copy);
+    }
+    *req.headers_mut() = headers;
+    req
+}
+
+/// A copy of `uri` that owns its bytes.
+fn detach_uri(uri: &Uri) -> Option<Uri> {
+    Uri::try_from(uri.to_string()).ok()
+}
+
+/// `layer` (a Socket.IO layer) behind [`detach_request`].
+pub type DetachedLayer<L> = Stack<L, MapRequestLayer<fn(Request<Body>) -> Request<Body>>>;
+
+/// Puts [`detach_request`] in front of a Socket.IO layer.
+pub fn detached<L>(layer: L) -> DetachedLayer<L> {
+    Stack::new(layer, MapRequestLayer::new(detach_request::<Body>))
 }
 
 /// Registers the namespace `/` with its middleware and handlers.
@@ -124,11 +180,92 @@ pub fn register<A: Adapter + DefinedAdapter>(io: &SocketIo<A>) -> A::InitRes {
     io.ns("/", on_connect::<A>.with(authenticate::<A>))
 }
 
-/// The standalone server's Socket.IO layer, on the in-process adapter.
-pub fn socket_layer(gw: Arc<Gateway>) -> (SocketIoLayer, SocketIo) {
+/// The standalone server's Socket.IO layer, on the in-process adapter
+/// (behind [`detach_request`]).
+pub fn socket_layer(gw: Arc<Gateway>) -> (DetachedLayer<SocketIoLayer>, SocketIo) {
     let (layer, io) = builder(gw).build_layer();
     register(&io);
-    (layer, io)
+    (detached(layer), io)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use axum::body::Bytes;
+    use axum::http::HeaderName;
+
+    use super::*;
+
+    /// A read buffer that records when its last slice is gone.
+    struct ReadBuffer(Vec<u8>, Arc<AtomicBool>);
+
+    impl AsRef<[u8]> for ReadBuffer {
+        fn as_ref(&self) -> &[u8] {
+            &self.0
+        }
+    }
+
+    impl Drop for ReadBuffer {
+        fn drop(&mut self) {
+            self.1.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// A request whose URI, header values and `OriginalUri` are slices of
+    /// one buffer, as hyper parses them; and the flag set when it is freed.
+    fn parsed_request(path: &str) -> (Request<()>, Arc<AtomicBool>) {
+        let freed = Arc::new(AtomicBool::new(false));
+        let head = format!("{path}|127.0.0.9|secret");
+        let mut buf = head.clone().into_bytes();
+        buf.resize(16 * 1024, 0);
+        let buf = Bytes::from_owner(ReadBuffer(buf, freed.clone()));
+        let (p, rest) = head.split_once('|').unwrap();
+        let (ip, secret) = rest.split_once('|').unwrap();
+        let uri = Uri::from_maybe_shared(buf.slice(0..p.len())).unwrap();
+        let at = p.len() + 1;
+        let ip = HeaderValue::from_maybe_shared(buf.slice(at..at + ip.len())).unwrap();
+        let at = at + ip.len() + 1;
+        let mut secret = HeaderValue::from_maybe_shared(buf.slice(at..at + secret.len())).unwrap();
+        secret.set_sensitive(true);
+        let mut req = Request::builder().uri(uri.clone()).body(()).unwrap();
+        req.headers_mut()
+            .insert(HeaderName::from_static("x-real-ip"), ip);
+        req.headers_mut().insert(axum::http::header::COOKIE, secret);
+        req.extensions_mut().insert(OriginalUri(uri));
+        (req, freed)
+    }
+
+    #[test]
+    fn a_socket_io_request_no_longer_holds_the_read_buffer() {
+        let path = "/socket.io/?EIO=4&transport=websocket";
+        let (req, freed) = parsed_request(path);
+        // Kept as it is, the request holds the whole buffer.
+        assert!(!freed.load(Ordering::SeqCst));
+        let req = detach_request(req);
+        assert!(
+            freed.load(Ordering::SeqCst),
+            "the read buffer is still referenced"
+        );
+        // Same request otherwise.
+        assert_eq!(req.uri(), path);
+        assert_eq!(req.extensions().get::<OriginalUri>().unwrap().0, path);
+        assert_eq!(req.headers()["x-real-ip"], "127.0.0.9");
+        assert_eq!(req.headers()["cookie"], "secret");
+        assert!(req.headers()["cookie"].is_sensitive());
+        assert_eq!(req.headers().len(), 2);
+    }
+
+    #[test]
+    fn other_requests_pass_untouched() {
+        let (req, freed) = parsed_request("/api/boards");
+        let before = req.headers()["x-real-ip"].as_bytes().as_ptr();
+        let req = detach_request(req);
+        assert_eq!(req.headers()["x-real-ip"].as_bytes().as_ptr(), before);
+        assert!(!freed.load(Ordering::SeqCst));
+        drop(req);
+        assert!(freed.load(Ordering::SeqCst));
+    }
 }
 
 #[cfg(test)]

@@ -471,3 +471,73 @@ async fn shutdown_turns_unready_first_then_closes_sockets_within_the_deadline() 
     assert!(sio.closed().await, "the socket was closed on shutdown");
     app.shutdown().await;
 }
+
+/// What bounds a client that stops reading: its queue (`SOCKET_BUFFER_PACKETS`;
+/// beyond it emits to that socket fail, nobody else waits) and the
+/// heartbeat (engineioxide closes a socket whose queue has no room for a
+/// ping, or that answers none within ping interval + timeout; whatever was
+/// queued for it is freed). The packets queued are the ones every watcher
+/// gets, serialised once and shared.
+#[tokio::test]
+async fn a_stalled_socket_holds_no_one_back_and_is_closed_by_the_heartbeat() {
+    let app = spawn_app(&[
+        "--cooldown-ms",
+        "0",
+        "--ping-interval-ms",
+        "300",
+        "--ping-timeout-ms",
+        "300",
+        "--socket-buffer-packets",
+        "8",
+        "--socket-event-rate",
+        "10000",
+        "--socket-event-burst",
+        "10000",
+    ])
+    .await;
+    let join = json!({"board": "main"});
+    let mut stalled = app.socket(None).await.unwrap();
+    assert_eq!(stalled.call("join", join.clone()).await["ok"], true);
+    let mut watcher = app.socket(None).await.unwrap();
+    let start = watcher.call("join", join.clone()).await["seq"]
+        .as_u64()
+        .unwrap();
+    let user = app.signup("placer").await;
+    let mut placer = app.socket(user["access_token"].as_str()).await.unwrap();
+    assert_eq!(placer.call("join", join).await["ok"], true);
+    const N: u64 = 300;
+    let watch = tokio::spawn(async move {
+        let mut seqs = Vec::new();
+        while (seqs.len() as u64) < N {
+            let ev = watcher.next_pixels().await;
+            seqs.extend(
+                ev["updates"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|u| u["seq"].as_u64().unwrap()),
+            );
+        }
+        seqs
+    });
+    // The stalled socket reads nothing from here on, pings included.
+    for i in 0..N {
+        let ack = placer
+            .call(
+                "place",
+                json!({"board": "main", "x": i % 16, "y": (i / 16) % 16, "color": 1}),
+            )
+            .await;
+        assert_eq!(ack["ok"], true, "{ack}");
+    }
+    let seqs = tokio::time::timeout(std::time::Duration::from_secs(10), watch)
+        .await
+        .expect("the watcher got every update in time")
+        .unwrap();
+    assert_eq!(seqs, (start + 1..=start + N).collect::<Vec<_>>());
+    assert!(
+        stalled.closed().await,
+        "the server closed the socket that answered no ping"
+    );
+    app.shutdown().await;
+}
