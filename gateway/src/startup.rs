@@ -269,7 +269,7 @@ mod tests {
 }
 
 #[cfg(test)]
-mod tests {
+mod closing_tests {
     use std::time::Duration;
 
     use clap::Parser;
