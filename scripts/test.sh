@@ -125,6 +125,12 @@ export CLUSTER_DIR PROFILE=debug GATEWAYS=3 WORKERS=2 RUST_LOG=warn
 NGINX_PORT=$(free_port) API_PORT=$(free_port) WORKER_PORT=$(free_port) REDIS_PORT=$(free_port)
 GATEWAY_PORTS="$(free_port) $(free_port) $(free_port)"
 export NGINX_PORT API_PORT WORKER_PORT REDIS_PORT GATEWAY_PORTS
+# ---- fault drills (issue 9) ----------------------------------------------
+# tests/js/cluster/faults.test.mjs (run by the "cluster drills" step below)
+# sends SIGTERM to gateways, the api and a worker under load: each stays
+# unready-but-serving for 1 s, so the drills see /readyz 503 before it goes.
+export SHUTDOWN_READY_DELAY_MS=1000
+# ---- end fault drills -----------------------------------------------------
 scripts/cluster.sh up
 export PIXEL_URL="http://127.0.0.1:$NGINX_PORT"
 # nginx does not proxy /metrics: the ops routes are checked on the api.

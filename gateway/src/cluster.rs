@@ -66,6 +66,8 @@ pub async fn run(
         draining,
         &config.shutdown,
         async move {
+            // Acks of placements in flight go out before the sockets close.
+            gw.finish_placements().await;
             let _ = stop_tx.send(true);
             io.close().await;
         },

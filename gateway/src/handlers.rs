@@ -250,6 +250,12 @@ async fn place<A: Adapter>(
         if !session.has_joined(&board.id) {
             return Err(not_joined());
         }
+        if gw.is_closing() {
+            return Err(AckError::new(
+                ErrorCode::Unavailable,
+                "the server is shutting down; nothing was changed, retry after reconnecting",
+            ));
+        }
         // Shed load before touching the store: a refusal now is truthful
         // ("nothing changed") and immediate, where queuing would answer late.
         let _permit = gw.place_permits.try_acquire().map_err(|_| busy())?;

@@ -2,6 +2,7 @@
 //! connect middleware and handlers on namespace `/`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::body::Body;
 use axum::extract::OriginalUri;
@@ -37,6 +38,8 @@ pub struct Gateway {
     pub limits: Arc<crate::limits::ConnectionLimits>,
     /// Placements in flight to the store; none left means `busy`.
     pub place_permits: Arc<Semaphore>,
+    /// Set by [`Gateway::finish_placements`]: new placements are refused.
+    closing: AtomicBool,
 }
 
 impl Gateway {
@@ -60,7 +63,33 @@ impl Gateway {
             relays,
             limits,
             place_permits,
+            closing: AtomicBool::new(false),
         })
+    }
+
+    /// Whether the gateway is shutting down and takes no new placements.
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
+    }
+
+    /// The first step of closing: refuses new placements (nothing changed,
+    /// the client retries on another gateway) and waits until every
+    /// placement in flight to the store has been answered, so that closing
+    /// the sockets afterwards drops no ack. The caller bounds the wait (the
+    /// drain deadline).
+    pub async fn finish_placements(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        let all = self.settings.place_concurrency.max(1);
+        let in_flight = all - self.place_permits.available_permits();
+        if in_flight > 0 {
+            tracing::info!(in_flight, "waiting for placements in flight");
+        }
+        // Every permit back means no placement left in flight; a new one
+        // can no longer start (refused above, or `busy`).
+        let _all = self
+            .place_permits
+            .acquire_many(u32::try_from(all).unwrap_or(u32::MAX))
+            .await;
     }
 
     /// The relay of a board the game knows.
@@ -236,5 +265,69 @@ mod tests {
         assert!(!freed.load(Ordering::SeqCst));
         drop(req);
         assert!(freed.load(Ordering::SeqCst));
+    }
+}
+
+#[cfg(test)]
+mod closing_tests {
+    use std::time::Duration;
+
+    use clap::Parser;
+    use pixel_core::ManualClock;
+    use pixel_core::auth::AccessTokens;
+    use pixel_core::config::{GameConfig, Secret};
+    use pixel_core::store::MemoryStore;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        game: GameConfig,
+        #[command(flatten)]
+        socket: SocketSettings,
+    }
+
+    #[tokio::test]
+    async fn closing_waits_for_the_placements_in_flight() {
+        let cli = Cli::parse_from(["gateway", "--place-concurrency", "4"]);
+        let clock = Arc::new(ManualClock::new(0));
+        let game = Game::new(
+            Arc::new(MemoryStore::new()),
+            cli.game.boards().unwrap(),
+            clock.clone(),
+        );
+        game.init().await.unwrap();
+        let tokens = Arc::new(AccessTokens::new(&Secret::new("k".repeat(32)), 900, clock));
+        let gw = Arc::new(
+            Gateway::new(Arc::new(game), tokens, cli.socket)
+                .await
+                .unwrap(),
+        );
+        // One placement in flight to the store.
+        let in_flight = gw.place_permits.clone().try_acquire_owned().unwrap();
+        let closing = tokio::spawn({
+            let gw = gw.clone();
+            async move { gw.finish_placements().await }
+        });
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while !gw.is_closing() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("closing starts");
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        assert!(
+            !closing.is_finished(),
+            "closing waits for the placement in flight"
+        );
+        drop(in_flight);
+        tokio::time::timeout(Duration::from_secs(5), closing)
+            .await
+            .expect("closing ends once nothing is in flight")
+            .unwrap();
     }
 }

@@ -124,8 +124,10 @@ impl App {
             })
         };
         let io = self.io.clone();
-        // Readiness first, then no new connections, then the sockets are
-        // closed (clients reconnect elsewhere) and the sweeper stops.
+        let gw = self.gateway.clone();
+        // Readiness first, then no new connections, then placements in
+        // flight are answered, then the sockets are closed (clients
+        // reconnect elsewhere) and the sweeper stops.
         let served = pixel_core::http::serve_gracefully(
             listener,
             self.router,
@@ -133,6 +135,7 @@ impl App {
             self.draining,
             &self.shutdown,
             async move {
+                gw.finish_placements().await;
                 let _ = stop_tx.send(true);
                 io.close().await;
             },

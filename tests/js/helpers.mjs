@@ -220,8 +220,8 @@ const buckets = new WeakMap();
  * (`auth: undefined` with no token sends no auth). Resolves once connected;
  * rejects with the `connect_error` error. No automatic reconnection.
  */
-export function connect({ token, auth, transports, timeoutMs = 10_000, url, reconnection } = {}) {
-  const socket = openSocket({ token, auth, transports, timeoutMs, url, reconnection });
+export function connect({ token, auth, transports, timeoutMs = 10_000, url, reconnection, localAddress } = {}) {
+  const socket = openSocket({ token, auth, transports, timeoutMs, url, reconnection, localAddress });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`socket did not connect within ${timeoutMs + 2000} ms`)), timeoutMs + 2000);
     socket.once('connect', () => {
@@ -238,9 +238,12 @@ export function connect({ token, auth, transports, timeoutMs = 10_000, url, reco
 /**
  * Creates a tracked socket without waiting for the connection (events
  * emitted before it connects are buffered by the client and sent right
- * after the handshake, as browsers commonly do).
+ * after the handshake, as browsers commonly do). `localAddress` (e.g.
+ * 127.0.0.7) is the client's source address on the WebSocket transport:
+ * nginx hashes clients to gateways by address, so distinct loopback
+ * addresses spread over the gateways like distinct users would.
  */
-export function openSocket({ token, auth, transports, timeoutMs = 10_000, url = cfg.url, reconnection = false } = {}) {
+export function openSocket({ token, auth, transports, timeoutMs = 10_000, url = cfg.url, reconnection = false, localAddress } = {}) {
   const opts = {
     path: '/socket.io/',
     reconnection,
@@ -248,6 +251,7 @@ export function openSocket({ token, auth, transports, timeoutMs = 10_000, url = 
     timeout: timeoutMs,
   };
   if (transports) opts.transports = transports;
+  if (localAddress) opts.localAddress = localAddress;
   if (auth !== undefined) opts.auth = auth;
   else if (token !== undefined) opts.auth = { token };
   const socket = io(url, opts);

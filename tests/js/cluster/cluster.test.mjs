@@ -9,39 +9,18 @@
 
 import { test, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import {
   cfg, T, http, signup, connect, closeAll, join, place, ack, pixelLog, assertAckOk,
   assertAckError, snapshot, pixelMap, applyUpdates, freshCell, waitFor, sleep, sleepUntil,
   DELIVERY_TIMEOUT_MS, DECAY_SLACK_MS,
 } from '../helpers.mjs';
+import { clusterOf, httpStatus as status, socketsOn } from '../cluster-helpers.mjs';
 
-const ROOT = path.resolve(import.meta.dirname, '../../..');
-const CLUSTER_DIR = process.env.CLUSTER_DIR;
-assert.ok(CLUSTER_DIR, 'CLUSTER_DIR must point at a running cluster');
-const clusterEnv = Object.fromEntries(
-  readFileSync(path.join(CLUSTER_DIR, 'cluster.env'), 'utf8')
-    .split('\n')
-    .filter((l) => l.includes('='))
-    .map((l) => {
-      const i = l.indexOf('=');
-      return [l.slice(0, i), l.slice(i + 1).replace(/^"|"$/g, '')];
-    }),
-);
-const gatewayPorts = clusterEnv.GATEWAY_PORTS.split(' ').filter(Boolean).map(Number);
-const gatewayUrl = (i) => `http://127.0.0.1:${gatewayPorts[i]}`;
-const apiUrl = `http://127.0.0.1:${clusterEnv.API_PORT}`;
-const workerUrl = `http://127.0.0.1:${clusterEnv.WORKER_PORT}`;
-
-function cluster(...args) {
-  execFileSync(path.join(ROOT, 'scripts/cluster.sh'), args, {
-    env: { ...process.env, ...clusterEnv, CLUSTER_DIR },
-    stdio: ['ignore', 'ignore', 'inherit'],
-    timeout: 120_000,
-  });
-}
+const theCluster = clusterOf();
+assert.ok(theCluster, 'CLUSTER_DIR must point at a running cluster');
+const { gatewayPorts, apiUrl, workerUrl } = theCluster;
+const gatewayUrl = (i) => theCluster.gatewayUrls[i];
+const cluster = (...args) => theCluster.run(...args);
 
 afterEach(closeAll);
 after(closeAll);
@@ -51,15 +30,6 @@ async function clientOn(i, user) {
   const log = pixelLog(socket);
   const joinAck = assertAckOk(await join(socket), `join on gateway ${i + 1}`);
   return { socket, log, joinAck };
-}
-
-async function status(url) {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
-    return res.status;
-  } catch {
-    return 0;
-  }
 }
 
 test('placements made on one gateway reach clients on every gateway', T(30_000), async () => {
@@ -128,11 +98,7 @@ test('decay removals reach every gateway, each pixel exactly once, whatever the 
 });
 
 /** The gateway (index) whose gateway_sockets_connected gauges grow when `open` runs. */
-async function gaugeOf(i) {
-  const text = await fetch(`${gatewayUrl(i)}/metrics`).then((r) => r.text());
-  const all = [...text.matchAll(/^gateway_sockets_connected(?:\{[^}]*\})? (\S+)$/gm)];
-  return all.reduce((sum, m) => sum + Number(m[1]), 0);
-}
+const gaugeOf = (i) => socketsOn(gatewayUrl(i));
 
 async function whichGateway(open) {
   const before = await Promise.all(gatewayPorts.map((_, i) => gaugeOf(i)));
@@ -269,7 +235,7 @@ test('the api, gateways and worker answer /healthz and /metrics directly', T(10_
 });
 
 test('a worker that was down catches up: the removals it missed go out when it is back', T(60_000), async () => {
-  const names = ['worker', ...Array.from({ length: Number(clusterEnv.WORKERS ?? 1) - 1 }, (_, i) => `worker-${i + 2}`)];
+  const names = theCluster.workerNames;
   const user = await signup();
   const watcher = await clientOn(gatewayPorts.length - 1);
   const s = await connect({ url: gatewayUrl(0), token: user.access });

@@ -12,48 +12,25 @@
 import { test, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import {
   cfg, T, http, signup, connect, closeAll, join, ack, assertAckOk, waitFor, sleep,
   snapshot, pixelMap, applyUpdates, freshCell,
 } from '../helpers.mjs';
+import { clusterOf } from '../cluster-helpers.mjs';
 
-const ROOT = path.resolve(import.meta.dirname, '../../..');
-const CLUSTER_DIR = process.env.CLUSTER_DIR;
-const clusterEnv = CLUSTER_DIR
-  ? Object.fromEntries(
-    readFileSync(path.join(CLUSTER_DIR, 'cluster.env'), 'utf8')
-      .split('\n')
-      .filter((l) => l.includes('='))
-      .map((l) => {
-        const i = l.indexOf('=');
-        return [l.slice(0, i), l.slice(i + 1).replace(/^"|"$/g, '')];
-      }),
-  )
-  : null;
-const urls = clusterEnv
-  ? clusterEnv.GATEWAY_PORTS.split(' ').filter(Boolean).map((p) => `http://127.0.0.1:${p}`)
-  : [cfg.url];
-const apiBase = clusterEnv ? `http://127.0.0.1:${clusterEnv.API_PORT}` : cfg.url;
-const clusterOnly = { skip: clusterEnv ? false : 'needs a cluster (CLUSTER_DIR)' };
+const theCluster = clusterOf();
+const urls = theCluster ? theCluster.gatewayUrls : [cfg.url];
+const apiBase = theCluster ? theCluster.apiUrl : cfg.url;
+const clusterOnly = { skip: theCluster ? false : 'needs a cluster (CLUSTER_DIR)' };
 
 assert.equal(cfg.cooldownMs, 0, 'the stream drills need COOLDOWN_MS=0');
 
 afterEach(closeAll);
 after(closeAll);
 
-const pidOf = (name) => Number(readFileSync(path.join(CLUSTER_DIR, 'pids', `${name}.pid`), 'utf8').trim());
-function cluster(...args) {
-  execFileSync(path.join(ROOT, 'scripts/cluster.sh'), args, {
-    env: { ...process.env, ...clusterEnv, CLUSTER_DIR },
-    stdio: ['ignore', 'ignore', 'inherit'],
-    timeout: 120_000,
-  });
-}
-const redisCli = (...args) =>
-  execFileSync('redis-cli', ['-p', clusterEnv.REDIS_PORT, ...args], { encoding: 'utf8', timeout: 10_000 }).trim();
+const pidOf = (name) => theCluster.pidOf(name);
+const cluster = (...args) => theCluster.run(...args);
+const redisCli = (...args) => theCluster.redisCli(...args);
 
 async function boardSeq() {
   const res = await http('GET', `/api/boards/${cfg.board}`, { base: apiBase });

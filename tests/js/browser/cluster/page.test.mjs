@@ -5,38 +5,16 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { T, signup, connect, join, place, closeAll, freshCell, waitFor, snapshot } from '../../helpers.mjs';
+import { clusterOf } from '../../cluster-helpers.mjs';
 import { launch, openPage, signUpInPage, clickPixel, waitCanvasColor, canvasRgb, colorOf, waitLive, shot } from '../lib.mjs';
 
-const ROOT = path.resolve(import.meta.dirname, '../../../..');
-const CLUSTER_DIR = process.env.CLUSTER_DIR;
-assert.ok(CLUSTER_DIR, 'CLUSTER_DIR must point at a running cluster');
-const clusterEnv = Object.fromEntries(
-  readFileSync(path.join(CLUSTER_DIR, 'cluster.env'), 'utf8')
-    .split('\n')
-    .filter((l) => l.includes('='))
-    .map((l) => {
-      const i = l.indexOf('=');
-      return [l.slice(0, i), l.slice(i + 1).replace(/^"|"$/g, '')];
-    }),
-);
-const gatewayPorts = clusterEnv.GATEWAY_PORTS.split(' ').filter(Boolean).map(Number);
-const gatewayUrl = (i) => `http://127.0.0.1:${gatewayPorts[i]}`;
-
-const pidOf = (name) => Number(readFileSync(path.join(CLUSTER_DIR, 'pids', `${name}.pid`), 'utf8').trim());
-const redisCli = (...args) =>
-  execFileSync('redis-cli', ['-p', clusterEnv.REDIS_PORT, ...args], { encoding: 'utf8', timeout: 10_000 }).trim();
-
-function cluster(...args) {
-  execFileSync(path.join(ROOT, 'scripts/cluster.sh'), args, {
-    env: { ...process.env, ...clusterEnv, CLUSTER_DIR },
-    stdio: ['ignore', 'ignore', 'inherit'],
-    timeout: 120_000,
-  });
-}
+const theCluster = clusterOf();
+assert.ok(theCluster, 'CLUSTER_DIR must point at a running cluster');
+const gatewayUrl = (i) => theCluster.gatewayUrls[i];
+const pidOf = (name) => theCluster.pidOf(name);
+const redisCli = (...args) => theCluster.redisCli(...args);
+const cluster = (...args) => theCluster.run(...args);
 
 let b;
 before(async () => { b = await launch(); });

@@ -1,0 +1,90 @@
+// The local cluster started by scripts/cluster.sh, as the drills see it:
+// its recorded settings ($CLUSTER_DIR/cluster.env), each process's own
+// port and pid, and the script's `stop NAME` / `start NAME` to act on it.
+// `clusterOf()` is null without CLUSTER_DIR (a suite against the
+// standalone server).
+
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+
+/** The cluster in `dir` (default $CLUSTER_DIR), or null when there is none. */
+export function clusterOf(dir = process.env.CLUSTER_DIR) {
+  if (!dir) return null;
+  const env = Object.fromEntries(
+    readFileSync(path.join(dir, 'cluster.env'), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('='))
+      .map((l) => {
+        const i = l.indexOf('=');
+        return [l.slice(0, i), l.slice(i + 1).replace(/^"|"$/g, '')];
+      }),
+  );
+  const gatewayPorts = env.GATEWAY_PORTS.split(' ').filter(Boolean).map(Number);
+  const workers = Number(env.WORKERS ?? 1);
+  return {
+    dir,
+    env,
+    gatewayPorts,
+    gatewayUrls: gatewayPorts.map((p) => `http://127.0.0.1:${p}`),
+    apiUrl: `http://127.0.0.1:${env.API_PORT}`,
+    workerUrl: `http://127.0.0.1:${env.WORKER_PORT}`,
+    /** Process names as scripts/cluster.sh knows them. */
+    gatewayNames: gatewayPorts.map((_, i) => `gateway-${i + 1}`),
+    workerNames: ['worker', ...Array.from({ length: workers - 1 }, (_, i) => `worker-${i + 2}`)],
+    /** Runs `scripts/cluster.sh ARGS...` on this cluster (e.g. 'stop', 'redis'). */
+    run(...args) {
+      execFileSync(path.join(ROOT, 'scripts/cluster.sh'), args, {
+        env: { ...process.env, ...env, CLUSTER_DIR: dir },
+        stdio: ['ignore', 'ignore', 'inherit'],
+        timeout: 120_000,
+      });
+    },
+    /** The pid `cluster.sh` recorded for process `name`. */
+    pidOf(name) {
+      return Number(readFileSync(path.join(dir, 'pids', `${name}.pid`), 'utf8').trim());
+    },
+    /** The process's log file. */
+    logOf(name) {
+      return readFileSync(path.join(dir, `${name}.log`), 'utf8');
+    },
+    redisCli(...args) {
+      return execFileSync('redis-cli', ['-p', env.REDIS_PORT, ...args], { encoding: 'utf8', timeout: 10_000 }).trim();
+    },
+  };
+}
+
+/** The HTTP status of GET `url`, or 0 when nothing answers. */
+export async function httpStatus(url, timeoutMs = 5000) {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    await res.arrayBuffer();
+    return res.status;
+  } catch {
+    return 0;
+  }
+}
+
+/** A gateway's connected sockets (the sum of its gateway_sockets_connected gauges). */
+export async function socketsOn(gatewayUrl) {
+  const text = await fetch(`${gatewayUrl}/metrics`, { signal: AbortSignal.timeout(5000) }).then((r) => r.text());
+  const all = [...text.matchAll(/^gateway_sockets_connected(?:\{[^}]*\})? (\S+)$/gm)];
+  return all.reduce((sum, m) => sum + Number(m[1]), 0);
+}
+
+/** Whether process `pid` still runs (a zombie no reaper collected counts as gone). */
+export function alive(pid) {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return err.code === 'EPERM';
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
