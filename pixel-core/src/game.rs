@@ -15,8 +15,11 @@ use crate::store::{
     Store, StoreError, StoredSnapshot, SweepOutcome, connect_redis,
 };
 
-/// Attempts at settling a placement whose answer was lost (about 4 s in
-/// all, with backoff).
+/// How long settling one placement whose answer was lost may take in all:
+/// its player waits for the ack (a frozen Redis would otherwise hold it
+/// for every attempt's response timeout in turn).
+const SETTLE_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+/// Attempts at settling it within that budget (with backoff).
 const SETTLE_ATTEMPTS: u32 = 8;
 
 /// Errors of game operations; each maps to one contract code.
@@ -210,25 +213,34 @@ impl Game {
         reason: String,
     ) -> Result<PlaceOutcome, GameError> {
         tracing::warn!(%reason, "placement outcome unknown; settling it");
-        let mut delay = std::time::Duration::from_millis(50);
-        for _ in 0..SETTLE_ATTEMPTS {
-            match self
-                .store
-                .settle_placement(cmd.user_id, cmd.placement_id)
-                .await
-            {
-                Ok(Some(seq)) => return Ok(PlaceOutcome::Placed(cmd.update(seq))),
-                Ok(None) => {
-                    return Err(GameError::Store(StoreError::Unavailable(format!(
-                        "placement not applied ({reason})"
-                    ))));
+        let attempts = async {
+            let mut delay = std::time::Duration::from_millis(50);
+            for _ in 0..SETTLE_ATTEMPTS {
+                match self
+                    .store
+                    .settle_placement(cmd.user_id, cmd.placement_id)
+                    .await
+                {
+                    Ok(Some(seq)) => return Ok(PlaceOutcome::Placed(cmd.update(seq))),
+                    Ok(None) => {
+                        return Err(GameError::Store(StoreError::Unavailable(format!(
+                            "placement not applied ({reason})"
+                        ))));
+                    }
+                    Err(e) => tracing::warn!(error = %e, "settling a placement"),
                 }
-                Err(e) => tracing::warn!(error = %e, "settling a placement"),
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(1));
             }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(std::time::Duration::from_secs(1));
-        }
-        Err(GameError::Store(StoreError::OutcomeUnknown(reason)))
+            Err(GameError::Store(StoreError::OutcomeUnknown(reason.clone())))
+        };
+        // A player waits for this ack: past the budget, say that the
+        // outcome is unknown (true) rather than keep them waiting. A
+        // look-up cut short either read the seq or fenced the attempt off;
+        // neither makes that answer untrue.
+        tokio::time::timeout(SETTLE_BUDGET, attempts)
+            .await
+            .unwrap_or_else(|_| Err(GameError::Store(StoreError::OutcomeUnknown(reason))))
     }
 
     /// What `join since` gets on a connection whose feed stands at `upto`:
