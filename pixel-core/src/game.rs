@@ -240,7 +240,7 @@ impl Game {
         // neither makes that answer untrue.
         tokio::time::timeout(SETTLE_BUDGET, attempts)
             .await
-            .unwrap_or_else(|_| Err(GameError::Store(StoreError::OutcomeUnknown(reason))))
+            .unwrap_or(Err(GameError::Store(StoreError::OutcomeUnknown(reason))))
     }
 
     /// What `join since` gets on a connection whose feed stands at `upto`:
