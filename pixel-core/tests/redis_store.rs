@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pixel_core::domain::{BoardConfig, HistoryPolicy};
-use pixel_core::store::conformance::{self, place_command};
+use pixel_core::store::conformance::{self, place_command, placed};
 use pixel_core::store::{PlaceCommand, PlaceOutcome, RedisSettings, RedisStore, Store, StoreError};
 use test_support::RedisServer;
 
@@ -27,6 +27,24 @@ async fn store(redis: &RedisServer) -> RedisStore {
     RedisStore::connect(&RedisSettings::new(redis.url()))
         .await
         .expect("connects to the test redis")
+}
+
+/// A store serving `board`, as a process has one after start-up.
+async fn serving(redis: &RedisServer, board: &BoardConfig) -> RedisStore {
+    let s = store(redis).await;
+    s.init_board(board).await.unwrap();
+    s
+}
+
+/// A command on a connection of its own, as an operator's `redis-cli`.
+async fn redis_cmd<T: redis::FromRedisValue>(redis: &RedisServer, args: &[&str]) -> T {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query_async(&mut conn).await.unwrap()
 }
 
 /// A placement by `user` at time 0 with no cooldown, expiring at `expires_at`.
@@ -64,19 +82,15 @@ async fn conforms_to_the_store_contract() {
 #[tokio::test]
 async fn a_feed_reader_resumes_after_a_redis_restart_without_missing_anything() {
     let mut redis = RedisServer::start_durable();
-    let s = store(&redis).await;
     let board = conformance::board("main");
-    s.init_board(&board).await.unwrap();
+    let s = serving(&redis, &board).await;
     let mut reader = s.feed();
     let place = |i: u64| {
         let (s, board) = (&s, &board);
         async move {
             let user = format!("u{i}");
             let cmd = place_at_zero(board, i % 8, i / 8, 2, &user, 1_000_000);
-            match s.place(&cmd).await.unwrap() {
-                PlaceOutcome::Placed(u) => u,
-                other => panic!("{other:?}"),
-            }
+            placed(s.place(&cmd).await.unwrap())
         }
     };
     let first = place(0).await;
@@ -97,9 +111,8 @@ async fn a_feed_reader_resumes_after_a_redis_restart_without_missing_anything() 
 #[tokio::test]
 async fn a_frozen_redis_fails_a_feed_read_and_a_thawed_one_serves_it_again() {
     let redis = RedisServer::start();
-    let s = store(&redis).await;
     let board = conformance::board("main");
-    s.init_board(&board).await.unwrap();
+    let s = serving(&redis, &board).await;
     let mut reader = s.feed();
     assert!(
         reader
@@ -237,9 +250,8 @@ async fn two_sweepers_never_remove_a_pixel_twice() {
 #[tokio::test]
 async fn an_outage_is_unavailable_and_recovers_without_reconnecting_by_hand() {
     let mut redis = RedisServer::start_durable();
-    let s = store(&redis).await;
     let board = conformance::board("main");
-    s.init_board(&board).await.unwrap();
+    let s = serving(&redis, &board).await;
     s.ping().await.unwrap();
     redis.kill();
     assert!(matches!(s.ping().await, Err(StoreError::Unavailable(_))));
@@ -284,18 +296,9 @@ async fn state_and_seq_survive_a_redis_restart_with_aof() {
 #[tokio::test]
 async fn a_redis_out_of_memory_is_unavailable_not_corrupt() {
     let redis = RedisServer::start();
-    let s = store(&redis).await;
     let board = conformance::board("main");
-    s.init_board(&board).await.unwrap();
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("maxmemory")
-        .arg("1")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let s = serving(&redis, &board).await;
+    let _: () = redis_cmd(&redis, &["CONFIG", "SET", "maxmemory", "1"]).await;
     let refused = s
         .place(&place_at_zero(&board, 0, 0, 1, "u", 1_000_000))
         .await;
@@ -303,13 +306,7 @@ async fn a_redis_out_of_memory_is_unavailable_not_corrupt() {
         matches!(refused, Err(StoreError::Unavailable(_))),
         "OOM is an outage: {refused:?}"
     );
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("maxmemory")
-        .arg("0")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let _: () = redis_cmd(&redis, &["CONFIG", "SET", "maxmemory", "0"]).await;
     assert_eq!(s.board_seq(&board.id).await.unwrap(), 0, "nothing changed");
 }
 
@@ -319,9 +316,8 @@ async fn a_redis_out_of_memory_is_unavailable_not_corrupt() {
 #[tokio::test]
 async fn lost_placement_answers_are_settled() {
     let redis = RedisServer::start();
-    let s = store(&redis).await;
     let board = conformance::board("settle");
-    s.init_board(&board).await.unwrap();
+    let s = serving(&redis, &board).await;
     let applied = PlaceCommand {
         placement_id: "attempt-1",
         ..place_command(&board, 1, 1, 2, "ann", 1_000)
@@ -367,9 +363,8 @@ fn stored_pixels_outside_the_board_are_corrupt() {
 #[tokio::test]
 async fn without_a_cooldown_out_of_order_clocks_never_cool_down() {
     let redis = RedisServer::start();
-    let s = store(&redis).await;
     let board = conformance::board("nocd");
-    s.init_board(&board).await.unwrap();
+    let s = serving(&redis, &board).await;
     for (x, now) in [(0, 1_010), (1, 1_006)] {
         let cmd = PlaceCommand {
             cooldown_until: now,
@@ -382,32 +377,12 @@ async fn without_a_cooldown_out_of_order_clocks_never_cool_down() {
     }
 }
 
-/// A command on a connection of its own, as an operator's `redis-cli`.
-async fn redis_cmd<T: redis::FromRedisValue>(redis: &RedisServer, args: &[&str]) -> T {
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query_async(&mut conn).await.unwrap()
-}
-
-fn placed(outcome: PlaceOutcome) -> pixel_core::domain::Update {
-    match outcome {
-        PlaceOutcome::Placed(u) => u,
-        other => panic!("{other:?}"),
-    }
-}
-
 #[tokio::test]
 async fn a_wiped_redis_is_taken_as_a_new_data_set_by_every_process() {
     let redis = RedisServer::start();
     let board = conformance::board("main");
     // Two processes (a gateway, a worker…) serving the board.
-    let (a, b) = (store(&redis).await, store(&redis).await);
-    a.init_board(&board).await.unwrap();
-    b.init_board(&board).await.unwrap();
+    let (a, b) = (serving(&redis, &board).await, serving(&redis, &board).await);
     let old = a.epoch();
     assert_eq!(b.epoch(), old);
     for i in 0..3u64 {
@@ -470,8 +445,7 @@ async fn a_wiped_redis_is_taken_as_a_new_data_set_by_every_process() {
     assert_eq!((got, reader.epoch()), (vec![u], Some(new.as_str())));
 
     // A sweep by a process on the old epoch writes nothing under it.
-    let c = store(&redis).await;
-    c.init_board(&board).await.unwrap();
+    let c = serving(&redis, &board).await;
     let _: () = redis_cmd(&redis, &["FLUSHALL"]).await;
     let _: () = redis_cmd(&redis, &["SET", "rp:epoch", "someone-else"]).await;
     let swept = c
@@ -487,9 +461,7 @@ async fn a_wiped_redis_is_taken_as_a_new_data_set_by_every_process() {
 async fn a_seq_that_went_backwards_starts_a_new_epoch_once() {
     let redis = RedisServer::start();
     let board = conformance::board("main");
-    let (a, b) = (store(&redis).await, store(&redis).await);
-    a.init_board(&board).await.unwrap();
-    b.init_board(&board).await.unwrap();
+    let (a, b) = (serving(&redis, &board).await, serving(&redis, &board).await);
     let old = a.epoch();
     let new = a.restart_epoch(&old).await.unwrap();
     assert_ne!(new, old);
@@ -498,8 +470,7 @@ async fn a_seq_that_went_backwards_starts_a_new_epoch_once() {
     assert_eq!(b.restart_epoch(&old).await.unwrap(), new);
     assert_eq!(b.epoch(), new);
     // Placements by a process that has not noticed go to the new epoch.
-    let c = store(&redis).await;
-    c.init_board(&board).await.unwrap();
+    let c = serving(&redis, &board).await;
     let _: () = redis_cmd(&redis, &["SET", "rp:epoch", "third"]).await;
     placed(
         c.place(&place_at_zero(&board, 1, 1, 2, "w", 1_000))
@@ -512,9 +483,8 @@ async fn a_seq_that_went_backwards_starts_a_new_epoch_once() {
 #[tokio::test]
 async fn a_redis_that_cannot_serve_is_unavailable_inside_transactions_too() {
     let redis = RedisServer::start();
-    let s = store(&redis).await;
     let board = conformance::board("main");
-    s.init_board(&board).await.unwrap();
+    let s = serving(&redis, &board).await;
     // A replica cut off from its primary refuses reads (MASTERDOWN): the
     // snapshot's transaction is aborted with that code inside.
     let _: () = redis_cmd(&redis, &["CONFIG", "SET", "replica-serve-stale-data", "no"]).await;

@@ -70,7 +70,8 @@ fn pixel(x: u32, y: u32, color: u8, placed_at: i64, expires_at: i64) -> PixelEnt
     }
 }
 
-fn placed(o: PlaceOutcome) -> Update {
+/// The update of a placement that must have been applied.
+pub fn placed(o: PlaceOutcome) -> Update {
     match o {
         PlaceOutcome::Placed(u) => u,
         other => panic!("expected a placement, got {other:?}"),
