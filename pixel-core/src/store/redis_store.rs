@@ -414,6 +414,12 @@ impl RedisStore {
         self.epoch.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Whether `epoch` (read from Redis) is ours; no copy, as every seq
+    /// read (each snapshot request) asks.
+    fn is_current(&self, epoch: &str) -> bool {
+        *self.epoch.read().unwrap_or_else(|e| e.into_inner()) == epoch
+    }
+
     /// Makes sure the data set has an epoch and every board this process
     /// serves exists with its geometry, and adopts the data set's epoch:
     /// at start, and whenever a step found another epoch than ours.
@@ -760,7 +766,7 @@ impl Store for RedisStore {
                 .invoke_async(&mut conn)
                 .await
                 .map_err(|e| self.fail(e))?;
-            if now.as_deref() != Some(&self.current_epoch()) {
+            if !now.as_deref().is_some_and(|e| self.is_current(e)) {
                 self.recover().await?;
             }
             Ok(self.current_epoch())
@@ -779,7 +785,7 @@ impl Store for RedisStore {
                     boards.push((board.id.clone(), geometry));
                 }
             }
-            if epoch != self.current_epoch() {
+            if !self.is_current(&epoch) {
                 // The data set changed since we connected: bring the other
                 // boards back too.
                 self.recover().await?;
@@ -992,7 +998,7 @@ impl Store for RedisStore {
                     .query_async(&mut conn)
                     .await
                     .map_err(|e| self.fail(e))?;
-                if epoch.is_some_and(|e| e == self.current_epoch()) {
+                if epoch.is_some_and(|e| self.is_current(&e)) {
                     return Ok(seq.unwrap_or(0));
                 }
                 self.recover().await?;
@@ -1048,7 +1054,7 @@ impl Store for RedisStore {
                         .query_async(&mut conn)
                         .await
                         .map_err(|e| self.fail(e))?;
-                let Some(epoch) = epoch.filter(|e| *e == self.current_epoch()) else {
+                let Some(epoch) = epoch.filter(|e| self.is_current(e)) else {
                     self.recover().await?;
                     continue;
                 };
