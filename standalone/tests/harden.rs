@@ -535,8 +535,11 @@ async fn a_stalled_socket_holds_no_one_back_and_is_closed_by_the_heartbeat() {
         .expect("the watcher got every update in time")
         .unwrap();
     assert_eq!(seqs, (start + 1..=start + N).collect::<Vec<_>>());
+    // Bounded as a whole: an open socket keeps sending pings, each of which
+    // would restart `closed`'s own wait.
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), stalled.closed()).await;
     assert!(
-        stalled.closed().await,
+        matches!(closed, Ok(true)),
         "the server closed the socket that answered no ping"
     );
     app.shutdown().await;
