@@ -28,7 +28,7 @@ mkdir -p "$RUN_DIR"
 source scripts/lib.sh
 # Whatever a step started (Prometheus, containers) stops with it, on
 # failure too.
-trap 'stop_containers; stop_started' EXIT
+trap 'compose_down; stop_containers; stop_started' EXIT
 
 need_py() {
   local missing=()
@@ -155,9 +155,13 @@ IMG_DIR="$ROOT/.run/images"
 BASE_IMAGE=localhost/debian:bookworm-slim
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
+pod_args() {
+  echo "--root $IMG_DIR/storage --runroot $IMG_DIR/runroot --storage-driver vfs --cgroup-manager cgroupfs --runtime runc"
+}
+
 pod() {
-  CONTAINERS_CONF="$IMG_DIR/containers.conf" podman --root "$IMG_DIR/storage" --runroot "$IMG_DIR/runroot" \
-    --storage-driver vfs --cgroup-manager cgroupfs --runtime runc "$@"
+  # shellcheck disable=SC2046 # the arguments are words without spaces
+  CONTAINERS_CONF="$IMG_DIR/containers.conf" podman $(pod_args) "$@"
 }
 
 base_image() {
@@ -220,34 +224,42 @@ wait_healthy() {
   done
 }
 
-image_checks() {
-  need_cmd podman podman
-  need_cmd runc runc
-  local profile=${PROFILE:-debug}
-  base_image
-  redis_image
-
-  log "the runtime images (docker/Dockerfile targets) from the $profile binaries"
-  # The full build compiles the workspace inside the builder stage (see
-  # README); here the builder stage is replaced by an image of the suite's
-  # own binaries and every other stage is built as written.
+service_images() {
+  # service_images TAG TARGET...: the images of docker/Dockerfile's targets
+  # as localhost/realtime-pixel-TARGET:TAG. The full build compiles the
+  # workspace inside the builder stage (see README); here the builder stage
+  # is replaced by an image of the suite's own $PROFILE binaries and every
+  # other stage is built as written (the web target on the stand-in nginx).
+  local tag=$1 profile=${PROFILE:-debug} b t
+  shift
+  log "images of docker/Dockerfile: $* (from the $profile binaries)"
   rm -rf "${RUN_DIR:?}/bin" && mkdir -p "$RUN_DIR/bin"
-  local b
-  for b in pixel-api pixel-gateway pixel-worker; do
+  for b in pixel-api pixel-gateway pixel-worker realtime-pixel; do
     strip --strip-debug -o "$RUN_DIR/bin/$b" "target/$profile/$b"
   done
   printf 'FROM scratch\nCOPY . /out/\n' >"$RUN_DIR/binaries.Dockerfile"
   python3 scripts/ops/prebuilt_dockerfile.py docker/Dockerfile "$RUN_DIR/prebuilt.Dockerfile" localhost/pixel-binaries:test
-  local t
-  for t in api gateway worker; do
+  for t in "$@"; do
     # Again for every target: a build without --layers removes the image
     # it used as a stage when it is done.
     pod build -q --layers=false -f "$RUN_DIR/binaries.Dockerfile" -t localhost/pixel-binaries:test "$RUN_DIR/bin" >/dev/null
     pod build -q --layers=false --format docker -f "$RUN_DIR/prebuilt.Dockerfile" --target "$t" \
-      --build-arg RUNTIME_IMAGE="$BASE_IMAGE" -t "localhost/realtime-pixel-$t:test" . >/dev/null
-    [ "$(pod image inspect --format '{{.Config.User}}' "localhost/realtime-pixel-$t:test")" = 10001:10001 ] \
-      || { log "$t image does not run as 10001"; return 1; }
+      --build-arg RUNTIME_IMAGE="$BASE_IMAGE" --build-arg NGINX_IMAGE="$(standin nginx)" \
+      -t "localhost/realtime-pixel-$t:$tag" . >/dev/null
+    local user
+    user=$(pod image inspect --format '{{.Config.User}}' "localhost/realtime-pixel-$t:$tag")
+    [ "$user" = "$([ "$t" = web ] && echo 101:101 || echo 10001:10001)" ] \
+      || { log "$t image runs as ${user:-root}"; return 1; }
   done
+}
+
+image_checks() {
+  need_cmd podman podman
+  need_cmd runc runc
+  base_image
+  redis_image
+
+  service_images test api gateway worker
 
   local redis_port api_port gw_port worker_port
   redis_port=$(free_port) api_port=$(free_port) gw_port=$(free_port) worker_port=$(free_port)
@@ -275,10 +287,104 @@ image_checks() {
   stop_containers
 }
 
+# --------------------------------------------------------- deployments --
+# compose and the chart as shipped, in containers, through their front door.
+
+standin() {
+  # standin NAME: the stand-in image for the official NAME image (redis,
+  # nginx, prometheus), tagged with a hash of what it is built from.
+  local sum
+  sum=$(cat scripts/ops/images/"$1".* scripts/ops/images/"$1"-* 2>/dev/null | sha256sum | cut -c1-12)
+  echo "localhost/pixel-$1:$sum"
+}
+
+standin_images() {
+  # No image registry is reachable: Redis, nginx and Prometheus images are
+  # made from Debian's packages (scripts/ops/images/), cached in $IMG_DIR.
+  # Grafana has no Debian package: it is left out of the container runs.
+  local name image
+  for name in redis nginx prometheus; do
+    image=$(standin "$name")
+    pod image exists "$image" && continue
+    log "a stand-in $name image from Debian's package ($image, cached)"
+    pod build -q --network host --layers=false --build-arg BASE_IMAGE="$BASE_IMAGE" \
+      -f "scripts/ops/images/$name.Dockerfile" -t "$image" scripts/ops/images >/dev/null
+  done
+}
+
+need_dnsname() {
+  # Containers on a podman (CNI) network find each other by name only with
+  # the dnsname plugin.
+  [ -x /usr/lib/cni/dnsname ] && return 0
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  log "installing golang-github-containernetworking-plugin-dnsname (container names on podman networks)"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    golang-github-containernetworking-plugin-dnsname >/dev/null
+  [ -x /usr/lib/cni/dnsname ] || { log "no /usr/lib/cni/dnsname after the install"; return 1; }
+}
+
+deploy_prereqs() {
+  need_py
+  need_cmd podman podman
+  need_cmd runc runc
+  need_cmd iptables iptables
+  need_dnsname
+  base_image
+  standin_images
+  [ -d tests/js/node_modules ] || (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
+}
+
+front_door_checks() {
+  # front_door_checks URL PROMETHEUS_URL JOBS: the JS test of
+  # tests/js/deploy/ through a deployment's public front.
+  log "front door $1: the page, a placement seen live, 120 sockets and 30 sign-ups from as many addresses, Prometheus targets"
+  (cd tests/js && PIXEL_URL="$1" PROMETHEUS_URL="$2" PROMETHEUS_JOBS="$3" \
+    node --test --test-reporter=spec --test-timeout=300000 deploy/)
+}
+
+COMPOSE=()
+compose_down() {
+  [ "${#COMPOSE[@]}" -gt 0 ] || return 0
+  log "podman-compose down -v"
+  "${COMPOSE[@]}" down -v -t 10 >>"$RUN_DIR/compose.log" 2>&1 || true
+  COMPOSE=()
+}
+
+compose_checks() {
+  deploy_prereqs
+  service_images local api gateway worker standalone web
+  local http_port prom_port
+  http_port=$(free_port) prom_port=$(free_port)
+  # Only image names, published ports and the secret come from here: the
+  # rest is docker/compose.yaml as shipped.
+  export JWT_SECRET=${JWT_SECRET:-$(python3 -c 'import secrets; print(secrets.token_hex(32))')}
+  export HTTP_PORT="127.0.0.1:$http_port" PROMETHEUS_PORT="127.0.0.1:$prom_port"
+  export REDIS_IMAGE NGINX_IMAGE PROMETHEUS_IMAGE
+  REDIS_IMAGE=$(standin redis) NGINX_IMAGE=$(standin nginx) PROMETHEUS_IMAGE=$(standin prometheus)
+  export API_IMAGE=localhost/realtime-pixel-api:local GATEWAY_IMAGE=localhost/realtime-pixel-gateway:local \
+    WORKER_IMAGE=localhost/realtime-pixel-worker:local
+  export CONTAINERS_CONF="$IMG_DIR/containers.conf"
+  COMPOSE=(podman-compose --podman-args "$(pod_args)" -f docker/compose.yaml)
+  local services=(redis api gateway-1 gateway-2 gateway-3 worker nginx prometheus)
+  log "podman-compose up -d ${services[*]} (all but grafana: no image can be made here)"
+  : >"$RUN_DIR/compose.log"
+  "${COMPOSE[@]}" up -d --no-build "${services[@]}" >>"$RUN_DIR/compose.log" 2>&1 \
+    || { tail -30 "$RUN_DIR/compose.log" >&2; return 1; }
+  local s
+  for s in "${services[@]}"; do wait_healthy "realtime-pixel_${s}_1"; done
+  wait_http "http://127.0.0.1:$http_port/readyz" 60
+  front_door_checks "http://127.0.0.1:$http_port" "http://127.0.0.1:$prom_port" "api=1,gateway=3,worker=1"
+  compose_down
+}
+
 case ${1:-} in
   static) static_checks ;;
   live) live_checks ;;
   images) image_checks ;;
+  compose) compose_checks ;;
+  chart) chart_checks ;;
   *) sed -n '2,25p' "$0"; exit 2 ;;
 esac
 log "ops $1 checks passed"
