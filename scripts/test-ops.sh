@@ -28,7 +28,7 @@ mkdir -p "$RUN_DIR"
 source scripts/lib.sh
 # Whatever a step started (Prometheus, containers) stops with it, on
 # failure too.
-trap 'compose_down; stop_containers; stop_started' EXIT
+trap 'compose_down; stop_containers; stop_started; client_netns_down' EXIT
 
 need_py() {
   local missing=()
@@ -336,12 +336,39 @@ deploy_prereqs() {
   [ -d tests/js/node_modules ] || (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
 }
 
+# The deployment's users: a network namespace of this run's own, joined to
+# the host by a veth pair, whose clients bind addresses of their own
+# (10.202.128.0/17 is local there). They reach the published ports at the
+# host's end, 10.202.0.1, as clients on another network reach a server's:
+# podman's port forwarding keeps their addresses (it replaces a loopback
+# client's address with the network's gateway, so loopback clients would
+# all look alike to nginx).
+CLIENT_NS=pixel-test-clients CLIENT_HOST=10.202.0.1 CLIENT_NET=10.202.128
+client_netns() {
+  client_netns_down
+  need_cmd ip iproute2
+  ip netns add "$CLIENT_NS"
+  ip link add pxt-host type veth peer name pxt-clients
+  ip link set pxt-clients netns "$CLIENT_NS"
+  ip addr add "$CLIENT_HOST/16" dev pxt-host
+  ip link set pxt-host up
+  ip -n "$CLIENT_NS" link set lo up
+  ip -n "$CLIENT_NS" addr add 10.202.0.2/16 dev pxt-clients
+  ip -n "$CLIENT_NS" link set pxt-clients up
+  ip -n "$CLIENT_NS" route add local 10.202.128.0/17 dev lo
+}
+client_netns_down() {
+  ip netns del "$CLIENT_NS" 2>/dev/null || true
+  ip link del pxt-host 2>/dev/null || true
+}
+
 front_door_checks() {
   # front_door_checks URL PROMETHEUS_URL JOBS: the JS test of
-  # tests/js/deploy/ through a deployment's public front.
+  # tests/js/deploy/ through a deployment's public front, run by the
+  # clients' namespace.
   log "front door $1: the page, a placement seen live, 120 sockets and 30 sign-ups from as many addresses, Prometheus targets"
-  (cd tests/js && PIXEL_URL="$1" PROMETHEUS_URL="$2" PROMETHEUS_JOBS="$3" \
-    node --test --test-reporter=spec --test-timeout=300000 deploy/)
+  (cd tests/js && PIXEL_URL="$1" PROMETHEUS_URL="$2" PROMETHEUS_JOBS="$3" CLIENT_NET="$CLIENT_NET" \
+    ip netns exec "$CLIENT_NS" node --test --test-reporter=spec --test-timeout=300000 deploy/)
 }
 
 COMPOSE=()
@@ -355,12 +382,14 @@ compose_down() {
 compose_checks() {
   deploy_prereqs
   service_images local api gateway worker standalone web
-  local http_port prom_port
+  client_netns
+  local http_port prom_port front prom
   http_port=$(free_port) prom_port=$(free_port)
+  front="http://$CLIENT_HOST:$http_port" prom="http://$CLIENT_HOST:$prom_port"
   # Only image names, published ports and the secret come from here: the
   # rest is docker/compose.yaml as shipped.
   export JWT_SECRET=${JWT_SECRET:-$(python3 -c 'import secrets; print(secrets.token_hex(32))')}
-  export HTTP_PORT="127.0.0.1:$http_port" PROMETHEUS_PORT="127.0.0.1:$prom_port"
+  export HTTP_PORT="$CLIENT_HOST:$http_port" PROMETHEUS_PORT="$CLIENT_HOST:$prom_port"
   export REDIS_IMAGE NGINX_IMAGE PROMETHEUS_IMAGE
   REDIS_IMAGE=$(standin redis) NGINX_IMAGE=$(standin nginx) PROMETHEUS_IMAGE=$(standin prometheus)
   export API_IMAGE=localhost/realtime-pixel-api:local GATEWAY_IMAGE=localhost/realtime-pixel-gateway:local \
@@ -374,9 +403,10 @@ compose_checks() {
     || { tail -30 "$RUN_DIR/compose.log" >&2; return 1; }
   local s
   for s in "${services[@]}"; do wait_healthy "realtime-pixel_${s}_1"; done
-  wait_http "http://127.0.0.1:$http_port/readyz" 60
-  front_door_checks "http://127.0.0.1:$http_port" "http://127.0.0.1:$prom_port" "api=1,gateway=3,worker=1"
+  wait_http "$front/readyz" 60
+  front_door_checks "$front" "$prom" "api=1,gateway=3,worker=1"
   compose_down
+  client_netns_down
 }
 
 case ${1:-} in

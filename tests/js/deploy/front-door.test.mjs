@@ -15,6 +15,8 @@
 //   PIXEL_URL        the front door (e.g. http://127.0.0.1:8080)
 //   PROMETHEUS_URL   the deployment's Prometheus
 //   PROMETHEUS_JOBS  targets expected per job, e.g. api=1,gateway=3,worker=1
+//   CLIENT_NET       the clients' addresses: A.B.C names the first of three
+//                    /24 blocks they bind to (default 127.0.1, loopback)
 //
 // Runs from scripts/test-ops.sh compose and chart. Settings (TTL, board
 // size, cooldown) are read from the deployment, never set by the test.
@@ -25,7 +27,7 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { openSocket, closeAll, waitFor, PASSWORD, uniqueEmail, uniqueName, assertPlacementShape } from '../helpers.mjs';
+import { openSocket, closeAll, waitFor, PASSWORD, uniqueEmail, uniqueName } from '../helpers.mjs';
 
 const FRONT = (process.env.PIXEL_URL ?? '').replace(/\/+$/, '');
 const PROMETHEUS = (process.env.PROMETHEUS_URL ?? '').replace(/\/+$/, '');
@@ -43,9 +45,15 @@ const SIGNUPS = 30;
 
 after(closeAll);
 
-/** Loopback source addresses, a block of its own per use (127.0.B.x). */
+/**
+ * Client source addresses, a /24 of its own per use: CLIENT_NET names the
+ * first (A.B.C, default 127.0.1: loopback), uses take C, C+1, C+2.
+ */
+const [NET_A, NET_B, NET_C] = (process.env.CLIENT_NET ?? '127.0.1').split('.').map(Number);
+assert.ok([NET_A, NET_B, NET_C].every((n) => Number.isInteger(n) && n >= 0 && n <= 253), 'CLIENT_NET must be A.B.C');
 function addresses(block, n) {
-  return Array.from({ length: n }, (_, i) => `127.0.${block + Math.floor(i / 250)}.${2 + (i % 250)}`);
+  assert.ok(n <= 250, 'at most 250 addresses a block');
+  return Array.from({ length: n }, (_, i) => `${NET_A}.${NET_B}.${NET_C + block}.${2 + i}`);
 }
 
 /**
@@ -138,7 +146,7 @@ test('a placement is acked, seen live by a watcher, and set to decay after the d
   const meta = await request('GET', '/api/boards/main');
   assert.equal(meta.status, 200, `board meta: ${meta.status} ${meta.body}`);
   const { width, height, ttl_ms: ttlMs } = meta.json;
-  const [playerAddr, watcherAddr] = addresses(250, 2);
+  const [playerAddr, watcherAddr] = addresses(2, 2);
   const user = await signupFrom(playerAddr);
   assert.equal(user.status, 201, `sign-up: ${user.status} ${user.body}`);
 
@@ -160,7 +168,8 @@ test('a placement is acked, seen live by a watcher, and set to decay after the d
   const placed = await player.socket.timeout(10_000).emitWithAck('place', { board: 'main', x, y, color });
   assert.equal(placed.ok, true, `place: ${JSON.stringify(placed)}`);
   const u = placed.update;
-  assertPlacementShape({ ...u }, 'the ack\'s update');
+  assert.deepEqual(Object.keys(u).sort(), ['by', 'color', 'expires_at', 'placed_at', 'seq', 'x', 'y'], `the ack's update: ${JSON.stringify(u)}`);
+  assert.deepEqual([u.x, u.y, u.color, u.by], [x, y, color, user.json.user.name], 'the ack\'s update is the placement');
   assert.equal(u.expires_at - u.placed_at, ttlMs, 'expires at placed_at + the board\'s ttl_ms');
   assert.ok(Math.abs(u.placed_at - t0) < 60_000, `placed_at ${u.placed_at} is the deployment's now (${t0})`);
   const live = await waitFor(() => seen.find((s) => s.seq === u.seq), 5_000, 'the watcher to see the placement');
@@ -178,7 +187,7 @@ test('a placement is acked, seen live by a watcher, and set to decay after the d
 });
 
 test(`${SOCKETS} sockets from ${SOCKETS} client addresses all connect`, async () => {
-  const results = await Promise.all(addresses(1, SOCKETS).map((a) => connectFrom(a)));
+  const results = await Promise.all(addresses(0, SOCKETS).map((a) => connectFrom(a)));
   const failed = results.filter((r) => r.error);
   const reasons = [...new Set(failed.map((r) => r.error.message))];
   try {
@@ -189,7 +198,10 @@ test(`${SOCKETS} sockets from ${SOCKETS} client addresses all connect`, async ()
 });
 
 test(`${SIGNUPS} sign-ups from ${SIGNUPS} client addresses all succeed`, async () => {
-  const results = await Promise.all(addresses(2, SIGNUPS).map((a) => signupFrom(a)));
+  // One after another: a burst of password hashes is shed with 503 by
+  // design; what is checked here is the per-address limit.
+  const results = [];
+  for (const a of addresses(1, SIGNUPS)) results.push(await signupFrom(a));
   const ok = results.filter((r) => r.status === 201).length;
   const others = [...new Set(results.filter((r) => r.status !== 201).map((r) => `${r.status} ${r.body.toString('utf8').slice(0, 120)}`))];
   assert.equal(ok, SIGNUPS, `${ok} of ${SIGNUPS} sign-ups succeeded; others: ${JSON.stringify(others)}`);
