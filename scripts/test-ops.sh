@@ -28,7 +28,7 @@ mkdir -p "$RUN_DIR"
 source scripts/lib.sh
 # Whatever a step started (Prometheus, containers) stops with it, on
 # failure too.
-trap 'compose_down; stop_containers; stop_started; client_netns_down' EXIT
+trap 'compose_down; kube_down; stop_containers; stop_started; client_netns_down' EXIT
 
 need_py() {
   local missing=()
@@ -251,6 +251,8 @@ service_images() {
     [ "$user" = "$([ "$t" = web ] && echo 101:101 || echo 10001:10001)" ] \
       || { log "$t image runs as ${user:-root}"; return 1; }
   done
+  # The images these builds replaced (vfs keeps a full copy of each).
+  pod image prune -f >/dev/null
 }
 
 image_checks() {
@@ -302,13 +304,17 @@ standin_images() {
   # No image registry is reachable: Redis, nginx and Prometheus images are
   # made from Debian's packages (scripts/ops/images/), cached in $IMG_DIR.
   # Grafana has no Debian package: it is left out of the container runs.
-  local name image
+  local name image old
   for name in redis nginx prometheus; do
     image=$(standin "$name")
     pod image exists "$image" && continue
     log "a stand-in $name image from Debian's package ($image, cached)"
     pod build -q --network host --layers=false --build-arg BASE_IMAGE="$BASE_IMAGE" \
       -f "scripts/ops/images/$name.Dockerfile" -t "$image" scripts/ops/images >/dev/null
+    # Older builds of it are not needed again (vfs copies every layer).
+    for old in $(pod images --format '{{.Repository}}:{{.Tag}}' "localhost/pixel-$name"); do
+      [ "$old" = "$image" ] || pod rmi "$old" >/dev/null 2>&1 || true
+    done
   done
 }
 
@@ -406,6 +412,49 @@ compose_checks() {
   wait_http "$front/readyz" 60
   front_door_checks "$front" "$prom" "api=1,gateway=3,worker=1"
   compose_down
+  client_netns_down
+}
+
+KUBE_STATE=""
+kube_down() {
+  [ -n "$KUBE_STATE" ] || return 0
+  PODMAN="podman $(pod_args)" python3 scripts/ops/kube_run.py down --state "$KUBE_STATE" >>"$RUN_DIR/kube.log" 2>&1 || true
+  KUBE_STATE=""
+}
+
+chart_checks() {
+  deploy_prereqs
+  service_images local api gateway worker web
+  client_netns
+  export CONTAINERS_CONF="$IMG_DIR/containers.conf" NGINX_IMAGE PROMETHEUS_IMAGE PODMAN
+  NGINX_IMAGE=$(standin nginx) PROMETHEUS_IMAGE=$(standin prometheus) PODMAN="podman $(pod_args)"
+  local redis label http_port prom_port front
+  redis=$(standin redis)
+  for label in default production; do
+    # Only image names, the secret and the ingress host come from here (and,
+    # for the defaults, the Ingress turned on: without one no client gets in).
+    local values=(--set ingress.enabled=true)
+    if [ "$label" = production ]; then
+      values=(--values charts/realtime-pixel/values-production.yaml)
+      # The Secret the production example expects to exist (jwt.existingSecret).
+      printf 'apiVersion: v1\nkind: Secret\nmetadata: {name: pixel-jwt}\ntype: Opaque\ndata: {jwt-secret: %s}\n' \
+        "$(python3 -c 'import base64, secrets; print(base64.b64encode(secrets.token_hex(32).encode()).decode())')" \
+        >"$RUN_DIR/chart-secret.yaml"
+      values+=(--objects "$RUN_DIR/chart-secret.yaml")
+    fi
+    http_port=$(free_port) prom_port=$(free_port)
+    front="http://$CLIENT_HOST:$http_port"
+    KUBE_STATE="$RUN_DIR/chart-$label"
+    log "the chart ($label values) as rendered, run with podman behind an ingress-nginx stand-in"
+    python3 scripts/ops/kube_run.py up charts/realtime-pixel "${values[@]}" \
+      --set image.registry=localhost --set image.tag=local \
+      --set redis.image.repository="${redis%:*}" --set redis.image.tag="${redis##*:}" \
+      --set ingress.host=pixel.test \
+      --state "$KUBE_STATE" --http "$CLIENT_HOST:$http_port" --prometheus "$CLIENT_HOST:$prom_port"
+    wait_http "$front/" 60
+    front_door_checks "$front" "http://$CLIENT_HOST:$prom_port" "$(cat "$KUBE_STATE/jobs")"
+    kube_down
+  done
   client_netns_down
 }
 
