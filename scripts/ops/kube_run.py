@@ -521,8 +521,9 @@ def up(a):
         for i in range(replicas):
             pod = f"{name}-{i}"
             for svc in services:
+                first = svc["spec"]["ports"][0]
                 pods_of_service.setdefault(svc["metadata"]["name"], []).append(
-                    (pod, port_number(container, svc["spec"]["ports"][0].get("targetPort")))
+                    (pod, port_number(container, first.get("targetPort", first["port"])))
                 )
             args = run_args(objs, pod, [s["metadata"]["name"] for s in services], spec, container, state)
             podman(*args)
