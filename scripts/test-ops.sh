@@ -16,7 +16,8 @@
 #                                HEALTHCHECK, /healthz, /readyz and plays a
 #                                placement end to end
 #   scripts/test-ops.sh compose  every image of docker/Dockerfile built
-#                                (web and standalone too), docker/compose.yaml
+#                                (web and standalone too; the standalone one
+#                                run on its own), docker/compose.yaml
 #                                up with podman-compose as written (all but
 #                                Grafana, which has no image here), checked
 #                                through its published nginx by
@@ -405,9 +406,23 @@ compose_down() {
   COMPOSE=()
 }
 
+standalone_image_checks() {
+  # The one image compose and the chart do not run: its HEALTHCHECK, and
+  # the page it embeds.
+  local port
+  port=$(free_port)
+  log "the standalone image: HEALTHCHECK, the page"
+  run_container pixel-test-standalone -e BIND_ADDR=127.0.0.1 -e "PORT=$port" -- localhost/realtime-pixel-standalone:local
+  wait_healthy pixel-test-standalone
+  curl -fsS "http://127.0.0.1:$port/" | grep -q '<canvas' || { log "the standalone image serves no page"; return 1; }
+  curl -fsS -o /dev/null "http://127.0.0.1:$port/js/main.js"
+  stop_containers
+}
+
 compose_checks() {
   deploy_prereqs
   service_images local api gateway worker standalone web
+  standalone_image_checks
   client_netns
   local http_port prom_port front prom
   http_port=$(free_port) prom_port=$(free_port)
