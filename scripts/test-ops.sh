@@ -214,7 +214,11 @@ redis_image() {
 CONTAINERS=()
 stop_containers() {
   local c
-  for c in "${CONTAINERS[@]}"; do pod rm -f -t 10 "$c" >>"$RUN_DIR/podman.log" 2>&1 || true; done
+  # Again when the first try fails: a container that exits while it is
+  # being stopped is left behind ("container state improper").
+  for c in "${CONTAINERS[@]}"; do
+    pod rm -f -t 10 "$c" >>"$RUN_DIR/podman.log" 2>&1 || pod rm -f "$c" >>"$RUN_DIR/podman.log" 2>&1 || true
+  done
   CONTAINERS=()
 }
 
