@@ -86,7 +86,7 @@ def md_table(text, header):
         lines.append(line)
     rows = []
     for line in lines[2:]:
-        # A `|` inside backticks is not a column separator (none is used).
+        # No cell holds a `|`: every one separates cells.
         rows.append([c.strip() for c in line.strip().strip("|").split("|")])
     return rows
 
@@ -551,7 +551,7 @@ def main():
     if failures:
         print(f"{len(failures)} differences between {a.doc} and what sets the services' environment")
         return 1
-    print(f"the configuration table, --help, the chart, compose and cluster.sh agree")
+    print("the configuration table, --help, the chart, compose and cluster.sh agree")
     return 0
 
 
