@@ -186,8 +186,9 @@ def check_help(settings, bin_dir):
             fail(f"{name}: read by {sorted(by)} (--help), the table says {sorted(row['readers'])}")
         for binary, default in by.items():
             want = row["default"].get(binary)
-            norm = None if default in (None, "") else default
-            if want is not None and want in ("", '""'):
+            # No default, an empty one and clap's `""` all mean "unset".
+            norm = None if default in (None, "", '""') else default
+            if want in ("", '""'):
                 want = None
             if norm != want:
                 fail(f"{name}: {BINARIES[binary]} --help says default {default!r}, the table {want!r}")
