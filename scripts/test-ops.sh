@@ -74,6 +74,7 @@ static_checks() {
   python3 scripts/ops/check_chart.py charts/realtime-pixel charts/realtime-pixel/values-production.yaml \
     charts/realtime-pixel/ci/external-redis-values.yaml --config-doc docs/configuration.md --out "$RUN_DIR/chart"
   log "one configuration: docs/configuration.md = --help = chart = compose = cluster.sh; metrics documented and on the dashboard"
+  need_cmd redis-server redis-server
   python3 scripts/ops/check_config.py --bin-dir "target/${PROFILE:-debug}" --chart charts/realtime-pixel \
     charts/realtime-pixel/values-production.yaml charts/realtime-pixel/ci/external-redis-values.yaml
   python3 scripts/ops/check_metrics.py --binary "target/${PROFILE:-debug}/realtime-pixel"

@@ -533,6 +533,10 @@ def main():
     ap.add_argument("--cluster", default="scripts/cluster.sh")
     ap.add_argument("--no-run", action="store_true", help="do not start the services")
     a = ap.parse_args()
+    missing = [exe for exe in BINARIES.values() if not os.access(os.path.join(a.bin_dir, exe), os.X_OK)]
+    if missing:
+        print(f"FAIL {a.bin_dir} lacks {', '.join(missing)}: run `cargo build --workspace --bins` first")
+        return 1
     settings, nginx = read_doc(a.doc)
     ok(f"{a.doc}: {len(settings)} settings of the binaries, {len(nginx)} of cluster.sh and nginx")
     check_help(settings, a.bin_dir)

@@ -165,6 +165,9 @@ def main():
     ap.add_argument("--src", default=".")
     a = ap.parse_args()
 
+    if not os.access(a.binary, os.X_OK):
+        print(f"FAIL {a.binary} does not exist: run `cargo build --workspace --bins` first")
+        return 1
     code = emitted_in_code(a.src)
     emitted = {n: (e["type"], e["labels"]) for n, e in code.items()}
     for name, (kind, labels) in served_at_start(a.binary).items():
