@@ -111,11 +111,10 @@ stop_stale() {
 # (NGINX_PORT, API_PORT, WORKER_PORT, REDIS_PORT, GATEWAY_PORTS) for the
 # suites. Any other setting comes from the caller's environment.
 start_cluster() {
-  local i
   export CLUSTER_DIR=$1 GATEWAYS=$2
   NGINX_PORT=$(free_port) API_PORT=$(free_port) WORKER_PORT=$(free_port) REDIS_PORT=$(free_port)
   GATEWAY_PORTS=""
-  for i in $(seq "$2"); do GATEWAY_PORTS+="$(free_port) "; done
+  for _ in $(seq "$2"); do GATEWAY_PORTS+="$(free_port) "; done
   GATEWAY_PORTS=${GATEWAY_PORTS% }
   export NGINX_PORT API_PORT WORKER_PORT REDIS_PORT GATEWAY_PORTS
   scripts/cluster.sh up
