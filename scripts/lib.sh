@@ -120,9 +120,9 @@ start_cluster() {
   scripts/cluster.sh up
 }
 
-# stop_cluster: stops the cluster start_cluster made (if it is up).
+# stop_cluster: stops the cluster start_cluster made, if any of it runs.
 stop_cluster() {
-  if [ -n "${CLUSTER_DIR:-}" ] && [ -d "$CLUSTER_DIR/pids" ]; then
+  if [ -n "${CLUSTER_DIR:-}" ] && compgen -G "$CLUSTER_DIR/pids/*.pid" >/dev/null; then
     scripts/cluster.sh down
   fi
 }

@@ -95,16 +95,26 @@ start_standalone() {
   wait_http "$PIXEL_URL/readyz"
 }
 
+# node_test TIMEOUT_MS 'PATTERN'...: node's test runner on the files of
+# tests/js the patterns (globs, relative to tests/js) match, one file at a
+# time. A pattern that matches nothing is passed as it is, and fails.
 node_test() {
-  # node_test TIMEOUT_MS FILES...: the node test runner in tests/js, one file at a time.
   local timeout=$1
   shift
-  (cd tests/js && node --test --test-concurrency=1 --test-timeout="$timeout" --test-reporter=spec "$@")
+  (
+    cd tests/js
+    local files=() pattern
+    for pattern in "$@"; do
+      # shellcheck disable=SC2206 # the pattern is a glob, expanded here
+      files+=($pattern)
+    done
+    node --test --test-concurrency=1 --test-timeout="$timeout" --test-reporter=spec "${files[@]}"
+  )
 }
 
 contract_suite() {
-  node_test 120000 ./*.test.mjs
-  node_test 120000 ./browser/*.test.mjs
+  node_test 120000 './*.test.mjs'
+  node_test 120000 './browser/*.test.mjs'
 }
 
 # ------------------------------------------------------------------ stages
@@ -186,7 +196,7 @@ stage_cluster() {
   scripts/test-ops.sh live
 
   log "cluster drills"
-  node_test 180000 ./cluster/*.test.mjs
+  node_test 180000 './cluster/*.test.mjs'
 
   # A second nginx from the same template, with small per-address limits, in
   # front of the running cluster: auth flood, connection flood, headers.
@@ -202,11 +212,11 @@ stage_cluster() {
   start harden-nginx nginx -p "$dir" -c "$dir/nginx.conf"
   wait_http "http://127.0.0.1:$port/nginx-healthz"
   HARDEN_NGINX_URL="http://127.0.0.1:$port" NGINX_AUTH_BURST=5 NGINX_CONN_PER_ADDR=4 \
-    node_test 120000 ./harden/*.test.mjs
+    node_test 120000 './harden/*.test.mjs'
   stop_started
 
   log "web page against the cluster's gateways: pages pinned to gateways, a gateway killed"
-  node_test 180000 ./browser/cluster/*.test.mjs
+  node_test 180000 './browser/cluster/*.test.mjs'
   stop_cluster
 }
 
@@ -290,13 +300,13 @@ stage_stream() {
 
   log "board stream drills against the standalone server"
   start_standalone stream-standalone
-  node_test 300000 ./stream/*.test.mjs
+  node_test 300000 './stream/*.test.mjs'
   stop_started
 
   log "board stream drills against a cluster: 3 gateways, 2 workers"
   start_cluster "$RUN_DIR/stream-cluster" 3
   export PIXEL_URL="http://127.0.0.1:$NGINX_PORT"
-  node_test 300000 ./stream/*.test.mjs
+  node_test 300000 './stream/*.test.mjs'
   stop_cluster
 }
 
