@@ -21,7 +21,7 @@
 #   NGINX_BIND=127.0.0.1                       nginx's listen address
 # `up` records these settings in $CLUSTER_DIR/cluster.env; `status`, `start`,
 # `stop` and `down` read them back, so they act on the cluster `up` made.
-# Every other variable of docs/configuration.md (COOLDOWN_MS,
+# Every other variable of the README's configuration table (COOLDOWN_MS,
 # TTL_MS, ...) is passed through to the services.
 set -euo pipefail
 cd "$(dirname "$0")/.."
