@@ -102,17 +102,6 @@ stop_one() {
   rm -f "$f"
 }
 
-render() {
-  # render TEMPLATE OUT: fills ${VAR} placeholders from the environment,
-  # leaving nginx's own $variables alone.
-  python3 - "$1" "$2" <<'PY'
-import os, re, sys
-text = open(sys.argv[1]).read()
-out = re.sub(r"\$\{([A-Z_]+)\}", lambda m: os.environ[m.group(1)], text)
-open(sys.argv[2], "w").write(out)
-PY
-}
-
 SERVICE_ENV=(env RUST_LOG="${RUST_LOG:-info}" BIND_ADDR=127.0.0.1)
 # The settings of docs/configuration.md that the services take from the
 # environment of `up` as they are (scripts/ops/check_config.py compares

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Operations checks (issue 8), called by scripts/test.sh in three steps:
+# Operations checks, called by scripts/test.sh in three steps:
 #
 #   scripts/test-ops.sh static   hadolint, compose schema, promtool (config,
 #                                rules, rule unit tests), Helm lint + render
