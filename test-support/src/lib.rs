@@ -134,3 +134,55 @@ impl Drop for RedisServer {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Runs the service binary `bin` with `env` added (and `RUST_BACKTRACE=1`,
+/// so a panic would show) and asserts that it refuses to start: it exits
+/// within 10 s with a non-zero status, and its stderr is one line that
+/// names `setting`, with no backtrace or panic. Returns that line.
+pub fn assert_refuses_setting(bin: &str, env: &[(&str, &str)], setting: &str) -> String {
+    let mut cmd = Command::new(bin);
+    for var in [
+        "REDIS_URL",
+        "TRUSTED_PROXIES",
+        "PORT",
+        "JWT_SECRET",
+        "RUST_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    let mut child = cmd
+        .env("RUST_BACKTRACE", "1")
+        .env("BIND_ADDR", "127.0.0.1")
+        .env("PORT", free_port().to_string())
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the service binary runs");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the binary") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{bin} with {env:?} still runs after 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("piped"), &mut stderr)
+        .expect("stderr");
+    assert!(!status.success(), "{bin} with {env:?} exited {status}");
+    assert!(
+        stderr.contains(setting),
+        "{bin}: stderr names {setting}: {stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    for word in ["backtrace", "panicked", "RUST_BACKTRACE"] {
+        assert!(!stderr.contains(word), "{bin}: {word} in {stderr}");
+    }
+    stderr
+}
