@@ -59,9 +59,14 @@ pub async fn run(
         clock.clone(),
     ));
     let draining = pixel_core::http::Draining::default();
-    let app = self::app(game, tokens, clock, config.accounts.settings()).merge(
-        pixel_core::telemetry::ops_router(store, vec![draining.dependency()]),
-    );
+    let settings = AccountSettings {
+        trusted_proxies: config.trusted_proxies.clone(),
+        ..config.accounts.settings()
+    };
+    let app = self::app(game, tokens, clock, settings).merge(pixel_core::telemetry::ops_router(
+        store,
+        vec![draining.dependency()],
+    ));
     tracing::info!(addr = %listener.local_addr()?, "api listening");
     pixel_core::http::serve_gracefully(
         listener,
