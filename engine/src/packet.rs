@@ -94,9 +94,7 @@ impl Packet {
                 let start = out.len();
                 let len = base64::encoded_len(data.len(), true).unwrap_or(0);
                 out.resize(start + len, 0);
-                let written = STANDARD
-                    .encode_slice(data, &mut out[start..])
-                    .unwrap_or(0);
+                let written = STANDARD.encode_slice(data, &mut out[start..]).unwrap_or(0);
                 out.truncate(start + written);
             }
             Packet::Upgrade => out.put_u8(b'5'),
@@ -184,8 +182,14 @@ mod tests {
 
     #[test]
     fn probes_and_control_packets_decode() {
-        assert_eq!(Packet::decode_text("2probe".into(), false), Ok(Packet::PingProbe));
-        assert_eq!(Packet::decode_text("3probe".into(), false), Ok(Packet::PongProbe));
+        assert_eq!(
+            Packet::decode_text("2probe".into(), false),
+            Ok(Packet::PingProbe)
+        );
+        assert_eq!(
+            Packet::decode_text("3probe".into(), false),
+            Ok(Packet::PongProbe)
+        );
         assert_eq!(Packet::decode_text("5".into(), false), Ok(Packet::Upgrade));
         assert_eq!(Packet::decode_text("6".into(), false), Ok(Packet::Noop));
         assert_eq!(Packet::decode_text("1".into(), false), Ok(Packet::Close));

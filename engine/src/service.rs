@@ -211,9 +211,8 @@ where
 
 /// `/engine.io` and its sub-paths, not `/engine.io-admin`.
 fn is_req_path(path: &str, req_path: &str) -> bool {
-    path.strip_prefix(req_path).is_some_and(|rest| {
-        rest.is_empty() || rest.starts_with('/') || req_path.ends_with('/')
-    })
+    path.strip_prefix(req_path)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || req_path.ends_with('/'))
 }
 
 fn engine_future<H, B, F, R>(engine: Arc<Engine<H>>, req: Request<B>) -> ResponseFuture<F, R>

@@ -190,12 +190,10 @@ where
     pub fn emit(&self, msg: impl Into<Str>) -> Result<(), TrySendError<Str>> {
         let msg = msg.into();
         let packet = message_packet(msg.clone(), self.framed());
-        self.queue
-            .try_push(smallvec![packet])
-            .map_err(|e| match e {
-                TrySendError::Full(_) => TrySendError::Full(msg),
-                TrySendError::Closed(_) => TrySendError::Closed(msg),
-            })
+        self.queue.try_push(smallvec![packet]).map_err(|e| match e {
+            TrySendError::Full(_) => TrySendError::Full(msg),
+            TrySendError::Closed(_) => TrySendError::Closed(msg),
+        })
     }
 
     /// Sends a binary message; on failure the data is given back.
@@ -220,7 +218,8 @@ where
     /// [`Socket::emit_volatile`] for a binary message.
     #[inline]
     pub fn emit_binary_volatile<B: Into<Bytes>>(&self, data: B) -> bool {
-        self.queue.set_volatile(smallvec![Packet::Binary(data.into())])
+        self.queue
+            .set_volatile(smallvec![Packet::Binary(data.into())])
     }
 
     /// [`Socket::emit_volatile`] for a message and its attachments.

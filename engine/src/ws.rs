@@ -657,20 +657,29 @@ mod tests {
         let mut c = conn(input);
         assert!(matches!(c.next().await, Ok(Some(Incoming::Ping(p))) if &p[..] == b"p"));
         assert!(matches!(c.next().await, Ok(Some(Incoming::Text(t))) if t == "4hello"));
-        assert!(matches!(c.next().await, Ok(Some(Incoming::Binary(b))) if &b[..] == [1, 2, 3]));
+        assert!(matches!(c.next().await, Ok(Some(Incoming::Binary(b))) if b[..] == [1, 2, 3]));
         assert!(matches!(c.next().await, Ok(Some(Incoming::Close))));
-        assert!(c.rbuf.is_empty() && c.rbuf.capacity() == 0, "no buffer kept between frames");
+        assert!(
+            c.rbuf.is_empty() && c.rbuf.capacity() == 0,
+            "no buffer kept between frames"
+        );
     }
 
     #[tokio::test]
     async fn unmasked_oversized_and_invalid_frames_are_refused() {
         let mut unmasked = masked(OP_TEXT, true, b"4x");
         unmasked[1] &= 0x7f;
-        assert!(matches!(conn(unmasked).next().await, Err(WsError::Protocol)));
+        assert!(matches!(
+            conn(unmasked).next().await,
+            Err(WsError::Protocol)
+        ));
         let big = masked(OP_TEXT, true, &[b'4'; 100]);
         assert!(matches!(conn(big).next().await, Err(WsError::TooLarge)));
         let bad_utf8 = masked(OP_TEXT, true, &[b'4', 0xff]);
-        assert!(matches!(conn(bad_utf8).next().await, Err(WsError::Protocol)));
+        assert!(matches!(
+            conn(bad_utf8).next().await,
+            Err(WsError::Protocol)
+        ));
         let stray = masked(OP_CONTINUATION, true, b"x");
         assert!(matches!(conn(stray).next().await, Err(WsError::Protocol)));
         assert!(matches!(conn(Vec::new()).next().await, Ok(None)));

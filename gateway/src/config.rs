@@ -3,6 +3,8 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use axum::http::HeaderValue;
+
 use pixel_core::config::{AuthConfig, GameConfig, StoreConfig, TelemetryConfig};
 
 /// Limits that keep one client from hurting the others.
@@ -64,6 +66,41 @@ pub struct SocketSettings {
     /// Engine.IO ping timeout, in milliseconds.
     #[arg(long, env = "PING_TIMEOUT_MS", default_value_t = 20_000)]
     pub ping_timeout_ms: u64,
+    /// Time a connection has to join the Socket.IO namespace after its
+    /// Engine.IO handshake before it is closed, in milliseconds.
+    #[arg(
+        long,
+        env = "CONNECT_TIMEOUT_MS",
+        default_value_t = 45_000,
+        value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..)
+    )]
+    pub connect_timeout_ms: u64,
+    /// Origins (`scheme://host[:port]`, comma-separated) whose pages may
+    /// reach Socket.IO across origins, credentials included, as socket.io's
+    /// `cors: { origin: [...], credentials: true }`: preflights are answered
+    /// and listed origins are echoed. Empty: no CORS headers at all.
+    #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
+    pub cors_origins: Vec<HeaderValue>,
+}
+
+/// An origin as browsers send it: a scheme, a host and maybe a port.
+fn parse_origin(s: &str) -> Result<HeaderValue, String> {
+    let s = s.trim();
+    let uri: axum::http::Uri = s
+        .parse()
+        .map_err(|e| format!("{s:?} is not an origin: {e}"))?;
+    let valid = matches!(uri.scheme_str(), Some("http" | "https"))
+        && uri.authority().is_some_and(|a| !a.as_str().contains('@'))
+        && uri
+            .path_and_query()
+            .is_none_or(|p| p.as_str().is_empty() || p.as_str() == "/")
+        && !s.ends_with('/');
+    if !valid {
+        return Err(format!(
+            "{s:?} is not an origin (scheme://host[:port], no path)"
+        ));
+    }
+    HeaderValue::from_str(s).map_err(|e| format!("{s:?} is not an origin: {e}"))
 }
 
 impl SocketSettings {
@@ -73,6 +110,10 @@ impl SocketSettings {
 
     pub fn ping_timeout(&self) -> Duration {
         Duration::from_millis(self.ping_timeout_ms)
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
     }
 }
 
@@ -119,5 +160,35 @@ mod tests {
         let s = Settings::try_parse_from(["t", "--ws-read-buffer-bytes", "64"]).unwrap();
         assert_eq!(s.socket.ws_read_buffer_bytes, 64);
         assert!(Settings::try_parse_from(["t", "--ws-read-buffer-bytes", "63"]).is_err());
+    }
+
+    #[test]
+    fn cors_origins_are_a_comma_separated_list_of_origins_and_none_by_default() {
+        let s = Settings::try_parse_from(["t"]).unwrap();
+        assert!(s.socket.cors_origins.is_empty());
+        assert_eq!(s.socket.connect_timeout_ms, 45_000);
+        let s = Settings::try_parse_from([
+            "t",
+            "--cors-origins",
+            "https://a.example,http://localhost:5173",
+        ])
+        .unwrap();
+        assert_eq!(
+            s.socket.cors_origins,
+            ["https://a.example", "http://localhost:5173"]
+        );
+        for bad in [
+            "a.example",
+            "https://a.example/path",
+            "https://a.example/",
+            "ftp://a",
+            "*",
+        ] {
+            assert!(
+                Settings::try_parse_from(["t", "--cors-origins", bad]).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(Settings::try_parse_from(["t", "--connect-timeout-ms", "0"]).is_err());
     }
 }

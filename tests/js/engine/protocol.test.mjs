@@ -3,8 +3,8 @@
 // Socket.IO endpoint with raw HTTP requests and raw WebSockets (`ws`).
 //
 // The server must run with a short heartbeat, PING_INTERVAL_MS=300 and
-// PING_TIMEOUT_MS=200: the heartbeat cases wait for it (the first case
-// checks the handshake advertises it).
+// PING_TIMEOUT_MS=200 (the heartbeat cases wait for it; the first case
+// checks the handshake advertises it), and CONNECT_TIMEOUT_MS=2000.
 //
 // Behind the Engine.IO layer is socketioxide, so a message is a Socket.IO
 // packet: `40` (connect to the main namespace) is answered by `40{...}` or
@@ -17,6 +17,7 @@ import WebSocket from 'ws';
 const base = (process.env.PIXEL_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
 const PING_INTERVAL = 300;
 const PING_TIMEOUT = 200;
+const CONNECT_TIMEOUT = 2000;
 const RS = '\x1e';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -234,6 +235,23 @@ describe('Engine.IO heartbeat', () => {
     const start = Date.now();
     await ws.closed;
     assert.ok(Date.now() - start >= PING_INTERVAL + PING_TIMEOUT - 20);
+  });
+});
+
+describe('Socket.IO connect timeout (CONNECT_TIMEOUT_MS)', () => {
+  it('a connection that joins no namespace in time is closed, though it answers every ping', async () => {
+    const ws = openWs('EIO=4&transport=websocket');
+    await ws.next();
+    const start = Date.now();
+    let closed = false;
+    ws.closed.then(() => (closed = true));
+    while (!closed && Date.now() - start < CONNECT_TIMEOUT + 3000) {
+      const msg = await Promise.race([ws.next(CONNECT_TIMEOUT + 3000).catch(() => null), ws.closed.then(() => null)]);
+      if (msg === '2') ws.send('3');
+    }
+    await ws.closed;
+    const after = Date.now() - start;
+    assert.ok(after >= CONNECT_TIMEOUT - 50 && after < CONNECT_TIMEOUT + 2000, `closed after ${after} ms`);
   });
 });
 
