@@ -104,6 +104,16 @@ wait_http "$PIXEL_URL/readyz"
 contract_suite
 stop_started
 
+# Engine.IO v4 protocol cases (raw HTTP and WebSocket) need a short
+# heartbeat and connect timeout: a server of their own.
+log "Engine.IO protocol cases against the standalone server"
+port=$(free_port)
+start engine-standalone env PORT="$port" BIND_ADDR=127.0.0.1 RUST_LOG=warn \
+  PING_INTERVAL_MS=300 PING_TIMEOUT_MS=200 CONNECT_TIMEOUT_MS=2000 ./target/debug/realtime-pixel
+wait_http "http://127.0.0.1:$port/readyz"
+(cd tests/js && PIXEL_URL="http://127.0.0.1:$port" node --test --test-concurrency=1 --test-timeout=60000 --test-reporter=spec ./engine/*.test.mjs)
+stop_started
+
 # ---- OpenAPI (issue 9) ----------------------------------------------------
 # schemathesis (PyPI, in a venv under .run/) against the document the
 # standalone server serves at /api/openapi.json: generated requests to every
