@@ -94,9 +94,13 @@ impl<D: Default + Send + Sync + 'static> Drop for AbandonGuard<'_, D> {
 }
 
 /// A long-poll GET.
+/// The answer holds at most `max_payload` bytes (at least one packet); the
+/// rest waits for the next GET.
 pub(crate) async fn poll<D: Default + Send + Sync + 'static>(
     socket: Arc<Socket<D>>,
+    max_payload: u64,
 ) -> Response<Full<Bytes>> {
+    let limit = usize::try_from(max_payload).unwrap_or(usize::MAX);
     if socket.transport_type() == TransportType::Websocket {
         // The session upgraded: polling requests are refused, the session
         // stays.
@@ -116,7 +120,9 @@ pub(crate) async fn poll<D: Default + Send + Sync + 'static>(
             guard.answered = true;
             return ok(encode_payload(std::iter::once(&Packet::Noop)));
         }
-        let entries = socket.queue.take_all();
+        let entries = socket.queue.take_bounded(limit, |entry| {
+            entry.iter().map(Packet::text_len).sum::<usize>() + entry.len() - 1
+        });
         if !entries.is_empty() {
             guard.answered = true;
             return ok(encode_payload(entries.iter().flatten()));

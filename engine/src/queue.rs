@@ -20,6 +20,23 @@ use crate::packet::Packet;
 /// Packets written together, in order.
 pub(crate) type Entry = SmallVec<[Packet; 1]>;
 
+/// Whether an entry was pushed by `push_internal` (not counted).
+fn is_internal(entry: &Entry) -> bool {
+    matches!(
+        entry.first(),
+        Some(
+            Packet::Ping
+                | Packet::Pong
+                | Packet::PingProbe
+                | Packet::PongProbe
+                | Packet::Noop
+                | Packet::Close
+                | Packet::Upgrade
+                | Packet::Open(_)
+        )
+    )
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     entries: VecDeque<Entry>,
@@ -145,6 +162,35 @@ impl Queue {
         entries
     }
 
+    /// Takes queued entries for one long-poll answer: as many as fit in
+    /// `limit` bytes (`size` gives an entry's encoded size), at least one.
+    /// The rest stays, in order, for the next poll.
+    pub(crate) fn take_bounded(
+        &self,
+        limit: usize,
+        size: impl Fn(&Entry) -> usize,
+    ) -> VecDeque<Entry> {
+        let mut inner = self.lock();
+        let mut total = 0;
+        let mut n = 0;
+        for entry in &inner.entries {
+            let s = size(entry) + usize::from(n > 0);
+            if n > 0 && total + s > limit {
+                break;
+            }
+            total += s;
+            n += 1;
+        }
+        if n == inner.entries.len() {
+            drop(inner);
+            return self.take_all();
+        }
+        let taken: VecDeque<Entry> = inner.entries.drain(..n).collect();
+        let counted = taken.iter().filter(|e| !is_internal(e)).count();
+        inner.counted = inner.counted.saturating_sub(counted);
+        taken
+    }
+
     /// Waits until something may have been queued (or the queue closed).
     /// Only one reader waits at a time; a wake-up with no waiter is kept.
     pub(crate) async fn ready(&self) {
@@ -231,6 +277,24 @@ mod tests {
         assert!(q.set_volatile(msg("new")));
         let all: Vec<_> = q.take_all().into_iter().collect();
         assert_eq!(all, vec![msg("a"), msg("new")]);
+    }
+
+    #[test]
+    fn a_bounded_take_leaves_what_does_not_fit_in_order() {
+        let q = Queue::new(3);
+        q.try_push(msg("a")).unwrap();
+        q.push_internal(Packet::Ping);
+        q.try_push(msg("b")).unwrap();
+        q.try_push(msg("c")).unwrap();
+        let size = |_: &Entry| 4;
+        assert_eq!(q.take_bounded(9, size).len(), 2, "4 + 1 + 4 fit in 9");
+        assert!(
+            matches!(q.try_push(msg("d")), Ok(())),
+            "a's place is free again"
+        );
+        assert_eq!(q.take_bounded(1, size).len(), 1, "at least one entry");
+        assert_eq!(q.take_bounded(100, size).len(), 2);
+        assert_eq!(q.len(), 0);
     }
 
     #[tokio::test]

@@ -209,6 +209,29 @@ where
     Ok(())
 }
 
+impl<H: EngineIoHandler, Svc> EngineIoService<H, Svc> {
+    /// Serves a stream whose WebSocket handshake was made elsewhere (a new
+    /// session, or the upgrade of session `sid`). For tests; the same as
+    /// calling the service with `(stream, request)`.
+    #[doc(hidden)]
+    pub fn ws_init<S>(
+        &self,
+        conn: S,
+        _protocol: ProtocolVersion,
+        sid: Option<Sid>,
+        req_data: http::request::Parts,
+    ) -> impl Future<Output = Result<(), RequestError>> + 'static
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let engine = self.engine.clone();
+        async move {
+            ws::serve_stream(engine, conn, sid, req_data).await;
+            Ok(())
+        }
+    }
+}
+
 /// `/engine.io` and its sub-paths, not `/engine.io-admin`.
 fn is_req_path(path: &str, req_path: &str) -> bool {
     path.strip_prefix(req_path)
@@ -249,7 +272,7 @@ where
                 return RequestError::UnknownSid.response();
             };
             match method {
-                Method::GET => polling::poll(socket).await,
+                Method::GET => polling::poll(socket, engine.config.max_payload).await,
                 Method::POST => polling::post(&engine, socket, req.into_body()).await,
                 _ => RequestError::BadRequest.response(),
             }
