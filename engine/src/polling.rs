@@ -116,7 +116,9 @@ pub(crate) async fn poll<D: Default + Send + Sync + 'static>(
     };
     loop {
         if socket.transport_type() == TransportType::Websocket {
-            // Upgraded while this GET waited: end it cleanly.
+            // Upgraded while this GET waited: end it cleanly. The wake-up
+            // that got here may have been meant for the WebSocket task.
+            socket.queue.wake_one();
             guard.answered = true;
             return ok(encode_payload(std::iter::once(&Packet::Noop)));
         }

@@ -197,6 +197,12 @@ impl Queue {
         self.ready.notified().await
     }
 
+    /// Passes a wake-up on to the other reader (a GET that woke after its
+    /// session upgraded hands it to the WebSocket task).
+    pub(crate) fn wake_one(&self) {
+        self.ready.notify_one();
+    }
+
     /// Wakes every reader waiting now (a GET pending when its session
     /// upgrades), without leaving a wake-up for later ones.
     pub(crate) fn wake_all(&self) {
