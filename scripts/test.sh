@@ -169,6 +169,12 @@ stage_js() {
   log "JS contract suite and the page against the standalone server"
   start_standalone standalone
   contract_suite
+  stop_started
+  # Engine.IO v4 protocol cases (raw HTTP and WebSocket) need a short
+  # heartbeat and connect timeout: a server of their own.
+  log "Engine.IO protocol cases against the standalone server"
+  start_standalone engine-standalone PING_INTERVAL_MS=300 PING_TIMEOUT_MS=200 CONNECT_TIMEOUT_MS=2000
+  node_test 60000 './engine/*.test.mjs'
 }
 
 stage_cluster() {

@@ -57,7 +57,7 @@ pub async fn run(
         .layer(axum::middleware::from_fn(|req, next| {
             pixel_core::telemetry::track_http("gateway", req, next)
         }))
-        .layer(crate::startup::detached(layer));
+        .layer(crate::startup::detached(layer, &gw.settings));
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
     pixel_core::http::serve_gracefully(
         listener,

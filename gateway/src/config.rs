@@ -3,6 +3,7 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use axum::http::HeaderValue;
 use pixel_core::client_addr::TrustedProxies;
 use pixel_core::config::{AuthConfig, GameConfig, StoreConfig, TelemetryConfig};
 
@@ -62,6 +63,70 @@ pub struct SocketSettings {
     /// Engine.IO ping timeout, in milliseconds.
     #[arg(long, env = "PING_TIMEOUT_MS", default_value_t = 20_000)]
     pub ping_timeout_ms: u64,
+    /// Time a connection has to join the Socket.IO namespace after its
+    /// Engine.IO handshake before it is closed, in milliseconds.
+    #[arg(
+        long,
+        env = "CONNECT_TIMEOUT_MS",
+        default_value_t = 45_000,
+        value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..)
+    )]
+    pub connect_timeout_ms: u64,
+    /// Origins (`scheme://host[:port]`, comma-separated) whose pages may
+    /// reach Socket.IO across origins, credentials included, as socket.io's
+    /// `cors: { origin: [...], credentials: true }`: preflights are answered
+    /// and listed origins are echoed. Empty: no CORS headers at all.
+    #[arg(long, env = "CORS_ORIGINS", default_value = "")]
+    pub cors_origins: CorsOrigins,
+}
+
+/// The origins of `CORS_ORIGINS`; empty (the default, also an empty value
+/// as compose and the chart pass it) means no CORS layer at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CorsOrigins(Vec<HeaderValue>);
+
+impl CorsOrigins {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &HeaderValue> {
+        self.0.iter()
+    }
+}
+
+impl std::str::FromStr for CorsOrigins {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        s.split(',')
+            .map(parse_origin)
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+}
+
+/// An origin as browsers send it: a scheme, a host and maybe a port.
+fn parse_origin(s: &str) -> Result<HeaderValue, String> {
+    let s = s.trim();
+    let uri: axum::http::Uri = s
+        .parse()
+        .map_err(|e| format!("{s:?} is not an origin: {e}"))?;
+    let valid = matches!(uri.scheme_str(), Some("http" | "https"))
+        && uri.authority().is_some_and(|a| !a.as_str().contains('@'))
+        && uri
+            .path_and_query()
+            .is_none_or(|p| p.as_str().is_empty() || p.as_str() == "/")
+        && !s.ends_with('/');
+    if !valid {
+        return Err(format!(
+            "{s:?} is not an origin (scheme://host[:port], no path)"
+        ));
+    }
+    HeaderValue::from_str(s).map_err(|e| format!("{s:?} is not an origin: {e}"))
 }
 
 impl SocketSettings {
@@ -71,6 +136,10 @@ impl SocketSettings {
 
     pub fn ping_timeout(&self) -> Duration {
         Duration::from_millis(self.ping_timeout_ms)
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
     }
 }
 
@@ -117,5 +186,38 @@ mod tests {
         let s = Settings::try_parse_from(["t", "--ws-read-buffer-bytes", "64"]).unwrap();
         assert_eq!(s.socket.ws_read_buffer_bytes, 64);
         assert!(Settings::try_parse_from(["t", "--ws-read-buffer-bytes", "63"]).is_err());
+    }
+
+    #[test]
+    fn cors_origins_are_a_comma_separated_list_of_origins_and_none_by_default() {
+        let s = Settings::try_parse_from(["t"]).unwrap();
+        assert!(s.socket.cors_origins.is_empty());
+        assert_eq!(s.socket.connect_timeout_ms, 45_000);
+        let s = Settings::try_parse_from([
+            "t",
+            "--cors-origins",
+            "https://a.example,http://localhost:5173",
+        ])
+        .unwrap();
+        assert_eq!(
+            s.socket.cors_origins.iter().collect::<Vec<_>>(),
+            ["https://a.example", "http://localhost:5173"]
+        );
+        let s = Settings::try_parse_from(["t", "--cors-origins", ""]).unwrap();
+        assert!(s.socket.cors_origins.is_empty(), "an empty value is none");
+        for bad in [
+            "a.example",
+            "https://a.example/path",
+            "https://a.example/",
+            "ftp://a",
+            "*",
+            "https://a.example,",
+        ] {
+            assert!(
+                Settings::try_parse_from(["t", "--cors-origins", bad]).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(Settings::try_parse_from(["t", "--connect-timeout-ms", "0"]).is_err());
     }
 }

@@ -6,9 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::body::Body;
 use axum::extract::OriginalUri;
+use axum::http::Method;
 use axum::http::{HeaderMap, HeaderValue, Request, Uri};
-use tower::layer::util::Stack;
-use tower::util::MapRequestLayer;
+use tower::layer::util::{Identity, Stack};
+use tower::util::{Either, MapRequestLayer, option_layer};
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
 use pixel_core::Game;
 use pixel_core::auth::AccessTokens;
@@ -123,6 +125,7 @@ pub fn builder(gw: Arc<Gateway>) -> SocketIoBuilder {
         .ws_max_frame_size(s.max_payload_bytes)
         .max_buffer_size(s.socket_buffer_packets)
         .ws_read_buffer_size(s.ws_read_buffer_bytes)
+        .connect_timeout(s.connect_timeout())
         .with_state(gw.clone())
 }
 
@@ -167,12 +170,36 @@ fn detach_uri(uri: &Uri) -> Option<Uri> {
     Uri::try_from(uri.to_string()).ok()
 }
 
-/// `layer` (a Socket.IO layer) behind [`detach_request`].
-pub type DetachedLayer<L> = Stack<L, MapRequestLayer<fn(Request<Body>) -> Request<Body>>>;
+/// `layer` (a Socket.IO layer) behind [`detach_request`] and, when
+/// `CORS_ORIGINS` lists origins, CORS.
+pub type DetachedLayer<L> = Stack<
+    Stack<L, MapRequestLayer<fn(Request<Body>) -> Request<Body>>>,
+    Either<CorsLayer, Identity>,
+>;
 
-/// Puts [`detach_request`] in front of a Socket.IO layer.
-pub fn detached<L>(layer: L) -> DetachedLayer<L> {
-    Stack::new(layer, MapRequestLayer::new(detach_request::<Body>))
+/// Puts [`detach_request`] and CORS in front of a Socket.IO layer.
+pub fn detached<L>(layer: L, settings: &SocketSettings) -> DetachedLayer<L> {
+    let detach = Stack::new(
+        layer,
+        MapRequestLayer::new(detach_request::<Body> as fn(_) -> _),
+    );
+    Stack::new(detach, option_layer(cors(settings)))
+}
+
+/// socket.io's `cors: { origin: [...], credentials: true }`: long-polling
+/// from a page of a listed origin (a WebSocket needs no CORS). Outside the
+/// layer, so that preflights are answered before Socket.IO sees them.
+fn cors(settings: &SocketSettings) -> Option<CorsLayer> {
+    if settings.cors_origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(settings.cors_origins.iter().cloned()))
+            .allow_credentials(true)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers(AllowHeaders::mirror_request()),
+    )
 }
 
 /// Registers the namespace `/` with its middleware and handlers.
@@ -183,9 +210,10 @@ pub fn register<A: Adapter + DefinedAdapter>(io: &SocketIo<A>) -> A::InitRes {
 /// The standalone server's Socket.IO layer, on the in-process adapter
 /// (behind [`detach_request`]).
 pub fn socket_layer(gw: Arc<Gateway>) -> (DetachedLayer<SocketIoLayer>, SocketIo) {
+    let settings = gw.settings.clone();
     let (layer, io) = builder(gw).build_layer();
     register(&io);
-    (detached(layer), io)
+    (detached(layer, &settings), io)
 }
 
 #[cfg(test)]
@@ -329,5 +357,74 @@ mod closing_tests {
             .await
             .expect("closing ends once nothing is in flight")
             .unwrap();
+    }
+}
+
+#[cfg(test)]
+mod cors_tests {
+    use axum::http::{StatusCode, header};
+    use clap::Parser;
+    use tower::{Layer, ServiceExt, service_fn};
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Settings {
+        #[command(flatten)]
+        socket: SocketSettings,
+    }
+
+    /// Stands for the Socket.IO layer, which refuses a preflight with 400.
+    async fn engine(
+        _: Request<Body>,
+    ) -> Result<axum::response::Response, std::convert::Infallible> {
+        let mut res = axum::response::Response::new(Body::empty());
+        *res.status_mut() = StatusCode::BAD_REQUEST;
+        Ok(res)
+    }
+
+    fn preflight(origin: &str) -> Request<Body> {
+        Request::options("/socket.io/?EIO=4&transport=polling")
+            .header(header::ORIGIN, origin)
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+            .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "content-type")
+            .body(Body::empty())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_listed_origin_gets_its_preflight_answered_with_credentials() {
+        let s = Settings::try_parse_from(["t", "--cors-origins", "https://a.example"]).unwrap();
+        let svc = option_layer(cors(&s.socket)).layer(service_fn(engine));
+        let res = svc
+            .clone()
+            .oneshot(preflight("https://a.example"))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let h = res.headers();
+        assert_eq!(h[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://a.example");
+        assert_eq!(h[header::ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
+        assert_eq!(h[header::ACCESS_CONTROL_ALLOW_HEADERS], "content-type");
+        let other = svc.oneshot(preflight("https://b.example")).await.unwrap();
+        assert!(
+            other
+                .headers()
+                .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn without_origins_requests_reach_socket_io_untouched() {
+        let s = Settings::try_parse_from(["t"]).unwrap();
+        let svc = option_layer(cors(&s.socket)).layer(service_fn(engine));
+        let res = svc.oneshot(preflight("https://a.example")).await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert!(
+            res.headers()
+                .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+                .is_none()
+        );
     }
 }
