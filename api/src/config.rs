@@ -20,10 +20,15 @@ pub struct AccountsConfig {
     /// the number of CPUs.
     #[arg(long, env = "HASH_CONCURRENCY")]
     pub hash_concurrency: Option<usize>,
-    /// Password hashes allowed to wait for a slot; beyond that sign-up and
-    /// login answer 503 at once.
-    #[arg(long, env = "HASH_QUEUE", default_value_t = 16)]
-    pub hash_queue: usize,
+    /// Longest expected wait for a password-hashing slot, in milliseconds
+    /// (estimated from the measured cost of a hash); a sign-up or login
+    /// that would wait longer answers 503 at once.
+    #[arg(long, env = "HASH_QUEUE_MS", default_value_t = 2000)]
+    pub hash_queue_ms: u64,
+    /// At most this many password hashes waiting for a slot, on top of
+    /// `HASH_QUEUE_MS`; default: no bound by count.
+    #[arg(long, env = "HASH_QUEUE")]
+    pub hash_queue: Option<usize>,
     /// Take the client address from `X-Real-IP` (only behind a proxy that
     /// sets it, as the bundled nginx does).
     #[arg(long, env = "TRUST_X_REAL_IP", default_value_t = false)]
@@ -38,6 +43,7 @@ impl AccountsConfig {
             refresh_max: self.refresh_per_minute.max(1),
             signup_max_per_address: self.signups_per_address_hour,
             hash_concurrency: self.hash_concurrency.unwrap_or(d.hash_concurrency).max(1),
+            hash_queue_ms: self.hash_queue_ms,
             hash_queue: self.hash_queue,
             trust_x_real_ip: self.trust_x_real_ip,
             ..d

@@ -5,6 +5,8 @@
 //!
 //! - [`accounts`]: the account rules — input parsing, argon2id passwords,
 //!   the login throttle, token pairs and refresh rotation.
+//! - `hashing`: argon2id password hashing bounded in CPU, memory (pooled
+//!   blocks) and waiting (by expected time).
 //! - [`snapshot`]: board snapshots, cached encoded and compressed per seq,
 //!   built once however many requests wait (single flight).
 //! - [`routes`]: the HTTP handlers, thin wrappers over `accounts` and the
@@ -25,6 +27,7 @@ pub mod accounts;
 pub mod auth_outcomes;
 pub mod config;
 pub mod error;
+mod hashing;
 pub mod openapi;
 pub mod routes;
 pub mod snapshot;

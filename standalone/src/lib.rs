@@ -85,6 +85,7 @@ pub async fn build(config: &StandaloneConfig, clock: SharedClock) -> anyhow::Res
     let (socket_layer, io) = gateway::socket_layer(gw.clone());
     let draining = pixel_core::http::Draining::default();
     let router = api::startup::app(game.clone(), tokens, clock, config.accounts.settings())
+        .await?
         .merge(web::router())
         .merge(pixel_core::telemetry::ops_router(
             store,

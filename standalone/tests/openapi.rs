@@ -145,7 +145,7 @@ fn router_paths(router: &axum::Router) -> BTreeSet<String> {
     set
 }
 
-fn api_router() -> axum::Router {
+async fn api_router() -> axum::Router {
     let clock: SharedClock = Arc::new(ManualClock::new(common::START_MS));
     let board = BoardConfig {
         id: BoardId::parse("main").unwrap(),
@@ -166,6 +166,8 @@ fn api_router() -> axum::Router {
         clock.clone(),
     ));
     api::startup::app(game, tokens, clock, Default::default())
+        .await
+        .expect("the api starts")
 }
 
 #[tokio::test]
@@ -178,7 +180,7 @@ async fn the_document_lists_every_route_and_method_the_api_serves() {
     let mut documented: BTreeSet<String> = ops.keys().cloned().collect();
     documented.insert("/api/{*rest}".to_owned());
     assert_eq!(
-        router_paths(&api_router()),
+        router_paths(&api_router().await),
         documented,
         "every route of api::router must be described in the OpenAPI document (#[utoipa::path] \
          and crate::routes::documented), and nothing else"
