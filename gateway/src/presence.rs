@@ -72,8 +72,6 @@ async fn count_loop<A: Adapter>(
             }
         };
         relay.set_watchers(watchers);
-        metrics::gauge!("gateway_presence_watchers", "board" => board.to_string())
-            .set(watchers as f64);
         if sent != Some(watchers) {
             sent = Some(watchers);
             let event = PresenceEvent {

@@ -66,14 +66,35 @@ pub struct Placed {
 pub struct Game {
     store: Arc<dyn Store>,
     boards: BTreeMap<BoardId, Arc<BoardConfig>>,
+    counters: BTreeMap<BoardId, BoardCounters>,
     clock: SharedClock,
     history: HistoryPolicy,
+}
+
+/// A board's metric handles, made once.
+struct BoardCounters {
+    placements: metrics::Counter,
+    decays: metrics::Counter,
+}
+
+impl BoardCounters {
+    fn new(board: &BoardId) -> Self {
+        use crate::telemetry::board_counter;
+        Self {
+            placements: board_counter("pixel_placements_total", board),
+            decays: board_counter("pixel_decays_total", board),
+        }
+    }
 }
 
 impl Game {
     pub fn new(store: Arc<dyn Store>, boards: Vec<BoardConfig>, clock: SharedClock) -> Self {
         Self {
             store,
+            counters: boards
+                .iter()
+                .map(|b| (b.id.clone(), BoardCounters::new(&b.id)))
+                .collect(),
             boards: boards
                 .into_iter()
                 .map(|b| (b.id.clone(), Arc::new(b)))
@@ -187,8 +208,9 @@ impl Game {
         };
         match outcome {
             PlaceOutcome::Placed(update) => {
-                metrics::counter!("pixel_placements_total", "board" => board.id.to_string())
-                    .increment(1);
+                if let Some(c) = self.counters.get(&board.id) {
+                    c.placements.increment(1);
+                }
                 Ok(Placed {
                     update,
                     cooldown_until,
@@ -292,9 +314,10 @@ impl Game {
         let mut out = Vec::new();
         for board in self.boards.values() {
             let swept = self.store.sweep(board, now, batch, self.history).await?;
-            if !swept.removed.is_empty() {
-                metrics::counter!("pixel_decays_total", "board" => board.id.to_string())
-                    .increment(swept.removed.len() as u64);
+            if let Some(c) = self.counters.get(&board.id)
+                && !swept.removed.is_empty()
+            {
+                c.decays.increment(swept.removed.len() as u64);
             }
             out.push((board.clone(), swept));
         }

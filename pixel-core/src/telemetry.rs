@@ -15,6 +15,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
+use crate::domain::BoardId;
 use crate::store::Store;
 
 /// Installs the global tracing subscriber (`RUST_LOG`, default `info`).
@@ -51,6 +52,20 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
         .set(1.0);
         handle
     })
+}
+
+/// A board's counter `name{board}`, registered once: hot paths keep the
+/// handle instead of building a label per event. Installs the recorder
+/// first (a handle taken before it would count into nothing).
+pub fn board_counter(name: &'static str, board: &BoardId) -> metrics::Counter {
+    metrics_handle();
+    metrics::counter!(name, "board" => board.to_string())
+}
+
+/// A board's gauge `name{board}`, registered once (see [`board_counter`]).
+pub fn board_gauge(name: &'static str, board: &BoardId) -> metrics::Gauge {
+    metrics_handle();
+    metrics::gauge!(name, "board" => board.to_string())
 }
 
 fn describe() {
