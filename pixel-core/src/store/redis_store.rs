@@ -62,6 +62,10 @@ use super::{
 };
 use crate::domain::{BoardConfig, BoardId, HistoryPolicy, PixelEntry, Update};
 
+mod decode;
+
+use decode::{PlaceReply, SweepReply};
+
 /// Trims a board's feed per the history policy, dropping at most `budget`
 /// entries. Every entry's first field is `t`, its recorded time, so the
 /// head entry decides whether anything goes; the common case (the head is
@@ -531,7 +535,7 @@ impl RedisStore {
     async fn place_once(&self, cmd: &PlaceCommand<'_>) -> Result<Placed, StoreError> {
         let id = &cmd.board.id;
         let mut conn = self.conn().await?;
-        let (placed, value): (i64, i64) = self
+        let reply: (i64, i64) = self
             .place
             .key(self.board_key(id, "seq"))
             .key(self.board_key(id, "px"))
@@ -565,17 +569,15 @@ impl RedisStore {
                     redis_err(e)
                 }
             })?;
-        Ok(Placed::Done(match placed {
-            3 => return Ok(Placed::Epoch),
-            2 => {
+        Ok(Placed::Done(match PlaceReply::decode(reply)? {
+            PlaceReply::OtherEpoch => return Ok(Placed::Epoch),
+            PlaceReply::Fenced => {
                 return Err(StoreError::Unavailable(
                     "placement was settled as not applied".into(),
                 ));
             }
-            0 => PlaceOutcome::Cooldown {
-                retry_after_ms: value,
-            },
-            _ => PlaceOutcome::Placed(cmd.update(value as u64)),
+            PlaceReply::Cooldown { retry_after_ms } => PlaceOutcome::Cooldown { retry_after_ms },
+            PlaceReply::Placed { seq } => PlaceOutcome::Placed(cmd.update(seq)),
         }))
     }
 
@@ -922,14 +924,7 @@ impl Store for RedisStore {
                 .invoke_async(&mut conn)
                 .await
                 .map_err(|e| self.fail(e))?;
-            Ok(match out.first().map(String::as_str) {
-                Some("rotated") => RotateOutcome::Rotated {
-                    user_id: out.get(1).cloned().unwrap_or_default(),
-                },
-                Some("reused") => RotateOutcome::Reused,
-                Some("limited") => RotateOutcome::RateLimited,
-                _ => RotateOutcome::Invalid,
-            })
+            decode::rotate_reply(&out)
         })
         .await
     }
@@ -1152,29 +1147,20 @@ impl Store for RedisStore {
                     .invoke_async(&mut conn)
                     .await
                     .map_err(|e| self.fail(e))?;
-                let (Some(&next_due), Some(&backlog)) = (out.first(), out.get(1)) else {
-                    return Err(StoreError::Corrupt(format!("sweep reply {out:?}")));
-                };
-                if next_due == -2 {
-                    self.recover().await?;
-                    continue;
+                match SweepReply::decode(&out, board)? {
+                    SweepReply::OtherEpoch => self.recover().await?,
+                    SweepReply::Swept {
+                        removed,
+                        next_due,
+                        backlog,
+                    } => {
+                        return Ok(SweepOutcome {
+                            removed,
+                            next_due,
+                            backlog,
+                        });
+                    }
                 }
-                let removed = match out.get(2..) {
-                    Some([first, cells @ ..]) => cells
-                        .iter()
-                        .zip(*first as u64..)
-                        .map(|(&i, seq)| {
-                            let c = board.coord_of(i as u32);
-                            Update::decay(seq, c.x, c.y)
-                        })
-                        .collect(),
-                    _ => Vec::new(),
-                };
-                return Ok(SweepOutcome {
-                    removed,
-                    next_due: (next_due >= 0).then_some(next_due),
-                    backlog: backlog.max(0) as u64,
-                });
             }
             Err(epoch_unsettled())
         })
