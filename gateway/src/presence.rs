@@ -78,7 +78,12 @@ async fn count_loop<A: Adapter>(
                 board: &board,
                 watchers,
             };
-            if let Err(e) = io.local().to(room(&board)).emit("presence", &event).await {
+            if let Err(e) = io
+                .local()
+                .to(room(&board))
+                .emit(crate::ack::events::PRESENCE, &event)
+                .await
+            {
                 tracing::debug!(error = %e, "some sockets missed a presence event");
             }
         }

@@ -265,7 +265,12 @@ impl Relay {
                 board,
                 updates: chunk,
             };
-            if let Err(e) = io.local().to(room(board)).emit("pixels", &event).await {
+            if let Err(e) = io
+                .local()
+                .to(room(board))
+                .emit(crate::ack::events::PIXELS, &event)
+                .await
+            {
                 // Only sockets whose send buffer is full miss it; they see
                 // the hole by seq and catch up with `join since`.
                 self.metrics.dropped.increment(1);
@@ -281,7 +286,12 @@ impl Relay {
         let board = &self.board.id;
         self.metrics.resyncs.increment(1);
         let event = ResyncEvent { board, seq };
-        if let Err(e) = io.local().to(room(board)).emit("resync", &event).await {
+        if let Err(e) = io
+            .local()
+            .to(room(board))
+            .emit(crate::ack::events::RESYNC, &event)
+            .await
+        {
             tracing::debug!(error = %e, "some sockets missed a resync event");
         }
     }
