@@ -12,9 +12,28 @@ use pixel_core::ErrorCode;
 use pixel_core::auth::TokenError;
 use pixel_core::game::GameError;
 use pixel_core::store::StoreError;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::accounts::AccountError;
+
+/// Every error body: `{"error": {"code", "message"}}`; what the api sends
+/// and what its OpenAPI document describes (each error response there
+/// narrows `code` to the codes its status carries).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ErrorDetail {
+    /// A snake_case code from docs/PROTOCOL.md.
+    #[schema(value_type = String)]
+    code: ErrorCode,
+    /// Human text.
+    message: String,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -88,7 +107,9 @@ impl IntoResponse for ApiError {
         };
         let mut response = (
             status,
-            Json(json!({"error": {"code": code, "message": message}})),
+            Json(ErrorBody {
+                error: ErrorDetail { code, message },
+            }),
         )
             .into_response();
         if matches!(self, Self::RateLimited(_) | Self::Busy(_)) {

@@ -27,6 +27,7 @@ pub mod accounts;
 pub mod auth_outcomes;
 pub mod config;
 pub mod error;
+mod extract;
 mod hashing;
 pub mod openapi;
 pub mod routes;

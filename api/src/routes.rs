@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, LazyLock};
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -15,9 +14,7 @@ use bytes::Bytes;
 use pixel_core::Game;
 use pixel_core::auth::{AccessTokens, Claims};
 use pixel_core::domain::{BoardConfig, BoardId, BoardMeta, Update};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use tower_http::compression::CompressionLayer;
 use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -26,6 +23,7 @@ use utoipa_axum::routes;
 use crate::accounts::{Accounts, PublicUser, TokenBody};
 use crate::auth_outcomes::{self, AuthAction};
 use crate::error::ApiError;
+use crate::extract::JsonObject;
 use crate::openapi::{
     BadRequest, EmailTaken, Internal, InvalidCredentials, InvalidToken, NotFound, RateLimited,
     TooLarge, Unauthorized, Unavailable,
@@ -127,18 +125,6 @@ async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
-/// A JSON object body as `T`. serde would also read a struct from a JSON
-/// array (`["a@b.io", "pw"]`); the contract's bodies are objects only.
-fn object<T: DeserializeOwned>(body: Result<Json<Value>, JsonRejection>) -> Result<T, ApiError> {
-    let Json(v) = body?;
-    if !v.is_object() {
-        return Err(ApiError::InvalidInput(
-            "the body must be a JSON object".into(),
-        ));
-    }
-    serde_json::from_value(v).map_err(|e| ApiError::InvalidInput(e.to_string()))
-}
-
 /// `POST /api/auth/signup`.
 #[derive(Deserialize, ToSchema)]
 pub(crate) struct SignupBody {
@@ -234,10 +220,10 @@ impl FromRequestParts<ApiState> for ClientAddr {
 async fn signup(
     State(s): State<ApiState>,
     ClientAddr(client): ClientAddr,
-    body: Result<Json<Value>, JsonRejection>,
+    body: Result<JsonObject<SignupBody>, ApiError>,
 ) -> Result<(StatusCode, Json<TokenBody>), ApiError> {
     let result = async {
-        let b: SignupBody = object(body)?;
+        let JsonObject(b) = body?;
         s.accounts
             .signup(&b.email, &b.password, b.name.as_deref(), client)
             .await
@@ -271,10 +257,10 @@ async fn signup(
 )]
 async fn login(
     State(s): State<ApiState>,
-    body: Result<Json<Value>, JsonRejection>,
+    body: Result<JsonObject<LoginBody>, ApiError>,
 ) -> Result<Json<TokenBody>, ApiError> {
     let result = async {
-        let b: LoginBody = object(body)?;
+        let JsonObject(b) = body?;
         s.accounts
             .login(&b.email, &b.password)
             .await
@@ -308,10 +294,10 @@ async fn login(
 )]
 async fn refresh(
     State(s): State<ApiState>,
-    body: Result<Json<Value>, JsonRejection>,
+    body: Result<JsonObject<RefreshBody>, ApiError>,
 ) -> Result<Json<TokenBody>, ApiError> {
     let result = async {
-        let b: RefreshBody = object(body)?;
+        let JsonObject(b) = body?;
         s.accounts.refresh(b.token()?).await.map_err(ApiError::from)
     }
     .await;
@@ -335,10 +321,10 @@ async fn refresh(
 )]
 async fn logout(
     State(s): State<ApiState>,
-    body: Result<Json<Value>, JsonRejection>,
+    body: Result<JsonObject<RefreshBody>, ApiError>,
 ) -> Result<StatusCode, ApiError> {
     let result = async {
-        let b: RefreshBody = object(body)?;
+        let JsonObject(b) = body?;
         s.accounts.logout(b.token()?).await.map_err(ApiError::from)
     }
     .await;
