@@ -17,9 +17,10 @@ use utoipa::ToSchema;
 
 use crate::accounts::AccountError;
 
-/// Every error body: `{"error": {"code", "message"}}`; what the api sends
-/// and what its OpenAPI document describes (each error response there
-/// narrows `code` to the codes its status carries).
+// What the api sends is what its OpenAPI document describes: one type.
+// (Its doc comment is the schema's description in the document.)
+/// Every error body: `{"error": {"code", "message"}}`. Each error response
+/// below narrows `code` to the codes its status carries.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Error)]
 pub(crate) struct ErrorBody {
