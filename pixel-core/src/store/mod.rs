@@ -23,7 +23,7 @@ mod memory;
 mod redis_store;
 
 pub use memory::MemoryStore;
-#[doc(hidden)]
+#[cfg(any(test, feature = "test-helpers"))]
 pub use redis_store::fuzzing as redis_fuzzing;
 pub use redis_store::{RedisSettings, RedisStore};
 
@@ -350,6 +350,7 @@ pub trait Store: Send + Sync + 'static {
     fn feed(&self) -> Box<dyn FeedReader>;
 }
 
+#[cfg(any(test, feature = "test-helpers"))]
 pub mod conformance;
 pub mod pubsub;
 

@@ -1266,7 +1266,7 @@ impl FeedReader for RedisFeed {
 }
 
 /// The parsers of what Redis returns, for the fuzz targets in `fuzz/`.
-#[doc(hidden)]
+#[cfg(any(test, feature = "test-helpers"))]
 pub mod fuzzing {
     use super::*;
 
