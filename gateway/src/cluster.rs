@@ -11,7 +11,7 @@ use axum::Router;
 use pixel_core::Game;
 use pixel_core::SystemClock;
 use pixel_core::auth::AccessTokens;
-use pixel_core::store::pubsub;
+use crate::pubsub;
 use socketioxide_redis::{FredAdapter, RedisAdapterConfig, RedisAdapterCtr};
 use tokio::net::TcpListener;
 

@@ -18,6 +18,8 @@
 //!   the adapter), sent as `presence` events.
 //! - [`config`] and [`startup`]: socket limits and building the Socket.IO layer.
 //! - [`cluster`]: the replica binary's wiring: Redis store and Redis adapter.
+//! - `pubsub`: the adapter's fred subscriber, which resubscribes after
+//!   every reconnect.
 
 pub mod ack;
 pub mod cluster;
@@ -26,6 +28,7 @@ pub mod handlers;
 pub mod limits;
 pub mod payload;
 pub mod presence;
+mod pubsub;
 pub mod relay;
 pub mod session;
 pub mod startup;

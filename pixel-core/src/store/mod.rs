@@ -352,7 +352,6 @@ pub trait Store: Send + Sync + 'static {
 
 #[cfg(any(test, feature = "test-helpers"))]
 pub mod conformance;
-pub mod pubsub;
 
 /// Connects the Redis store, waiting for Redis with backoff for up to
 /// `patience` (a cluster's processes may start before Redis is up).
