@@ -1,6 +1,6 @@
 //! Accounts: sign-up, login, refresh-token rotation, logout.
 //!
-//! Passwords are hashed with argon2id by [`crate::hashing`], bounded in CPU,
+//! Passwords are hashed with argon2id by `crate::hashing`, bounded in CPU,
 //! memory and waiting. Refresh tokens are 256-bit random strings; the store
 //! only ever sees their SHA-256, so a leaked store cannot mint sessions.
 //! Logins are throttled per account (at most `login_max_attempts` failed or

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, State};
 use axum::http::request::Parts;
@@ -11,16 +11,15 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use bytes::Bytes;
-use pixel_core::Game;
-use pixel_core::auth::{AccessTokens, Claims};
-use pixel_core::domain::{BoardConfig, BoardId, BoardMeta, Update};
+use pixel_core::auth::Claims;
+use pixel_core::domain::{BoardId, BoardMeta, Update};
 use serde::{Deserialize, Serialize};
 use tower_http::compression::CompressionLayer;
 use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::accounts::{Accounts, PublicUser, TokenBody};
+use crate::accounts::{PublicUser, TokenBody};
 use crate::auth_outcomes::{self, AuthAction};
 use crate::error::ApiError;
 use crate::extract::JsonObject;
@@ -28,33 +27,9 @@ use crate::openapi::{
     BadRequest, EmailTaken, Internal, InvalidCredentials, InvalidToken, NotFound, RateLimited,
     TooLarge, Unauthorized, Unavailable,
 };
-use crate::snapshot::SnapshotCache;
+use crate::state::ApiState;
 
 use crate::MAX_BODY_BYTES;
-
-#[derive(Clone)]
-pub struct ApiState {
-    pub game: Arc<Game>,
-    pub accounts: Arc<Accounts>,
-    pub tokens: Arc<AccessTokens>,
-    pub(crate) snapshots: Arc<SnapshotCache>,
-}
-
-impl ApiState {
-    /// A board by id; 404 `not_found` otherwise.
-    pub fn board(&self, id: &str) -> Result<&Arc<BoardConfig>, ApiError> {
-        board_of(self, id)
-    }
-
-    pub fn new(game: Arc<Game>, accounts: Arc<Accounts>, tokens: Arc<AccessTokens>) -> Self {
-        Self {
-            game,
-            accounts,
-            tokens,
-            snapshots: Arc::default(),
-        }
-    }
-}
 
 /// Every route of the api, each registered together with its OpenAPI
 /// description (`#[utoipa::path]` on the handler): the router and the
@@ -393,12 +368,6 @@ async fn boards(State(s): State<ApiState>) -> Result<Json<Vec<BoardMeta>>, ApiEr
 
 /// Resolves a board from a path segment. On REST every unknown id is a 404,
 /// malformed or not.
-fn board_of<'a>(s: &'a ApiState, id: &str) -> Result<&'a Arc<BoardConfig>, ApiError> {
-    s.game
-        .board(id)
-        .map_err(|_| ApiError::NotFound(format!("no board named {id:?}")))
-}
-
 /// The `{board}` path segment. One that is not UTF-8 once decoded names no
 /// board either: 404 like any unknown id, in the contract's error shape
 /// (axum's own rejection would be a plain-text 400).
@@ -431,7 +400,7 @@ async fn board_meta(
     State(s): State<ApiState>,
     BoardPath(id): BoardPath,
 ) -> Result<Json<BoardMeta>, ApiError> {
-    let board = board_of(&s, &id)?;
+    let board = s.board(&id)?;
     Ok(Json(s.game.meta(board).await?))
 }
 
@@ -490,7 +459,7 @@ async fn history(
         axum::extract::rejection::QueryRejection,
     >,
 ) -> Result<Json<HistoryBody>, ApiError> {
-    let board = board_of(&s, &id)?;
+    let board = s.board(&id)?;
     let axum::extract::Query(query) =
         query.map_err(|e| ApiError::InvalidInput(format!("bad query string: {e}")))?;
     let since = query_number(&query, "since", 0)?;

@@ -42,7 +42,7 @@ use serde::Serialize;
 use tokio::sync::OnceCell;
 
 use crate::error::ApiError;
-use crate::routes::ApiState;
+use crate::state::ApiState;
 
 /// The binary form's media type.
 pub const BINARY_TYPE: &str = "application/octet-stream";

@@ -13,7 +13,8 @@ use tokio::net::TcpListener;
 
 use crate::accounts::{AccountSettings, Accounts};
 use crate::config::ApiConfig;
-use crate::routes::{ApiState, router};
+use crate::routes::router;
+use crate::state::ApiState;
 
 /// The api's routes with their state, tracing and request metrics; without
 /// the ops routes, which the server adds once for all its services. Fails
