@@ -19,7 +19,7 @@ use crate::payload;
 use crate::presence::PresenceEvent;
 use crate::relay::{Relay, room};
 use crate::session::{Identity, Session};
-use crate::startup::Gateway;
+use crate::state::Gateway;
 
 /// The handshake's refusal, shown to the client as `connect_error` with
 /// `err.message` = `unauthorized` or `token_expired`.
