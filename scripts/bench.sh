@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks (issue 7): every scenario against the standalone server and a
+# Benchmarks: every scenario against the standalone server and a
 # local cluster, with the load generator `pixel-bench` (bench/).
 #
 #   scripts/bench.sh           full run: release build, 3 runs per scenario,

@@ -21,8 +21,8 @@
 #   NGINX_BIND=127.0.0.1                       nginx's listen address
 # `up` records these settings in $CLUSTER_DIR/cluster.env; `status`, `start`,
 # `stop` and `down` read them back, so they act on the cluster `up` made.
-# Every other variable of the README's configuration table (COOLDOWN_MS,
-# TTL_MS, ...) is passed through to the services.
+# Every other setting of docs/configuration.md (COOLDOWN_MS, TTL_MS, ...;
+# the list SERVICE_SETTINGS below) is passed through to the services.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -102,18 +102,21 @@ stop_one() {
   rm -f "$f"
 }
 
-render() {
-  # render TEMPLATE OUT: fills ${VAR} placeholders from the environment,
-  # leaving nginx's own $variables alone.
-  python3 - "$1" "$2" <<'PY'
-import os, re, sys
-text = open(sys.argv[1]).read()
-out = re.sub(r"\$\{([A-Z_]+)\}", lambda m: os.environ[m.group(1)], text)
-open(sys.argv[2], "w").write(out)
-PY
-}
-
 SERVICE_ENV=(env RUST_LOG="${RUST_LOG:-info}" BIND_ADDR=127.0.0.1)
+# The settings of docs/configuration.md that the services take from the
+# environment of `up` as they are (scripts/ops/check_config.py compares
+# this list with the table). The others are this script's own: PORT and
+# BIND_ADDR per process, REDIS_URL and JWT_SECRET above, TRUSTED_PROXIES
+# for the nginx in front.
+SERVICE_SETTINGS=(
+  BOARD_WIDTH BOARD_HEIGHT COOLDOWN_MS TTL_MS
+  ACCESS_TOKEN_TTL_S REFRESH_TOKEN_TTL_S REFRESH_PER_MINUTE SIGNUPS_PER_ADDRESS_HOUR
+  HASH_CONCURRENCY HASH_QUEUE
+  SOCKET_EVENT_RATE SOCKET_EVENT_BURST MAX_PAYLOAD_BYTES PLACE_CONCURRENCY
+  SOCKET_BUFFER_PACKETS WS_READ_BUFFER_BYTES MAX_CONNECTIONS MAX_CONNECTIONS_PER_ADDRESS
+  PING_INTERVAL_MS PING_TIMEOUT_MS SWEEP_INTERVAL_MS SWEEP_BATCH
+  SHUTDOWN_READY_DELAY_MS SHUTDOWN_DRAIN_MS LOG_FORMAT RUST_LOG
+)
 
 start_redis() {
   [ "$OWN_REDIS" = 1 ] || return 0
@@ -204,13 +207,9 @@ NGINX_AUTH_RATE=$NGINX_AUTH_RATE
 NGINX_AUTH_BURST=$NGINX_AUTH_BURST
 NGINX_CONN_PER_ADDR=$NGINX_CONN_PER_ADDR
 ENV
-    # The services' own settings given to `up` (README's table), so that
-    # `start NAME` later runs a process configured like its peers.
-    for v in BOARD_WIDTH BOARD_HEIGHT COOLDOWN_MS TTL_MS SOCKET_EVENT_RATE SOCKET_EVENT_BURST \
-      MAX_PAYLOAD_BYTES SOCKET_BUFFER_PACKETS PING_INTERVAL_MS PING_TIMEOUT_MS SWEEP_INTERVAL_MS \
-      SWEEP_BATCH ACCESS_TOKEN_TTL_S REFRESH_TOKEN_TTL_S REFRESH_PER_MINUTE SIGNUPS_PER_ADDRESS_HOUR \
-      HASH_CONCURRENCY HASH_QUEUE MAX_CONNECTIONS MAX_CONNECTIONS_PER_ADDRESS PLACE_CONCURRENCY \
-      SHUTDOWN_READY_DELAY_MS SHUTDOWN_DRAIN_MS LOG_FORMAT RUST_LOG; do
+    # The services' own settings given to `up`, so that `start NAME` later
+    # runs a process configured like its peers.
+    for v in "${SERVICE_SETTINGS[@]}"; do
       [ -z "${!v:-}" ] || printf '%s=%q\n' "$v" "${!v}" >>"$CLUSTER_DIR/cluster.env"
     done
     # An external Redis is part of the state; our own is rebuilt from the port.

@@ -1,5 +1,7 @@
-# Helpers for the test and cluster scripts: free ports, waiting on
-# conditions, starting processes that are stopped again on exit.
+# Helpers for the test, cluster and benchmark scripts: free ports, waiting on
+# conditions, starting processes that are stopped again on exit, installing
+# missing commands, rendering nginx templates, local clusters on free ports
+# and the processes a killed run left behind.
 # shellcheck shell=bash
 
 RUN_DIR=${RUN_DIR:-"$PWD/.run"}
@@ -72,4 +74,55 @@ need_cmd() {
   fi
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null
   [ "$own_policy" -eq 0 ] || $sudo rm -f "$policy"
+}
+
+# render TEMPLATE OUT: fills the template's ${VAR} placeholders from the
+# environment, leaving nginx's own $variables alone. A placeholder whose
+# variable is unset is an error.
+render() {
+  python3 - "$1" "$2" <<'PY'
+import os, re, sys
+text = open(sys.argv[1]).read()
+out = re.sub(r"\$\{([A-Z_]+)\}", lambda m: os.environ[m.group(1)], text)
+open(sys.argv[2], "w").write(out)
+PY
+}
+
+# stop_stale DIR: a run that was killed left processes behind; stops those
+# recorded under DIR — local clusters by `cluster.sh down`, the rest by
+# their pid files, and only processes started from this checkout — so that
+# DIR can go.
+stop_stale() {
+  local dir=$1 root=$PWD cluster f pid
+  [ -d "$dir" ] || return 0
+  while IFS= read -r cluster; do
+    CLUSTER_DIR=$cluster scripts/cluster.sh down >/dev/null 2>&1 || true
+  done < <(find "$dir" -type d -name pids -printf '%h\n')
+  while IFS= read -r f; do
+    pid=$(cat "$f" 2>/dev/null) || continue
+    if kill -0 "$pid" 2>/dev/null && [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$root" ]; then
+      kill "$pid" 2>/dev/null || true
+    fi
+  done < <(find "$dir" -name '*.pid')
+}
+
+# start_cluster DIR GATEWAYS: a local cluster (scripts/cluster.sh up) in DIR
+# with its own Redis, every port free; exports CLUSTER_DIR and the ports
+# (NGINX_PORT, API_PORT, WORKER_PORT, REDIS_PORT, GATEWAY_PORTS) for the
+# suites. Any other setting comes from the caller's environment.
+start_cluster() {
+  export CLUSTER_DIR=$1 GATEWAYS=$2
+  NGINX_PORT=$(free_port) API_PORT=$(free_port) WORKER_PORT=$(free_port) REDIS_PORT=$(free_port)
+  GATEWAY_PORTS=""
+  for _ in $(seq "$2"); do GATEWAY_PORTS+="$(free_port) "; done
+  GATEWAY_PORTS=${GATEWAY_PORTS% }
+  export NGINX_PORT API_PORT WORKER_PORT REDIS_PORT GATEWAY_PORTS
+  scripts/cluster.sh up
+}
+
+# stop_cluster: stops the cluster start_cluster made, if any of it runs.
+stop_cluster() {
+  if [ -n "${CLUSTER_DIR:-}" ] && compgen -G "$CLUSTER_DIR/pids/*.pid" >/dev/null; then
+    scripts/cluster.sh down
+  fi
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Where an idle joined connection's memory goes (issue 7): the standalone
+# Where an idle joined connection's memory goes: the standalone
 # server (release build) under heaptrack, N spectators connected and joined
 # by `pixel-bench idle`, then the heap at its peak grouped by allocation
 # site, in bytes per connection.

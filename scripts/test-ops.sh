@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Operations checks (issue 8), called by scripts/test.sh in three steps:
+# Operations checks, called by scripts/test.sh in three steps:
 #
 #   scripts/test-ops.sh static   hadolint, compose schema, promtool (config,
 #                                rules, rule unit tests), Helm lint + render
@@ -72,7 +72,12 @@ static_checks() {
   nginx -t -q -p "$RUN_DIR/nginx-web" -c "$RUN_DIR/nginx-web/nginx.conf"
   log "helm lint + render, every object against the Kubernetes schemas"
   python3 scripts/ops/check_chart.py charts/realtime-pixel charts/realtime-pixel/values-production.yaml \
-    --readme README.md --out "$RUN_DIR/chart"
+    charts/realtime-pixel/ci/external-redis-values.yaml --config-doc docs/configuration.md --out "$RUN_DIR/chart"
+  log "one configuration: docs/configuration.md = --help = chart = compose = cluster.sh; metrics documented and on the dashboard"
+  need_cmd redis-server redis-server
+  python3 scripts/ops/check_config.py --bin-dir "target/${PROFILE:-debug}" --chart charts/realtime-pixel \
+    charts/realtime-pixel/values-production.yaml charts/realtime-pixel/ci/external-redis-values.yaml
+  python3 scripts/ops/check_metrics.py --binary "target/${PROFILE:-debug}/realtime-pixel"
 }
 
 # ---------------------------------------------------------------- live --

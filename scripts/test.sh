@@ -1,188 +1,276 @@
 #!/usr/bin/env bash
-# The whole test suite, as the README gives it and CI runs it:
-#   1. formatting and clippy (warnings are errors);
-#   2. every Rust test, unit and integration (the Redis store's against a
-#      real redis-server);
-#   3. the JS contract suite (official socket.io-client) and the web page
-#      in headless Chromium, against the standalone server; schemathesis
-#      against its OpenAPI document (/api/openapi.json);
-#   4. a local cluster (redis-server, api, 3 gateways, 2 workers, nginx):
-#      the same contract suite and page test through nginx, then the
-#      cluster drills;
-#   5. operations (scripts/test-ops.sh): static checks of the Dockerfile,
-#      compose file, Helm chart, Prometheus rules; a real Prometheus
-#      against the cluster; the images built and run with podman;
-#   6. a seconds-long smoke run of the benchmark harness (scripts/bench.sh).
-# It installs what it needs (Debian packages, npm packages) and stops every
-# process it started.
+# The test command, made of named stages (docs/testing.md):
+#
+#   scripts/test.sh               every stage, in the order below (CI runs this)
+#   scripts/test.sh js cluster    only these stages, in the order given
+#   scripts/test.sh --list        the stages and what each runs
+#
+# Each stage runs in a subshell of its own: it sets its own settings,
+# installs what it needs (Debian packages, npm packages, cargo tools),
+# builds the binaries it runs (a no-op when they are fresh), binds only
+# 127.0.0.1 on free ports, keeps its logs in .run/test/STAGE/ and stops
+# every process it started, on failure too. The run stops at the first
+# stage that fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-export RUN_DIR="$ROOT/.run/test"
-# A previous run that was killed left processes behind: stop them (by the
-# pid files it left, and only processes started from this checkout) before
-# its pid files go.
-if [ -d "$RUN_DIR" ]; then
-  if [ -d "$RUN_DIR/cluster/pids" ]; then
-    CLUSTER_DIR="$RUN_DIR/cluster" scripts/cluster.sh down >/dev/null 2>&1 || true
-  fi
-  for f in "$RUN_DIR"/*.pid "$RUN_DIR"/*/*.pid; do
-    [ -e "$f" ] || continue
-    pid=$(cat "$f")
-    if kill -0 "$pid" 2>/dev/null && [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$ROOT" ]; then
-      kill "$pid" 2>/dev/null || true
-    fi
-  done
-fi
-rm -rf "$RUN_DIR"
-source scripts/lib.sh
+TEST_DIR="$ROOT/.run/test"
 
-CLUSTER_DIR="$RUN_DIR/cluster"
-STREAM_CLUSTER_DIR="$RUN_DIR/stream-cluster"
-cleanup() {
-  stop_started
-  local dir
-  for dir in "$CLUSTER_DIR" "$STREAM_CLUSTER_DIR"; do
-    if [ -d "$dir/pids" ]; then
-      CLUSTER_DIR=$dir scripts/cluster.sh down >/dev/null 2>&1 || true
-    fi
-  done
+STAGES=(lint rust openapi js cluster ops deploy fuzz stream bench)
+
+describe() {
+  case $1 in
+    lint) echo "cargo fmt --check, clippy (warnings are errors), cargo machete (unused dependencies)" ;;
+    rust) echo "every Rust test, unit and integration (the Redis store's against a real redis-server)" ;;
+    openapi) echo "schemathesis against the OpenAPI document a standalone server serves" ;;
+    js) echo "web modules (tsc, node --test); JS contract suite and the page in Chromium against the standalone server" ;;
+    cluster) echo "local cluster behind nginx: contract suite and page, live Prometheus, fault drills, hardening nginx, pages on the gateways" ;;
+    ops) echo "scripts/test-ops.sh static (Dockerfile, compose, chart, rules) and images (built and run with podman)" ;;
+    deploy) echo "scripts/test-ops.sh compose and chart (the deployment files run for real), where that script has them" ;;
+    fuzz) echo "each libFuzzer target for 5 s plus the inputs that once crashed (SKIP_FUZZ=1 skips it)" ;;
+    stream) echo "board stream drills against the standalone server and against a cluster" ;;
+    bench) echo "a seconds-long smoke run of every benchmark scenario (scripts/bench.sh --smoke)" ;;
+  esac
 }
-trap cleanup EXIT
 
-need_cmd curl curl
-need_cmd python3 python3
-need_cmd node nodejs
-need_cmd npm npm
-need_cmd redis-server redis-server
-need_cmd nginx nginx
-need_cmd chromium chromium
+list_stages() {
+  local s
+  for s in "${STAGES[@]}"; do printf '  %-8s %s\n' "$s" "$(describe "$s")"; done
+}
 
-log "cargo fmt --check"
-cargo fmt --all -- --check
+# stage_dir NAME: the stage's own directory under .run/test, emptied (after
+# stopping what a killed earlier run of the stage left running), as RUN_DIR.
+stage_dir() {
+  RUN_DIR="$TEST_DIR/$1"
+  stop_stale "$RUN_DIR"
+  rm -rf "$RUN_DIR"
+  mkdir -p "$RUN_DIR"
+  export RUN_DIR
+}
 
-log "cargo clippy"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+# npm_ci DIR: `npm ci` in DIR, unless its node_modules was installed from
+# the same package.json and package-lock.json by an earlier stage or run.
+npm_ci() {
+  local dir=$1 stamp="$1/node_modules/.installed-from-lock" sum
+  sum=$(cat "$dir/package.json" "$dir/package-lock.json" | sha256sum | cut -d' ' -f1)
+  [ "$(cat "$stamp" 2>/dev/null)" = "$sum" ] && return 0
+  log "npm ci in $dir"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$sum" >"$stamp"
+}
 
-log "cargo test"
-cargo test --workspace --locked
+# The settings the contract suites and the servers under test share.
+suite_env() {
+  export JWT_SECRET="test-secret-for-the-contract-suite-0123456789"
+  export COOLDOWN_MS=1000 TTL_MS=3000 BOARD_WIDTH=64 BOARD_HEIGHT=64
+  export SOCKET_EVENT_RATE=20 SOCKET_EVENT_BURST=40 MAX_PAYLOAD_BYTES=16384
+  # Every suite client shares 127.0.0.1: per-address limits are off for the
+  # contract suites, the hashing queue takes their bursts of sign-ups, and a
+  # 200-placement burst from one socket is not shed as `busy` (the hardening
+  # tests check every limit on their own).
+  export SIGNUPS_PER_ADDRESS_HOUR=0 MAX_CONNECTIONS_PER_ADDRESS=0 HASH_QUEUE=10000 PLACE_CONCURRENCY=1000
+  export NGINX_AUTH_RATE=10000r/s NGINX_AUTH_BURST=10000 NGINX_CONN_PER_ADDR=10000
+  export SCREENSHOT_DIR="$RUN_DIR/screenshots"
+}
 
-# ---- operations (issue 8): static checks --------------------------------
-log "ops: Dockerfile, compose, Helm chart, Prometheus rules"
-scripts/test-ops.sh static
-# --------------------------------------------------------------------------
+# The settings of a local cluster under test: debug binaries, 3 gateways,
+# 2 workers. The fault drills send SIGTERM to gateways, the api and a
+# worker under load: each stays unready-but-serving for 1 s, so the drills
+# see /readyz 503 before it goes.
+cluster_env() {
+  export PROFILE=debug GATEWAYS=3 WORKERS=2 RUST_LOG=warn SHUTDOWN_READY_DELAY_MS=1000
+}
 
-log "npm packages for the JS suites"
-(cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
+build_standalone() { cargo build --locked --bin realtime-pixel; }
+build_services() { cargo build --locked --bin realtime-pixel --bin pixel-api --bin pixel-gateway --bin pixel-worker; }
 
-# ---- web page modules (issue 10): type-check and unit-test the page's ES modules ----
-log "web page: tsc --noEmit and node --test (pure modules, no DOM)"
-(cd web && npm ci --no-audit --no-fund --loglevel=error && npx tsc --noEmit -p . && node --test --test-reporter=spec test/)
-# ---- end web page modules ----
+# start_standalone NAME [VAR=VALUE...]: the debug standalone server on a
+# free port, ready; its URL in PIXEL_URL.
+start_standalone() {
+  local name=$1 port
+  shift
+  port=$(free_port)
+  start "$name" env PORT="$port" BIND_ADDR=127.0.0.1 RUST_LOG=warn "$@" ./target/debug/realtime-pixel
+  export PIXEL_URL="http://127.0.0.1:$port"
+  wait_http "$PIXEL_URL/readyz"
+}
 
-# Settings shared by the server under test and the suites.
-export JWT_SECRET="test-secret-for-the-contract-suite-0123456789"
-export COOLDOWN_MS=1000 TTL_MS=3000 BOARD_WIDTH=64 BOARD_HEIGHT=64
-export SOCKET_EVENT_RATE=20 SOCKET_EVENT_BURST=40 MAX_PAYLOAD_BYTES=16384
-# Every suite client shares 127.0.0.1: per-address limits are off for the
-# contract suites, the hashing queue takes their bursts of sign-ups, and a
-# 200-placement burst from one socket is not shed as `busy` (the hardening
-# tests check every limit on their own).
-export SIGNUPS_PER_ADDRESS_HOUR=0 MAX_CONNECTIONS_PER_ADDRESS=0 HASH_QUEUE=10000 PLACE_CONCURRENCY=1000 NGINX_AUTH_RATE=10000r/s NGINX_AUTH_BURST=10000 NGINX_CONN_PER_ADDR=10000
-export SCREENSHOT_DIR="$RUN_DIR/screenshots"
+# node_test TIMEOUT_MS 'PATTERN'...: node's test runner on the files of
+# tests/js the patterns (globs, relative to tests/js) match, one file at a
+# time. A pattern that matches nothing is passed as it is, and fails.
+node_test() {
+  local timeout=$1
+  shift
+  (
+    cd tests/js
+    local files=() pattern
+    for pattern in "$@"; do
+      # shellcheck disable=SC2206 # the pattern is a glob, expanded here
+      files+=($pattern)
+    done
+    node --test --test-concurrency=1 --test-timeout="$timeout" --test-reporter=spec "${files[@]}"
+  )
+}
+
 contract_suite() {
-  (cd tests/js && node --test --test-concurrency=1 --test-timeout=120000 --test-reporter=spec ./*.test.mjs)
-  (cd tests/js && node --test --test-concurrency=1 --test-timeout=120000 --test-reporter=spec ./browser/*.test.mjs)
+  node_test 120000 './*.test.mjs'
+  node_test 120000 './browser/*.test.mjs'
 }
 
-log "JS contract suite against the standalone server"
-cargo build --locked --bin realtime-pixel
-port=$(free_port)
-start standalone env PORT="$port" BIND_ADDR=127.0.0.1 RUST_LOG=warn ./target/debug/realtime-pixel
-export PIXEL_URL="http://127.0.0.1:$port"
-wait_http "$PIXEL_URL/readyz"
-contract_suite
-stop_started
+# ------------------------------------------------------------------ stages
 
-# ---- OpenAPI (issue 9) ----------------------------------------------------
+stage_lint() {
+  log "cargo fmt --check"
+  cargo fmt --all -- --check
+  log "cargo clippy"
+  cargo clippy --workspace --all-targets --locked -- -D warnings
+  log "cargo machete: dependencies no crate uses"
+  command -v cargo-machete >/dev/null 2>&1 || cargo install cargo-machete --locked
+  cargo machete
+}
+
+stage_rust() {
+  need_cmd redis-server redis-server
+  log "cargo test"
+  cargo test --workspace --locked
+}
+
 # schemathesis (PyPI, in a venv under .run/) against the document the
 # standalone server serves at /api/openapi.json: generated requests to every
 # operation, signed in; fails on any 5xx and on any status, content type or
-# body the document does not describe. Its own server; sign-ups are not
-# limited per address, so that the stateful phase can follow sign-up into
-# refresh and logout (with the limit, 20 sign-ups in, every one is a 429).
-log "OpenAPI: schemathesis against the standalone server"
-port=$(free_port)
-start openapi-standalone env PORT="$port" BIND_ADDR=127.0.0.1 RUST_LOG=warn \
-  SIGNUPS_PER_ADDRESS_HOUR=0 ./target/debug/realtime-pixel
-wait_http "http://127.0.0.1:$port/readyz"
-scripts/schemathesis.sh "http://127.0.0.1:$port"
-stop_started
-# ---- end OpenAPI ----------------------------------------------------------
-
-log "local cluster: 3 gateways and 2 workers behind nginx"
-export CLUSTER_DIR PROFILE=debug GATEWAYS=3 WORKERS=2 RUST_LOG=warn
-NGINX_PORT=$(free_port) API_PORT=$(free_port) WORKER_PORT=$(free_port) REDIS_PORT=$(free_port)
-GATEWAY_PORTS="$(free_port) $(free_port) $(free_port)"
-export NGINX_PORT API_PORT WORKER_PORT REDIS_PORT GATEWAY_PORTS
-# ---- fault drills (issue 9) ----------------------------------------------
-# tests/js/cluster/faults.test.mjs (run by the "cluster drills" step below)
-# sends SIGTERM to gateways, the api and a worker under load: each stays
-# unready-but-serving for 1 s, so the drills see /readyz 503 before it goes.
-export SHUTDOWN_READY_DELAY_MS=1000
-# ---- end fault drills -----------------------------------------------------
-scripts/cluster.sh up
-export PIXEL_URL="http://127.0.0.1:$NGINX_PORT"
-# nginx does not proxy /metrics: the ops routes are checked on the api.
-export PIXEL_OPS_URL="http://127.0.0.1:$API_PORT"
-
-log "JS contract suite through nginx"
-contract_suite
-
-# ---- operations (issue 8): Prometheus against the cluster ----------------
-# Before the drills, which stop and restart processes.
-log "ops: a real Prometheus scraping the cluster; rules and dashboard queries"
-scripts/test-ops.sh live
-# --------------------------------------------------------------------------
-
-log "cluster drills"
-(cd tests/js && node --test --test-concurrency=1 --test-timeout=180000 --test-reporter=spec ./cluster/*.test.mjs)
-
-# ---- hardening (issue 9) --------------------------------------------------
-# A second nginx from the same template, with small per-address limits, in
-# front of the running cluster: auth flood, connection flood, headers.
-log "hardening: nginx limits and headers"
-HARDEN_DIR="$RUN_DIR/harden-nginx"
-mkdir -p "$HARDEN_DIR/nginx-tmp"
-HARDEN_PORT=$(free_port)
-gw_servers=""
-for p in $GATEWAY_PORTS; do gw_servers+="server 127.0.0.1:$p; "; done
-harden_render() {
-  python3 - "$1" "$2" <<'PY'
-import os, re, sys
-text = open(sys.argv[1]).read()
-open(sys.argv[2], "w").write(re.sub(r"\$\{([A-Z_]+)\}", lambda m: os.environ[m.group(1)], text))
-PY
+# body the document does not describe. Sign-ups are not limited per address,
+# so that the stateful phase can follow sign-up into refresh and logout
+# (with the limit, 20 sign-ups in, every one is a 429).
+stage_openapi() {
+  need_cmd curl curl
+  need_cmd python3 python3
+  suite_env
+  trap stop_started EXIT
+  build_standalone
+  log "OpenAPI: schemathesis against the standalone server"
+  start_standalone openapi-standalone SIGNUPS_PER_ADDRESS_HOUR=0
+  scripts/schemathesis.sh "$PIXEL_URL"
 }
-LISTEN_PORT="127.0.0.1:$HARDEN_PORT" WEB_ROOT="$ROOT/web" API_SERVERS="server 127.0.0.1:$API_PORT;" \
-  GATEWAY_SERVERS="$gw_servers" NGINX_AUTH_RATE=1r/s NGINX_AUTH_BURST=5 NGINX_CONN_PER_ADDR=4 \
-  harden_render nginx/realtime-pixel.conf.template "$HARDEN_DIR/realtime-pixel.conf"
-RUN_DIR=$HARDEN_DIR MIME_TYPES=/etc/nginx/mime.types \
-  harden_render nginx/nginx.conf.template "$HARDEN_DIR/nginx.conf"
-start harden-nginx nginx -p "$HARDEN_DIR" -c "$HARDEN_DIR/nginx.conf"
-wait_http "http://127.0.0.1:$HARDEN_PORT/nginx-healthz"
-(cd tests/js && HARDEN_NGINX_URL="http://127.0.0.1:$HARDEN_PORT" NGINX_AUTH_BURST=5 NGINX_CONN_PER_ADDR=4 \
-  node --test --test-concurrency=1 --test-timeout=120000 --test-reporter=spec ./harden/*.test.mjs)
-stop_started
 
-# Fuzz smoke: each libFuzzer target for a few seconds, plus the inputs that
-# once crashed (fuzz/regressions). cargo-fuzz on the stable toolchain needs
-# RUSTC_BOOTSTRAP=1 (see fuzz/README.md). The first build takes minutes;
-# SKIP_FUZZ=1 skips this step.
-if [ "${SKIP_FUZZ:-0}" != 1 ]; then
-  log "hardening: fuzz smoke"
+stage_js() {
+  need_cmd curl curl
+  need_cmd python3 python3
+  need_cmd node nodejs
+  need_cmd npm npm
+  need_cmd chromium chromium
+  suite_env
+  trap stop_started EXIT
+  npm_ci tests/js
+  npm_ci web
+  log "web page: tsc --noEmit and node --test (pure modules, no DOM)"
+  (cd web && npx tsc --noEmit -p . && node --test --test-reporter=spec test/)
+  build_standalone
+  log "JS contract suite and the page against the standalone server"
+  start_standalone standalone
+  contract_suite
+}
+
+stage_cluster() {
+  need_cmd curl curl
+  need_cmd python3 python3
+  need_cmd node nodejs
+  need_cmd npm npm
+  need_cmd redis-server redis-server
+  need_cmd nginx nginx
+  need_cmd chromium chromium
+  suite_env
+  cluster_env
+  trap 'stop_started; stop_cluster' EXIT
+  npm_ci tests/js
+  log "local cluster: 3 gateways and 2 workers behind nginx"
+  start_cluster "$RUN_DIR/cluster" 3
+  export PIXEL_URL="http://127.0.0.1:$NGINX_PORT"
+  # nginx does not proxy /metrics: the ops routes are checked on the api.
+  export PIXEL_OPS_URL="http://127.0.0.1:$API_PORT"
+
+  log "JS contract suite and the page through nginx"
+  contract_suite
+
+  # Before the drills, which stop and restart processes.
+  log "ops: a real Prometheus scraping the cluster; rules and dashboard queries"
+  scripts/test-ops.sh live
+
+  log "cluster drills"
+  node_test 180000 './cluster/*.test.mjs'
+
+  # A second nginx from the same template, with small per-address limits, in
+  # front of the running cluster: auth flood, connection flood, headers.
+  log "hardening: nginx limits and headers"
+  local dir="$RUN_DIR/harden-nginx" port servers="" p
+  mkdir -p "$dir/nginx-tmp"
+  port=$(free_port)
+  for p in $GATEWAY_PORTS; do servers+="server 127.0.0.1:$p; "; done
+  LISTEN_PORT="127.0.0.1:$port" WEB_ROOT="$ROOT/web" API_SERVERS="server 127.0.0.1:$API_PORT;" \
+    GATEWAY_SERVERS="$servers" NGINX_AUTH_RATE=1r/s NGINX_AUTH_BURST=5 NGINX_CONN_PER_ADDR=4 \
+    render nginx/realtime-pixel.conf.template "$dir/realtime-pixel.conf"
+  RUN_DIR=$dir MIME_TYPES=/etc/nginx/mime.types render nginx/nginx.conf.template "$dir/nginx.conf"
+  start harden-nginx nginx -p "$dir" -c "$dir/nginx.conf"
+  wait_http "http://127.0.0.1:$port/nginx-healthz"
+  HARDEN_NGINX_URL="http://127.0.0.1:$port" NGINX_AUTH_BURST=5 NGINX_CONN_PER_ADDR=4 \
+    node_test 120000 './harden/*.test.mjs'
+  stop_started
+
+  log "web page against the cluster's gateways: pages pinned to gateways, a gateway killed"
+  node_test 180000 './browser/cluster/*.test.mjs'
+  stop_cluster
+}
+
+stage_ops() {
+  need_cmd python3 python3
+  need_cmd node nodejs
+  need_cmd npm npm
+  need_cmd curl curl
+  suite_env
+  export PROFILE=debug
+  npm_ci tests/js
+  # The static checks read the binaries' --help; the image check packs them.
+  build_services
+  log "ops: Dockerfile, compose, Helm chart, Prometheus rules"
+  scripts/test-ops.sh static
+  log "ops: images built and run with podman"
+  scripts/test-ops.sh images
+}
+
+# The deployment files run as shipped (compose, the Helm chart) with podman:
+# the steps of scripts/test-ops.sh that exist in this tree.
+stage_deploy() {
+  need_cmd python3 python3
+  need_cmd node nodejs
+  need_cmd npm npm
+  need_cmd curl curl
+  export PROFILE=debug
+  npm_ci tests/js
+  build_services
+  local step ran=0
+  for step in compose chart; do
+    if grep -qE "^[[:space:]]*$step\)" scripts/test-ops.sh; then
+      log "deploy: scripts/test-ops.sh $step"
+      scripts/test-ops.sh "$step"
+      ran=$((ran + 1))
+    else
+      log "deploy: scripts/test-ops.sh has no '$step' step in this tree: not run"
+    fi
+  done
+  log "deploy: $ran of 2 steps run"
+}
+
+# Each libFuzzer target for a few seconds, plus the inputs that once crashed
+# (fuzz/regressions). cargo-fuzz on the stable toolchain needs
+# RUSTC_BOOTSTRAP=1 (see fuzz/README.md). The first build takes minutes.
+stage_fuzz() {
+  if [ "${SKIP_FUZZ:-0}" = 1 ]; then
+    log "fuzz: skipped (SKIP_FUZZ=1)"
+    return 0
+  fi
   command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+  local t regressions
   for t in socket_payloads tokens feed_entries; do
+    log "fuzz: $t"
     regressions=()
     [ -d "fuzz/regressions/$t" ] && regressions=("fuzz/regressions/$t"/*)
     if [ "${#regressions[@]}" -gt 0 ]; then
@@ -190,59 +278,94 @@ if [ "${SKIP_FUZZ:-0}" != 1 ]; then
     fi
     (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none -O "$t" -- -max_total_time=5)
   done
-fi
-# ---- end of hardening -----------------------------------------------------
-
-# ---- web page on the cluster (issue 10): pages pinned to gateways, a gateway killed ----
-log "web page against the cluster's gateways"
-(cd tests/js && node --test --test-concurrency=1 --test-timeout=180000 --test-reporter=spec ./browser/cluster/*.test.mjs)
-# ---- end web page on the cluster ----
-
-scripts/cluster.sh down
-
-# ---- operations (issue 8): the images, built and run with podman ----------
-log "ops: images built and run with podman"
-scripts/test-ops.sh images
-# --------------------------------------------------------------------------
+}
 
 # The board stream's guarantees (order without holes, batching, outages,
 # resync) need placements as fast as acks return: no cooldown, a high
 # per-socket event rate. Once against the standalone server's in-memory
 # feed, once against a cluster's Redis streams.
-stream_suite() {
-  (cd tests/js && node --test --test-concurrency=1 --test-timeout=300000 --test-reporter=spec ./stream/*.test.mjs)
+stage_stream() {
+  need_cmd curl curl
+  need_cmd python3 python3
+  need_cmd node nodejs
+  need_cmd npm npm
+  need_cmd redis-server redis-server
+  need_cmd nginx nginx
+  suite_env
+  cluster_env
+  export COOLDOWN_MS=0 TTL_MS=2000 SOCKET_EVENT_RATE=5000 SOCKET_EVENT_BURST=5000 PLACE_CONCURRENCY=1024
+  trap 'stop_started; stop_cluster' EXIT
+  npm_ci tests/js
+  build_standalone
+
+  log "board stream drills against the standalone server"
+  start_standalone stream-standalone
+  node_test 300000 './stream/*.test.mjs'
+  stop_started
+
+  log "board stream drills against a cluster: 3 gateways, 2 workers"
+  start_cluster "$RUN_DIR/stream-cluster" 3
+  export PIXEL_URL="http://127.0.0.1:$NGINX_PORT"
+  node_test 300000 './stream/*.test.mjs'
+  stop_cluster
 }
-export COOLDOWN_MS=0 TTL_MS=2000 SOCKET_EVENT_RATE=5000 SOCKET_EVENT_BURST=5000 PLACE_CONCURRENCY=1024
 
-log "board stream drills against the standalone server"
-unset PIXEL_OPS_URL
-unset CLUSTER_DIR
-port=$(free_port)
-start stream-standalone env PORT="$port" BIND_ADDR=127.0.0.1 RUST_LOG=warn ./target/debug/realtime-pixel
-export PIXEL_URL="http://127.0.0.1:$port"
-wait_http "$PIXEL_URL/readyz"
-stream_suite
-stop_started
-
-log "board stream drills against a cluster: 3 gateways, 2 workers"
-export CLUSTER_DIR=$STREAM_CLUSTER_DIR
-NGINX_PORT=$(free_port) API_PORT=$(free_port) WORKER_PORT=$(free_port) REDIS_PORT=$(free_port)
-GATEWAY_PORTS="$(free_port) $(free_port) $(free_port)"
-export NGINX_PORT API_PORT WORKER_PORT REDIS_PORT GATEWAY_PORTS
-scripts/cluster.sh up
-export PIXEL_URL="http://127.0.0.1:$NGINX_PORT"
-stream_suite
-scripts/cluster.sh down
-
-# ---- Benchmark harness smoke (issue 7) ------------------------------------
 # Every scenario of scripts/bench.sh, seconds long, against its own
 # standalone server and clusters (debug build, free ports): fails unless
-# each scenario ran and produced its figures. Nothing here is timed.
-log "benchmark harness smoke run"
-# Without the suites' settings: the harness must set what it needs itself.
-env -u SIGNUPS_PER_ADDRESS_HOUR -u MAX_CONNECTIONS_PER_ADDRESS -u HASH_QUEUE -u PLACE_CONCURRENCY \
-  -u NGINX_AUTH_RATE -u NGINX_AUTH_BURST -u NGINX_CONN_PER_ADDR -u COOLDOWN_MS -u TTL_MS \
-  -u SOCKET_EVENT_RATE -u SOCKET_EVENT_BURST -u SHUTDOWN_READY_DELAY_MS scripts/bench.sh --smoke
-# ---------------------------------------------------------------------------
+# each scenario ran and produced its figures. Nothing here is timed. None
+# of the suites' settings: the harness must set what it needs itself.
+stage_bench() {
+  log "benchmark harness smoke run"
+  scripts/bench.sh --smoke
+}
 
-log "all tests passed"
+# ------------------------------------------------------------------- main
+
+case ${1:-} in
+  --list | -l)
+    list_stages
+    exit 0
+    ;;
+  --help | -h)
+    sed -n '2,13p' "$0"
+    echo "Stages:"
+    list_stages
+    exit 0
+    ;;
+esac
+
+selected=("$@")
+[ "${#selected[@]}" -gt 0 ] || selected=("${STAGES[@]}")
+for s in "${selected[@]}"; do
+  if [[ " ${STAGES[*]} " != *" $s "* ]]; then
+    echo "scripts/test.sh: unknown stage '$s'; the stages are:" >&2
+    list_stages >&2
+    exit 2
+  fi
+done
+
+export RUN_DIR=$TEST_DIR
+source scripts/lib.sh
+# Where the harness puts its servers, not a setting to inherit.
+unset CLUSTER_DIR PIXEL_URL PIXEL_OPS_URL
+
+current=""
+report_failure() {
+  local rc=$?
+  if [ "$rc" -ne 0 ] && [ -n "$current" ]; then log "stage $current failed (exit $rc)"; fi
+}
+trap report_failure EXIT
+for s in "${selected[@]}"; do
+  current=$s
+  began=$SECONDS
+  log "stage $s: $(describe "$s")"
+  # errexit holds inside the subshell: the stage stops at its first failing
+  # command, runs its own EXIT trap, and the run stops here.
+  (
+    stage_dir "$s"
+    "stage_$s"
+  )
+  log "stage $s passed in $((SECONDS - began)) s"
+done
+current=""
+log "all tests passed (${selected[*]})"

@@ -1,6 +1,6 @@
 //! A directory of scenario results → `latest.json` (machine, parameters,
-//! every run, medians) and `latest.md` (the table, with the targets of
-//! issue 7 beside the figures). `--check` fails when an expected scenario
+//! every run, medians) and `latest.md` (the table, with the targets
+//! beside the figures). `--check` fails when an expected scenario
 //! is missing or one of its headline figures is not a number.
 
 use std::fmt::Write as _;
@@ -31,7 +31,7 @@ pub struct ReportArgs {
     pub expect: Vec<String>,
 }
 
-/// (scenario, figure, what it is, issue 7's target or reference, required)
+/// (scenario, figure, what it is, its target or reference, required)
 const FIGURES: &[(&str, &str, &str, &str, bool)] = &[
     (
         "fanout",
@@ -357,7 +357,7 @@ pub fn report(a: &ReportArgs) -> Result<()> {
     }
     writeln!(
         md,
-        "| scenario | against | figure | median | runs | target (issue 7) |\n|---|---|---|---:|---|---|"
+        "| scenario | against | figure | median | runs | target |\n|---|---|---|---:|---|---|"
     )?;
     for r in &results {
         let name = r["scenario"].as_str().unwrap_or_default();

@@ -82,7 +82,7 @@ readinessProbe:
   failureThreshold: 2
 {{- end -}}
 
-{{/* Pod-level settings shared by the Deployments; pass (dict "ctx" $ "svc" .Values.api). */}}
+{{/* Pod-level settings shared by the Deployments; pass (dict "ctx" $ "svc" .Values.api "component" "api"). */}}
 {{- define "pixel.podCommon" -}}
 {{- with .ctx.Values.imagePullSecrets }}
 imagePullSecrets:
@@ -101,6 +101,17 @@ tolerations:
 {{- with .svc.affinity }}
 affinity:
   {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .svc.topologySpreadConstraints }}
+{{- /* A constraint without a labelSelector spreads this component's pods. */}}
+topologySpreadConstraints:
+  {{- range . }}
+  {{- $c := deepCopy . }}
+  {{- if not (hasKey $c "labelSelector") }}
+  {{- $_ := set $c "labelSelector" (dict "matchLabels" (include "pixel.selectorLabels" (dict "ctx" $.ctx "component" $.component) | fromYaml)) }}
+  {{- end }}
+  - {{- toYaml $c | nindent 4 }}
+  {{- end }}
 {{- end }}
 {{- end -}}
 
@@ -139,7 +150,7 @@ spec:
         {{- toYaml . | nindent 8 }}
         {{- end }}
     spec:
-      {{- include "pixel.podCommon" (dict "ctx" $ctx "svc" .svc) | nindent 6 }}
+      {{- include "pixel.podCommon" (dict "ctx" $ctx "svc" .svc "component" .component) | nindent 6 }}
       terminationGracePeriodSeconds: {{ .svc.terminationGracePeriodSeconds }}
       containers:
         - name: {{ .component }}
@@ -154,7 +165,7 @@ spec:
                 name: {{ include "pixel.fullname" $ctx }}-config
           env:
             - name: PORT
-              value: {{ .svc.port | quote }}
+              value: {{ .svc.port | int64 | quote }}
             {{- include "pixel.redisEnv" $ctx | nindent 12 }}
             {{- if .jwt }}
             {{- include "pixel.jwtEnv" $ctx | nindent 12 }}

@@ -1,4 +1,4 @@
-// Fault drills (issue 9): processes of the cluster are stopped, restarted,
+// Fault drills: processes of the cluster are stopped, restarted,
 // frozen or killed while players place pixels through nginx, as an
 // operator (or bad luck) would do it. Each drill proves:
 //
