@@ -101,7 +101,7 @@ impl Default for AccountSettings {
             signup_window_ms: 3600 * 1000,
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             hash_queue_ms: 2000,
-            hash_queue: None,
+            hash_queue: Some(10_000),
             trust_x_real_ip: false,
         }
     }

@@ -25,10 +25,11 @@ pub struct AccountsConfig {
     /// that would wait longer answers 503 at once.
     #[arg(long, env = "HASH_QUEUE_MS", default_value_t = 2000)]
     pub hash_queue_ms: u64,
-    /// At most this many password hashes waiting for a slot, on top of
-    /// `HASH_QUEUE_MS`; default: no bound by count.
-    #[arg(long, env = "HASH_QUEUE")]
-    pub hash_queue: Option<usize>,
+    /// At most this many password hashes waiting for a slot, a backstop
+    /// behind `HASH_QUEUE_MS` (which sheds a flood first); beyond it
+    /// sign-up and login answer 503 at once.
+    #[arg(long, env = "HASH_QUEUE", default_value_t = 10_000)]
+    pub hash_queue: usize,
     /// Take the client address from `X-Real-IP` (only behind a proxy that
     /// sets it, as the bundled nginx does).
     #[arg(long, env = "TRUST_X_REAL_IP", default_value_t = false)]
@@ -44,7 +45,7 @@ impl AccountsConfig {
             signup_max_per_address: self.signups_per_address_hour,
             hash_concurrency: self.hash_concurrency.unwrap_or(d.hash_concurrency).max(1),
             hash_queue_ms: self.hash_queue_ms,
-            hash_queue: self.hash_queue,
+            hash_queue: Some(self.hash_queue),
             trust_x_real_ip: self.trust_x_real_ip,
             ..d
         }
