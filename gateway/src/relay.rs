@@ -101,14 +101,15 @@ struct RelayMetrics {
 
 impl RelayMetrics {
     fn new(board: &BoardId) -> Self {
-        use pixel_core::telemetry::{board_counter, board_gauge};
+        pixel_core::telemetry::install_recorder();
+        let b = || board.to_string();
         Self {
-            dropped: board_counter("gateway_feed_dropped_total", board),
-            events: board_counter("gateway_feed_events_total", board),
-            updates: board_counter("gateway_feed_updates_total", board),
-            resyncs: board_counter("gateway_feed_resyncs_total", board),
-            lag: board_gauge("gateway_feed_lag_updates", board),
-            watchers: board_gauge("gateway_presence_watchers", board),
+            dropped: metrics::counter!("gateway_feed_dropped_total", "board" => b()),
+            events: metrics::counter!("gateway_feed_events_total", "board" => b()),
+            updates: metrics::counter!("gateway_feed_updates_total", "board" => b()),
+            resyncs: metrics::counter!("gateway_feed_resyncs_total", "board" => b()),
+            lag: metrics::gauge!("gateway_feed_lag_updates", "board" => b()),
+            watchers: metrics::gauge!("gateway_presence_watchers", "board" => b()),
         }
     }
 }

@@ -79,10 +79,11 @@ struct BoardCounters {
 
 impl BoardCounters {
     fn new(board: &BoardId) -> Self {
-        use crate::telemetry::board_counter;
+        crate::telemetry::install_recorder();
+        let board = board.to_string();
         Self {
-            placements: board_counter("pixel_placements_total", board),
-            decays: board_counter("pixel_decays_total", board),
+            placements: metrics::counter!("pixel_placements_total", "board" => board.clone()),
+            decays: metrics::counter!("pixel_decays_total", "board" => board),
         }
     }
 }

@@ -15,7 +15,6 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
-use crate::domain::BoardId;
 use crate::store::Store;
 
 /// Installs the global tracing subscriber (`RUST_LOG`, default `info`).
@@ -54,18 +53,11 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
     })
 }
 
-/// A board's counter `name{board}`, registered once: hot paths keep the
-/// handle instead of building a label per event. Installs the recorder
-/// first (a handle taken before it would count into nothing).
-pub fn board_counter(name: &'static str, board: &BoardId) -> metrics::Counter {
+/// Installs the recorder, for code that takes metric handles to keep
+/// (per-board handles made once at start-up instead of a label per
+/// event): a handle taken before the recorder counts into nothing.
+pub fn install_recorder() {
     metrics_handle();
-    metrics::counter!(name, "board" => board.to_string())
-}
-
-/// A board's gauge `name{board}`, registered once (see [`board_counter`]).
-pub fn board_gauge(name: &'static str, board: &BoardId) -> metrics::Gauge {
-    metrics_handle();
-    metrics::gauge!(name, "board" => board.to_string())
 }
 
 fn describe() {

@@ -53,14 +53,15 @@ struct BoardMetrics {
 
 impl SweepMetrics {
     pub fn new(game: &Game) -> Self {
-        use pixel_core::telemetry::{board_counter, board_gauge};
+        pixel_core::telemetry::install_recorder();
         Self(
             game.boards()
                 .map(|b| {
+                    let label = || b.id.to_string();
                     let metrics = BoardMetrics {
-                        removals: board_counter("worker_removals_total", &b.id),
-                        backlog: board_gauge("worker_backlog_pixels", &b.id),
-                        lag: board_gauge("worker_lag_seconds", &b.id),
+                        removals: metrics::counter!("worker_removals_total", "board" => label()),
+                        backlog: metrics::gauge!("worker_backlog_pixels", "board" => label()),
+                        lag: metrics::gauge!("worker_lag_seconds", "board" => label()),
                     };
                     (b.id.clone(), metrics)
                 })
