@@ -373,17 +373,13 @@ pub async fn snapshot(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pixel_core::domain::DEFAULT_PALETTE;
 
     fn board() -> BoardConfig {
-        BoardConfig {
-            id: BoardId::parse("main").unwrap(),
-            width: 3,
-            height: 2,
-            palette: DEFAULT_PALETTE.iter().map(|s| s.to_string()).collect(),
-            cooldown_ms: 0,
-            ttl_ms: 1000,
-        }
+        pixel_core::testing::board("main")
+            .with_size(3, 2)
+            .with_cooldown_ms(0)
+            .with_ttl_ms(1000)
+            .build()
     }
 
     #[test]

@@ -330,18 +330,10 @@ impl Game {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
-    use crate::domain::DEFAULT_PALETTE;
     use crate::store::MemoryStore;
 
     fn board(id: &str) -> BoardConfig {
-        BoardConfig {
-            id: BoardId::parse(id).unwrap(),
-            width: 4,
-            height: 4,
-            palette: DEFAULT_PALETTE.iter().map(|s| s.to_string()).collect(),
-            cooldown_ms: 1000,
-            ttl_ms: 10_000,
-        }
+        crate::testing::board(id).with_size(4, 4).build()
     }
 
     async fn game(clock: &ManualClock) -> Game {
@@ -372,10 +364,7 @@ mod tests {
     }
 
     fn ann() -> Player {
-        Player {
-            id: "u1".into(),
-            name: "ann".into(),
-        }
+        crate::testing::player("ann")
     }
 
     #[test]

@@ -14,7 +14,6 @@ use common::spawn_app;
 use pixel_core::auth::AccessTokens;
 use pixel_core::clock::SharedClock;
 use pixel_core::config::Secret;
-use pixel_core::domain::{BoardConfig, BoardId, DEFAULT_PALETTE};
 use pixel_core::store::MemoryStore;
 use pixel_core::{Game, ManualClock};
 use serde_json::Value;
@@ -147,14 +146,11 @@ fn router_paths(router: &axum::Router) -> BTreeSet<String> {
 
 async fn api_router() -> axum::Router {
     let clock: SharedClock = Arc::new(ManualClock::new(common::START_MS));
-    let board = BoardConfig {
-        id: BoardId::parse("main").unwrap(),
-        width: 4,
-        height: 4,
-        palette: DEFAULT_PALETTE.iter().map(|s| s.to_string()).collect(),
-        cooldown_ms: 0,
-        ttl_ms: 1000,
-    };
+    let board = pixel_core::testing::board("main")
+        .with_size(4, 4)
+        .with_cooldown_ms(0)
+        .with_ttl_ms(1000)
+        .build();
     let game = Arc::new(Game::new(
         Arc::new(MemoryStore::new()),
         vec![board],

@@ -168,9 +168,7 @@ async fn placements_reach_every_watcher_with_increasing_seqs() {
 #[tokio::test]
 async fn join_since_catches_up_or_asks_for_resync() {
     let app = spawn_app(&["--cooldown-ms", "0"]).await;
-    let ann = app.signup("ann").await;
-    let mut a = app.socket(Some(token(&ann))).await.unwrap();
-    a.call("join", json!({"board": "main"})).await;
+    let (_, mut a) = app.joined_player("ann").await;
     for x in 0..5 {
         assert_eq!(place(&mut a, x, 0, 1).await["ok"], true);
     }
@@ -201,9 +199,7 @@ async fn join_since_catches_up_or_asks_for_resync() {
 #[tokio::test]
 async fn decay_broadcasts_removals_and_spares_overwritten_pixels() {
     let app = spawn_app(&["--cooldown-ms", "0"]).await;
-    let ann = app.signup("ann").await;
-    let mut a = app.socket(Some(token(&ann))).await.unwrap();
-    a.call("join", json!({"board": "main"})).await;
+    let (_, mut a) = app.joined_player("ann").await;
     place(&mut a, 1, 1, 2).await;
     place(&mut a, 2, 2, 2).await;
     app.clock.advance(5_000);
@@ -395,9 +391,7 @@ async fn per_board_metrics_count_placements_deliveries_and_decays() {
     for s in series {
         before.push(metric(&app, s).await);
     }
-    let ann = app.signup("ann").await;
-    let mut a = app.socket(Some(token(&ann))).await.unwrap();
-    a.call("join", json!({"board": "main"})).await;
+    let (_, mut a) = app.joined_player("ann").await;
     assert_eq!(place(&mut a, 3, 3, 2).await["ok"], true);
     a.next_pixels().await;
     app.clock.advance(10_000);

@@ -8,18 +8,11 @@ use super::{
     Catchup, PlaceCommand, PlaceOutcome, RefreshRecord, RotateOutcome, Rotation, Store, StoreError,
     SweepOutcome,
 };
-use crate::domain::{BoardConfig, BoardId, DEFAULT_PALETTE, HistoryPolicy, PixelEntry, Update};
+use crate::domain::{BoardConfig, BoardId, HistoryPolicy, PixelEntry, Update};
 
 /// A small board with a unique id, for isolation in a shared store.
 pub fn board(id: &str) -> BoardConfig {
-    BoardConfig {
-        id: BoardId::parse(id).expect("valid test board id"),
-        width: 8,
-        height: 8,
-        palette: DEFAULT_PALETTE.iter().map(|s| s.to_string()).collect(),
-        cooldown_ms: 1000,
-        ttl_ms: 10_000,
-    }
+    crate::testing::board(id).build()
 }
 
 /// A placement at (`x`, `y`) by `user` at `now`, with the board's ttl and cooldown.

@@ -103,17 +103,9 @@ pub(super) fn rotate_reply(reply: &[String]) -> Result<RotateOutcome, StoreError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{BoardId, DEFAULT_PALETTE};
 
     fn board() -> BoardConfig {
-        BoardConfig {
-            id: BoardId::parse("b").unwrap(),
-            width: 4,
-            height: 2,
-            palette: DEFAULT_PALETTE.iter().map(|s| s.to_string()).collect(),
-            cooldown_ms: 0,
-            ttl_ms: 1000,
-        }
+        crate::testing::board("b").with_size(4, 2).build()
     }
 
     #[test]
