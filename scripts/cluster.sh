@@ -131,14 +131,15 @@ start_redis() {
 }
 
 start_api() {
-  # Behind our nginx, which sets X-Real-IP: per-address limits see clients.
-  launch api "${SERVICE_ENV[@]}" PORT="$API_PORT" TRUST_X_REAL_IP=true "$BIN/pixel-api"
+  # Behind our nginx on loopback, which sets X-Forwarded-For: per-address
+  # limits count the clients, not nginx.
+  launch api "${SERVICE_ENV[@]}" PORT="$API_PORT" TRUSTED_PROXIES=127.0.0.0/8,::1/128 "$BIN/pixel-api"
   wait_http "http://127.0.0.1:$API_PORT/readyz" 60
 }
 
 start_gateway() {
   local i=$1 port=${GW_PORTS[$(($1 - 1))]}
-  launch "gateway-$i" "${SERVICE_ENV[@]}" PORT="$port" TRUST_X_REAL_IP=true "$BIN/pixel-gateway"
+  launch "gateway-$i" "${SERVICE_ENV[@]}" PORT="$port" TRUSTED_PROXIES=127.0.0.0/8,::1/128 "$BIN/pixel-gateway"
   wait_http "http://127.0.0.1:$port/readyz" 60
 }
 

@@ -131,6 +131,7 @@ stage_lint() {
 
 stage_rust() {
   need_cmd redis-server redis-server
+  need_cmd openssl openssl
   log "cargo test"
   cargo test --workspace --locked
 }

@@ -20,8 +20,11 @@ use std::time::Duration;
 use anyhow::Context;
 use base64::Engine;
 use pixel_core::auth::{AccessTokens, Claims};
+use pixel_core::client_addr::TrustedProxies;
 use pixel_core::clock::SharedClock;
-use pixel_core::store::{RefreshRecord, RotateOutcome, Rotation, Store, StoreError, UserRecord};
+use pixel_core::store::{
+    Limit, RefreshRecord, RotateOutcome, Rotation, Store, StoreError, UserRecord,
+};
 use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -38,12 +41,14 @@ pub enum AccountError {
     EmailTaken,
     #[error("wrong email or password")]
     InvalidCredentials,
+    /// The `*Throttled` ones carry when the window lets the next attempt
+    /// pass, in milliseconds (the api's `Retry-After`).
     #[error("too many failed logins; try again later")]
-    LoginThrottled,
+    LoginThrottled { retry_after_ms: i64 },
     #[error("too many sign-ups from this address; try again later")]
-    SignupThrottled,
+    SignupThrottled { retry_after_ms: i64 },
     #[error("this login refreshed too often; try again later")]
-    RefreshThrottled,
+    RefreshThrottled { retry_after_ms: i64 },
     #[error("the refresh token is invalid, expired or revoked")]
     InvalidToken,
     /// An already-rotated token was presented: its login is revoked. Told
@@ -83,9 +88,9 @@ pub struct AccountSettings {
     pub hash_queue_ms: u64,
     /// At most this many requests waiting for a hashing slot, if set.
     pub hash_queue: Option<usize>,
-    /// Take the client's address from `X-Real-IP` (set by the proxy in
-    /// front) instead of the TCP peer. Only behind a proxy that sets it.
-    pub trust_x_real_ip: bool,
+    /// The proxies whose forwarding headers name the client (the address
+    /// sign-ups are counted by).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for AccountSettings {
@@ -102,7 +107,7 @@ impl Default for AccountSettings {
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             hash_queue_ms: 2000,
             hash_queue: Some(10_000),
-            trust_x_real_ip: false,
+            trusted_proxies: TrustedProxies::none(),
         }
     }
 }
@@ -272,7 +277,7 @@ impl Accounts {
         let password = parse_password(password)?.to_owned();
         let name = parse_name(name, &email)?;
         if let Some(addr) = client.filter(|_| self.settings.signup_max_per_address > 0) {
-            let allowed = self
+            let limit = self
                 .store
                 .hit_limit(
                     &format!("signup:{addr}"),
@@ -281,9 +286,9 @@ impl Accounts {
                     self.settings.signup_max_per_address,
                 )
                 .await?;
-            if !allowed {
+            if let Limit::Limited { retry_after_ms } = limit {
                 tracing::warn!(%addr, "sign-ups throttled for this address");
-                return Err(AccountError::SignupThrottled);
+                return Err(AccountError::SignupThrottled { retry_after_ms });
             }
         }
         if self.store.user_by_email(email.as_str()).await?.is_some() {
@@ -311,7 +316,7 @@ impl Accounts {
             return Err(AccountError::InvalidCredentials);
         };
         let now = self.clock.now_ms();
-        let allowed = self
+        let limit = self
             .store
             .begin_login_attempt(
                 email.as_str(),
@@ -320,11 +325,11 @@ impl Accounts {
                 self.settings.login_max_attempts,
             )
             .await?;
-        if !allowed {
+        if let Limit::Limited { retry_after_ms } = limit {
             // No email in the log: it is personal data, and the throttle
             // says nothing about who owns it.
             tracing::warn!("login throttled for an account");
-            return Err(AccountError::LoginThrottled);
+            return Err(AccountError::LoginThrottled { retry_after_ms });
         }
         let user = self.store.user_by_email(email.as_str()).await?;
         let hash = user
@@ -379,7 +384,9 @@ impl Accounts {
                 tracing::warn!("refresh token reused: its login's tokens are revoked");
                 Err(AccountError::TokenReused)
             }
-            RotateOutcome::RateLimited => Err(AccountError::RefreshThrottled),
+            RotateOutcome::RateLimited { retry_after_ms } => {
+                Err(AccountError::RefreshThrottled { retry_after_ms })
+            }
             RotateOutcome::Invalid => Err(AccountError::InvalidToken),
         }
     }
@@ -624,7 +631,7 @@ mod tests {
         }
         assert!(matches!(
             a.refresh(&t.refresh_token).await,
-            Err(AccountError::RefreshThrottled)
+            Err(AccountError::RefreshThrottled { .. })
         ));
         clock.advance(60_000);
         assert!(a.refresh(&t.refresh_token).await.is_ok());
@@ -655,11 +662,11 @@ mod tests {
         }
         assert!(matches!(
             a.login("ann@x.io", "password1").await,
-            Err(AccountError::LoginThrottled)
+            Err(AccountError::LoginThrottled { .. })
         ));
         assert!(matches!(
             a.login("ANN@x.io", "password1").await,
-            Err(AccountError::LoginThrottled)
+            Err(AccountError::LoginThrottled { .. })
         ));
         // Another account is not affected.
         a.signup("bob@x.io", "password1", None, None).await.unwrap();

@@ -37,7 +37,7 @@ pub fn outcome<T>(action: AuthAction, result: &Result<T, ApiError>) -> &'static 
         (_, Ok(_)) => "ok",
         (AuthAction::Signup, Err(E::EmailTaken)) => "taken",
         (AuthAction::Login, Err(E::InvalidCredentials)) => "failed",
-        (AuthAction::Login, Err(E::RateLimited(_))) => "throttled",
+        (AuthAction::Login, Err(E::RateLimited { .. })) => "throttled",
         (AuthAction::Refresh, Err(E::TokenReused)) => "reused",
         (_, Err(E::InvalidInput(_) | E::TooLarge | E::InvalidToken)) => "invalid",
         (_, Err(_)) => "error",
@@ -76,7 +76,13 @@ mod tests {
         assert_eq!(outcome(Login, &ok()), "ok");
         assert_eq!(outcome(Login, &err(ApiError::InvalidCredentials)), "failed");
         assert_eq!(
-            outcome(Login, &err(ApiError::RateLimited("slow down".into()))),
+            outcome(
+                Login,
+                &err(ApiError::RateLimited {
+                    message: "slow down".into(),
+                    retry_after_s: 1
+                })
+            ),
             "throttled"
         );
         assert_eq!(outcome(Login, &invalid()), "invalid");

@@ -1,5 +1,6 @@
 //! The api's configuration, from the environment (see the README's table).
 
+use pixel_core::client_addr::TrustedProxies;
 use pixel_core::config::{AuthConfig, GameConfig, StoreConfig, TelemetryConfig};
 
 use crate::accounts::AccountSettings;
@@ -30,10 +31,6 @@ pub struct AccountsConfig {
     /// sign-up and login answer 503 at once.
     #[arg(long, env = "HASH_QUEUE", default_value_t = 10_000)]
     pub hash_queue: usize,
-    /// Take the client address from `X-Real-IP` (only behind a proxy that
-    /// sets it, as the bundled nginx does).
-    #[arg(long, env = "TRUST_X_REAL_IP", default_value_t = false)]
-    pub trust_x_real_ip: bool,
 }
 
 impl AccountsConfig {
@@ -46,7 +43,6 @@ impl AccountsConfig {
             hash_concurrency: self.hash_concurrency.unwrap_or(d.hash_concurrency).max(1),
             hash_queue_ms: self.hash_queue_ms,
             hash_queue: Some(self.hash_queue),
-            trust_x_real_ip: self.trust_x_real_ip,
             ..d
         }
     }
@@ -62,6 +58,11 @@ pub struct ApiConfig {
     /// Listen address.
     #[arg(long, env = "BIND_ADDR", default_value = "0.0.0.0")]
     pub bind_addr: std::net::IpAddr,
+    /// Reverse proxies whose `X-Forwarded-For` / `X-Real-IP` name the
+    /// client (comma-separated CIDRs or IPs; empty: trust nobody, the
+    /// client is the TCP peer). Sign-ups per address count that client.
+    #[arg(long, env = "TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: TrustedProxies,
     #[command(flatten)]
     pub game: GameConfig,
     #[command(flatten)]

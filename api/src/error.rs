@@ -36,6 +36,19 @@ pub(crate) struct ErrorDetail {
     message: String,
 }
 
+/// The `Retry-After` of a full password-hashing queue, in seconds. An
+/// estimate, not a measured wait: a hash takes tens of milliseconds, so
+/// the queue (at most `HASH_QUEUE_MS` of hashing waiting on
+/// `HASH_CONCURRENCY` running) has drained much of itself within it unless
+/// the burst goes on.
+pub const BUSY_RETRY_AFTER_S: u64 = 1;
+
+/// Milliseconds as `Retry-After` seconds: rounded up, at least 1 (a client
+/// that retries at once would be refused again).
+pub fn retry_after_s(ms: i64) -> u64 {
+    u64::try_from(ms).unwrap_or(0).div_ceil(1000).max(1)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
@@ -44,8 +57,10 @@ pub enum ApiError {
     EmailTaken,
     #[error("wrong email or password")]
     InvalidCredentials,
-    #[error("{0}")]
-    RateLimited(String),
+    /// Too many attempts; `Retry-After` says when the window lets the next
+    /// one pass (whole seconds, rounded up).
+    #[error("{message}")]
+    RateLimited { message: String, retry_after_s: u64 },
     #[error("the refresh token is invalid, expired or revoked")]
     InvalidToken,
     /// A rotated refresh token presented again: answered exactly like
@@ -67,6 +82,7 @@ pub enum ApiError {
     #[error("storage is unavailable; try again")]
     Unavailable,
     /// Overloaded (the password-hashing queue is full): retry shortly.
+    /// Its `Retry-After` is an estimate, [`BUSY_RETRY_AFTER_S`].
     #[error("{0}")]
     Busy(String),
     #[error(transparent)]
@@ -79,7 +95,7 @@ impl ApiError {
             Self::InvalidInput(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidInput),
             Self::EmailTaken => (StatusCode::CONFLICT, ErrorCode::EmailTaken),
             Self::InvalidCredentials => (StatusCode::UNAUTHORIZED, ErrorCode::InvalidCredentials),
-            Self::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
+            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
             Self::InvalidToken | Self::TokenReused => {
                 (StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken)
             }
@@ -113,11 +129,15 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response();
-        if matches!(self, Self::RateLimited(_) | Self::Busy(_)) {
-            response.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("1"),
-            );
+        let retry_after_s = match &self {
+            Self::RateLimited { retry_after_s, .. } => Some(*retry_after_s),
+            Self::Busy(_) => Some(BUSY_RETRY_AFTER_S),
+            _ => None,
+        };
+        if let Some(s) = retry_after_s {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, s.into());
         }
         if matches!(
             self,
@@ -152,9 +172,12 @@ impl From<AccountError> for ApiError {
             AccountError::InvalidInput(m) => Self::InvalidInput(m),
             AccountError::EmailTaken => Self::EmailTaken,
             AccountError::InvalidCredentials => Self::InvalidCredentials,
-            AccountError::LoginThrottled
-            | AccountError::SignupThrottled
-            | AccountError::RefreshThrottled => Self::RateLimited(message),
+            AccountError::LoginThrottled { retry_after_ms }
+            | AccountError::SignupThrottled { retry_after_ms }
+            | AccountError::RefreshThrottled { retry_after_ms } => Self::RateLimited {
+                message,
+                retry_after_s: retry_after_s(retry_after_ms),
+            },
             AccountError::InvalidToken => Self::InvalidToken,
             AccountError::TokenReused => Self::TokenReused,
             AccountError::UnknownUser => Self::Unauthorized,
@@ -192,5 +215,34 @@ impl From<JsonRejection> for ApiError {
         } else {
             Self::InvalidInput(e.body_text())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_whole_seconds_rounded_up_and_at_least_one() {
+        assert_eq!(retry_after_s(-5), 1);
+        assert_eq!(retry_after_s(0), 1);
+        assert_eq!(retry_after_s(1), 1);
+        assert_eq!(retry_after_s(1000), 1);
+        assert_eq!(retry_after_s(1001), 2);
+        assert_eq!(retry_after_s(3_600_000), 3600);
+    }
+
+    #[test]
+    fn a_throttle_answers_its_remaining_window_as_retry_after() {
+        let e: ApiError = AccountError::LoginThrottled {
+            retry_after_ms: 599_001,
+        }
+        .into();
+        let r = e.into_response();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()["retry-after"], "600");
+        let r = ApiError::Busy("busy".into()).into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()["retry-after"], "1");
     }
 }

@@ -1,9 +1,12 @@
-use clap::Parser;
-
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let config = api::config::ApiConfig::parse();
+async fn main() -> std::process::ExitCode {
+    let config: api::config::ApiConfig = pixel_core::config::parse_or_exit();
     pixel_core::telemetry::init_tracing(config.telemetry.log_format);
-    let listener = tokio::net::TcpListener::bind((config.bind_addr, config.port)).await?;
-    api::startup::run(config, listener, pixel_core::http::shutdown_signal()).await
+    pixel_core::config::exit_status(
+        async {
+            let listener = tokio::net::TcpListener::bind((config.bind_addr, config.port)).await?;
+            api::startup::run(config, listener, pixel_core::http::shutdown_signal()).await
+        }
+        .await,
+    )
 }

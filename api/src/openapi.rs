@@ -138,7 +138,7 @@ macro_rules! error_responses {
 }
 
 const WWW_AUTHENTICATE: &str = "`Bearer`";
-const RETRY_AFTER: &str = "Seconds to wait before retrying";
+const RETRY_AFTER: &str = "Whole seconds (rounded up, at least 1) to wait before retrying: on 429 the rest of the limit's window, on a full hashing queue a short estimate";
 
 error_responses! {
     BadRequest: "The request is malformed (not a JSON object, a missing or mistyped field, a value out of bounds)",

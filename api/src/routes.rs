@@ -142,8 +142,8 @@ impl RefreshBody {
     }
 }
 
-/// The client's address: the TCP peer, or `X-Real-IP` when the api is
-/// configured to sit behind a proxy that sets it. `None` when unknown.
+/// The client's address: the TCP peer, or the client a trusted proxy
+/// forwarded for (see [`pixel_core::client_addr`]). `None` when unknown.
 pub struct ClientAddr(pub Option<IpAddr>);
 
 impl FromRequestParts<ApiState> for ClientAddr {
@@ -153,20 +153,12 @@ impl FromRequestParts<ApiState> for ClientAddr {
         parts: &mut Parts,
         s: &ApiState,
     ) -> Result<Self, std::convert::Infallible> {
-        if s.accounts.settings().trust_x_real_ip
-            && let Some(ip) = parts
-                .headers
-                .get("x-real-ip")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<IpAddr>().ok())
-        {
-            return Ok(Self(Some(ip)));
-        }
+        let trusted = &s.accounts.settings().trusted_proxies;
         Ok(Self(
             parts
                 .extensions
                 .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip()),
+                .map(|c| trusted.client_ip(c.0.ip(), &parts.headers)),
         ))
     }
 }

@@ -57,12 +57,17 @@ pub async fn run(
         clock.clone(),
     ));
     let draining = pixel_core::http::Draining::default();
-    let app = self::app(game, tokens, clock, config.accounts.settings())
-        .await?
-        .merge(pixel_core::telemetry::ops_router(
-            store,
-            vec![draining.dependency()],
-        ));
+    let settings = AccountSettings {
+        trusted_proxies: config.trusted_proxies.clone(),
+        ..config.accounts.settings()
+    };
+    let app =
+        self::app(game, tokens, clock, settings)
+            .await?
+            .merge(pixel_core::telemetry::ops_router(
+                store,
+                vec![draining.dependency()],
+            ));
     tracing::info!(addr = %listener.local_addr()?, "api listening");
     pixel_core::http::serve_gracefully(
         listener,

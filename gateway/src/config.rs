@@ -3,6 +3,7 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use pixel_core::client_addr::TrustedProxies;
 use pixel_core::config::{AuthConfig, GameConfig, StoreConfig, TelemetryConfig};
 
 /// Limits that keep one client from hurting the others.
@@ -44,15 +45,12 @@ pub struct SocketSettings {
     /// Most Socket.IO connections from one client address (0: no cap).
     #[arg(long, env = "MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 32)]
     pub max_connections_per_address: usize,
-    /// Take the client address from `X-Real-IP` (only behind a proxy that
-    /// sets it, as the bundled nginx does).
-    #[arg(
-        id = "gateway_trust_x_real_ip",
-        long = "gateway-trust-x-real-ip",
-        env = "TRUST_X_REAL_IP",
-        default_value_t = false
-    )]
-    pub trust_x_real_ip: bool,
+    /// Reverse proxies whose `X-Forwarded-For` / `X-Real-IP` name the
+    /// client (comma-separated CIDRs or IPs; empty: trust nobody, the
+    /// client is the TCP peer). Per-address limits count that client. The
+    /// standalone server's api reads it from here too.
+    #[arg(long, env = "TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: TrustedProxies,
     /// Placements one gateway has in flight to the store before it refuses
     /// new ones at once with `busy` (nothing changed, retry shortly)
     /// instead of queuing them for seconds.

@@ -9,13 +9,14 @@ use std::sync::{Arc, Mutex};
 
 use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
+use pixel_core::client_addr::TrustedProxies;
 
 /// Live connection counts against their caps (0 = no cap).
 #[derive(Debug, Default)]
 pub struct ConnectionLimits {
     max_total: usize,
     max_per_address: usize,
-    trust_x_real_ip: bool,
+    trusted_proxies: TrustedProxies,
     counts: Mutex<Counts>,
 }
 
@@ -33,30 +34,21 @@ pub struct Admission {
 }
 
 impl ConnectionLimits {
-    pub fn new(max_total: usize, max_per_address: usize, trust_x_real_ip: bool) -> Self {
+    pub fn new(max_total: usize, max_per_address: usize, trusted_proxies: TrustedProxies) -> Self {
         Self {
             max_total,
             max_per_address,
-            trust_x_real_ip,
+            trusted_proxies,
             counts: Mutex::default(),
         }
     }
 
-    /// The client's address: `X-Real-IP` when the proxy in front is
-    /// trusted to set it, else the TCP peer.
+    /// The client's address: the TCP peer, or the client a trusted proxy
+    /// forwarded for (see [`pixel_core::client_addr`]). `None` when the
+    /// peer is unknown.
     pub fn client_address(&self, req: &Parts) -> Option<IpAddr> {
-        if self.trust_x_real_ip
-            && let Some(ip) = req
-                .headers
-                .get("x-real-ip")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse().ok())
-        {
-            return Some(ip);
-        }
-        req.extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip())
+        let peer = req.extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip();
+        Some(self.trusted_proxies.client_ip(peer, &req.headers))
     }
 
     /// Admits one more connection from `address`, or `None` when a cap is
@@ -102,7 +94,7 @@ mod tests {
 
     #[test]
     fn caps_per_address_and_in_total_and_places_come_back() {
-        let l = Arc::new(ConnectionLimits::new(3, 2, false));
+        let l = Arc::new(ConnectionLimits::new(3, 2, TrustedProxies::none()));
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
         let a1 = l.admit(Some(a)).unwrap();

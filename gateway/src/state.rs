@@ -42,7 +42,7 @@ impl Gateway {
         let limits = Arc::new(crate::limits::ConnectionLimits::new(
             settings.max_connections,
             settings.max_connections_per_address,
-            settings.trust_x_real_ip,
+            settings.trusted_proxies.clone(),
         ));
         let place_permits = Arc::new(Semaphore::new(settings.place_concurrency.max(1)));
         Ok(Self {

@@ -155,10 +155,11 @@ impl AuthConfig {
 /// Storage selection.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StoreConfig {
-    /// Redis to use (`redis://host:port/db`). Absent: the standalone server
-    /// keeps state in memory.
+    /// Redis to use (`redis://[user:password@]host:port/db`, `rediss://…`
+    /// for TLS, `unix:///path`). Absent: the standalone server keeps state
+    /// in memory. Checked at start: a malformed URL is refused at once.
     /// (`--help` never prints its value: the URL may hold a password.)
-    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    #[arg(long, env = "REDIS_URL", hide_env_values = true, value_parser = parse_redis_url)]
     pub redis_url: Option<String>,
 }
 
@@ -170,6 +171,104 @@ impl StoreConfig {
                 "REDIS_URL is required for the {service} service; run `realtime-pixel` for the all-in-one server"
             )
         })
+    }
+}
+
+/// A `REDIS_URL` as the Redis clients will read it. The message never
+/// repeats the URL, which may hold a password.
+pub fn parse_redis_url(raw: &str) -> Result<String, String> {
+    use redis::IntoConnectionInfo;
+    let scheme = raw.split_once("://").map(|(s, _)| s);
+    if !matches!(
+        scheme,
+        Some("redis" | "rediss" | "unix" | "redis+unix" | "valkey" | "valkeys")
+    ) {
+        return Err(
+            "not a Redis URL: expected redis://[user:password@]host[:port][/db], \
+             rediss://… (TLS) or unix:///path/to/socket"
+                .into(),
+        );
+    }
+    raw.into_connection_info()
+        .map_err(|e| format!("not a valid Redis URL ({e})"))?;
+    Ok(raw.to_owned())
+}
+
+/// Parses the service's settings from its command line and environment.
+/// `--help` and `--version` print and exit 0 as usual; a malformed
+/// setting exits 2 with one line that names it (its variable and its
+/// flag), and its value unless the value is secret. No backtrace, no retry.
+pub fn parse_or_exit<T: clap::Parser>() -> T {
+    T::try_parse().unwrap_or_else(|e| {
+        use clap::error::ErrorKind;
+        if matches!(
+            e.kind(),
+            ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        ) {
+            e.exit()
+        }
+        let cmd = T::command();
+        eprintln!("{}: {}", cmd.get_name(), setting_error(&e, &cmd));
+        std::process::exit(2)
+    })
+}
+
+/// One line for a settings error: `invalid PORT (--port) value "x":
+/// invalid digit found in string`.
+pub fn setting_error(e: &clap::Error, cmd: &clap::Command) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let context = |kind| match e.get(kind) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        Some(ContextValue::Strings(v)) => Some(v.join(", ")),
+        _ => None,
+    };
+    let rendered = e.render().to_string();
+    let first_line = rendered
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ")
+        .to_owned();
+    let Some(invalid) = context(ContextKind::InvalidArg) else {
+        return first_line;
+    };
+    let arg = cmd.get_arguments().find(|a| {
+        a.get_long()
+            .is_some_and(|l| invalid == format!("--{l}") || invalid.starts_with(&format!("--{l} ")))
+    });
+    let Some(arg) = arg else {
+        return first_line;
+    };
+    let flag = format!("--{}", arg.get_long().unwrap_or_default());
+    let name = match arg.get_env() {
+        Some(env) => format!("{} ({flag})", env.to_string_lossy()),
+        None => flag,
+    };
+    let value = match context(ContextKind::InvalidValue) {
+        Some(_) if arg.is_hide_env_values_set() => " value (not shown: secret)".to_owned(),
+        Some(v) => format!(" value {v:?}"),
+        None => String::new(),
+    };
+    let reason = std::error::Error::source(e)
+        .map(|s| s.to_string())
+        .or_else(|| context(ContextKind::ValidValue).map(|v| format!("expected one of {v}")))
+        .unwrap_or_else(|| first_line.clone());
+    format!("invalid {name}{value}: {reason}")
+}
+
+/// What a service's `main` returns: an error after the settings parsed
+/// (a missing `JWT_SECRET`, a port in use, Redis never came up) is printed
+/// as one line with its causes (`error: …: …`), exit status 1, never a
+/// backtrace.
+pub fn exit_status(result: anyhow::Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }
 
@@ -219,6 +318,61 @@ mod tests {
         g.ttl_ms = 1000;
         g.cooldown_ms = u64::MAX;
         assert!(g.boards().is_err());
+    }
+
+    #[test]
+    fn redis_urls_are_checked_without_repeating_them() {
+        for ok in [
+            "redis://127.0.0.1:6379/",
+            "redis://:pw@redis:6379/2?protocol=resp3",
+            "rediss://user:pw@redis.example.com:6380/0",
+            "unix:///run/redis.sock",
+        ] {
+            assert_eq!(parse_redis_url(ok).as_deref(), Ok(ok));
+        }
+        for bad in [
+            "not a url",
+            "127.0.0.1:6379",
+            "http://redis:6379",
+            "redis://:hunter2@redis:6379/notadb",
+            "",
+        ] {
+            let err = parse_redis_url(bad).unwrap_err();
+            assert!(err.contains("Redis URL"), "{bad}: {err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_bad_setting_is_one_line_naming_its_variable_and_flag() {
+        use clap::{CommandFactory, Parser};
+        #[derive(Debug, Parser)]
+        struct Settings {
+            #[command(flatten)]
+            store: StoreConfig,
+            #[command(flatten)]
+            game: GameConfig,
+            #[command(flatten)]
+            telemetry: TelemetryConfig,
+        }
+        let line = |args: &[&str]| {
+            let e = Settings::try_parse_from(args).unwrap_err();
+            setting_error(&e, &Settings::command())
+        };
+        let l = line(&["t", "--board-width", "wide"]);
+        assert!(
+            l.starts_with("invalid BOARD_WIDTH (--board-width) value \"wide\": "),
+            "{l}"
+        );
+        assert!(!l.contains('\n'), "{l}");
+        let l = line(&["t", "--redis-url", "redis://:hunter2@h:1/x"]);
+        assert!(l.contains("REDIS_URL (--redis-url)"), "{l}");
+        assert!(!l.contains("hunter2"), "{l}");
+        let l = line(&["t", "--log-format", "xml"]);
+        assert!(
+            l.contains("LOG_FORMAT (--log-format)") && l.contains("json"),
+            "{l}"
+        );
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //! - [`game`]: the board registry and the operations built on the store
 //!   (placement, catch-up, snapshot, decay sweep) used by every service.
 //! - [`auth`]: access-token (JWT) issuing and verification.
+//! - [`client_addr`]: the client's address behind trusted proxies
+//!   (`TRUSTED_PROXIES`), for per-address limits.
 //! - [`clock`]: the time source; tests drive a manual clock instead of sleeping.
 //! - [`config`]: environment configuration shared by the services.
 //! - [`error`]: the public error codes of the contract.
@@ -21,6 +23,7 @@
 //!   `/metrics` routes.
 
 pub mod auth;
+pub mod client_addr;
 pub mod clock;
 pub mod config;
 pub mod domain;

@@ -84,7 +84,11 @@ pub async fn build(config: &StandaloneConfig, clock: SharedClock) -> anyhow::Res
         Arc::new(gateway::Gateway::new(game.clone(), tokens.clone(), config.socket.clone()).await?);
     let (socket_layer, io) = gateway::socket_layer(gw.clone());
     let draining = pixel_core::http::Draining::default();
-    let router = api::startup::app(game.clone(), tokens, clock, config.accounts.settings())
+    let accounts = api::accounts::AccountSettings {
+        trusted_proxies: config.socket.trusted_proxies.clone(),
+        ..config.accounts.settings()
+    };
+    let router = api::startup::app(game.clone(), tokens, clock, accounts)
         .await?
         .merge(web::router())
         .merge(pixel_core::telemetry::ops_router(

@@ -5,8 +5,8 @@
 
 use super::UserRecord;
 use super::{
-    Catchup, PlaceCommand, PlaceOutcome, RefreshRecord, RotateOutcome, Rotation, Store, StoreError,
-    SweepOutcome,
+    Catchup, Limit, PlaceCommand, PlaceOutcome, RefreshRecord, RotateOutcome, Rotation, Store,
+    StoreError, SweepOutcome,
 };
 use crate::domain::{BoardConfig, BoardId, HistoryPolicy, PixelEntry, Update};
 
@@ -98,43 +98,59 @@ pub async fn users(store: &dyn Store, prefix: &str) {
     );
 }
 
-/// At most `max` attempts per window; a throttled attempt is not recorded.
+/// At most `max` attempts per window; a throttled attempt is not recorded
+/// and says when the oldest attempt leaves the window.
 pub async fn login_attempts(store: &dyn Store, email: &str) {
     let window = 600_000;
     for i in 0..20 {
-        assert!(
+        assert_eq!(
             store
                 .begin_login_attempt(email, 1000 + i, window, 20)
                 .await
-                .unwrap()
+                .unwrap(),
+            Limit::Allowed
         );
     }
-    assert!(
-        !store
+    assert_eq!(
+        store
             .begin_login_attempt(email, 2000, window, 20)
             .await
-            .unwrap()
+            .unwrap(),
+        Limit::Limited {
+            retry_after_ms: 1000 + window - 2000
+        }
     );
     // The first attempt leaves the window at 1000 + window.
-    assert!(
-        !store
+    assert_eq!(
+        store
             .begin_login_attempt(email, 1000 + window - 1, window, 20)
             .await
-            .unwrap()
+            .unwrap(),
+        Limit::Limited { retry_after_ms: 1 }
     );
-    assert!(
+    assert_eq!(
         store
             .begin_login_attempt(email, 1000 + window, window, 20)
             .await
-            .unwrap()
+            .unwrap(),
+        Limit::Allowed
+    );
+    // Now the second attempt (at 1001) is the one to leave.
+    assert_eq!(
+        store
+            .begin_login_attempt(email, 1000 + window, window, 20)
+            .await
+            .unwrap(),
+        Limit::Limited { retry_after_ms: 1 }
     );
     store.clear_login_attempts(email).await.unwrap();
     for i in 0..20 {
-        assert!(
+        assert_eq!(
             store
                 .begin_login_attempt(email, 1000 + window + i, window, 20)
                 .await
-                .unwrap()
+                .unwrap(),
+            Limit::Allowed
         );
     }
 }
@@ -221,7 +237,9 @@ pub async fn refresh_rotation_and_reuse(store: &dyn Store, prefix: &str) {
             .rotate_refresh(&r("t4", "t5", now + 800))
             .await
             .unwrap(),
-        RotateOutcome::RateLimited
+        RotateOutcome::RateLimited {
+            retry_after_ms: 60_000 - 800
+        }
     );
     // t2 was replaced twice ago: reuse, and t4 dies with the family.
     assert_eq!(
@@ -294,7 +312,9 @@ pub async fn refresh_rotation_and_reuse(store: &dyn Store, prefix: &str) {
             .rotate_refresh(&r3("c3", "c4", now + 10))
             .await
             .unwrap(),
-        RotateOutcome::RateLimited
+        RotateOutcome::RateLimited {
+            retry_after_ms: 5_000 - 10
+        }
     );
     assert_eq!(
         store
@@ -358,19 +378,40 @@ pub async fn refresh_expiry_and_logout(store: &dyn Store, prefix: &str) {
 }
 
 /// The per-key limiter: `max` hits per window, then refusals that record
-/// nothing, so the window passes.
+/// nothing and say when a hit leaves the window, so the window passes.
 pub async fn hit_limit(store: &dyn Store, key: &str) {
     for i in 0..3 {
-        assert!(store.hit_limit(key, 1_000 + i, 1_000, 3).await.unwrap());
+        assert_eq!(
+            store.hit_limit(key, 1_000 + i, 1_000, 3).await.unwrap(),
+            Limit::Allowed
+        );
     }
-    assert!(!store.hit_limit(key, 1_500, 1_000, 3).await.unwrap());
-    assert!(
+    assert_eq!(
+        store.hit_limit(key, 1_500, 1_000, 3).await.unwrap(),
+        Limit::Limited {
+            retry_after_ms: 500
+        }
+    );
+    assert_eq!(
         store
             .hit_limit(&format!("{key}-other"), 1_500, 1_000, 3)
             .await
-            .unwrap()
+            .unwrap(),
+        Limit::Allowed
     );
-    assert!(store.hit_limit(key, 2_001, 1_000, 3).await.unwrap());
+    // 1000 and 1001 have left; 1002 and this one remain.
+    assert_eq!(
+        store.hit_limit(key, 2_001, 1_000, 3).await.unwrap(),
+        Limit::Allowed
+    );
+    assert_eq!(
+        store.hit_limit(key, 2_001, 1_000, 3).await.unwrap(),
+        Limit::Allowed
+    );
+    assert_eq!(
+        store.hit_limit(key, 2_001, 1_000, 3).await.unwrap(),
+        Limit::Limited { retry_after_ms: 1 }
+    );
 }
 
 /// Placement, cooldown, seq, snapshot, catch-up and decay on one board.

@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 
 use super::{
-    FeedReader, HistoryRead, PlaceCommand, PlaceOutcome, RefreshRecord, RotateOutcome, Rotation,
-    Store, StoreError, StoredSnapshot, SweepOutcome, UserRecord,
+    FeedReader, HistoryRead, Limit, PlaceCommand, PlaceOutcome, RefreshRecord, RotateOutcome,
+    Rotation, Store, StoreError, StoredSnapshot, SweepOutcome, UserRecord,
 };
 use crate::domain::{BoardConfig, BoardId, HistoryPolicy, PixelEntry, Update};
 
@@ -154,6 +154,25 @@ fn prune_failures(q: &mut VecDeque<i64>, now: i64, window_ms: i64) {
     }
 }
 
+/// One hit on a sliding window of hit times (oldest first): recorded if
+/// fewer than `max` are in the window, else refused with the time until
+/// the hit that must leave for the next one to pass has left.
+fn hit_window(q: &mut VecDeque<i64>, now: i64, window_ms: i64, max: u32) -> Limit {
+    prune_failures(q, now, window_ms);
+    let max = max as usize;
+    if q.len() < max {
+        q.push_back(now);
+        return Limit::Allowed;
+    }
+    let leaves_at = match max {
+        0 => now + window_ms,
+        _ => q[q.len() - max] + window_ms,
+    };
+    Limit::Limited {
+        retry_after_ms: (leaves_at - now).max(1),
+    }
+}
+
 #[async_trait]
 impl Store for MemoryStore {
     async fn ping(&self) -> Result<(), StoreError> {
@@ -206,7 +225,7 @@ impl Store for MemoryStore {
         now: i64,
         window_ms: i64,
         max: u32,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Limit, StoreError> {
         let mut users = lock(&self.users);
         if users.login_attempts.len() > 2 * users.attempts_purged_at_len + 1024 {
             // Attempts at many different emails: forget the idle ones.
@@ -216,12 +235,7 @@ impl Store for MemoryStore {
             users.attempts_purged_at_len = users.login_attempts.len();
         }
         let q = users.login_attempts.entry(email.to_owned()).or_default();
-        prune_failures(q, now, window_ms);
-        if q.len() >= max as usize {
-            return Ok(false);
-        }
-        q.push_back(now);
-        Ok(true)
+        Ok(hit_window(q, now, window_ms, max))
     }
 
     async fn clear_login_attempts(&self, email: &str) -> Result<(), StoreError> {
@@ -288,7 +302,9 @@ impl Store for MemoryStore {
             f.window_count = 0;
         }
         if f.window_count >= r.max_rotations {
-            return Ok(RotateOutcome::RateLimited);
+            return Ok(RotateOutcome::RateLimited {
+                retry_after_ms: (f.window_start + r.window_ms - r.now).max(1),
+            });
         }
         f.window_count += 1;
         f.previous = std::mem::replace(&mut f.current, r.next.to_owned());
@@ -319,7 +335,7 @@ impl Store for MemoryStore {
         now: i64,
         window_ms: i64,
         max: u32,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Limit, StoreError> {
         let mut tokens = lock(&self.tokens);
         let Tokens {
             limits,
@@ -331,12 +347,7 @@ impl Store for MemoryStore {
             *limits_purged_at_len = limits.len();
         }
         let q = limits.entry(key.to_owned()).or_default();
-        prune_failures(q, now, window_ms);
-        if q.len() >= max as usize {
-            return Ok(false);
-        }
-        q.push_back(now);
-        Ok(true)
+        Ok(hit_window(q, now, window_ms, max))
     }
 
     async fn board_seq(&self, board: &BoardId) -> Result<u64, StoreError> {

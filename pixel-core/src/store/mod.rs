@@ -102,7 +102,19 @@ pub enum RotateOutcome {
     /// Unknown, expired, or revoked.
     Invalid,
     /// The family rotated too often in the window; nothing was changed.
-    RateLimited,
+    /// The window ends in `retry_after_ms` (at least 1).
+    RateLimited { retry_after_ms: i64 },
+}
+
+/// The answer of a sliding-window limiter (login attempts, sign-ups per
+/// address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// The hit was recorded.
+    Allowed,
+    /// Refused and not recorded: in `retry_after_ms` (at least 1) enough
+    /// recorded hits have left the window for the next one to pass.
+    Limited { retry_after_ms: i64 },
 }
 
 /// One placement, fully validated and with its times computed by the game.
@@ -267,16 +279,16 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError>;
 
     /// Records a login attempt for `email` unless `max` attempts are already
-    /// recorded in `(now - window_ms, now]`; `false` means throttled (and
-    /// nothing was recorded, so the window can pass). Atomic, so parallel
-    /// attempts cannot slip past the limit.
+    /// recorded in `(now - window_ms, now]`; [`Limit::Limited`] means
+    /// throttled (and nothing was recorded, so the window can pass).
+    /// Atomic, so parallel attempts cannot slip past the limit.
     async fn begin_login_attempt(
         &self,
         email: &str,
         now: i64,
         window_ms: i64,
         max: u32,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Limit, StoreError>;
     /// Forgets recorded attempts after a successful login.
     async fn clear_login_attempts(&self, email: &str) -> Result<(), StoreError>;
 
@@ -303,15 +315,15 @@ pub trait Store: Send + Sync + 'static {
     /// a thief may hold the current one. `false` if there was no live family.
     async fn revoke_refresh(&self, family: &str, now: i64) -> Result<bool, StoreError>;
     /// A sliding-window limiter: records a hit on `key` unless
-    /// `max` hits are already recorded in `(now - window_ms, now]`; `false`
-    /// means limited (nothing recorded). Used for per-address sign-ups.
+    /// `max` hits are already recorded in `(now - window_ms, now]`
+    /// ([`Limit::Limited`], nothing recorded). Used for per-address sign-ups.
     async fn hit_limit(
         &self,
         key: &str,
         now: i64,
         window_ms: i64,
         max: u32,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Limit, StoreError>;
 
     async fn board_seq(&self, board: &BoardId) -> Result<u64, StoreError>;
     async fn place(&self, cmd: &PlaceCommand<'_>) -> Result<PlaceOutcome, StoreError>;

@@ -57,8 +57,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script, Value};
 
 use super::{
-    FeedReader, HistoryRead, PlaceCommand, PlaceOutcome, RefreshRecord, RotateOutcome, Rotation,
-    Store, StoreError, StoredSnapshot, SweepOutcome, UserRecord,
+    FeedReader, HistoryRead, Limit, PlaceCommand, PlaceOutcome, RefreshRecord, RotateOutcome,
+    Rotation, Store, StoreError, StoredSnapshot, SweepOutcome, UserRecord,
 };
 use crate::domain::{BoardConfig, BoardId, HistoryPolicy, PixelEntry, Update};
 
@@ -209,15 +209,21 @@ return 0
 
 const LOGIN_ATTEMPT: &str = r#"
 -- KEYS: login; ARGV: now, window, max, member
+-- Returns 0 when the hit was recorded, else the milliseconds until the
+-- hit that must leave the window for the next one to pass has left.
 local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
+local max = tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
-  return 0
+local n = redis.call('ZCARD', KEYS[1])
+if n >= max then
+  if max < 1 then return window end
+  local leaving = redis.call('ZRANGE', KEYS[1], n - max, n - max, 'WITHSCORES')
+  return math.max(1, tonumber(leaving[2]) + window - now)
 end
 redis.call('ZADD', KEYS[1], now, ARGV[4])
 redis.call('PEXPIRE', KEYS[1], window)
-return 1
+return 0
 "#;
 
 const INSERT_REFRESH: &str = r#"
@@ -251,7 +257,9 @@ if ARGV[1] ~= t[2] then
 end
 local wn, wc = tonumber(t[6]), tonumber(t[7])
 if now - wn >= tonumber(ARGV[7]) then wn, wc = now, 0 end
-if wc >= tonumber(ARGV[6]) then return {'limited'} end
+if wc >= tonumber(ARGV[6]) then
+  return {'limited', tostring(math.max(1, wn + tonumber(ARGV[7]) - now))}
+end
 local ttl = math.max(1, tonumber(ARGV[4]) - now)
 redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'prev', ARGV[1], 'exp', ARGV[4], 'at', ARGV[3],
   'wn', wn, 'wc', wc + 1)
@@ -275,6 +283,16 @@ redis.call('DEL', KEYS[1])
 if tonumber(exp) <= tonumber(ARGV[1]) then return 0 end
 return 1
 "#;
+
+/// The reply of [`LOGIN_ATTEMPT`]: 0 when recorded, else the wait.
+fn limit_reply(retry_after_ms: i64) -> Limit {
+    match retry_after_ms {
+        0 => Limit::Allowed,
+        ms => Limit::Limited {
+            retry_after_ms: ms.max(1),
+        },
+    }
+}
 
 /// Connection settings of the Redis store.
 #[derive(Debug, Clone)]
@@ -855,10 +873,10 @@ impl Store for RedisStore {
         now: i64,
         window_ms: i64,
         max: u32,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Limit, StoreError> {
         observe(self.service, "begin_login_attempt", async {
             let mut conn = self.conn().await?;
-            let allowed: i64 = self
+            let retry_after_ms: i64 = self
                 .login_attempt
                 .key(self.key(&format!("login:{email}")))
                 .arg(now)
@@ -868,7 +886,7 @@ impl Store for RedisStore {
                 .invoke_async(&mut conn)
                 .await
                 .map_err(|e| self.fail(e))?;
-            Ok(allowed == 1)
+            Ok(limit_reply(retry_after_ms))
         })
         .await
     }
@@ -965,10 +983,10 @@ impl Store for RedisStore {
         now: i64,
         window_ms: i64,
         max: u32,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Limit, StoreError> {
         observe(self.service, "hit_limit", async {
             let mut conn = self.conn().await?;
-            let allowed: i64 = self
+            let retry_after_ms: i64 = self
                 .login_attempt
                 .key(self.key(&format!("limit:{key}")))
                 .arg(now)
@@ -978,7 +996,7 @@ impl Store for RedisStore {
                 .invoke_async(&mut conn)
                 .await
                 .map_err(|e| self.fail(e))?;
-            Ok(allowed == 1)
+            Ok(limit_reply(retry_after_ms))
         })
         .await
     }

@@ -182,8 +182,22 @@ const WAIT: Duration = Duration::from_secs(5);
 impl Sio {
     /// Connects to namespace `/`; `Err(message)` on a refused handshake.
     pub async fn connect(addr: SocketAddr, token: Option<&str>) -> Result<Self, String> {
+        Self::connect_with_headers(addr, token, &[]).await
+    }
+
+    /// [`Self::connect`] with extra handshake headers (as a proxy adds).
+    pub async fn connect_with_headers(
+        addr: SocketAddr,
+        token: Option<&str>,
+        headers: &[(&'static str, &str)],
+    ) -> Result<Self, String> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let mut req = url.into_client_request().unwrap();
+        for (name, value) in headers {
+            req.headers_mut().append(*name, value.parse().unwrap());
+        }
+        let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
         let mut sio = Self {
             ws,
             next_ack: 0,

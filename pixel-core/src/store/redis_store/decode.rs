@@ -85,7 +85,7 @@ impl SweepReply {
     }
 }
 
-/// ROTATE_REFRESH: `{'rotated', user}`, `{'reused'}`, `{'limited'}`,
+/// ROTATE_REFRESH: `{'rotated', user}`, `{'reused'}`, `{'limited', ms}`,
 /// `{'invalid'}`, as [`RotateOutcome`].
 pub(super) fn rotate_reply(reply: &[String]) -> Result<RotateOutcome, StoreError> {
     let words: Vec<&str> = reply.iter().map(String::as_str).collect();
@@ -94,7 +94,13 @@ pub(super) fn rotate_reply(reply: &[String]) -> Result<RotateOutcome, StoreError
             user_id: (*user).to_owned(),
         },
         ["reused"] => RotateOutcome::Reused,
-        ["limited"] => RotateOutcome::RateLimited,
+        ["limited", ms] => RotateOutcome::RateLimited {
+            retry_after_ms: ms
+                .parse()
+                .ok()
+                .filter(|&ms: &i64| ms > 0)
+                .ok_or_else(|| corrupt("ROTATE_REFRESH", reply))?,
+        },
         ["invalid"] => RotateOutcome::Invalid,
         _ => return Err(corrupt("ROTATE_REFRESH", reply)),
     })
@@ -179,7 +185,12 @@ mod tests {
             }
         );
         assert_eq!(r(&["reused"]).unwrap(), RotateOutcome::Reused);
-        assert_eq!(r(&["limited"]).unwrap(), RotateOutcome::RateLimited);
+        assert_eq!(
+            r(&["limited", "1500"]).unwrap(),
+            RotateOutcome::RateLimited {
+                retry_after_ms: 1500
+            }
+        );
         assert_eq!(r(&["invalid"]).unwrap(), RotateOutcome::Invalid);
         for bad in [
             &[][..],
