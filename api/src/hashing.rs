@@ -18,13 +18,16 @@
 //! - **Waiting**: a request is admitted only if the hashes ahead of it are
 //!   expected to finish within `max_wait` (from the measured cost of a
 //!   hash, which the start-up's own hash seeds); optionally also at most
-//!   `max_waiting` of them. Beyond that it fails at once with
+//!   `max_waiting` of them. The cost is the CPU time a hash takes on its
+//!   thread, not the wall time: a machine busy with other work makes the
+//!   waits longer, not the queue shorter (a burst of sign-ups is still
+//!   served, later). Beyond that it fails at once with
 //!   [`AccountError::Busy`]: a queued request costs almost nothing until it
 //!   hashes, so a burst is served, and only a real flood is shed.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use argon2::password_hash::{Output, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -50,7 +53,7 @@ pub(crate) struct HashPool {
     running: Semaphore,
     /// Requests admitted and not yet finished (waiting or running).
     admitted: AtomicUsize,
-    /// Wall time of one hash, in microseconds (a moving average).
+    /// CPU time of one hash, in microseconds (a moving average).
     cost_us: AtomicU64,
     /// Memory blocks not in use; never more than `concurrency` exist.
     memory: Mutex<Vec<Vec<Block>>>,
@@ -122,9 +125,9 @@ impl HashPool {
             .pop()
             .unwrap_or_default();
         let (out, memory) = tokio::task::spawn_blocking(move || {
-            let started = Instant::now();
+            let started = thread_cpu_time();
             let out = f(&mut memory);
-            (out, memory, started.elapsed())
+            (out, memory, thread_cpu_time().saturating_sub(started))
         })
         .await
         .map(|(out, memory, took)| {
@@ -170,6 +173,15 @@ impl HashPool {
                 })
             });
     }
+}
+
+/// The CPU time this thread has used.
+fn thread_cpu_time() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        u64::try_from(t.tv_sec).unwrap_or(0),
+        u32::try_from(t.tv_nsec).unwrap_or(0),
+    )
 }
 
 fn micros(d: Duration) -> u64 {

@@ -10,23 +10,32 @@ use std::time::{Duration, Instant};
 use common::{TestApp, spawn_app};
 use serde_json::{Value, json};
 
-/// `n` concurrent POSTs of `body(i)` to `path`: each answer's status,
-/// whether it carried `Retry-After`, and its error code.
-async fn burst(
-    app: &TestApp,
-    path: &str,
-    n: usize,
-    body: impl Fn(usize) -> Value,
-) -> Vec<(u16, bool, Value)> {
+/// One answer of a burst.
+struct Answer {
+    status: u16,
+    retry_after: bool,
+    code: Value,
+    took: Duration,
+}
+
+/// `n` concurrent POSTs of `body(i)` to `path`, and their answers.
+async fn burst(app: &TestApp, path: &str, n: usize, body: impl Fn(usize) -> Value) -> Vec<Answer> {
     let tasks: Vec<_> = (0..n)
         .map(|i| {
             let request = app.http.post(app.url(path)).json(&body(i));
             tokio::spawn(async move {
+                let started = Instant::now();
                 let r = request.send().await.unwrap();
+                let took = started.elapsed();
                 let status = r.status().as_u16();
                 let retry_after = r.headers().contains_key("retry-after");
                 let body: Value = r.json().await.unwrap();
-                (status, retry_after, body["error"]["code"].clone())
+                Answer {
+                    status,
+                    retry_after,
+                    code: body["error"]["code"].clone(),
+                    took,
+                }
             })
         })
         .collect();
@@ -47,7 +56,7 @@ async fn a_burst_of_sixty_sign_ups_is_served_and_a_login_flood_is_shed_at_once()
         |i| json!({"email": format!("burst-{i}@x.io"), "password": "password1"}),
     )
     .await;
-    let statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
     assert!(
         statuses.iter().all(|&s| s == 201),
         "every sign-up of a burst of 60 is served: {statuses:?}"
@@ -62,24 +71,26 @@ async fn a_burst_of_sixty_sign_ups_is_served_and_a_login_flood_is_shed_at_once()
     )
     .await;
     let (mut refused, mut checked) = (0, 0);
-    for (status, retry_after, code) in answers {
-        match status {
+    let mut slowest_refusal = Duration::ZERO;
+    for a in answers {
+        match a.status {
             401 => checked += 1,
             503 => {
-                assert_eq!(code, "unavailable");
-                assert!(retry_after, "503 carries Retry-After");
+                assert_eq!(a.code, "unavailable");
+                assert!(a.retry_after, "503 carries Retry-After");
                 refused += 1;
+                slowest_refusal = slowest_refusal.max(a.took);
             }
-            other => panic!("login answered {other}: {code}"),
+            other => panic!("login answered {other}: {}", a.code),
         }
     }
+    // About 2 s of queued hashing is admitted, not 500 hashes' worth, and
+    // the rest is refused at once, not after waiting in the queue.
     assert!(checked >= 1, "some logins were checked");
     assert!(refused >= 100, "a flood is shed: {refused} refused");
-    // About 2 s of queued hashing is admitted, not 500 hashes' worth.
-    let took = started.elapsed();
     assert!(
-        took < Duration::from_secs(8),
-        "the flood was answered in {took:?}"
+        slowest_refusal < Duration::from_secs(2),
+        "refusals come at once: the slowest took {slowest_refusal:?}"
     );
     app.shutdown().await;
 }
