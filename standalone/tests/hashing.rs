@@ -62,7 +62,6 @@ async fn a_burst_of_sixty_sign_ups_is_served_and_a_login_flood_is_shed_at_once()
         "every sign-up of a burst of 60 is served: {statuses:?}"
     );
 
-    let started = Instant::now();
     let answers = burst(
         &app,
         "/api/auth/login",
