@@ -70,10 +70,13 @@ async fn a_burst_of_sixty_sign_ups_is_served_and_a_login_flood_is_shed_at_once()
     )
     .await;
     let (mut refused, mut checked) = (0, 0);
-    let mut slowest_refusal = Duration::ZERO;
+    let (mut slowest_refusal, mut slowest_check) = (Duration::ZERO, Duration::ZERO);
     for a in answers {
         match a.status {
-            401 => checked += 1,
+            401 => {
+                checked += 1;
+                slowest_check = slowest_check.max(a.took);
+            }
             503 => {
                 assert_eq!(a.code, "unavailable");
                 assert!(a.retry_after, "503 carries Retry-After");
@@ -84,12 +87,14 @@ async fn a_burst_of_sixty_sign_ups_is_served_and_a_login_flood_is_shed_at_once()
         }
     }
     // About 2 s of queued hashing is admitted, not 500 hashes' worth, and
-    // the rest is refused at once, not after waiting in the queue.
+    // the rest is refused at once, not after waiting in the queue (so
+    // before the queue has drained, however busy the machine is).
     assert!(checked >= 1, "some logins were checked");
     assert!(refused >= 100, "a flood is shed: {refused} refused");
     assert!(
-        slowest_refusal < Duration::from_secs(2),
-        "refusals come at once: the slowest took {slowest_refusal:?}"
+        slowest_refusal < slowest_check,
+        "refusals come at once: the slowest took {slowest_refusal:?}, \
+         the last checked login {slowest_check:?}"
     );
     app.shutdown().await;
 }
