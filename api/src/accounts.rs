@@ -221,6 +221,12 @@ fn is_invisible(c: char) -> bool {
         | '\u{FFF9}'..='\u{FFFB}' | '\u{E0000}'..='\u{E007F}')
 }
 
+/// The account rules. Passwords are only ever stored as argon2id PHC
+/// strings and refresh tokens only as their SHA-256; an unknown email costs
+/// a login the same hash as a known one; every hash waits in the bounded
+/// queue of `crate::hashing` (refused at once when it is full); a refresh
+/// token is spent once answered, and presenting a spent one revokes its
+/// whole login.
 pub struct Accounts {
     store: Arc<dyn Store>,
     tokens: Arc<AccessTokens>,

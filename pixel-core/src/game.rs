@@ -63,6 +63,12 @@ pub struct Placed {
     pub cooldown_until: i64,
 }
 
+/// The game's rules over a [`Store`], shared by the gateway, the api and
+/// the worker: a request reaches the store only as a validated command
+/// (board, coordinate and colour checked, expiry and cooldown end computed
+/// here, from this process's clock), so every service applies the same
+/// rules. A placement whose answer was lost is settled here (looked up,
+/// or fenced off for good) before it is reported, within a bounded time.
 pub struct Game {
     store: Arc<dyn Store>,
     boards: BTreeMap<BoardId, Arc<BoardConfig>>,
