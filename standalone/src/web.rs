@@ -4,8 +4,8 @@
 //! `web/vendor/socket.io.min.js` is the official socket.io-client build from
 //! npm (see `web/vendor.sh`). Only the page's files are served: `web/` also
 //! holds package.json, tsconfig.json, type declarations and unit tests.
-//! Keep `PAGE_FILES` in step with nginx's allow-list
-//! (nginx/realtime-pixel.conf.template).
+//! The files are those of `web/files.txt`, the page's one file list, which
+//! nginx's allow-list and the web image follow too.
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
@@ -16,35 +16,9 @@ const HTML: &str = "text/html; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
-/// `(URL path, body, content type)` of a file under `web/`.
-macro_rules! page_file {
-    ($file:literal, $content_type:expr) => {
-        (
-            concat!("/", $file),
-            include_str!(concat!("../../web/", $file)),
-            $content_type,
-        )
-    };
-}
-
-/// Every file the page loads (`/` is index.html too).
-const PAGE_FILES: &[(&str, &str, &str)] = &[
-    ("/", include_str!("../../web/index.html"), HTML),
-    page_file!("index.html", HTML),
-    page_file!("style.css", CSS),
-    page_file!("vendor/socket.io.min.js", JS),
-    page_file!("js/main.js", JS),
-    page_file!("js/api.js", JS),
-    page_file!("js/history.js", JS),
-    page_file!("js/input.js", JS),
-    page_file!("js/player.js", JS),
-    page_file!("js/render.js", JS),
-    page_file!("js/session.js", JS),
-    page_file!("js/sync.js", JS),
-    page_file!("js/types.js", JS),
-    page_file!("js/ui.js", JS),
-    page_file!("js/view.js", JS),
-];
+/// Every file the page loads, `(URL path, body, content type)` (`/` is
+/// index.html too): the lines of `web/files.txt`, embedded by `build.rs`.
+const PAGE_FILES: &[(&str, &str, &str)] = include!(concat!(env!("OUT_DIR"), "/page_files.rs"));
 
 fn asset(body: &'static str, content_type: &'static str) -> impl IntoResponse + Clone {
     (

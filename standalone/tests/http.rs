@@ -43,6 +43,58 @@ async fn the_web_page_is_served() {
     app.shutdown().await;
 }
 
+/// Every file under `web/` (node_modules too), relative to it.
+fn web_files(dir: &std::path::Path, root: &std::path::Path, out: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            web_files(&path, root, out);
+        } else {
+            let rel = path.strip_prefix(root).unwrap();
+            out.push(rel.to_str().unwrap().replace('\\', "/"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_files_of_web_files_txt_are_served_and_nothing_else_of_web() {
+    let web = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web");
+    let list = std::fs::read_to_string(web.join("files.txt")).unwrap();
+    let listed: Vec<&str> = list
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let mut all = Vec::new();
+    web_files(&web, &web, &mut all);
+    let app = spawn_app(&[]).await;
+    for file in &all {
+        let r = app
+            .http
+            .get(app.url(&format!("/{file}")))
+            .send()
+            .await
+            .unwrap();
+        let want = if listed.contains(&file.as_str()) {
+            200
+        } else {
+            404
+        };
+        assert_eq!(r.status(), want, "/{file}");
+        if want == 200 {
+            let body = r.bytes().await.unwrap();
+            assert_eq!(body, std::fs::read(web.join(file)).unwrap(), "/{file}");
+        }
+    }
+    for file in &listed {
+        assert!(
+            all.iter().any(|f| f == file),
+            "{file} is listed but not in web/"
+        );
+    }
+    app.shutdown().await;
+}
+
 #[tokio::test]
 async fn signup_login_me_refresh_logout() {
     let app = spawn_app(&[]).await;
