@@ -68,7 +68,7 @@ suite_env() {
   # contract suites, the hashing queue takes their bursts of sign-ups, and a
   # 200-placement burst from one socket is not shed as `busy` (the hardening
   # tests check every limit on their own).
-  export SIGNUPS_PER_ADDRESS_HOUR=0 MAX_CONNECTIONS_PER_ADDRESS=0 HASH_QUEUE=10000 PLACE_CONCURRENCY=1000
+  export SIGNUPS_PER_ADDRESS_HOUR=0 MAX_CONNECTIONS_PER_ADDRESS=0 HASH_QUEUE=10000 HASH_QUEUE_MS=600000 PLACE_CONCURRENCY=1000
   export NGINX_AUTH_RATE=10000r/s NGINX_AUTH_BURST=10000 NGINX_CONN_PER_ADDR=10000
   export SCREENSHOT_DIR="$RUN_DIR/screenshots"
 }

@@ -1,15 +1,10 @@
 //! Accounts: sign-up, login, refresh-token rotation, logout.
 //!
-//! Passwords are hashed with argon2id (the `argon2` crate's defaults, OWASP's
-//! recommended parameters) on the blocking pool, since a hash costs tens of
-//! milliseconds of CPU. Refresh tokens are 256-bit random strings; the store
+//! Passwords are hashed with argon2id by `crate::hashing`, bounded in CPU,
+//! memory and waiting. Refresh tokens are 256-bit random strings; the store
 //! only ever sees their SHA-256, so a leaked store cannot mint sessions.
 //! Logins are throttled per account (at most `login_max_attempts` failed or
 //! pending attempts per window) before any password is checked.
-//!
-//! Hashing is bounded: at most `hash_concurrency` hashes run at once and at
-//! most `hash_queue` more wait; beyond that a request fails at once with
-//! [`AccountError::Busy`] instead of queueing CPU and 19 MiB per hash.
 //!
 //! A refresh token is `<family>.<secret>`: the family names the login (one
 //! store record per login, however often it rotates). The successor of a
@@ -20,8 +15,9 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use std::time::Duration;
+
+use anyhow::Context;
 use base64::Engine;
 use pixel_core::auth::{AccessTokens, Claims};
 use pixel_core::client_addr::TrustedProxies;
@@ -32,7 +28,8 @@ use pixel_core::store::{
 use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tokio::sync::Semaphore;
+
+use crate::hashing::{HashLimits, HashPool};
 
 /// What the account rules can refuse or fail with. The api maps each to a
 /// status and an error code in one place (`crate::error`).
@@ -84,9 +81,13 @@ pub struct AccountSettings {
     /// Sign-ups per client address per window.
     pub signup_max_per_address: u32,
     pub signup_window_ms: i64,
-    /// Password hashes running at once, and waiting beyond those.
+    /// Password hashes running at once.
     pub hash_concurrency: usize,
-    pub hash_queue: usize,
+    /// Longest expected wait for a hashing slot, in milliseconds; a request
+    /// that would wait longer is refused at once (503).
+    pub hash_queue_ms: u64,
+    /// At most this many requests waiting for a hashing slot, if set.
+    pub hash_queue: Option<usize>,
     /// The proxies whose forwarding headers name the client (the address
     /// sign-ups are counted by).
     pub trusted_proxies: TrustedProxies,
@@ -104,7 +105,8 @@ impl Default for AccountSettings {
             signup_max_per_address: 20,
             signup_window_ms: 3600 * 1000,
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            hash_queue: 16,
+            hash_queue_ms: 2000,
+            hash_queue: Some(10_000),
             trusted_proxies: TrustedProxies::none(),
         }
     }
@@ -219,43 +221,12 @@ fn is_invisible(c: char) -> bool {
         | '\u{FFF9}'..='\u{FFFB}' | '\u{E0000}'..='\u{E007F}')
 }
 
-/// The bound on password hashing: `running` permits for hashes at work,
-/// `admitted` for those plus the ones allowed to wait.
-struct HashPool {
-    running: Semaphore,
-    admitted: Semaphore,
-}
-
-impl HashPool {
-    fn new(concurrency: usize, queue: usize) -> Self {
-        let concurrency = concurrency.max(1);
-        Self {
-            running: Semaphore::new(concurrency),
-            admitted: Semaphore::new(concurrency + queue),
-        }
-    }
-
-    /// Runs `f` on the blocking pool once a slot is free, or fails at once
-    /// with `Busy` when the queue is full.
-    async fn run<T: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, AccountError> {
-        let Ok(_admitted) = self.admitted.try_acquire() else {
-            metrics::counter!("api_hash_rejected_total").increment(1);
-            return Err(AccountError::Busy);
-        };
-        let _running = self
-            .running
-            .acquire()
-            .await
-            .map_err(|e| AccountError::Internal(e.into()))?;
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| AccountError::Internal(e.into()))
-    }
-}
-
+/// The account rules. Passwords are only ever stored as argon2id PHC
+/// strings and refresh tokens only as their SHA-256; an unknown email costs
+/// a login the same hash as a known one; every hash waits in the bounded
+/// queue of `crate::hashing` (refused at once when it is full); a refresh
+/// token is spent once answered, and presenting a spent one revokes its
+/// whole login.
 pub struct Accounts {
     store: Arc<dyn Store>,
     tokens: Arc<AccessTokens>,
@@ -268,21 +239,35 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    pub fn new(
+    /// The account rules over `store`. Makes the dummy hash for unknown
+    /// emails first, on the blocking pool: without it a login would tell
+    /// unknown emails apart by its speed, so start-up fails if it cannot
+    /// be made. Its cost seeds the hashing queue's estimate of waiting.
+    pub async fn start(
         store: Arc<dyn Store>,
         tokens: Arc<AccessTokens>,
         clock: SharedClock,
         settings: AccountSettings,
-    ) -> Self {
-        let dummy_hash = hash_password_now("dummy password for timing").unwrap_or_default();
-        Self {
+    ) -> anyhow::Result<Self> {
+        let limits = HashLimits {
+            concurrency: settings.hash_concurrency,
+            max_wait: Duration::from_millis(settings.hash_queue_ms),
+            max_waiting: settings.hash_queue,
+        };
+        // Unmeasured until this first hash measures it.
+        let hashing = HashPool::new(limits, Duration::ZERO);
+        let dummy_hash = hashing
+            .hash("dummy password for timing".to_owned())
+            .await
+            .context("making the dummy password hash for unknown emails")?;
+        Ok(Self {
             store,
             tokens,
             clock,
-            hashing: HashPool::new(settings.hash_concurrency, settings.hash_queue),
+            hashing,
             settings,
             dummy_hash,
-        }
+        })
     }
 
     /// Signs up; `client` is the caller's address when known (sign-ups
@@ -315,10 +300,7 @@ impl Accounts {
         if self.store.user_by_email(email.as_str()).await?.is_some() {
             return Err(AccountError::EmailTaken);
         }
-        let password_hash = self
-            .hashing
-            .run(move || hash_password_now(&password))
-            .await??;
+        let password_hash = self.hashing.hash(password).await?;
         let user = UserRecord {
             id: uuid::Uuid::new_v4().to_string(),
             email: email.as_str().to_owned(),
@@ -360,10 +342,7 @@ impl Accounts {
             .as_ref()
             .map_or_else(|| self.dummy_hash.clone(), |u| u.password_hash.clone());
         let password = password.to_owned();
-        let ok = self
-            .hashing
-            .run(move || verify_password(&password, &hash))
-            .await?;
+        let ok = self.hashing.verify(password, hash).await?;
         match user {
             Some(user) if ok => {
                 self.store.clear_login_attempts(email.as_str()).await?;
@@ -482,27 +461,6 @@ impl Accounts {
     }
 }
 
-fn hash_password_now(password: &str) -> Result<String, AccountError> {
-    let mut salt = [0u8; 16];
-    rand::rng().fill_bytes(&mut salt);
-    let salt =
-        SaltString::encode_b64(&salt).map_err(|e| AccountError::Internal(anyhow::anyhow!(e)))?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| AccountError::Internal(anyhow::anyhow!("hashing failed: {e}")))
-}
-
-fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false)
-}
-
 fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
@@ -540,19 +498,21 @@ mod tests {
     use pixel_core::config::Secret;
     use pixel_core::store::MemoryStore;
 
-    fn accounts(clock: &ManualClock) -> Accounts {
+    async fn accounts(clock: &ManualClock) -> Accounts {
         let clock: SharedClock = Arc::new(clock.clone());
         let tokens = Arc::new(AccessTokens::new(
             &Secret::new("k".repeat(32)),
             900,
             clock.clone(),
         ));
-        Accounts::new(
+        Accounts::start(
             Arc::new(MemoryStore::new()),
             tokens,
             clock,
             AccountSettings::default(),
         )
+        .await
+        .unwrap()
     }
 
     #[test]
@@ -598,7 +558,7 @@ mod tests {
     #[tokio::test]
     async fn refresh_rotates_and_reuse_revokes_the_login() {
         let clock = ManualClock::new(1_700_000_000_000);
-        let a = accounts(&clock);
+        let a = accounts(&clock).await;
         let first = a.signup("ann@x.io", "password1", None, None).await.unwrap();
         let second = a.refresh(&first.refresh_token).await.unwrap();
         assert_ne!(first.refresh_token, second.refresh_token);
@@ -619,7 +579,7 @@ mod tests {
     #[tokio::test]
     async fn a_rotation_whose_answer_was_lost_can_be_retried_once_answered_it_is_spent() {
         let clock = ManualClock::new(1_700_000_000_000);
-        let a = accounts(&clock);
+        let a = accounts(&clock).await;
         let first = a.signup("ann@x.io", "password1", None, None).await.unwrap();
         // The store rotated but the api never answered (no confirmation):
         // the client's retry gets the same successor, which works.
@@ -657,7 +617,7 @@ mod tests {
     #[tokio::test]
     async fn logout_with_a_spent_token_revokes_the_login() {
         let clock = ManualClock::new(1_700_000_000_000);
-        let a = accounts(&clock);
+        let a = accounts(&clock).await;
         let first = a.signup("ann@x.io", "password1", None, None).await.unwrap();
         let second = a.refresh(&first.refresh_token).await.unwrap();
         a.logout(&first.refresh_token).await.unwrap();
@@ -670,7 +630,7 @@ mod tests {
     #[tokio::test]
     async fn refresh_loops_are_limited() {
         let clock = ManualClock::new(1_700_000_000_000);
-        let a = accounts(&clock);
+        let a = accounts(&clock).await;
         let mut t = a.signup("ann@x.io", "password1", None, None).await.unwrap();
         for _ in 0..10 {
             t = a.refresh(&t.refresh_token).await.unwrap();
@@ -684,34 +644,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_full_hashing_queue_fails_fast() {
-        let pool = Arc::new(HashPool::new(1, 1));
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        let running = {
-            let pool = pool.clone();
-            tokio::spawn(async move { pool.run(move || held.recv().ok()).await })
-        };
-        // One runs, one waits; the third is refused at once.
-        while pool.running.available_permits() != 0 {
-            tokio::task::yield_now().await;
-        }
-        let waiting = {
-            let pool = pool.clone();
-            tokio::spawn(async move { pool.run(|| ()).await })
-        };
-        while pool.admitted.available_permits() != 0 {
-            tokio::task::yield_now().await;
-        }
-        assert!(matches!(pool.run(|| ()).await, Err(AccountError::Busy)));
-        release.send(()).unwrap();
-        assert!(running.await.unwrap().is_ok());
-        assert!(waiting.await.unwrap().is_ok());
-    }
-
-    #[tokio::test]
     async fn refresh_tokens_expire() {
         let clock = ManualClock::new(1_700_000_000_000);
-        let a = accounts(&clock);
+        let a = accounts(&clock).await;
         let t = a.signup("ann@x.io", "password1", None, None).await.unwrap();
         clock.advance(30 * 24 * 3600 * 1000);
         assert!(matches!(
@@ -723,7 +658,7 @@ mod tests {
     #[tokio::test]
     async fn logins_are_throttled_per_account_until_the_window_passes() {
         let clock = ManualClock::new(1_700_000_000_000);
-        let a = accounts(&clock);
+        let a = accounts(&clock).await;
         a.signup("ann@x.io", "password1", None, None).await.unwrap();
         for _ in 0..20 {
             assert!(matches!(
@@ -749,7 +684,7 @@ mod tests {
     #[tokio::test]
     async fn duplicate_emails_are_refused_case_insensitively() {
         let clock = ManualClock::new(0);
-        let a = accounts(&clock);
+        let a = accounts(&clock).await;
         a.signup("ann@x.io", "password1", Some("Ann"), None)
             .await
             .unwrap();

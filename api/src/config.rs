@@ -21,9 +21,15 @@ pub struct AccountsConfig {
     /// the number of CPUs.
     #[arg(long, env = "HASH_CONCURRENCY")]
     pub hash_concurrency: Option<usize>,
-    /// Password hashes allowed to wait for a slot; beyond that sign-up and
-    /// login answer 503 at once.
-    #[arg(long, env = "HASH_QUEUE", default_value_t = 16)]
+    /// Longest expected wait for a password-hashing slot, in milliseconds
+    /// (estimated from the measured cost of a hash); a sign-up or login
+    /// that would wait longer answers 503 at once.
+    #[arg(long, env = "HASH_QUEUE_MS", default_value_t = 2000)]
+    pub hash_queue_ms: u64,
+    /// At most this many password hashes waiting for a slot, a backstop
+    /// behind `HASH_QUEUE_MS` (which sheds a flood first); beyond it
+    /// sign-up and login answer 503 at once.
+    #[arg(long, env = "HASH_QUEUE", default_value_t = 10_000)]
     pub hash_queue: usize,
 }
 
@@ -35,7 +41,8 @@ impl AccountsConfig {
             refresh_max: self.refresh_per_minute.max(1),
             signup_max_per_address: self.signups_per_address_hour,
             hash_concurrency: self.hash_concurrency.unwrap_or(d.hash_concurrency).max(1),
-            hash_queue: self.hash_queue,
+            hash_queue_ms: self.hash_queue_ms,
+            hash_queue: Some(self.hash_queue),
             ..d
         }
     }

@@ -12,14 +12,35 @@ use pixel_core::ErrorCode;
 use pixel_core::auth::TokenError;
 use pixel_core::game::GameError;
 use pixel_core::store::StoreError;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::accounts::AccountError;
 
+// What the api sends is what its OpenAPI document describes: one type.
+// (Its doc comment is the schema's description in the document.)
+/// Every error body: `{"error": {"code", "message"}}`. Each error response
+/// below narrows `code` to the codes its status carries.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ErrorDetail {
+    /// A snake_case code from docs/PROTOCOL.md.
+    #[schema(value_type = String)]
+    code: ErrorCode,
+    /// Human text.
+    message: String,
+}
+
 /// The `Retry-After` of a full password-hashing queue, in seconds. An
 /// estimate, not a measured wait: a hash takes tens of milliseconds, so
-/// the queue (`HASH_QUEUE` waiting on `HASH_CONCURRENCY` running) has
-/// drained well within it unless the burst goes on.
+/// the queue (at most `HASH_QUEUE_MS` of hashing waiting on
+/// `HASH_CONCURRENCY` running) has drained much of itself within it unless
+/// the burst goes on.
 pub const BUSY_RETRY_AFTER_S: u64 = 1;
 
 /// Milliseconds as `Retry-After` seconds: rounded up, at least 1 (a client
@@ -103,7 +124,9 @@ impl IntoResponse for ApiError {
         };
         let mut response = (
             status,
-            Json(json!({"error": {"code": code, "message": message}})),
+            Json(ErrorBody {
+                error: ErrorDetail { code, message },
+            }),
         )
             .into_response();
         let retry_after_s = match &self {

@@ -5,10 +5,16 @@
 //!
 //! - [`accounts`]: the account rules — input parsing, argon2id passwords,
 //!   the login throttle, token pairs and refresh rotation.
+//! - `hashing`: argon2id password hashing bounded in CPU, memory (pooled
+//!   blocks) and waiting (by expected time).
 //! - [`snapshot`]: board snapshots, cached encoded and compressed per seq,
 //!   built once however many requests wait (single flight).
 //! - [`routes`]: the HTTP handlers, thin wrappers over `accounts` and the
 //!   shared [`Game`](pixel_core::Game).
+//! - `state`: [`ApiState`], what the handlers share (`routes` and
+//!   `snapshot` both depend on it, not on each other).
+//! - `extract`: the JSON-object body extractor, rejecting in the error
+//!   envelope.
 //! - [`auth_outcomes`]: `api_auth_total{action,outcome}`, from each
 //!   account action's result.
 //! - [`error`]: the one error type of this layer and its mapping to
@@ -25,12 +31,16 @@ pub mod accounts;
 pub mod auth_outcomes;
 pub mod config;
 pub mod error;
+mod extract;
+mod hashing;
 pub mod openapi;
 pub mod routes;
 pub mod snapshot;
 pub mod startup;
+mod state;
 
-pub use routes::{ApiState, router};
+pub use routes::router;
+pub use state::ApiState;
 
 /// Largest request body the api accepts; its bodies are a few short strings.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;

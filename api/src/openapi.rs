@@ -17,6 +17,7 @@
 //! wrong method on a known route 405 `method_not_allowed`, both in the
 //! error shape below.
 
+use crate::error::ErrorBody;
 use pixel_core::domain::BoardId;
 use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -78,24 +79,6 @@ impl Modify for BearerAuth {
             ),
         );
     }
-}
-
-/// Every error body: `{"error": {"code", "message"}}`. Each error response
-/// below narrows `code` to the codes its status carries.
-#[derive(ToSchema)]
-#[schema(as = Error)]
-#[allow(dead_code)] // describes the body `crate::error` renders
-pub(crate) struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub(crate) struct ErrorDetail {
-    /// A snake_case code from docs/PROTOCOL.md.
-    code: String,
-    /// Human text.
-    message: String,
 }
 
 fn string() -> ObjectBuilder {

@@ -3,60 +3,33 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use bytes::Bytes;
-use pixel_core::Game;
-use pixel_core::auth::{AccessTokens, Claims};
-use pixel_core::domain::{BoardConfig, BoardId, BoardMeta, Update};
-use serde::de::DeserializeOwned;
+use pixel_core::auth::Claims;
+use pixel_core::domain::{BoardId, BoardMeta, Update};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use tower_http::compression::CompressionLayer;
 use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::accounts::{Accounts, PublicUser, TokenBody};
+use crate::accounts::{PublicUser, TokenBody};
 use crate::auth_outcomes::{self, AuthAction};
 use crate::error::ApiError;
+use crate::extract::JsonObject;
 use crate::openapi::{
     BadRequest, EmailTaken, Internal, InvalidCredentials, InvalidToken, NotFound, RateLimited,
     TooLarge, Unauthorized, Unavailable,
 };
-use crate::snapshot::SnapshotCache;
+use crate::state::ApiState;
 
 use crate::MAX_BODY_BYTES;
-
-#[derive(Clone)]
-pub struct ApiState {
-    pub game: Arc<Game>,
-    pub accounts: Arc<Accounts>,
-    pub tokens: Arc<AccessTokens>,
-    pub(crate) snapshots: Arc<SnapshotCache>,
-}
-
-impl ApiState {
-    /// A board by id; 404 `not_found` otherwise.
-    pub fn board(&self, id: &str) -> Result<&Arc<BoardConfig>, ApiError> {
-        board_of(self, id)
-    }
-
-    pub fn new(game: Arc<Game>, accounts: Arc<Accounts>, tokens: Arc<AccessTokens>) -> Self {
-        Self {
-            game,
-            accounts,
-            tokens,
-            snapshots: Arc::default(),
-        }
-    }
-}
 
 /// Every route of the api, each registered together with its OpenAPI
 /// description (`#[utoipa::path]` on the handler): the router and the
@@ -125,18 +98,6 @@ async fn not_found() -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
-}
-
-/// A JSON object body as `T`. serde would also read a struct from a JSON
-/// array (`["a@b.io", "pw"]`); the contract's bodies are objects only.
-fn object<T: DeserializeOwned>(body: Result<Json<Value>, JsonRejection>) -> Result<T, ApiError> {
-    let Json(v) = body?;
-    if !v.is_object() {
-        return Err(ApiError::InvalidInput(
-            "the body must be a JSON object".into(),
-        ));
-    }
-    serde_json::from_value(v).map_err(|e| ApiError::InvalidInput(e.to_string()))
 }
 
 /// `POST /api/auth/signup`.
@@ -226,10 +187,10 @@ impl FromRequestParts<ApiState> for ClientAddr {
 async fn signup(
     State(s): State<ApiState>,
     ClientAddr(client): ClientAddr,
-    body: Result<Json<Value>, JsonRejection>,
+    body: Result<JsonObject<SignupBody>, ApiError>,
 ) -> Result<(StatusCode, Json<TokenBody>), ApiError> {
     let result = async {
-        let b: SignupBody = object(body)?;
+        let JsonObject(b) = body?;
         s.accounts
             .signup(&b.email, &b.password, b.name.as_deref(), client)
             .await
@@ -263,10 +224,10 @@ async fn signup(
 )]
 async fn login(
     State(s): State<ApiState>,
-    body: Result<Json<Value>, JsonRejection>,
+    body: Result<JsonObject<LoginBody>, ApiError>,
 ) -> Result<Json<TokenBody>, ApiError> {
     let result = async {
-        let b: LoginBody = object(body)?;
+        let JsonObject(b) = body?;
         s.accounts
             .login(&b.email, &b.password)
             .await
@@ -300,10 +261,10 @@ async fn login(
 )]
 async fn refresh(
     State(s): State<ApiState>,
-    body: Result<Json<Value>, JsonRejection>,
+    body: Result<JsonObject<RefreshBody>, ApiError>,
 ) -> Result<Json<TokenBody>, ApiError> {
     let result = async {
-        let b: RefreshBody = object(body)?;
+        let JsonObject(b) = body?;
         s.accounts.refresh(b.token()?).await.map_err(ApiError::from)
     }
     .await;
@@ -327,10 +288,10 @@ async fn refresh(
 )]
 async fn logout(
     State(s): State<ApiState>,
-    body: Result<Json<Value>, JsonRejection>,
+    body: Result<JsonObject<RefreshBody>, ApiError>,
 ) -> Result<StatusCode, ApiError> {
     let result = async {
-        let b: RefreshBody = object(body)?;
+        let JsonObject(b) = body?;
         s.accounts.logout(b.token()?).await.map_err(ApiError::from)
     }
     .await;
@@ -399,12 +360,6 @@ async fn boards(State(s): State<ApiState>) -> Result<Json<Vec<BoardMeta>>, ApiEr
 
 /// Resolves a board from a path segment. On REST every unknown id is a 404,
 /// malformed or not.
-fn board_of<'a>(s: &'a ApiState, id: &str) -> Result<&'a Arc<BoardConfig>, ApiError> {
-    s.game
-        .board(id)
-        .map_err(|_| ApiError::NotFound(format!("no board named {id:?}")))
-}
-
 /// The `{board}` path segment. One that is not UTF-8 once decoded names no
 /// board either: 404 like any unknown id, in the contract's error shape
 /// (axum's own rejection would be a plain-text 400).
@@ -437,7 +392,7 @@ async fn board_meta(
     State(s): State<ApiState>,
     BoardPath(id): BoardPath,
 ) -> Result<Json<BoardMeta>, ApiError> {
-    let board = board_of(&s, &id)?;
+    let board = s.board(&id)?;
     Ok(Json(s.game.meta(board).await?))
 }
 
@@ -496,7 +451,7 @@ async fn history(
         axum::extract::rejection::QueryRejection,
     >,
 ) -> Result<Json<HistoryBody>, ApiError> {
-    let board = board_of(&s, &id)?;
+    let board = s.board(&id)?;
     let axum::extract::Query(query) =
         query.map_err(|e| ApiError::InvalidInput(format!("bad query string: {e}")))?;
     let since = query_number(&query, "since", 0)?;

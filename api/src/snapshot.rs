@@ -42,7 +42,7 @@ use serde::Serialize;
 use tokio::sync::OnceCell;
 
 use crate::error::ApiError;
-use crate::routes::ApiState;
+use crate::state::ApiState;
 
 /// The binary form's media type.
 pub const BINARY_TYPE: &str = "application/octet-stream";
@@ -250,13 +250,21 @@ impl SnapshotCache {
     }
 }
 
-fn etag(epoch: &str, board: &BoardId, seq: u64, form: Form) -> HeaderValue {
+/// The ETag of a snapshot. The epoch is read from the store, where anyone
+/// with access may have written anything: one that cannot be part of a
+/// header is a corrupt data set, answered as an internal error (logged
+/// once, by the error's response), never a panic. Board ids are checked
+/// at start-up and always fit.
+fn etag(epoch: &str, board: &BoardId, seq: u64, form: Form) -> Result<HeaderValue, ApiError> {
     let suffix = match form {
         Form::Json => "",
         Form::Binary => "-bin",
     };
-    HeaderValue::from_str(&format!("\"{board}-{seq}-{epoch}{suffix}\""))
-        .expect("board ids and epochs are header-safe")
+    HeaderValue::from_str(&format!("\"{board}-{seq}-{epoch}{suffix}\"")).map_err(|e| {
+        ApiError::Internal(anyhow::Error::new(e).context(format!(
+            "the data set's epoch {epoch:?} cannot be part of an ETag: the store is corrupt"
+        )))
+    })
 }
 
 fn etag_matches(headers: &HeaderMap, tag: &HeaderValue) -> bool {
@@ -326,7 +334,7 @@ pub async fn snapshot(
     let seq = s.game.store().board_seq(&board.id).await?;
     let epoch = s.game.store().epoch();
     let vary = HeaderValue::from_static("accept, accept-encoding");
-    let tag = etag(&epoch, &board.id, seq, form);
+    let tag = etag(&epoch, &board.id, seq, form)?;
     if etag_matches(&headers, &tag) {
         return Ok((
             StatusCode::NOT_MODIFIED,
@@ -346,7 +354,7 @@ pub async fn snapshot(
             (header::CONTENT_TYPE, content_type),
             (
                 header::ETAG,
-                etag(&encoded.epoch, &board.id, encoded.seq, form),
+                etag(&encoded.epoch, &board.id, encoded.seq, form)?,
             ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
             (header::VARY, vary),
@@ -365,17 +373,13 @@ pub async fn snapshot(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pixel_core::domain::DEFAULT_PALETTE;
 
     fn board() -> BoardConfig {
-        BoardConfig {
-            id: BoardId::parse("main").unwrap(),
-            width: 3,
-            height: 2,
-            palette: DEFAULT_PALETTE.iter().map(|s| s.to_string()).collect(),
-            cooldown_ms: 0,
-            ttl_ms: 1000,
-        }
+        pixel_core::testing::board("main")
+            .with_size(3, 2)
+            .with_cooldown_ms(0)
+            .with_ttl_ms(1000)
+            .build()
     }
 
     #[test]
@@ -402,6 +406,19 @@ mod tests {
         assert_eq!(&b[9..13], &2u32.to_le_bytes());
         assert_eq!(&b[13..21], &0x0102u64.to_le_bytes());
         assert_eq!(&b[21..], &[3, 0, 0, 0, 0, 16]);
+    }
+
+    #[test]
+    fn an_epoch_that_cannot_be_a_header_is_an_internal_error_not_a_panic() {
+        let id = BoardId::parse("main").unwrap();
+        let tag = etag("0f3c", &id, 7, Form::Binary).unwrap();
+        assert_eq!(tag, "\"main-7-0f3c-bin\"");
+        for bad in ["bad\u{1}epoch", "line\nbreak", "\u{7f}"] {
+            assert!(
+                matches!(etag(bad, &id, 7, Form::Json), Err(ApiError::Internal(_))),
+                "{bad:?}"
+            );
+        }
     }
 
     fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {

@@ -13,23 +13,21 @@ use tokio::net::TcpListener;
 
 use crate::accounts::{AccountSettings, Accounts};
 use crate::config::ApiConfig;
-use crate::routes::{ApiState, router};
+use crate::routes::router;
+use crate::state::ApiState;
 
 /// The api's routes with their state, tracing and request metrics; without
-/// the ops routes, which the server adds once for all its services.
-pub fn app(
+/// the ops routes, which the server adds once for all its services. Fails
+/// if the account rules cannot start (see [`Accounts::start`]).
+pub async fn app(
     game: Arc<Game>,
     tokens: Arc<AccessTokens>,
     clock: SharedClock,
     settings: AccountSettings,
-) -> Router {
-    let accounts = Arc::new(Accounts::new(
-        game.store().clone(),
-        tokens.clone(),
-        clock,
-        settings,
-    ));
-    router(ApiState::new(game, accounts, tokens))
+) -> anyhow::Result<Router> {
+    let accounts =
+        Arc::new(Accounts::start(game.store().clone(), tokens.clone(), clock, settings).await?);
+    Ok(router(ApiState::new(game, accounts, tokens))
         .layer(axum::middleware::from_fn(|req, next| {
             pixel_core::telemetry::track_http("api", req, next)
         }))
@@ -39,7 +37,7 @@ pub fn app(
                 axum::http::header::X_CONTENT_TYPE_OPTIONS,
                 axum::http::HeaderValue::from_static("nosniff"),
             ),
-        )
+        ))
 }
 
 /// The api as a cluster service: builds it from its configuration and
@@ -63,10 +61,13 @@ pub async fn run(
         trusted_proxies: config.trusted_proxies.clone(),
         ..config.accounts.settings()
     };
-    let app = self::app(game, tokens, clock, settings).merge(pixel_core::telemetry::ops_router(
-        store,
-        vec![draining.dependency()],
-    ));
+    let app =
+        self::app(game, tokens, clock, settings)
+            .await?
+            .merge(pixel_core::telemetry::ops_router(
+                store,
+                vec![draining.dependency()],
+            ));
     tracing::info!(addr = %listener.local_addr()?, "api listening");
     pixel_core::http::serve_gracefully(
         listener,

@@ -1,18 +1,113 @@
-//! Gateway errors and their ack payloads: `{"ok": false, "error": code,
-//! "message", "retry_after_ms"?}`. Handlers return `Result<Value, AckError>`;
-//! [`reply`] turns either side into the ack, so the mapping lives here only.
+//! The gateway's wire shapes: the contract's event names, every ack as a
+//! type, and errors as their ack `{"ok": false, "error": code, "message",
+//! "retry_after_ms"?}`. Handlers return `Result<Ack, AckError>`; [`reply`]
+//! turns either side into what is sent, so the mapping lives here only.
 
 use pixel_core::ErrorCode;
 use pixel_core::auth::TokenError;
+use pixel_core::domain::{BoardMeta, Update};
 use pixel_core::game::GameError;
 use pixel_core::store::StoreError;
-use serde_json::{Value, json};
+use serde::{Serialize, Serializer};
 
+/// The contract's event names.
+pub mod events {
+    /// Client → server, acked.
+    pub const JOIN: &str = "join";
+    pub const LEAVE: &str = "leave";
+    pub const PLACE: &str = "place";
+    pub const AUTH: &str = "auth";
+    /// Server → client.
+    pub const PIXELS: &str = "pixels";
+    pub const RESYNC: &str = "resync";
+    pub const PRESENCE: &str = "presence";
+}
+
+/// `true`, always: the `ok` of a successful ack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct True;
+
+impl Serialize for True {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bool(true)
+    }
+}
+
+/// `false`, always: the `ok` of an error ack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct False;
+
+impl Serialize for False {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bool(false)
+    }
+}
+
+/// The ack of `join`: the board at `seq`, and with `since`, either the
+/// updates after it or `resync: true`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JoinAck {
+    pub ok: True,
+    pub seq: u64,
+    pub board: BoardMeta,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updates: Option<Vec<Update>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub resync: bool,
+}
+
+/// The ack of `place`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlaceAck {
+    pub ok: True,
+    pub update: Update,
+    pub cooldown_until: i64,
+}
+
+/// The ack of `leave` and `auth`: `{"ok": true}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Done {
+    pub ok: True,
+}
+
+/// A successful ack.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Ack {
+    Join(Box<JoinAck>),
+    Place(PlaceAck),
+    Done(Done),
+}
+
+/// A refusal or failure, acked as `{"ok": false, "error", "message",
+/// "retry_after_ms"?}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AckError {
     pub code: ErrorCode,
     pub message: String,
     pub retry_after_ms: Option<i64>,
+}
+
+/// An error ack as sent.
+#[derive(Serialize)]
+struct ErrorAck<'a> {
+    ok: False,
+    error: ErrorCode,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after_ms: Option<i64>,
+}
+
+impl Serialize for AckError {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        ErrorAck {
+            ok: False,
+            error: self.code,
+            message: &self.message,
+            retry_after_ms: self.retry_after_ms,
+        }
+        .serialize(s)
+    }
 }
 
 impl AckError {
@@ -28,12 +123,9 @@ impl AckError {
         Self::new(ErrorCode::InvalidInput, message)
     }
 
-    pub fn to_value(&self) -> Value {
-        let mut v = json!({"ok": false, "error": self.code, "message": self.message});
-        if let Some(ms) = self.retry_after_ms {
-            v["retry_after_ms"] = json!(ms);
-        }
-        v
+    #[cfg(test)]
+    fn to_value(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap()
     }
 }
 
@@ -75,11 +167,19 @@ impl From<TokenError> for AckError {
     }
 }
 
+/// What is sent for a handler's outcome.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum Reply {
+    Ok(Ack),
+    Err(AckError),
+}
+
 /// The ack payload for a handler's outcome.
-pub fn reply(result: Result<Value, AckError>) -> Value {
+pub fn reply(result: Result<Ack, AckError>) -> Reply {
     match result {
-        Ok(v) => v,
-        Err(e) => e.to_value(),
+        Ok(v) => Reply::Ok(v),
+        Err(e) => Reply::Err(e),
     }
 }
 
@@ -96,6 +196,30 @@ mod tests {
         assert_eq!(v["ok"], false);
         assert_eq!(v["error"], "cooldown");
         assert_eq!(v["retry_after_ms"], 1234);
+    }
+
+    #[test]
+    fn acks_have_the_contract_shapes() {
+        use serde_json::json;
+        let e = AckError::invalid("nope");
+        assert_eq!(
+            serde_json::to_value(reply(Err(e))).unwrap(),
+            json!({"ok": false, "error": "invalid_input", "message": "nope"})
+        );
+        assert_eq!(
+            serde_json::to_value(reply(Ok(Ack::Done(Done::default())))).unwrap(),
+            json!({"ok": true})
+        );
+        let update = Update::decay(4, 1, 2);
+        let place = Ack::Place(PlaceAck {
+            ok: True,
+            update: update.clone(),
+            cooldown_until: 99,
+        });
+        assert_eq!(
+            serde_json::to_value(reply(Ok(place))).unwrap(),
+            json!({"ok": true, "update": update, "cooldown_until": 99})
+        );
     }
 
     #[test]

@@ -7,16 +7,17 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use crate::pubsub;
 use axum::Router;
 use pixel_core::Game;
 use pixel_core::SystemClock;
 use pixel_core::auth::AccessTokens;
-use pixel_core::store::pubsub;
 use socketioxide_redis::{FredAdapter, RedisAdapterConfig, RedisAdapterCtr};
 use tokio::net::TcpListener;
 
 use crate::config::GatewayConfig;
-use crate::startup::{Gateway, builder, register};
+use crate::startup::{builder, register};
+use crate::state::Gateway;
 
 /// Builds a replica from its configuration and serves it until `shutdown`.
 pub async fn run(

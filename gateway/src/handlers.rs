@@ -8,18 +8,18 @@ use std::time::Instant;
 
 use pixel_core::ErrorCode;
 use pixel_core::store::Catchup;
-use serde_json::{Value, json};
+use serde_json::Value;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
 use socketioxide::socket::DisconnectReason;
 use tracing::Instrument;
 
-use crate::ack::{AckError, reply};
+use crate::ack::{Ack, AckError, Done, JoinAck, PlaceAck, True, events, reply};
 use crate::payload;
 use crate::presence::PresenceEvent;
 use crate::relay::{Relay, room};
 use crate::session::{Identity, Session};
-use crate::startup::Gateway;
+use crate::state::Gateway;
 
 /// The handshake's refusal, shown to the client as `connect_error` with
 /// `err.message` = `unauthorized` or `token_expired`.
@@ -107,7 +107,7 @@ fn session<A: Adapter>(s: &SocketRef<A>) -> Result<Arc<Session>, AckError> {
 async fn handle<A, F>(s: &SocketRef<A>, ack: AckSender<A>, event: &'static str, f: F)
 where
     A: Adapter,
-    F: AsyncFnOnce(Arc<Session>) -> Result<Value, AckError>,
+    F: AsyncFnOnce(Arc<Session>) -> Result<Ack, AckError>,
 {
     let start = Instant::now();
     let span = tracing::info_span!("event", sid = %s.id, event);
@@ -139,10 +139,10 @@ async fn dispatch<A: Adapter>(
     gw: State<Arc<Gateway>>,
 ) {
     match event.as_str() {
-        "join" => join(s, data, ack, gw).await,
-        "leave" => leave(s, data, ack, gw).await,
-        "place" => place(s, data, ack, gw).await,
-        "auth" => auth(s, data, ack, gw).await,
+        events::JOIN => join(s, data, ack, gw).await,
+        events::LEAVE => leave(s, data, ack, gw).await,
+        events::PLACE => place(s, data, ack, gw).await,
+        events::AUTH => auth(s, data, ack, gw).await,
         _ => unknown(s, Event(event), ack).await,
     }
 }
@@ -177,16 +177,21 @@ async fn join<A: Adapter>(
             },
             None => None,
         };
-        let mut out = json!({"ok": true, "seq": seq, "board": board.meta(seq)});
-        match catchup {
-            Some(Catchup::Updates(updates)) => out["updates"] = json!(updates),
-            Some(Catchup::Resync) => out["resync"] = json!(true),
-            None => {}
-        }
+        let (updates, resync) = match catchup {
+            Some(Catchup::Updates(updates)) => (Some(updates), false),
+            Some(Catchup::Resync) => (None, true),
+            None => (None, false),
+        };
         joined = Some(relay);
-        Ok(out)
+        Ok(Ack::Join(Box::new(JoinAck {
+            ok: True,
+            seq,
+            board: board.meta(seq),
+            updates,
+            resync,
+        })))
     };
-    handle(&s, ack, "join", run).await;
+    handle(&s, ack, events::JOIN, run).await;
     if let Some(relay) = joined {
         // The last cluster-wide count at once; the exact one follows.
         let watchers = relay.watchers().max(1);
@@ -194,7 +199,7 @@ async fn join<A: Adapter>(
             board: &relay.board().id,
             watchers,
         };
-        if let Err(e) = s.emit("presence", &event) {
+        if let Err(e) = s.emit(events::PRESENCE, &event) {
             tracing::debug!(sid = %s.id, error = %e, "presence not delivered");
         }
     }
@@ -212,9 +217,9 @@ async fn leave<A: Adapter>(
             return Err(not_joined());
         }
         s.leave(room(&board.id));
-        Ok(json!({"ok": true}))
+        Ok(Ack::Done(Done::default()))
     };
-    handle(&s, ack, "leave", run).await;
+    handle(&s, ack, events::LEAVE, run).await;
 }
 
 /// How long a refused placement should wait before it is tried again.
@@ -262,9 +267,13 @@ async fn place<A: Adapter>(
         // The update reaches watchers (this socket included) through the
         // board's feed and every gateway's relay; nothing is published here.
         let placed = gw.game.place(board, coord, color, &player).await?;
-        Ok(json!({"ok": true, "update": placed.update, "cooldown_until": placed.cooldown_until}))
+        Ok(Ack::Place(PlaceAck {
+            ok: True,
+            update: placed.update,
+            cooldown_until: placed.cooldown_until,
+        }))
     };
-    handle(&s, ack, "place", run).await;
+    handle(&s, ack, events::PLACE, run).await;
 }
 
 async fn auth<A: Adapter>(
@@ -277,9 +286,9 @@ async fn auth<A: Adapter>(
         let token = payload::auth(data.as_ref().ok())?;
         let claims = gw.tokens.verify(token)?;
         session.set_identity(Identity::from(claims));
-        Ok(json!({"ok": true}))
+        Ok(Ack::Done(Done::default()))
     };
-    handle(&s, ack, "auth", run).await;
+    handle(&s, ack, events::AUTH, run).await;
 }
 
 async fn unknown<A: Adapter>(s: SocketRef<A>, Event(event): Event, ack: AckSender<A>) {

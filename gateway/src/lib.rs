@@ -17,7 +17,11 @@
 //! - [`presence`]: the cluster-wide watcher count of each board (through
 //!   the adapter), sent as `presence` events.
 //! - [`config`] and [`startup`]: socket limits and building the Socket.IO layer.
+//! - `state`: [`Gateway`], what the handlers share (`handlers` and
+//!   `startup` both depend on it, not on each other).
 //! - [`cluster`]: the replica binary's wiring: Redis store and Redis adapter.
+//! - `pubsub`: the adapter's fred subscriber, which resubscribes after
+//!   every reconnect.
 
 pub mod ack;
 pub mod cluster;
@@ -26,8 +30,11 @@ pub mod handlers;
 pub mod limits;
 pub mod payload;
 pub mod presence;
+mod pubsub;
 pub mod relay;
 pub mod session;
 pub mod startup;
+mod state;
 
-pub use startup::{Gateway, socket_layer};
+pub use startup::socket_layer;
+pub use state::Gateway;

@@ -72,15 +72,18 @@ async fn count_loop<A: Adapter>(
             }
         };
         relay.set_watchers(watchers);
-        metrics::gauge!("gateway_presence_watchers", "board" => board.to_string())
-            .set(watchers as f64);
         if sent != Some(watchers) {
             sent = Some(watchers);
             let event = PresenceEvent {
                 board: &board,
                 watchers,
             };
-            if let Err(e) = io.local().to(room(&board)).emit("presence", &event).await {
+            if let Err(e) = io
+                .local()
+                .to(room(&board))
+                .emit(crate::ack::events::PRESENCE, &event)
+                .await
+            {
                 tracing::debug!(error = %e, "some sockets missed a presence event");
             }
         }

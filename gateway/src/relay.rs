@@ -86,6 +86,32 @@ pub struct Relay {
     epoch: std::sync::Mutex<String>,
     /// The board's cluster-wide watcher count, as last computed.
     watchers: AtomicU64,
+    metrics: RelayMetrics,
+}
+
+/// A relay's metric handles, made once.
+struct RelayMetrics {
+    dropped: metrics::Counter,
+    events: metrics::Counter,
+    updates: metrics::Counter,
+    resyncs: metrics::Counter,
+    lag: metrics::Gauge,
+    watchers: metrics::Gauge,
+}
+
+impl RelayMetrics {
+    fn new(board: &BoardId) -> Self {
+        pixel_core::telemetry::install_recorder();
+        let b = || board.to_string();
+        Self {
+            dropped: metrics::counter!("gateway_feed_dropped_total", "board" => b()),
+            events: metrics::counter!("gateway_feed_events_total", "board" => b()),
+            updates: metrics::counter!("gateway_feed_updates_total", "board" => b()),
+            resyncs: metrics::counter!("gateway_feed_resyncs_total", "board" => b()),
+            lag: metrics::gauge!("gateway_feed_lag_updates", "board" => b()),
+            watchers: metrics::gauge!("gateway_presence_watchers", "board" => b()),
+        }
+    }
 }
 
 /// The relays of every board, by board id.
@@ -105,6 +131,7 @@ impl Relays {
                     position: Mutex::new(seq),
                     epoch: std::sync::Mutex::new(game.store().epoch()),
                     watchers: AtomicU64::new(0),
+                    metrics: RelayMetrics::new(&board.id),
                 }),
             );
         }
@@ -161,6 +188,7 @@ impl Relay {
 
     pub(crate) fn set_watchers(&self, n: u64) {
         self.watchers.store(n, Ordering::Relaxed);
+        self.metrics.watchers.set(n as f64);
     }
 
     async fn run<A: Adapter>(
@@ -238,26 +266,33 @@ impl Relay {
                 board,
                 updates: chunk,
             };
-            if let Err(e) = io.local().to(room(board)).emit("pixels", &event).await {
+            if let Err(e) = io
+                .local()
+                .to(room(board))
+                .emit(crate::ack::events::PIXELS, &event)
+                .await
+            {
                 // Only sockets whose send buffer is full miss it; they see
                 // the hole by seq and catch up with `join since`.
-                metrics::counter!("gateway_feed_dropped_total", "board" => board.to_string())
-                    .increment(1);
+                self.metrics.dropped.increment(1);
                 tracing::debug!(error = %e, "some sockets missed a pixels event");
             }
-            metrics::counter!("gateway_feed_events_total", "board" => board.to_string())
-                .increment(1);
+            self.metrics.events.increment(1);
         }
-        metrics::counter!("gateway_feed_updates_total", "board" => board.to_string())
-            .increment(updates.len() as u64);
+        self.metrics.updates.increment(updates.len() as u64);
         *position = updates.last().map_or(*position, |u| u.seq);
     }
 
     async fn resync<A: Adapter>(&self, io: &SocketIo<A>, seq: u64) {
         let board = &self.board.id;
-        metrics::counter!("gateway_feed_resyncs_total", "board" => board.to_string()).increment(1);
+        self.metrics.resyncs.increment(1);
         let event = ResyncEvent { board, seq };
-        if let Err(e) = io.local().to(room(board)).emit("resync", &event).await {
+        if let Err(e) = io
+            .local()
+            .to(room(board))
+            .emit(crate::ack::events::RESYNC, &event)
+            .await
+        {
             tracing::debug!(error = %e, "some sockets missed a resync event");
         }
     }
@@ -286,8 +321,7 @@ impl Relay {
             self.restart(io, store, epoch).await;
             return;
         }
-        metrics::gauge!("gateway_feed_lag_updates", "board" => board.to_string())
-            .set(seq.saturating_sub(position) as f64);
+        self.metrics.lag.set(seq.saturating_sub(position) as f64);
     }
 
     /// The data set changed under the relay: what it delivered belongs to

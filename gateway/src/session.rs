@@ -35,6 +35,10 @@ impl From<Claims> for Identity {
     }
 }
 
+/// One socket's state: who it is (spectator or player, swapped by `auth`),
+/// the boards it joined, and its event budget. A player's identity is only
+/// as good as its token: [`Session::player`] refuses once the token has
+/// expired, so a live socket cannot outlast its sign-in.
 pub struct Session {
     identity: Mutex<Identity>,
     joined: Mutex<HashSet<BoardId>>,

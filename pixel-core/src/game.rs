@@ -63,17 +63,45 @@ pub struct Placed {
     pub cooldown_until: i64,
 }
 
+/// The game's rules over a [`Store`], shared by the gateway, the api and
+/// the worker: a request reaches the store only as a validated command
+/// (board, coordinate and colour checked, expiry and cooldown end computed
+/// here, from this process's clock), so every service applies the same
+/// rules. A placement whose answer was lost is settled here (looked up,
+/// or fenced off for good) before it is reported, within a bounded time.
 pub struct Game {
     store: Arc<dyn Store>,
     boards: BTreeMap<BoardId, Arc<BoardConfig>>,
+    counters: BTreeMap<BoardId, BoardCounters>,
     clock: SharedClock,
     history: HistoryPolicy,
+}
+
+/// A board's metric handles, made once.
+struct BoardCounters {
+    placements: metrics::Counter,
+    decays: metrics::Counter,
+}
+
+impl BoardCounters {
+    fn new(board: &BoardId) -> Self {
+        crate::telemetry::install_recorder();
+        let board = board.to_string();
+        Self {
+            placements: metrics::counter!("pixel_placements_total", "board" => board.clone()),
+            decays: metrics::counter!("pixel_decays_total", "board" => board),
+        }
+    }
 }
 
 impl Game {
     pub fn new(store: Arc<dyn Store>, boards: Vec<BoardConfig>, clock: SharedClock) -> Self {
         Self {
             store,
+            counters: boards
+                .iter()
+                .map(|b| (b.id.clone(), BoardCounters::new(&b.id)))
+                .collect(),
             boards: boards
                 .into_iter()
                 .map(|b| (b.id.clone(), Arc::new(b)))
@@ -187,8 +215,9 @@ impl Game {
         };
         match outcome {
             PlaceOutcome::Placed(update) => {
-                metrics::counter!("pixel_placements_total", "board" => board.id.to_string())
-                    .increment(1);
+                if let Some(c) = self.counters.get(&board.id) {
+                    c.placements.increment(1);
+                }
                 Ok(Placed {
                     update,
                     cooldown_until,
@@ -292,9 +321,10 @@ impl Game {
         let mut out = Vec::new();
         for board in self.boards.values() {
             let swept = self.store.sweep(board, now, batch, self.history).await?;
-            if !swept.removed.is_empty() {
-                metrics::counter!("pixel_decays_total", "board" => board.id.to_string())
-                    .increment(swept.removed.len() as u64);
+            if let Some(c) = self.counters.get(&board.id)
+                && !swept.removed.is_empty()
+            {
+                c.decays.increment(swept.removed.len() as u64);
             }
             out.push((board.clone(), swept));
         }
@@ -306,18 +336,10 @@ impl Game {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
-    use crate::domain::DEFAULT_PALETTE;
     use crate::store::MemoryStore;
 
     fn board(id: &str) -> BoardConfig {
-        BoardConfig {
-            id: BoardId::parse(id).unwrap(),
-            width: 4,
-            height: 4,
-            palette: DEFAULT_PALETTE.iter().map(|s| s.to_string()).collect(),
-            cooldown_ms: 1000,
-            ttl_ms: 10_000,
-        }
+        crate::testing::board(id).with_size(4, 4).build()
     }
 
     async fn game(clock: &ManualClock) -> Game {
@@ -348,10 +370,7 @@ mod tests {
     }
 
     fn ann() -> Player {
-        Player {
-            id: "u1".into(),
-            name: "ann".into(),
-        }
+        crate::testing::player("ann")
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub mod game;
 pub mod http;
 pub mod store;
 pub mod telemetry;
+#[cfg(any(test, feature = "test-helpers"))]
+pub mod testing;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::ErrorCode;

@@ -53,6 +53,13 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
     })
 }
 
+/// Installs the recorder, for code that takes metric handles to keep
+/// (per-board handles made once at start-up instead of a label per
+/// event): a handle taken before the recorder counts into nothing.
+pub fn install_recorder() {
+    metrics_handle();
+}
+
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
     describe_counter!("pixel_placements_total", "Pixels placed, per board");

@@ -63,20 +63,31 @@ fn place_at_zero<'a>(
     }
 }
 
-#[tokio::test]
-async fn conforms_to_the_store_contract() {
+/// A Redis store on a `redis-server` of its own, for one test.
+struct Fresh {
+    store: RedisStore,
+    _redis: RedisServer,
+}
+
+impl AsRef<dyn Store> for Fresh {
+    fn as_ref(&self) -> &(dyn Store + 'static) {
+        &self.store
+    }
+}
+
+async fn fresh() -> Fresh {
     let redis = RedisServer::start();
-    let s = store(&redis).await;
-    conformance::users(&s, "t").await;
-    conformance::login_attempts(&s, "a@b.c").await;
-    conformance::refresh_rotation_and_reuse(&s, "t").await;
-    conformance::refresh_expiry_and_logout(&s, "t").await;
-    conformance::hit_limit(&s, "k").await;
-    conformance::board_lifecycle(&s, "b1", "u").await;
-    conformance::history_is_bounded(&s, "b2", "h").await;
-    conformance::feed_in_order_and_wakes_readers(&s, "b3", "f").await;
-    conformance::feed_reports_what_fell_out(&s, "b4", "o").await;
-    conformance::sweep_reports_next_due_and_backlog(&s, "b5", "n").await;
+    Fresh {
+        store: store(&redis).await,
+        _redis: redis,
+    }
+}
+
+/// The store contract, the same list of checks as the in-memory store's.
+mod conforms_to_the_store_contract {
+    use super::fresh;
+
+    pixel_core::store_conformance_tests!(fresh());
 }
 
 #[tokio::test]

@@ -89,6 +89,7 @@ pub async fn build(config: &StandaloneConfig, clock: SharedClock) -> anyhow::Res
         ..config.accounts.settings()
     };
     let router = api::startup::app(game.clone(), tokens, clock, accounts)
+        .await?
         .merge(web::router())
         .merge(pixel_core::telemetry::ops_router(
             store,

@@ -291,6 +291,31 @@ async fn a_login_burst_is_answered_fast_by_a_bounded_hashing_queue() {
 }
 
 #[tokio::test]
+async fn a_corrupt_epoch_in_redis_fails_snapshots_in_the_envelope_and_nothing_else() {
+    let redis = RedisServer::start();
+    let app = spawn_app(&["--redis-url", &redis.url()]).await;
+    let (status, _) = app.get_json("/api/boards/main/pixels", None).await;
+    assert_eq!(status, 200);
+    let mut conn = redis_conn(&redis);
+    let _: () = redis::cmd("SET")
+        .arg("rp:epoch")
+        .arg("bad\u{1}epoch")
+        .query(&mut conn)
+        .unwrap();
+    for _ in 0..2 {
+        let (status, body) = app.get_json("/api/boards/main/pixels", None).await;
+        assert_eq!(status, 500, "{body}");
+        assert_eq!(body["error"]["code"], "internal", "{body}");
+        assert_eq!(body["error"]["message"], "internal error", "{body}");
+    }
+    // The server lives on: the rest of the api answers.
+    let (status, _) = app.get_json("/api/boards/main", None).await;
+    assert_eq!(status, 200);
+    app.signup("after").await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
 async fn sign_ups_are_limited_per_address() {
     let app = spawn_app(&["--signups-per-address-hour", "3"]).await;
     for _ in 0..3 {

@@ -282,9 +282,7 @@ async fn boards_and_snapshots_with_etags_and_compression() {
     assert_eq!(cached.status(), 304);
 
     // A placement changes the seq and so the ETag.
-    let tokens = app.signup("dee").await;
-    let mut s = app.socket(tokens["access_token"].as_str()).await.unwrap();
-    s.call("join", json!({"board": "main"})).await;
+    let (_, mut s) = app.joined_player("dee").await;
     let placed = s
         .call(
             "place",
@@ -328,9 +326,7 @@ async fn boards_and_snapshots_with_etags_and_compression() {
 #[tokio::test]
 async fn the_binary_form_is_negotiated_and_has_its_own_etag() {
     let app = spawn_app(&[]).await;
-    let tokens = app.signup("fay").await;
-    let mut s = app.socket(tokens["access_token"].as_str()).await.unwrap();
-    s.call("join", json!({"board": "main"})).await;
+    let (_, mut s) = app.joined_player("fay").await;
     let placed = s
         .call(
             "place",

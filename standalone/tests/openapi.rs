@@ -14,7 +14,6 @@ use common::spawn_app;
 use pixel_core::auth::AccessTokens;
 use pixel_core::clock::SharedClock;
 use pixel_core::config::Secret;
-use pixel_core::domain::{BoardConfig, BoardId, DEFAULT_PALETTE};
 use pixel_core::store::MemoryStore;
 use pixel_core::{Game, ManualClock};
 use serde_json::Value;
@@ -145,16 +144,13 @@ fn router_paths(router: &axum::Router) -> BTreeSet<String> {
     set
 }
 
-fn api_router() -> axum::Router {
+async fn api_router() -> axum::Router {
     let clock: SharedClock = Arc::new(ManualClock::new(common::START_MS));
-    let board = BoardConfig {
-        id: BoardId::parse("main").unwrap(),
-        width: 4,
-        height: 4,
-        palette: DEFAULT_PALETTE.iter().map(|s| s.to_string()).collect(),
-        cooldown_ms: 0,
-        ttl_ms: 1000,
-    };
+    let board = pixel_core::testing::board("main")
+        .with_size(4, 4)
+        .with_cooldown_ms(0)
+        .with_ttl_ms(1000)
+        .build();
     let game = Arc::new(Game::new(
         Arc::new(MemoryStore::new()),
         vec![board],
@@ -166,6 +162,8 @@ fn api_router() -> axum::Router {
         clock.clone(),
     ));
     api::startup::app(game, tokens, clock, Default::default())
+        .await
+        .expect("the api starts")
 }
 
 #[tokio::test]
@@ -178,7 +176,7 @@ async fn the_document_lists_every_route_and_method_the_api_serves() {
     let mut documented: BTreeSet<String> = ops.keys().cloned().collect();
     documented.insert("/api/{*rest}".to_owned());
     assert_eq!(
-        router_paths(&api_router()),
+        router_paths(&api_router().await),
         documented,
         "every route of api::router must be described in the OpenAPI document (#[utoipa::path] \
          and crate::routes::documented), and nothing else"

@@ -27,9 +27,7 @@ async fn builds(app: &common::TestApp) -> u64 {
 #[tokio::test]
 async fn concurrent_requests_for_a_changed_board_share_one_build_and_see_the_change() {
     let app = spawn_app(&[]).await;
-    let tokens = app.signup("eve").await;
-    let mut s = app.socket(tokens["access_token"].as_str()).await.unwrap();
-    s.call("join", json!({"board": "main"})).await;
+    let (_, mut s) = app.joined_player("eve").await;
     let placed = s
         .call(
             "place",

@@ -168,9 +168,7 @@ async fn placements_reach_every_watcher_with_increasing_seqs() {
 #[tokio::test]
 async fn join_since_catches_up_or_asks_for_resync() {
     let app = spawn_app(&["--cooldown-ms", "0"]).await;
-    let ann = app.signup("ann").await;
-    let mut a = app.socket(Some(token(&ann))).await.unwrap();
-    a.call("join", json!({"board": "main"})).await;
+    let (_, mut a) = app.joined_player("ann").await;
     for x in 0..5 {
         assert_eq!(place(&mut a, x, 0, 1).await["ok"], true);
     }
@@ -201,9 +199,7 @@ async fn join_since_catches_up_or_asks_for_resync() {
 #[tokio::test]
 async fn decay_broadcasts_removals_and_spares_overwritten_pixels() {
     let app = spawn_app(&["--cooldown-ms", "0"]).await;
-    let ann = app.signup("ann").await;
-    let mut a = app.socket(Some(token(&ann))).await.unwrap();
-    a.call("join", json!({"board": "main"})).await;
+    let (_, mut a) = app.joined_player("ann").await;
     place(&mut a, 1, 1, 2).await;
     place(&mut a, 2, 2, 2).await;
     app.clock.advance(5_000);
@@ -360,6 +356,58 @@ async fn placements_beyond_the_in_flight_limit_are_refused_busy_at_once() {
     for a in acks.iter().filter(|a| a["error"] == "busy") {
         assert_eq!(a["ok"], false);
         assert!(a["retry_after_ms"].as_i64().unwrap() > 0);
+    }
+    app.shutdown().await;
+}
+
+/// The value of the Prometheus series `series` (name and labels), 0 if absent.
+async fn metric(app: &common::TestApp, series: &str) -> f64 {
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .filter_map(|v| v.trim().parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn per_board_metrics_count_placements_deliveries_and_decays() {
+    let series = [
+        "pixel_placements_total{board=\"main\"}",
+        "gateway_feed_events_total{board=\"main\"}",
+        "gateway_feed_updates_total{board=\"main\"}",
+        "pixel_decays_total{board=\"main\"}",
+        "worker_removals_total{board=\"main\"}",
+    ];
+    let app = spawn_app(&["--cooldown-ms", "0"]).await;
+    let mut before = Vec::new();
+    for s in series {
+        before.push(metric(&app, s).await);
+    }
+    let (_, mut a) = app.joined_player("ann").await;
+    assert_eq!(place(&mut a, 3, 3, 2).await["ok"], true);
+    a.next_pixels().await;
+    app.clock.advance(10_000);
+    let removal = a.next_pixels().await;
+    assert_eq!(removal["updates"][0]["color"], 0, "{removal}");
+    // Other tests of this binary count into the same process-wide series:
+    // each only grows. The worker counts its removal just after the store
+    // step the client already saw, hence the (bounded) wait.
+    for (s, was) in series.iter().zip(before) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut now = metric(&app, s).await;
+        while now <= was && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            now = metric(&app, s).await;
+        }
+        assert!(now > was, "{s}: {was} → {now}");
     }
     app.shutdown().await;
 }

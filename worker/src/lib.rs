@@ -14,7 +14,7 @@
 //!
 //! # Layout
 //!
-//! - [`sweep_once`]: one full pass, the unit tests drive it with a manual clock.
+//! - [`sweep_once`]: one full pass (with [`SweepMetrics`], made once), the unit tests drive it with a manual clock.
 //! - [`run`]: the loop around it, until shutdown.
 //! - [`config`]: the sweep settings and the worker binary's configuration.
 //! - [`service`]: the worker binary's wiring.
@@ -22,10 +22,12 @@
 pub mod config;
 pub mod service;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use pixel_core::Game;
+use pixel_core::domain::BoardId;
 use pixel_core::game::GameError;
 
 pub use config::SweepSettings;
@@ -40,6 +42,34 @@ pub struct SweepReport {
     pub next_due: Option<i64>,
 }
 
+/// The worker's per-board metric handles, made once per process.
+pub struct SweepMetrics(BTreeMap<BoardId, BoardMetrics>);
+
+struct BoardMetrics {
+    removals: metrics::Counter,
+    backlog: metrics::Gauge,
+    lag: metrics::Gauge,
+}
+
+impl SweepMetrics {
+    pub fn new(game: &Game) -> Self {
+        pixel_core::telemetry::install_recorder();
+        Self(
+            game.boards()
+                .map(|b| {
+                    let label = || b.id.to_string();
+                    let metrics = BoardMetrics {
+                        removals: metrics::counter!("worker_removals_total", "board" => label()),
+                        backlog: metrics::gauge!("worker_backlog_pixels", "board" => label()),
+                        lag: metrics::gauge!("worker_lag_seconds", "board" => label()),
+                    };
+                    (b.id.clone(), metrics)
+                })
+                .collect(),
+        )
+    }
+}
+
 /// Removes everything that has expired by now, `batch` pixels per board and
 /// store step, until no board has more due.
 ///
@@ -48,7 +78,11 @@ pub struct SweepReport {
 /// in one pass of its event loop and covers them with one `fsync` of its
 /// append-only file (measured: +15–20 % removals/s; steps are atomic, so
 /// two at once never remove a pixel twice).
-pub async fn sweep_once(game: &Game, batch: usize) -> Result<SweepReport, GameError> {
+pub async fn sweep_once(
+    game: &Game,
+    batch: usize,
+    metrics: &SweepMetrics,
+) -> Result<SweepReport, GameError> {
     let batch = batch.max(1);
     let mut report = SweepReport::default();
     let mut backlog = false;
@@ -65,13 +99,14 @@ pub async fn sweep_once(game: &Game, batch: usize) -> Result<SweepReport, GameEr
         let mut more = false;
         report.next_due = None;
         for (board, outcome) in &swept {
-            let board_label = board.id.to_string();
+            let metrics = metrics.0.get(&board.id);
             let n = outcome.removed.len();
             if n > 0 {
                 report.removed += n;
                 report.batches += 1;
-                metrics::counter!("worker_removals_total", "board" => board_label.clone())
-                    .increment(n as u64);
+                if let Some(m) = metrics {
+                    m.removals.increment(n as u64);
+                }
             }
             more |= outcome.backlog > 0;
             report.next_due = match (report.next_due, outcome.next_due) {
@@ -82,10 +117,10 @@ pub async fn sweep_once(game: &Game, batch: usize) -> Result<SweepReport, GameEr
                 .next_due
                 .filter(|_| outcome.backlog > 0)
                 .map_or(0, |due| now.saturating_sub(due).max(0));
-            metrics::gauge!("worker_backlog_pixels", "board" => board_label.clone())
-                .set(outcome.backlog as f64);
-            metrics::gauge!("worker_lag_seconds", "board" => board_label)
-                .set(lag_ms as f64 / 1000.0);
+            if let Some(m) = metrics {
+                m.backlog.set(outcome.backlog as f64);
+                m.lag.set(lag_ms as f64 / 1000.0);
+            }
         }
         if !more {
             return Ok(report);
@@ -107,13 +142,14 @@ fn pause(next_due: Option<i64>, now: i64, max: Duration) -> Duration {
 /// Sweeps until `shutdown` resolves, waking at each next expiry.
 pub async fn run(game: &Game, settings: &SweepSettings, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
+    let metrics = SweepMetrics::new(game);
     loop {
         let start = Instant::now();
         let span = tracing::debug_span!("sweep");
         // SIGTERM is honoured between store steps, not after a whole backlog:
         // each step is atomic, so stopping between two loses nothing.
         let result = tokio::select! {
-            r = tracing::Instrument::instrument(sweep_once(game, settings.sweep_batch), span) => r,
+            r = tracing::Instrument::instrument(sweep_once(game, settings.sweep_batch, &metrics), span) => r,
             () = &mut shutdown => break,
         };
         metrics::histogram!("worker_sweep_duration_seconds").record(start.elapsed().as_secs_f64());
@@ -194,10 +230,14 @@ mod tests {
     async fn a_pass_removes_everything_expired_in_batches_into_the_feed() {
         let clock = ManualClock::new(0);
         let game = game_with_pixels(&clock, 25).await;
-        let idle = sweep_once(&game, 10).await.unwrap();
+        let idle = sweep_once(&game, 10, &SweepMetrics::new(&game))
+            .await
+            .unwrap();
         assert_eq!((idle.removed, idle.next_due), (0, Some(1000)));
         clock.advance(1000);
-        let report = sweep_once(&game, 10).await.unwrap();
+        let report = sweep_once(&game, 10, &SweepMetrics::new(&game))
+            .await
+            .unwrap();
         assert_eq!(
             report,
             SweepReport {
@@ -220,7 +260,13 @@ mod tests {
         let clock = ManualClock::new(0);
         let game = game_with_pixels(&clock, 5).await;
         clock.advance(3_600_000);
-        assert_eq!(sweep_once(&game, 100).await.unwrap().removed, 5);
+        assert_eq!(
+            sweep_once(&game, 100, &SweepMetrics::new(&game))
+                .await
+                .unwrap()
+                .removed,
+            5
+        );
         assert!(
             game.snapshot(game.board("main").unwrap())
                 .await

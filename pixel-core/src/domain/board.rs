@@ -144,14 +144,11 @@ mod tests {
     use super::*;
 
     fn board() -> BoardConfig {
-        BoardConfig {
-            id: BoardId::parse("main").unwrap(),
-            width: 10,
-            height: 5,
-            palette: DEFAULT_PALETTE.iter().map(|s| s.to_string()).collect(),
-            cooldown_ms: 5000,
-            ttl_ms: 600_000,
-        }
+        crate::testing::board("main")
+            .with_size(10, 5)
+            .with_cooldown_ms(5000)
+            .with_ttl_ms(600_000)
+            .build()
     }
 
     #[test]

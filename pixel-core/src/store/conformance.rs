@@ -8,18 +8,11 @@ use super::{
     Catchup, Limit, PlaceCommand, PlaceOutcome, RefreshRecord, RotateOutcome, Rotation, Store,
     StoreError, SweepOutcome,
 };
-use crate::domain::{BoardConfig, BoardId, DEFAULT_PALETTE, HistoryPolicy, PixelEntry, Update};
+use crate::domain::{BoardConfig, BoardId, HistoryPolicy, PixelEntry, Update};
 
 /// A small board with a unique id, for isolation in a shared store.
 pub fn board(id: &str) -> BoardConfig {
-    BoardConfig {
-        id: BoardId::parse(id).expect("valid test board id"),
-        width: 8,
-        height: 8,
-        palette: DEFAULT_PALETTE.iter().map(|s| s.to_string()).collect(),
-        cooldown_ms: 1000,
-        ttl_ms: 10_000,
-    }
+    crate::testing::board(id).build()
 }
 
 /// A placement at (`x`, `y`) by `user` at `now`, with the board's ttl and cooldown.
@@ -646,4 +639,36 @@ pub async fn sweep_reports_next_due_and_backlog(store: &dyn Store, board_id: &st
     let swept = store.sweep(&b, 103, 10, h).await.unwrap();
     assert_eq!(swept.removed.len(), 2);
     assert_eq!((swept.next_due, swept.backlog), (Some(104), 0));
+}
+
+/// One `#[tokio::test]` per check of this module, each against a fresh
+/// store from `$fresh` (an expression whose `.await` gives a value that is
+/// `AsRef<dyn Store>`, kept alive for the test, e.g. with the Redis server
+/// it runs on). The one list of checks, for every store.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($fresh:expr) => {
+        $crate::store_conformance_tests!(@each $fresh;
+            users(, "t"),
+            login_attempts(, "a@b.c"),
+            refresh_rotation_and_reuse(, "t"),
+            refresh_expiry_and_logout(, "t"),
+            hit_limit(, "k"),
+            board_lifecycle(, "b", "u"),
+            history_is_bounded(, "b", "u"),
+            feed_in_order_and_wakes_readers(, "b", "u"),
+            feed_reports_what_fell_out(, "b", "u"),
+            sweep_reports_next_due_and_backlog(, "b", "u"),
+        );
+    };
+    (@each $fresh:expr; $($check:ident(, $($arg:expr),*)),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                let fixture = $fresh.await;
+                let store: &dyn $crate::store::Store = ::std::convert::AsRef::as_ref(&fixture);
+                $crate::store::conformance::$check(store, $($arg),*).await;
+            }
+        )*
+    };
 }

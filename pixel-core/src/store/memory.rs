@@ -536,56 +536,9 @@ impl FeedReader for MemoryFeed {
 
 #[cfg(test)]
 mod tests {
-    use super::super::conformance;
+    use std::sync::Arc;
+
     use super::*;
 
-    #[tokio::test]
-    async fn users() {
-        conformance::users(&MemoryStore::new(), "t").await;
-    }
-
-    #[tokio::test]
-    async fn login_attempts() {
-        conformance::login_attempts(&MemoryStore::new(), "a@b.c").await;
-    }
-
-    #[tokio::test]
-    async fn refresh_rotation_and_reuse() {
-        conformance::refresh_rotation_and_reuse(&MemoryStore::new(), "t").await;
-    }
-
-    #[tokio::test]
-    async fn refresh_expiry_and_logout() {
-        conformance::refresh_expiry_and_logout(&MemoryStore::new(), "t").await;
-    }
-
-    #[tokio::test]
-    async fn hit_limit() {
-        conformance::hit_limit(&MemoryStore::new(), "k").await;
-    }
-
-    #[tokio::test]
-    async fn board_lifecycle() {
-        conformance::board_lifecycle(&MemoryStore::new(), "b", "u").await;
-    }
-
-    #[tokio::test]
-    async fn history_is_bounded() {
-        conformance::history_is_bounded(&MemoryStore::new(), "b", "u").await;
-    }
-
-    #[tokio::test]
-    async fn feed_in_order_and_wakes_readers() {
-        conformance::feed_in_order_and_wakes_readers(&MemoryStore::new(), "b", "u").await;
-    }
-
-    #[tokio::test]
-    async fn feed_reports_what_fell_out() {
-        conformance::feed_reports_what_fell_out(&MemoryStore::new(), "b", "u").await;
-    }
-
-    #[tokio::test]
-    async fn sweep_reports_next_due_and_backlog() {
-        conformance::sweep_reports_next_due_and_backlog(&MemoryStore::new(), "b", "u").await;
-    }
+    crate::store_conformance_tests!(async { Arc::new(MemoryStore::new()) as Arc<dyn Store> });
 }

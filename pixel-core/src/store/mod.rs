@@ -23,7 +23,7 @@ mod memory;
 mod redis_store;
 
 pub use memory::MemoryStore;
-#[doc(hidden)]
+#[cfg(any(test, feature = "test-helpers"))]
 pub use redis_store::fuzzing as redis_fuzzing;
 pub use redis_store::{RedisSettings, RedisStore};
 
@@ -250,6 +250,19 @@ pub struct StoredSnapshot {
     pub pixels: Vec<PixelEntry>,
 }
 
+/// Where the game's state lives, accounts and boards alike (the in-memory
+/// store and the Redis store; both pass the one conformance list).
+///
+/// What every implementation guarantees:
+/// - each state change is one atomic step: a placement, a sweep, a
+///   rotation either happens whole or not at all, and concurrent callers on
+///   any number of processes never interleave;
+/// - a board's seqs are consecutive and every update is in the board's feed
+///   under its seq, in seq order, from the same step;
+/// - an error says what is known: [`StoreError::Unavailable`] changed
+///   nothing, [`StoreError::OutcomeUnknown`] may have applied;
+/// - data read back that the store cannot read is [`StoreError::Corrupt`],
+///   never a default.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Cheap round trip proving the store can serve requests.
@@ -362,8 +375,8 @@ pub trait Store: Send + Sync + 'static {
     fn feed(&self) -> Box<dyn FeedReader>;
 }
 
+#[cfg(any(test, feature = "test-helpers"))]
 pub mod conformance;
-pub mod pubsub;
 
 /// Connects the Redis store, waiting for Redis with backoff for up to
 /// `patience` (a cluster's processes may start before Redis is up).

@@ -2,7 +2,8 @@
 //! it runs atomically on the Redis server: placements on different gateways
 //! can neither interleave (lost updates, reordered seqs) nor slip past a
 //! cooldown, and several decay workers can sweep at once without removing a
-//! pixel twice.
+//! pixel twice. The scripts are the `.lua` files in `redis_store/scripts/`;
+//! their replies are decoded in one place, `redis_store/decode.rs`.
 //!
 //! # Keys (under a configurable prefix, `rp` by default)
 //!
@@ -62,223 +63,37 @@ use super::{
 };
 use crate::domain::{BoardConfig, BoardId, HistoryPolicy, PixelEntry, Update};
 
+mod decode;
+
+use decode::{PlaceReply, SweepReply};
+
 /// Trims a board's feed per the history policy, dropping at most `budget`
 /// entries. Every entry's first field is `t`, its recorded time, so the
 /// head entry decides whether anything goes; the common case (the head is
 /// young) costs an `XLEN` and a one-entry read.
-const TRIM_FN: &str = r#"
-local function trim(feed, now, min_updates, min_age, budget)
-  local n = redis.call('XLEN', feed)
-  if n <= min_updates then return end
-  local first = redis.call('XRANGE', feed, '-', '+', 'COUNT', 1)[1]
-  if not first or tonumber(first[2][2]) >= now - min_age then return end
-  local head = redis.call('XRANGE', feed, '-', '+', 'COUNT', math.min(budget, n - min_updates))
-  local cut = nil
-  for _, e in ipairs(head) do
-    if tonumber(e[2][2]) >= now - min_age then break end
-    cut = e[1]
-  end
-  if cut then
-    local seq = tonumber(string.match(cut, '^(%d+)'))
-    redis.call('XTRIM', feed, 'MINID', (seq + 1) .. '-0')
-  end
-end
-"#;
+const TRIM_FN: &str = include_str!("redis_store/scripts/trim_fn.lua");
 
-const PLACE: &str = r#"
--- KEYS: seq, px, exp, feed, cooldown, fence, epoch
--- ARGV: index, color, now, expires_at, cooldown_until, x, y, by, min_updates, min_age,
---       placement_id, epoch
--- The cooldown key holds `until:placement_id:seq` of the user's last
--- placement, so an attempt whose answer was lost can be looked up (SETTLE).
-if redis.call('GET', KEYS[7]) ~= ARGV[12] then
-  -- Another data set than the caller's: nothing written.
-  return {3, 0}
-end
-local now = tonumber(ARGV[3])
-if redis.call('EXISTS', KEYS[6]) == 1 then
-  -- Settled as not applied while this step was on its way: stay so.
-  return {2, 0}
-end
-local until_ = tonumber(string.match(redis.call('GET', KEYS[5]) or '0', '^(%-?%d+)'))
-if until_ > now then
-  return {0, until_ - now}
-end
-local seq = redis.call('INCR', KEYS[1])
-redis.call('XADD', KEYS[4], seq .. '-0', 't', ARGV[3], 'x', ARGV[6], 'y', ARGV[7], 'c', ARGV[2],
-  'e', ARGV[4], 'b', ARGV[8])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. ':' .. ARGV[3] .. ':' .. ARGV[4])
-redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
-trim(KEYS[4], now, tonumber(ARGV[9]), tonumber(ARGV[10]), 4)
-local cd = tonumber(ARGV[5])
--- The TTL only collects garbage (the stored value is what is compared); it
--- is at least two minutes so that a lost answer can still be settled.
--- Without a cooldown (cd = now) the stored end is 0: another gateway's
--- placement computed a millisecond earlier must not count as in cooldown.
-local until_new = '0'
-if cd > now then until_new = ARGV[5] end
-redis.call('SET', KEYS[5], until_new .. ':' .. ARGV[11] .. ':' .. seq, 'PX', math.max(cd - now, 120000))
-return {1, seq}
-"#;
+const PLACE: &str = include_str!("redis_store/scripts/place.lua");
 
-const INIT_BOARD: &str = r#"
--- KEYS: seq, geometry, epoch; ARGV: geometry ("<width>x<height>"), fresh epoch
--- Returns {stored geometry, epoch}. Creates what is missing, keeps what is
--- there: at start, and again after the data set was lost.
--- The board's geometry is stored with it: a process configured with
--- another size would silently move every pixel (the index is y*width+x).
-redis.call('SET', KEYS[3], ARGV[2], 'NX')
-redis.call('SETNX', KEYS[1], 0)
-local g = redis.call('GET', KEYS[2])
-if not g then
-  redis.call('SET', KEYS[2], ARGV[1])
-  g = ARGV[1]
-end
-return {g, redis.call('GET', KEYS[3])}
-"#;
+const INIT_BOARD: &str = include_str!("redis_store/scripts/init_board.lua");
 
-const RESTART_EPOCH: &str = r#"
--- KEYS: epoch; ARGV: seen, fresh
--- A new epoch unless another process already replaced `seen`.
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2])
-end
-return redis.call('GET', KEYS[1])
-"#;
+const RESTART_EPOCH: &str = include_str!("redis_store/scripts/restart_epoch.lua");
 
-const SETTLE: &str = r#"
--- KEYS: cooldown, fence; ARGV: placement_id
--- The seq the attempt got, or 0 after fencing it off for good.
-local v = redis.call('GET', KEYS[1])
-if v then
-  local id, seq = string.match(v, '^%-?%d+:([^:]*):(%d+)$')
-  if id == ARGV[1] then return tonumber(seq) end
-end
-redis.call('SET', KEYS[2], '1', 'PX', 600000)
-return 0
-"#;
+const SETTLE: &str = include_str!("redis_store/scripts/settle.lua");
 
-const SWEEP: &str = r#"
--- KEYS: seq, px, exp, feed, epoch
--- ARGV: now, limit, width, min_updates, min_age, epoch
--- Returns {next_due or -1, backlog, first_seq, index1, index2, ...} (the
--- removals have consecutive seqs from first_seq), or {-2, 0} (nothing
--- written) when the data set is not the caller's.
-if redis.call('GET', KEYS[5]) ~= ARGV[6] then
-  return {-2, 0}
-end
-local now = tonumber(ARGV[1])
-local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
-local out = {-1, 0}
-if #due > 0 then
-  for i = 1, #due, 1000 do
-    local chunk = {unpack(due, i, math.min(i + 999, #due))}
-    redis.call('ZREM', KEYS[3], unpack(chunk))
-    redis.call('HDEL', KEYS[2], unpack(chunk))
-  end
-  local seq = redis.call('INCRBY', KEYS[1], #due) - #due
-  out[3] = seq + 1
-  -- A removal names its cell by index and the board's width, both strings
-  -- already: no number formatting, half the fields of a placement's
-  -- entry (this loop is most of a sweep's cost in Redis).
-  for _, idx in ipairs(due) do
-    seq = seq + 1
-    redis.call('XADD', KEYS[4], seq .. '-0', 't', ARGV[1], 'r', idx, 'w', ARGV[3])
-    out[#out + 1] = idx
-  end
-  trim(KEYS[4], now, tonumber(ARGV[4]), tonumber(ARGV[5]), #due + 4)
-end
-local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
-if first[2] then out[1] = tonumber(first[2]) end
-out[2] = redis.call('ZCOUNT', KEYS[3], '-inf', now)
-return out
-"#;
+const SWEEP: &str = include_str!("redis_store/scripts/sweep.lua");
 
-const CREATE_USER: &str = r#"
--- KEYS: email, user; ARGV: id, json
-if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
-  redis.call('SET', KEYS[2], ARGV[2])
-  return 1
-end
-return 0
-"#;
+const CREATE_USER: &str = include_str!("redis_store/scripts/create_user.lua");
 
-const LOGIN_ATTEMPT: &str = r#"
--- KEYS: login; ARGV: now, window, max, member
--- Returns 0 when the hit was recorded, else the milliseconds until the
--- hit that must leave the window for the next one to pass has left.
-local now = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local max = tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local n = redis.call('ZCARD', KEYS[1])
-if n >= max then
-  if max < 1 then return window end
-  local leaving = redis.call('ZRANGE', KEYS[1], n - max, n - max, 'WITHSCORES')
-  return math.max(1, tonumber(leaving[2]) + window - now)
-end
-redis.call('ZADD', KEYS[1], now, ARGV[4])
-redis.call('PEXPIRE', KEYS[1], window)
-return 0
-"#;
+const LOGIN_ATTEMPT: &str = include_str!("redis_store/scripts/login_attempt.lua");
 
-const INSERT_REFRESH: &str = r#"
--- KEYS: family; ARGV: user, hash, exp, now
-local ttl = math.max(1, tonumber(ARGV[3]) - tonumber(ARGV[4]))
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'user', ARGV[1], 'cur', ARGV[2], 'prev', '', 'exp', ARGV[3],
-  'at', ARGV[4], 'wn', ARGV[4], 'wc', '0')
-redis.call('PEXPIRE', KEYS[1], ttl)
-return 1
-"#;
+const INSERT_REFRESH: &str = include_str!("redis_store/scripts/insert_refresh.lua");
 
-const ROTATE_REFRESH: &str = r#"
--- KEYS: family; ARGV: presented, next, now, next_exp, grace, max, window
--- One hash per login; spent tokens are not kept (any token of the family
--- other than the current one, or a fresh retry of the last rotation, is
--- reuse). TTLs only collect garbage; expiry is decided by the stored `exp`.
-local t = redis.call('HMGET', KEYS[1], 'user', 'cur', 'prev', 'exp', 'at', 'wn', 'wc')
-if not t[1] then return {'invalid'} end
-local now = tonumber(ARGV[3])
-if tonumber(t[4]) <= now then
-  redis.call('DEL', KEYS[1])
-  return {'invalid'}
-end
-if ARGV[1] == t[3] and ARGV[2] == t[2] and now - tonumber(t[5]) <= tonumber(ARGV[5]) then
-  return {'rotated', t[1]}
-end
-if ARGV[1] ~= t[2] then
-  redis.call('DEL', KEYS[1])
-  return {'reused'}
-end
-local wn, wc = tonumber(t[6]), tonumber(t[7])
-if now - wn >= tonumber(ARGV[7]) then wn, wc = now, 0 end
-if wc >= tonumber(ARGV[6]) then
-  return {'limited', tostring(math.max(1, wn + tonumber(ARGV[7]) - now))}
-end
-local ttl = math.max(1, tonumber(ARGV[4]) - now)
-redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'prev', ARGV[1], 'exp', ARGV[4], 'at', ARGV[3],
-  'wn', wn, 'wc', wc + 1)
-redis.call('PEXPIRE', KEYS[1], ttl)
-return {'rotated', t[1]}
-"#;
+const ROTATE_REFRESH: &str = include_str!("redis_store/scripts/rotate_refresh.lua");
 
-const CONFIRM_REFRESH: &str = r#"
--- KEYS: family; ARGV: current
-if redis.call('HGET', KEYS[1], 'cur') == ARGV[1] then
-  redis.call('HSET', KEYS[1], 'prev', '')
-end
-return 1
-"#;
+const CONFIRM_REFRESH: &str = include_str!("redis_store/scripts/confirm_refresh.lua");
 
-const REVOKE_REFRESH: &str = r#"
--- KEYS: family; ARGV: now
-local exp = redis.call('HGET', KEYS[1], 'exp')
-if not exp then return 0 end
-redis.call('DEL', KEYS[1])
-if tonumber(exp) <= tonumber(ARGV[1]) then return 0 end
-return 1
-"#;
+const REVOKE_REFRESH: &str = include_str!("redis_store/scripts/revoke_refresh.lua");
 
 /// The reply of [`LOGIN_ATTEMPT`]: 0 when recorded, else the wait.
 fn limit_reply(retry_after_ms: i64) -> Limit {
@@ -549,7 +364,7 @@ impl RedisStore {
     async fn place_once(&self, cmd: &PlaceCommand<'_>) -> Result<Placed, StoreError> {
         let id = &cmd.board.id;
         let mut conn = self.conn().await?;
-        let (placed, value): (i64, i64) = self
+        let reply: (i64, i64) = self
             .place
             .key(self.board_key(id, "seq"))
             .key(self.board_key(id, "px"))
@@ -583,17 +398,15 @@ impl RedisStore {
                     redis_err(e)
                 }
             })?;
-        Ok(Placed::Done(match placed {
-            3 => return Ok(Placed::Epoch),
-            2 => {
+        Ok(Placed::Done(match PlaceReply::decode(reply)? {
+            PlaceReply::OtherEpoch => return Ok(Placed::Epoch),
+            PlaceReply::Fenced => {
                 return Err(StoreError::Unavailable(
                     "placement was settled as not applied".into(),
                 ));
             }
-            0 => PlaceOutcome::Cooldown {
-                retry_after_ms: value,
-            },
-            _ => PlaceOutcome::Placed(cmd.update(value as u64)),
+            PlaceReply::Cooldown { retry_after_ms } => PlaceOutcome::Cooldown { retry_after_ms },
+            PlaceReply::Placed { seq } => PlaceOutcome::Placed(cmd.update(seq)),
         }))
     }
 
@@ -940,19 +753,7 @@ impl Store for RedisStore {
                 .invoke_async(&mut conn)
                 .await
                 .map_err(|e| self.fail(e))?;
-            Ok(match out.first().map(String::as_str) {
-                Some("rotated") => RotateOutcome::Rotated {
-                    user_id: out.get(1).cloned().unwrap_or_default(),
-                },
-                Some("reused") => RotateOutcome::Reused,
-                Some("limited") => RotateOutcome::RateLimited {
-                    retry_after_ms: out
-                        .get(1)
-                        .and_then(|ms| ms.parse().ok())
-                        .ok_or_else(|| StoreError::Corrupt(format!("rotate reply {out:?}")))?,
-                },
-                _ => RotateOutcome::Invalid,
-            })
+            decode::rotate_reply(&out)
         })
         .await
     }
@@ -1175,29 +976,20 @@ impl Store for RedisStore {
                     .invoke_async(&mut conn)
                     .await
                     .map_err(|e| self.fail(e))?;
-                let (Some(&next_due), Some(&backlog)) = (out.first(), out.get(1)) else {
-                    return Err(StoreError::Corrupt(format!("sweep reply {out:?}")));
-                };
-                if next_due == -2 {
-                    self.recover().await?;
-                    continue;
+                match SweepReply::decode(&out, board)? {
+                    SweepReply::OtherEpoch => self.recover().await?,
+                    SweepReply::Swept {
+                        removed,
+                        next_due,
+                        backlog,
+                    } => {
+                        return Ok(SweepOutcome {
+                            removed,
+                            next_due,
+                            backlog,
+                        });
+                    }
                 }
-                let removed = match out.get(2..) {
-                    Some([first, cells @ ..]) => cells
-                        .iter()
-                        .zip(*first as u64..)
-                        .map(|(&i, seq)| {
-                            let c = board.coord_of(i as u32);
-                            Update::decay(seq, c.x, c.y)
-                        })
-                        .collect(),
-                    _ => Vec::new(),
-                };
-                return Ok(SweepOutcome {
-                    removed,
-                    next_due: (next_due >= 0).then_some(next_due),
-                    backlog: backlog.max(0) as u64,
-                });
             }
             Err(epoch_unsettled())
         })
@@ -1303,7 +1095,7 @@ impl FeedReader for RedisFeed {
 }
 
 /// The parsers of what Redis returns, for the fuzz targets in `fuzz/`.
-#[doc(hidden)]
+#[cfg(any(test, feature = "test-helpers"))]
 pub mod fuzzing {
     use super::*;
 

@@ -89,6 +89,19 @@ impl TestApp {
         body
     }
 
+    /// A signed-up player whose socket joined board `main` (the join
+    /// acked `ok`): its token body, and the socket.
+    pub async fn joined_player(&self, name: &str) -> (Value, Sio) {
+        let tokens = self.signup(name).await;
+        let mut s = self
+            .socket(tokens["access_token"].as_str())
+            .await
+            .expect("a player's socket connects");
+        let ack = s.call("join", json!({"board": "main"})).await;
+        assert_eq!(ack["ok"], true, "join: {ack}");
+        (tokens, s)
+    }
+
     pub async fn socket(&self, token: Option<&str>) -> Result<Sio, String> {
         Sio::connect(self.addr, token).await
     }

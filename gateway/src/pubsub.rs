@@ -1,5 +1,4 @@
-//! Pub/sub connections for the Socket.IO Redis adapter (gateways) and the
-//! emitter (worker). They use `fred`, whose clients reconnect with backoff;
+//! The pub/sub connection of the Socket.IO Redis adapter. It uses `fred`, whose clients reconnect with backoff;
 //! the subscriber also resubscribes to its shard channels after every
 //! reconnect, so a Redis restart heals by itself. (socketioxide-redis's
 //! `redis`-crate driver does not: after a restart even same-node room
@@ -11,12 +10,12 @@
 
 use std::time::Duration;
 
-use fred::clients::{Client, SubscriberClient};
+use fred::clients::SubscriberClient;
 use fred::interfaces::{EventInterface, PubsubInterface};
 use fred::prelude::{Builder, ClientLike, Config, ReconnectPolicy};
 use fred::types::RespVersion;
 
-use super::StoreError;
+use pixel_core::store::StoreError;
 
 fn builder(url: &str) -> Result<Builder, StoreError> {
     let mut config = Config::from_url(url)
@@ -38,7 +37,7 @@ fn builder(url: &str) -> Result<Builder, StoreError> {
 
 /// A subscriber that resubscribes to its channels after every reconnect.
 /// The adapter calls `init` on it.
-pub fn subscriber(url: &str) -> Result<SubscriberClient, StoreError> {
+pub(crate) fn subscriber(url: &str) -> Result<SubscriberClient, StoreError> {
     let client = builder(url)?
         .build_subscriber_client()
         .map_err(|e| StoreError::Unavailable(e.to_string()))?;
@@ -57,22 +56,10 @@ pub fn subscriber(url: &str) -> Result<SubscriberClient, StoreError> {
     Ok(client)
 }
 
-/// A connected publishing client.
-pub async fn publisher(url: &str) -> Result<Client, StoreError> {
-    let client = builder(url)?
-        .build()
-        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-    client
-        .init()
-        .await
-        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-    Ok(client)
-}
-
 /// A readiness dependency that is up while `client` is connected.
-pub fn dependency(
+pub(crate) fn dependency(
     name: &'static str,
     client: impl ClientLike + 'static,
-) -> crate::telemetry::Dependency {
+) -> pixel_core::telemetry::Dependency {
     std::sync::Arc::new(move || (!client.is_connected()).then_some(name))
 }
