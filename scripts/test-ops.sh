@@ -19,9 +19,17 @@
 #                                (web and standalone too; the standalone one
 #                                run on its own), docker/compose.yaml
 #                                up with podman-compose as written (all but
-#                                Grafana, which has no image here), checked
-#                                through its published nginx by
-#                                tests/js/deploy/ (docs/deployment-tests.md)
+#                                Grafana, which has no image here), its
+#                                front the web image, checked through its
+#                                published port by tests/js/deploy/
+#                                (docs/deployment-tests.md), then its
+#                                placement's decay with the shipped TTL
+#                                (10 minutes), then down. In steps, so that
+#                                other work fills the wait:
+#     compose-up                 all of that up to the front-door checks;
+#                                compose stays up
+#     compose-decay              later: the decay, then compose down
+#     compose-down               compose down, if compose-up left it up
 #   scripts/test-ops.sh chart    the chart rendered with the default values
 #                                and with values-production.yaml, its
 #                                workloads run with podman as a kubelet would
@@ -399,20 +407,42 @@ client_netns_down() {
 }
 
 front_door_checks() {
-  # front_door_checks URL PROMETHEUS_URL JOBS: the JS test of
-  # tests/js/deploy/ through a deployment's public front, run by the
-  # clients' namespace.
+  # front_door_checks URL PROMETHEUS_URL JOBS [PLACEMENT_FILE]: the JS test
+  # of tests/js/deploy/ through a deployment's public front, run by the
+  # clients' namespace (with PLACEMENT_FILE, its placement is written there).
   log "front door $1: the page, a placement seen live, 120 sockets and 30 sign-ups from as many addresses, Prometheus targets"
   (cd tests/js && PIXEL_URL="$1" PROMETHEUS_URL="$2" PROMETHEUS_JOBS="$3" CLIENT_NET="$CLIENT_NET" \
-    ip netns exec "$CLIENT_NS" node --test --test-reporter=spec --test-timeout=300000 deploy/)
+    PLACEMENT_FILE="${4:-}" ip netns exec "$CLIENT_NS" \
+    node --test --test-reporter=spec --test-timeout=300000 deploy/front-door.test.mjs)
 }
 
+# compose runs across steps (compose-up, then compose-decay later, while
+# other steps run): what the later ones need is kept in $COMPOSE_STATE
+# (the ports, the image names and the secret; the run directory is
+# gitignored) and the placement to come back for in $COMPOSE_PLACEMENT.
+COMPOSE_STATE="$RUN_DIR/compose.env" COMPOSE_PLACEMENT="$RUN_DIR/compose-placement.json"
 COMPOSE=()
+compose_env() {
+  # compose_env: the environment and command compose runs with, from
+  # $COMPOSE_STATE. Only image names, published ports and the secret come
+  # from here: the rest is docker/compose.yaml as shipped.
+  # shellcheck disable=SC1090
+  source "$COMPOSE_STATE"
+  export JWT_SECRET HTTP_PORT PROMETHEUS_PORT REDIS_IMAGE PROMETHEUS_IMAGE \
+    API_IMAGE GATEWAY_IMAGE WORKER_IMAGE WEB_IMAGE
+  export CONTAINERS_CONF="$IMG_DIR/containers.conf"
+  COMPOSE=(podman-compose --podman-args "$(pod_args)" -f docker/compose.yaml)
+}
+
 compose_down() {
   [ "${#COMPOSE[@]}" -gt 0 ] || return 0
   log "podman-compose down -v"
   "${COMPOSE[@]}" down -v -t 10 >>"$RUN_DIR/compose.log" 2>&1 || true
   COMPOSE=()
+  rm -f "$COMPOSE_STATE" "$COMPOSE_PLACEMENT"
+  # Images that builds since compose-up replaced were kept for its
+  # containers (vfs keeps a full copy of each).
+  pod image prune -f >/dev/null 2>&1 || true
 }
 
 standalone_image_checks() {
@@ -428,35 +458,88 @@ standalone_image_checks() {
   stop_containers
 }
 
-compose_checks() {
+compose_page_checks() {
+  # The front serves the page from the web image: its nginx container runs
+  # that image, nothing is mounted at or above its page root or from web/,
+  # and that root holds exactly web/files.txt with web/'s bytes (which the
+  # front-door test compares with what is served).
+  local c=realtime-pixel_nginx_1 image mounts want got
+  log "compose's nginx is the web image and serves the page from it (no mount of web/)"
+  image=$(pod container inspect --format '{{.ImageName}}' "$c")
+  [ "$image" = "$WEB_IMAGE" ] || { log "$c runs $image, not the web image $WEB_IMAGE"; return 1; }
+  mounts=$(pod container inspect --format '{{range .Mounts}}{{.Source}} -> {{.Destination}}{{"\n"}}{{end}}' "$c")
+  if grep -E -e "^$ROOT/web(/| )" -e ' -> /srv(/page)?/?$' <<<"$mounts"; then
+    log "$c serves the page from a mount, not from its image"; return 1
+  fi
+  want=$(cd web && grep -v -e '^#' -e '^[[:space:]]*$' files.txt | sort | xargs sha256sum)
+  got=$(pod exec "$c" sh -c 'cd /srv/page && find . -type f | sed "s|^\./||" | sort | xargs sha256sum')
+  [ "$want" = "$got" ] || { log "the web image's /srv/page is not web/files.txt:"; diff <(echo "$want") <(echo "$got") >&2; return 1; }
+}
+
+compose_up() {
+  # compose_up: every image of docker/Dockerfile built, the standalone one
+  # run on its own, docker/compose.yaml up, the front-door checks. Leaves
+  # compose running, its placement in $COMPOSE_PLACEMENT (compose-decay
+  # comes back for it); on failure, takes it down.
   deploy_prereqs
   service_images local api gateway worker standalone web
-  standalone_image_checks
   client_netns
-  local http_port prom_port front prom
+  local http_port prom_port
   http_port=$(free_port) prom_port=$(free_port)
-  front="http://$CLIENT_HOST:$http_port" prom="http://$CLIENT_HOST:$prom_port"
-  # Only image names, published ports and the secret come from here: the
-  # rest is docker/compose.yaml as shipped.
-  export JWT_SECRET=${JWT_SECRET:-$(python3 -c 'import secrets; print(secrets.token_hex(32))')}
-  export HTTP_PORT="$CLIENT_HOST:$http_port" PROMETHEUS_PORT="$CLIENT_HOST:$prom_port"
-  export REDIS_IMAGE NGINX_IMAGE PROMETHEUS_IMAGE
-  REDIS_IMAGE=$(standin redis) NGINX_IMAGE=$(standin nginx) PROMETHEUS_IMAGE=$(standin prometheus)
-  export API_IMAGE=localhost/realtime-pixel-api:local GATEWAY_IMAGE=localhost/realtime-pixel-gateway:local \
-    WORKER_IMAGE=localhost/realtime-pixel-worker:local
-  export CONTAINERS_CONF="$IMG_DIR/containers.conf"
-  COMPOSE=(podman-compose --podman-args "$(pod_args)" -f docker/compose.yaml)
+  (
+    umask 077
+    printf 'JWT_SECRET=%q\nHTTP_PORT=%q\nPROMETHEUS_PORT=%q\n' \
+      "${JWT_SECRET:-$(python3 -c 'import secrets; print(secrets.token_hex(32))')}" \
+      "$CLIENT_HOST:$http_port" "$CLIENT_HOST:$prom_port"
+    printf 'REDIS_IMAGE=%q\nPROMETHEUS_IMAGE=%q\n' "$(standin redis)" "$(standin prometheus)"
+    printf '%s_IMAGE=localhost/realtime-pixel-%s:local\n' API api GATEWAY gateway WORKER worker WEB web
+  ) >"$COMPOSE_STATE"
+  compose_env
+  : >"$RUN_DIR/compose.log"
+  # What a killed earlier run may have left.
+  "${COMPOSE[@]}" down -v -t 10 >>"$RUN_DIR/compose.log" 2>&1 || true
   local services=(redis api gateway-1 gateway-2 gateway-3 worker nginx prometheus)
   log "podman-compose up -d ${services[*]} (all but grafana: no image can be made here)"
-  : >"$RUN_DIR/compose.log"
   "${COMPOSE[@]}" up -d --no-build "${services[@]}" >>"$RUN_DIR/compose.log" 2>&1 \
     || { tail -30 "$RUN_DIR/compose.log" >&2; return 1; }
   local s
   for s in "${services[@]}"; do wait_healthy "realtime-pixel_${s}_1"; done
-  wait_http "$front/readyz" 60
-  front_door_checks "$front" "$prom" "api=1,gateway=3,worker=1"
+  wait_http "http://$HTTP_PORT/readyz" 60
+  compose_page_checks
+  front_door_checks "http://$HTTP_PORT" "http://$PROMETHEUS_PORT" "api=1,gateway=3,worker=1" "$COMPOSE_PLACEMENT"
+  [ -s "$COMPOSE_PLACEMENT" ] || { log "the front-door test wrote no placement"; return 1; }
+  # After the placement: its TTL runs meanwhile.
+  standalone_image_checks
+  log "compose stays up: its placement expires at $(python3 -c 'import json, sys, time; print(time.strftime("%H:%M:%S", time.localtime(json.load(open(sys.argv[1]))["update"]["expires_at"] / 1000)))' "$COMPOSE_PLACEMENT") (scripts/test-ops.sh compose-decay)"
+  # Left running for compose-decay; compose-down takes it down otherwise.
+  COMPOSE=()
+  client_netns_down
+}
+
+compose_decay() {
+  # compose_decay: back at the compose that compose-up left running, once
+  # its placement's TTL (the shipped one) has passed: the placement decays,
+  # seen through the front door. Then compose goes, on failure too.
+  if [ ! -s "$COMPOSE_STATE" ] || [ ! -s "$COMPOSE_PLACEMENT" ]; then
+    log "no compose left running by scripts/test-ops.sh compose-up ($COMPOSE_STATE)"; return 1
+  fi
+  compose_env
+  need_py
+  client_netns
+  log "compose: the placement of compose-up decays after the shipped TTL (waiting until its expires_at at most)"
+  (cd tests/js && PIXEL_URL="http://$HTTP_PORT" PLACEMENT_FILE="$COMPOSE_PLACEMENT" ip netns exec "$CLIENT_NS" \
+    node --test --test-reporter=spec --test-timeout=900000 deploy/decay.test.mjs)
   compose_down
   client_netns_down
+}
+
+compose_down_step() {
+  # compose_down_step: takes down a compose that compose-up left running
+  # (nothing when there is none).
+  [ -s "$COMPOSE_STATE" ] || return 0
+  need_py
+  compose_env
+  compose_down
 }
 
 KUBE_STATE=""
@@ -506,8 +589,11 @@ case ${1:-} in
   static) static_checks ;;
   live) live_checks ;;
   images) image_checks ;;
-  compose) compose_checks ;;
+  compose) compose_up; compose_decay ;;
+  compose-up) compose_up ;;
+  compose-decay) compose_decay ;;
+  compose-down) compose_down_step ;;
   chart) chart_checks ;;
-  *) sed -n '2,42p' "$0"; exit 2 ;;
+  *) sed -n '2,50p' "$0"; exit 2 ;;
 esac
 log "ops $1 checks passed"

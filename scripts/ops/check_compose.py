@@ -6,6 +6,10 @@ compose spec's schema:
 - every target in prometheus/prometheus.yml is a compose service listening
   on that PORT, and every api/gateway/worker service is scraped;
 - nginx's GATEWAY_SERVERS and API_SERVERS name exactly those services;
+- nginx is the web image (build target `web`) serving the page from the
+  image: WEB_ROOT is where that stage puts the page's files, nothing of
+  web/ is mounted, the front's template is, and it listens on the image's
+  PORT (which its health probe and the published port use);
 - Redis runs with AOF and fsync always; every service has a restart policy,
   a healthcheck and a memory limit; only nginx, Prometheus and Grafana
   publish ports (so /metrics stays private).
@@ -19,6 +23,41 @@ import sys
 import yaml
 
 
+def web_stage(dockerfile_path):
+    """The web stage's lines of the Dockerfile (up to the next FROM)."""
+    text = open(dockerfile_path).read()
+    m = re.search(r"^FROM\s+\S+\s+AS\s+web\s*$(.*?)(?=^FROM\s|\Z)", text, re.M | re.S | re.I)
+    return m.group(1) if m else ""
+
+
+def check_front(nginx, dockerfile_path):
+    errors = []
+    if (nginx.get("build") or {}).get("target") != "web":
+        errors.append(f"nginx is not the web image: build {nginx.get('build')}")
+    stage = web_stage(dockerfile_path)
+    page = re.search(r"^COPY\s+--from=page\s+\S+\s+(\S+)", stage, re.M)
+    port = re.search(r"^ENV\s+PORT=(\d+)", stage, re.M)
+    if not page or not port:
+        return errors + [f"{dockerfile_path}: no web stage copying the page (COPY --from=page) with ENV PORT"]
+    env = nginx.get("environment", {})
+    if str(env.get("WEB_ROOT", "")).rstrip("/") != page.group(1).rstrip("/"):
+        errors.append(f"nginx WEB_ROOT {env.get('WEB_ROOT')!r} is not the web image's page, {page.group(1).rstrip('/')}")
+    if str(env.get("LISTEN_PORT")) != port.group(1):
+        errors.append(f"nginx LISTEN_PORT {env.get('LISTEN_PORT')!r} is not the web image's PORT {port.group(1)}")
+    published = [str(p).rsplit(":", 1)[-1] for p in nginx.get("ports", [])]
+    if published != [port.group(1)]:
+        errors.append(f"nginx publishes {nginx.get('ports')}, not its port {port.group(1)}")
+    mounts = [str(v if isinstance(v, str) else v.get("source", "")).split(":")[0] for v in nginx.get("volumes", [])]
+    for source in mounts:
+        if re.fullmatch(r"(\.\./)?web(/.*)?", source.rstrip("/")):
+            errors.append(f"nginx mounts {source}: the page must come from the web image")
+    templates = [v for v in nginx.get("volumes", []) if isinstance(v, str)
+                 and v.startswith("../nginx/realtime-pixel.conf.template:/etc/nginx/templates/default.conf.template")]
+    if len(templates) != 1:
+        errors.append("nginx does not mount nginx/realtime-pixel.conf.template as /etc/nginx/templates/default.conf.template")
+    return errors
+
+
 def main(compose_path, dockerfile_path, prometheus_path):
     compose = yaml.safe_load(open(compose_path))
     services = compose["services"]
@@ -28,11 +67,12 @@ def main(compose_path, dockerfile_path, prometheus_path):
     def port_of(name):
         return str(services[name].get("environment", {}).get("PORT", ""))
 
-    rust = {n for n, s in services.items() if s.get("build")}
-    for n in sorted(rust):
+    built = {n for n, s in services.items() if s.get("build")}
+    for n in sorted(built):
         target = services[n]["build"].get("target")
         if target not in stages:
             errors.append(f"{n}: build target {target!r} is not a stage of {dockerfile_path}")
+    rust = {n for n in built if services[n]["build"].get("target") != "web"}
 
     prom = yaml.safe_load(open(prometheus_path))
     scraped = set()
@@ -59,6 +99,8 @@ def main(compose_path, dockerfile_path, prometheus_path):
         errors.append(f"nginx GATEWAY_SERVERS {gws} != gateway services {want}")
     if re.findall(r"server\s+([\w-]+):(\d+)", env["API_SERVERS"]) != [("api", port_of("api"))]:
         errors.append(f"nginx API_SERVERS {env['API_SERVERS']!r} does not name the api")
+
+    errors += check_front(services["nginx"], dockerfile_path)
 
     cmd = " ".join(services["redis"]["command"])
     if "--appendonly yes" not in cmd or "--appendfsync always" not in cmd:

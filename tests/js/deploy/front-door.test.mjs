@@ -6,7 +6,9 @@
 //   modules' imports, followed from what is served) answer 200 with the
 //   bytes of web/, and they are exactly web/files.txt;
 // - a placement is acked and seen live by another client, with the
-//   deployment's own TTL in its expiry, and the decay worker is sweeping;
+//   deployment's own TTL in its expiry, and the decay worker is sweeping
+//   (with PLACEMENT_FILE, the placement is written there: decay.test.mjs
+//   comes back for its decay once the TTL has passed);
 // - 120 Socket.IO clients, each from its own loopback address, all
 //   connect; 30 sign-ups from 30 addresses all succeed (per-address limits
 //   count clients, not the proxy);
@@ -17,6 +19,8 @@
 //   PROMETHEUS_JOBS  targets expected per job, e.g. api=1,gateway=3,worker=1
 //   CLIENT_NET       the clients' addresses: A.B.C names the first of three
 //                    /24 blocks they bind to (default 127.0.1, loopback)
+//   PLACEMENT_FILE   optional: where to write the placement (JSON: the
+//                    board and the acked update)
 //
 // Runs from scripts/test-ops.sh compose and chart. Settings (TTL, board
 // size, cooldown) are read from the deployment, never set by the test.
@@ -25,7 +29,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import http from 'node:http';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { openSocket, closeAll, waitFor, PASSWORD, uniqueEmail, uniqueName } from '../helpers.mjs';
 
@@ -174,9 +178,11 @@ test('a placement is acked, seen live by a watcher, and set to decay after the d
   assert.ok(Math.abs(u.placed_at - t0) < 60_000, `placed_at ${u.placed_at} is the deployment's now (${t0})`);
   const live = await waitFor(() => seen.find((s) => s.seq === u.seq), 5_000, 'the watcher to see the placement');
   assert.deepEqual(live, u, 'the watcher sees the placement as acked');
+  if (process.env.PLACEMENT_FILE) writeFileSync(process.env.PLACEMENT_FILE, `${JSON.stringify({ board: 'main', update: u })}\n`);
 
-  // With the shipped TTL (10 minutes) the decay itself is not waited for:
-  // the worker must be sweeping (its counter grows between two scrapes).
+  // With the shipped TTL (10 minutes) the decay itself is not waited for
+  // here (decay.test.mjs does, later): the worker must be sweeping (its
+  // counter grows between two scrapes).
   const sweeps = async () => (await prometheus('sum(worker_sweeps_total{outcome="ok"})'))[0]?.value?.[1];
   const first = Number(await waitFor(sweeps, 90_000, 'a scrape of the worker\'s sweeps', 1000));
   await waitFor(async () => Number(await sweeps()) > first, 90_000, 'the worker\'s sweep counter to grow', 1000);
