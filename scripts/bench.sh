@@ -9,6 +9,13 @@
 #   scripts/bench.sh --smoke   seconds-long (debug build): checks that every
 #                              scenario ran and produced figures; part of
 #                              scripts/test.sh. Results stay in .run/.
+#   scripts/bench.sh [--quick] --only NAMES
+#                              only the scenarios named (comma-separated, as
+#                              in the results without their number, e.g.
+#                              standalone-fanout,standalone-idle,
+#                              cluster-fanout-nginx), at the mode's sizes;
+#                              groups with none of them start no servers.
+#                              Results stay in .run/ (no report).
 #
 # It starts what it measures itself (scripts/cluster.sh with its own
 # CLUSTER_DIR under .run/bench-*/ and free ports; the standalone server),
@@ -25,16 +32,47 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 MODE=full
+ONLY=""
+usage() {
+  sed -n '2,29p' "$0"
+  exit 2
+}
 case ${1:-} in
   "") ;;
   --quick) MODE=quick ;;
   --smoke) MODE=smoke ;;
+  --only) ;;
   _standalone) MODE=internal ;;
-  *)
-    sed -n '2,22p' "$0"
-    exit 2
-    ;;
+  *) usage ;;
 esac
+if [ "${1:-}" = --quick ] && [ $# -gt 1 ]; then
+  shift
+  [ "$1" = --only ] || usage
+fi
+if [ "${1:-}" = --only ]; then
+  ONLY=${2:-}
+  if [ -z "$ONLY" ] || [ $# -ne 2 ]; then usage; fi
+fi
+ALL_NAMES=(standalone-fanout standalone-idle standalone-place standalone-fill
+  standalone-snapshot-1-plain standalone-snapshot-2-conditional standalone-decay-steady
+  cluster-fanout-gateway cluster-fanout-nginx cluster-idle cluster-place cluster-fill
+  cluster-snapshot-1-plain cluster-snapshot-2-conditional cluster-decay-steady
+  cluster-decay-backlog)
+for name in ${ONLY//,/ }; do
+  if [[ " ${ALL_NAMES[*]} " != *" $name "* ]]; then
+    echo "bench.sh: --only: unknown scenario '$name'; one of: ${ALL_NAMES[*]}" >&2
+    exit 2
+  fi
+done
+# wanted NAME...: true when no --only was given or it names one of NAMES.
+wanted() {
+  [ -z "$ONLY" ] && return 0
+  local name
+  for name in "$@"; do
+    [[ ",$ONLY," == *",$name,"* ]] && return 0
+  done
+  return 1
+}
 
 # ---------------------------------------------------------------- sizes
 case $MODE in
@@ -63,6 +101,7 @@ case $MODE in
 esac
 
 export RUN_DIR="$ROOT/.run/bench-$MODE"
+[ -n "$ONLY" ] && RUN_DIR="$ROOT/.run/bench-$MODE-only"
 [ "$MODE" = internal ] && RUN_DIR=$BENCH_RUN_DIR
 source scripts/lib.sh
 BIN="$ROOT/target/$PROFILE"
@@ -153,6 +192,7 @@ FAILED=()
 bench() {
   local name=$1
   shift
+  wanted "${name#[0-9][0-9]-}" || return 0
   log "scenario $name"
   if ! "$BENCH" "$@" --runs "${R:-$RUNS}" --sources "$SOURCES" --out "$RESULTS/$name.json" >/dev/null; then
     FAILED+=("$name")
@@ -178,31 +218,37 @@ SA_API=http://127.0.0.1:$SA_PORT
 export BENCH_RUN_DIR=$RUN_DIR BENCH_PROFILE=$PROFILE
 sa_pids() { echo "standalone=@$STANDALONE_PID"; }
 
-log "standalone: fanout, idle, place"
-settings 1 3600000
-standalone_up "$SA_PORT"
-bench 01-standalone-fanout fanout --ws "$SA_WS" --api "$SA_API" --label standalone --server "$S" \
-  --pids "$(sa_pids)" --watchers "$FANOUT_WATCHERS" --placers "$FANOUT_PLACERS" \
-  --rate "$FANOUT_RATE" --duration-s "$FANOUT_S"
-bench 02-standalone-idle idle --ws "$SA_WS" --api "$SA_API" --label standalone --server "$S" \
-  --connections "$IDLE_CONNS" --pid-file "$STANDALONE_PID" \
-  --restart-cmd "scripts/bench.sh _standalone restart $SA_PORT"
-bench 03-standalone-place place --ws "$SA_WS" --api "$SA_API" --label standalone --server "$S" \
-  --pids "$(sa_pids)" --sockets "$PLACE_SOCKETS" --rate "$PLACE_RATE" --duration-s "$PLACE_S"
-standalone_down
+if wanted standalone-fanout standalone-idle standalone-place; then
+  log "standalone: fanout, idle, place"
+  settings 1 3600000
+  standalone_up "$SA_PORT"
+  bench 01-standalone-fanout fanout --ws "$SA_WS" --api "$SA_API" --label standalone --server "$S" \
+    --pids "$(sa_pids)" --watchers "$FANOUT_WATCHERS" --placers "$FANOUT_PLACERS" \
+    --rate "$FANOUT_RATE" --duration-s "$FANOUT_S"
+  bench 02-standalone-idle idle --ws "$SA_WS" --api "$SA_API" --label standalone --server "$S" \
+    --connections "$IDLE_CONNS" --pid-file "$STANDALONE_PID" \
+    --restart-cmd "scripts/bench.sh _standalone restart $SA_PORT"
+  bench 03-standalone-place place --ws "$SA_WS" --api "$SA_API" --label standalone --server "$S" \
+    --pids "$(sa_pids)" --sockets "$PLACE_SOCKETS" --rate "$PLACE_RATE" --duration-s "$PLACE_S"
+  standalone_down
+fi
 
-log "standalone: fill, snapshot"
-settings 0 3600000
-standalone_up "$SA_PORT"
-fill_and_snapshot 04-standalone standalone "$S" "$SA_WS" "$SA_API" "$(sa_pids)"
-standalone_down
+if wanted standalone-fill standalone-snapshot-1-plain standalone-snapshot-2-conditional; then
+  log "standalone: fill, snapshot"
+  settings 0 3600000
+  standalone_up "$SA_PORT"
+  fill_and_snapshot 04-standalone standalone "$S" "$SA_WS" "$SA_API" "$(sa_pids)"
+  standalone_down
+fi
 
-log "standalone: decay"
-settings 0 "$DECAY_TTL_MS"
-standalone_up "$SA_PORT"
-bench 07-standalone-decay-steady decay-steady --ws "$SA_WS" --api "$SA_API" --label standalone \
-  --server "$S" --pids "$(sa_pids)" --rate "$DECAY_RATE" --duration-s "$DECAY_S"
-standalone_down
+if wanted standalone-decay-steady; then
+  log "standalone: decay"
+  settings 0 "$DECAY_TTL_MS"
+  standalone_up "$SA_PORT"
+  bench 07-standalone-decay-steady decay-steady --ws "$SA_WS" --api "$SA_API" --label standalone \
+    --server "$S" --pids "$(sa_pids)" --rate "$DECAY_RATE" --duration-s "$DECAY_S"
+  standalone_down
+fi
 
 # ---------------------------------------------------------------- cluster
 # cluster_up NAME GATEWAYS: a fresh cluster (own Redis, free ports) with
@@ -237,47 +283,58 @@ cl_pids() {
   echo "${out%,}"
 }
 
-log "cluster: fanout, idle, place"
-settings 1 3600000
-cluster_up a 3
-GW1=127.0.0.1:${GW[0]}
-NGX=127.0.0.1:$NGINX_PORT
-API=http://127.0.0.1:$API_PORT
-METRICS=""
-for p in "${GW[@]}"; do METRICS+="http://127.0.0.1:$p/metrics,"; done
-METRICS=${METRICS%,}
-bench 11-cluster-fanout-gateway fanout --ws "$GW1" --api "$API" --label "cluster, 1 gateway" \
-  --server "$S" --pids "$(cl_pids)" --watchers "$FANOUT_WATCHERS" --placers "$FANOUT_PLACERS" \
-  --rate "$FANOUT_RATE" --duration-s "$FANOUT_S" --gateway-metrics "$METRICS"
-bench 12-cluster-fanout-nginx fanout --ws "$NGX" --api "$API" --label "cluster, nginx + 3 gateways" \
-  --server "$S" --pids "$(cl_pids)" --watchers "$FANOUT_WATCHERS" --placers "$FANOUT_PLACERS" \
-  --rate "$FANOUT_RATE" --duration-s "$FANOUT_S" --gateway-metrics "$METRICS"
-bench 13-cluster-idle idle --ws "$GW1" --api "$API" --label "cluster, gateway 1" --server "$S" \
-  --connections "$IDLE_CONNS" --pid-file "$CLUSTER_DIR/pids/gateway-1.pid" \
-  --restart-cmd "scripts/cluster.sh stop gateway-1 && scripts/cluster.sh start gateway-1"
-bench 14-cluster-place place --ws "$GW1" --api "$API" --label "cluster, 1 gateway" --server "$S" \
-  --pids "$(cl_pids)" --sockets "$PLACE_SOCKETS" --rate "$PLACE_RATE" --duration-s "$PLACE_S"
-cluster_down
+if wanted cluster-fanout-gateway cluster-fanout-nginx cluster-idle cluster-place; then
+  log "cluster: fanout, idle, place"
+  settings 1 3600000
+  cluster_up a 3
+  GW1=127.0.0.1:${GW[0]}
+  NGX=127.0.0.1:$NGINX_PORT
+  API=http://127.0.0.1:$API_PORT
+  METRICS=""
+  for p in "${GW[@]}"; do METRICS+="http://127.0.0.1:$p/metrics,"; done
+  METRICS=${METRICS%,}
+  bench 11-cluster-fanout-gateway fanout --ws "$GW1" --api "$API" --label "cluster, 1 gateway" \
+    --server "$S" --pids "$(cl_pids)" --watchers "$FANOUT_WATCHERS" --placers "$FANOUT_PLACERS" \
+    --rate "$FANOUT_RATE" --duration-s "$FANOUT_S" --gateway-metrics "$METRICS"
+  bench 12-cluster-fanout-nginx fanout --ws "$NGX" --api "$API" --label "cluster, nginx + 3 gateways" \
+    --server "$S" --pids "$(cl_pids)" --watchers "$FANOUT_WATCHERS" --placers "$FANOUT_PLACERS" \
+    --rate "$FANOUT_RATE" --duration-s "$FANOUT_S" --gateway-metrics "$METRICS"
+  bench 13-cluster-idle idle --ws "$GW1" --api "$API" --label "cluster, gateway 1" --server "$S" \
+    --connections "$IDLE_CONNS" --pid-file "$CLUSTER_DIR/pids/gateway-1.pid" \
+    --restart-cmd "scripts/cluster.sh stop gateway-1 && scripts/cluster.sh start gateway-1"
+  bench 14-cluster-place place --ws "$GW1" --api "$API" --label "cluster, 1 gateway" --server "$S" \
+    --pids "$(cl_pids)" --sockets "$PLACE_SOCKETS" --rate "$PLACE_RATE" --duration-s "$PLACE_S"
+  cluster_down
+fi
 
-log "cluster: fill, snapshot"
-settings 0 3600000
-cluster_up b 1
-fill_and_snapshot 15-cluster "cluster, api" "$S" "127.0.0.1:${GW[0]}" "http://127.0.0.1:$API_PORT" "$(cl_pids)"
-cluster_down
+if wanted cluster-fill cluster-snapshot-1-plain cluster-snapshot-2-conditional; then
+  log "cluster: fill, snapshot"
+  settings 0 3600000
+  cluster_up b 1
+  fill_and_snapshot 15-cluster "cluster, api" "$S" "127.0.0.1:${GW[0]}" "http://127.0.0.1:$API_PORT" "$(cl_pids)"
+  cluster_down
+fi
 
-log "cluster: decay"
-settings 0 "$DECAY_TTL_MS"
-cluster_up c 1
-GW1=127.0.0.1:${GW[0]}
-API=http://127.0.0.1:$API_PORT
-bench 17-cluster-decay-steady decay-steady --ws "$GW1" --api "$API" --label "cluster, 1 worker" \
-  --server "$S" --pids "$(cl_pids)" --rate "$DECAY_RATE" --duration-s "$DECAY_S"
-bench 18-cluster-decay-backlog decay-backlog --ws "$GW1" --api "$API" --label "cluster, 1 worker" \
-  --server "$S" --pids "$(cl_pids)" --pixels "$BACKLOG" \
-  --pause-cmd "scripts/cluster.sh stop worker" --resume-cmd "scripts/cluster.sh start worker"
-cluster_down
+if wanted cluster-decay-steady cluster-decay-backlog; then
+  log "cluster: decay"
+  settings 0 "$DECAY_TTL_MS"
+  cluster_up c 1
+  GW1=127.0.0.1:${GW[0]}
+  API=http://127.0.0.1:$API_PORT
+  bench 17-cluster-decay-steady decay-steady --ws "$GW1" --api "$API" --label "cluster, 1 worker" \
+    --server "$S" --pids "$(cl_pids)" --rate "$DECAY_RATE" --duration-s "$DECAY_S"
+  bench 18-cluster-decay-backlog decay-backlog --ws "$GW1" --api "$API" --label "cluster, 1 worker" \
+    --server "$S" --pids "$(cl_pids)" --pixels "$BACKLOG" \
+    --pause-cmd "scripts/cluster.sh stop worker" --resume-cmd "scripts/cluster.sh start worker"
+  cluster_down
+fi
 
 # ---------------------------------------------------------------- report
+if [ -n "$ONLY" ]; then
+  log "results: $RESULTS"
+  [ "${#FAILED[@]}" -eq 0 ] || { log "failed scenarios: ${FAILED[*]}"; exit 1; }
+  exit 0
+fi
 case $MODE in
   full) MD=bench/results/latest.md JSON=bench/results/latest.json ;;
   quick) MD=bench/results/quick.md JSON=bench/results/quick.json ;;

@@ -48,23 +48,18 @@ n = int(sys.argv[2])
 spawn = "bind_new_task"
 rules = [
     ("hyper read buffer, kept alive by the request's URI/headers", lambda s: "poll_read_from_io" in s),
-    ("engineioxide: mpsc first block, 32 x PacketBuf (socket.rs Socket::new)", lambda s: "create_session" in s and "block.rs" in s),
-    ("engineioxide: mpsc channel state x2", lambda s: "create_session" in s and "chan.rs" in s),
-    ("engineioxide: watch channel (volatile)", lambda s: "create_session" in s and "watch.rs" in s),
-    ("engineioxide: CancellationToken", lambda s: "create_session" in s and "cancellation_token" in s),
-    ("engineioxide: Socket (Arc)", lambda s: "create_session" in s),
-    ("tungstenite: read buffer (WS_READ_BUFFER_BYTES)", lambda s: "handshake.rs" in s and "with_capacity (bytes_mut.rs)" in s),
-    ("tungstenite: write buffer (largest frame sent)", lambda s: "buffer_frame" in s),
-    ("engineioxide: task, heartbeat (socket.rs spawn_heartbeat)", lambda s: "spawn_heartbeat" in s and spawn in s),
-    ("engineioxide: task, WebSocket reader (transport/ws.rs new_req)", lambda s: "new_req" in s and spawn in s),
-    ("engineioxide: task, WebSocket writer (transport/ws.rs forward_to_socket)", lambda s: spawn in s and "ws.rs" in s),
+    ("engine (engine/): the connection's one task (ws.rs upgrade: read, write, heartbeat)", lambda s: spawn in s and "ws.rs" in s),
+    ("engine (engine/): long-polling heartbeat task (polling.rs)", lambda s: spawn in s and "polling.rs" in s),
     ("other tasks", lambda s: spawn in s),
-    ("futures: BiLock of the split WebSocket", lambda s: "bilock" in s),
+    ("engine (engine/): Socket (engine.rs create_session: queue, flags, request parts)", lambda s: "create_session" in s),
+    ("engine (engine/): WebSocket connection state (ws.rs)", lambda s: "ws.rs" in s),
+    ("engine (engine/): other sites (socket.rs, queue.rs, packet.rs)", lambda s: "engineioxide" in s),
     ("tokio: I/O registration", lambda s: "registration" in s),
     ("ours: request head copy (gateway detach_request)", lambda s: "detach_request" in s or "detach_uri" in s),
     ("ours: per-socket handler map (s.on)", lambda s: "register_handlers" in s),
-    ("ours: Session (rate limiter, joined boards)", lambda s: "session.rs" in s),
-    ("socketioxide: Socket, extensions (ns.rs connect)", lambda s: "ns.rs" in s),
+    ("hash-map growth (socketioxide's and the gateway's per-socket tables)", lambda s: "reserve_rehash" in s),
+    ("ours: Session (rate limiter, joined boards)", lambda s: "session.rs" in s or "handlers.rs" in s),
+    ("socketioxide: Socket, extensions (ns.rs connect)", lambda s: "ns.rs" in s or "extensions.rs" in s),
 ]
 total = collections.Counter()
 for line in open(sys.argv[1]):
