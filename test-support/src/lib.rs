@@ -291,3 +291,33 @@ pub fn assert_refuses_setting(bin: &str, env: &[(&str, &str)], setting: &str) ->
     }
     stderr
 }
+
+/// The malformed settings every service binary must refuse at start
+/// ([`assert_refuses_setting`] for each): a `REDIS_URL` that cannot parse
+/// (its value never shown: it may hold a password), a port that is not a
+/// number, and — for the binaries that read it — a `TRUSTED_PROXIES` entry
+/// that is no CIDR (named in the line).
+pub fn assert_refuses_malformed_settings(bin: &str, reads_trusted_proxies: bool) {
+    const SECRET: &str = "settings-test-secret-0123456789abcdef";
+    let line = assert_refuses_setting(
+        bin,
+        &[("REDIS_URL", "not a url :hunter2@"), ("JWT_SECRET", SECRET)],
+        "REDIS_URL",
+    );
+    assert!(!line.contains("hunter2"), "{line}");
+    let reachable = [
+        ("REDIS_URL", "redis://127.0.0.1:1/"),
+        ("JWT_SECRET", SECRET),
+    ];
+    assert_refuses_setting(
+        bin,
+        &[&[("PORT", "eighty")][..], &reachable].concat(),
+        "PORT",
+    );
+    if reads_trusted_proxies {
+        let proxies = [("TRUSTED_PROXIES", "10.0.0.0/8, 10.0.0.0/99")];
+        let line =
+            assert_refuses_setting(bin, &[&proxies[..], &reachable].concat(), "TRUSTED_PROXIES");
+        assert!(line.contains("10.0.0.0/99"), "{line}");
+    }
+}
