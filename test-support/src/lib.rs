@@ -2,6 +2,10 @@
 //! on a free loopback port, killed when the guard drops. Tests never share a
 //! Redis with each other's processes or with anything else on the machine.
 
+mod sio;
+
+pub use sio::Sio;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
