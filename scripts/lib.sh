@@ -126,3 +126,12 @@ stop_cluster() {
     scripts/cluster.sh down
   fi
 }
+
+# need_cmds CMD[=DEBIAN_PACKAGE]...: need_cmd for each (the package is
+# named like the command unless given).
+need_cmds() {
+  local spec
+  for spec in "$@"; do
+    need_cmd "${spec%%=*}" "${spec#*=}"
+  done
+}

@@ -130,8 +130,7 @@ stage_lint() {
 }
 
 stage_rust() {
-  need_cmd redis-server redis-server
-  need_cmd openssl openssl
+  need_cmds redis-server openssl
   log "cargo test"
   cargo test --workspace --locked
 }
@@ -143,8 +142,7 @@ stage_rust() {
 # so that the stateful phase can follow sign-up into refresh and logout
 # (with the limit, 20 sign-ups in, every one is a 429).
 stage_openapi() {
-  need_cmd curl curl
-  need_cmd python3 python3
+  need_cmds curl python3
   suite_env
   trap stop_started EXIT
   build_standalone
@@ -154,11 +152,7 @@ stage_openapi() {
 }
 
 stage_js() {
-  need_cmd curl curl
-  need_cmd python3 python3
-  need_cmd node nodejs
-  need_cmd npm npm
-  need_cmd chromium chromium
+  need_cmds curl python3 node=nodejs npm chromium
   suite_env
   trap stop_started EXIT
   npm_ci tests/js
@@ -178,13 +172,7 @@ stage_js() {
 }
 
 stage_cluster() {
-  need_cmd curl curl
-  need_cmd python3 python3
-  need_cmd node nodejs
-  need_cmd npm npm
-  need_cmd redis-server redis-server
-  need_cmd nginx nginx
-  need_cmd chromium chromium
+  need_cmds curl python3 node=nodejs npm redis-server nginx chromium
   suite_env
   cluster_env
   trap 'stop_started; stop_cluster' EXIT
@@ -228,10 +216,7 @@ stage_cluster() {
 }
 
 stage_ops() {
-  need_cmd python3 python3
-  need_cmd node nodejs
-  need_cmd npm npm
-  need_cmd curl curl
+  need_cmds python3 node=nodejs npm curl
   suite_env
   export PROFILE=debug
   npm_ci tests/js
@@ -248,10 +233,7 @@ stage_ops() {
 # up while the chart runs, then its decay is checked, then it goes (on
 # failure too).
 stage_deploy() {
-  need_cmd python3 python3
-  need_cmd node nodejs
-  need_cmd npm npm
-  need_cmd curl curl
+  need_cmds python3 node=nodejs npm curl
   export PROFILE=debug
   npm_ci tests/js
   build_services
@@ -290,12 +272,7 @@ stage_fuzz() {
 # per-socket event rate. Once against the standalone server's in-memory
 # feed, once against a cluster's Redis streams.
 stage_stream() {
-  need_cmd curl curl
-  need_cmd python3 python3
-  need_cmd node nodejs
-  need_cmd npm npm
-  need_cmd redis-server redis-server
-  need_cmd nginx nginx
+  need_cmds curl python3 node=nodejs npm redis-server nginx
   suite_env
   cluster_env
   export COOLDOWN_MS=0 TTL_MS=2000 SOCKET_EVENT_RATE=5000 SOCKET_EVENT_BURST=5000 PLACE_CONCURRENCY=1024
