@@ -20,12 +20,12 @@
 //! (cluster mode).
 
 mod memory;
-mod redis_store;
+mod redis;
 
 pub use memory::MemoryStore;
 #[cfg(any(test, feature = "test-helpers"))]
-pub use redis_store::fuzzing as redis_fuzzing;
-pub use redis_store::{RedisSettings, RedisStore};
+pub use redis::fuzzing as redis_fuzzing;
+pub use redis::{RedisSettings, RedisStore};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

@@ -2,8 +2,8 @@
 //! it runs atomically on the Redis server: placements on different gateways
 //! can neither interleave (lost updates, reordered seqs) nor slip past a
 //! cooldown, and several decay workers can sweep at once without removing a
-//! pixel twice. The scripts are the `.lua` files in `redis_store/scripts/`;
-//! their replies are decoded in one place, `redis_store/decode.rs`.
+//! pixel twice. The scripts are the `.lua` files in `redis/scripts/`;
+//! their replies are decoded in one place, `redis/decode.rs`.
 //!
 //! # Keys (under a configurable prefix, `rp` by default)
 //!
@@ -71,29 +71,29 @@ use decode::{PlaceReply, SweepReply};
 /// entries. Every entry's first field is `t`, its recorded time, so the
 /// head entry decides whether anything goes; the common case (the head is
 /// young) costs an `XLEN` and a one-entry read.
-const TRIM_FN: &str = include_str!("redis_store/scripts/trim_fn.lua");
+const TRIM_FN: &str = include_str!("scripts/trim_fn.lua");
 
-const PLACE: &str = include_str!("redis_store/scripts/place.lua");
+const PLACE: &str = include_str!("scripts/place.lua");
 
-const INIT_BOARD: &str = include_str!("redis_store/scripts/init_board.lua");
+const INIT_BOARD: &str = include_str!("scripts/init_board.lua");
 
-const RESTART_EPOCH: &str = include_str!("redis_store/scripts/restart_epoch.lua");
+const RESTART_EPOCH: &str = include_str!("scripts/restart_epoch.lua");
 
-const SETTLE: &str = include_str!("redis_store/scripts/settle.lua");
+const SETTLE: &str = include_str!("scripts/settle.lua");
 
-const SWEEP: &str = include_str!("redis_store/scripts/sweep.lua");
+const SWEEP: &str = include_str!("scripts/sweep.lua");
 
-const CREATE_USER: &str = include_str!("redis_store/scripts/create_user.lua");
+const CREATE_USER: &str = include_str!("scripts/create_user.lua");
 
-const LOGIN_ATTEMPT: &str = include_str!("redis_store/scripts/login_attempt.lua");
+const LOGIN_ATTEMPT: &str = include_str!("scripts/login_attempt.lua");
 
-const INSERT_REFRESH: &str = include_str!("redis_store/scripts/insert_refresh.lua");
+const INSERT_REFRESH: &str = include_str!("scripts/insert_refresh.lua");
 
-const ROTATE_REFRESH: &str = include_str!("redis_store/scripts/rotate_refresh.lua");
+const ROTATE_REFRESH: &str = include_str!("scripts/rotate_refresh.lua");
 
-const CONFIRM_REFRESH: &str = include_str!("redis_store/scripts/confirm_refresh.lua");
+const CONFIRM_REFRESH: &str = include_str!("scripts/confirm_refresh.lua");
 
-const REVOKE_REFRESH: &str = include_str!("redis_store/scripts/revoke_refresh.lua");
+const REVOKE_REFRESH: &str = include_str!("scripts/revoke_refresh.lua");
 
 /// The reply of [`LOGIN_ATTEMPT`]: 0 when recorded, else the wait.
 fn limit_reply(retry_after_ms: i64) -> Limit {
