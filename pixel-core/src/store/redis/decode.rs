@@ -3,8 +3,10 @@
 //! read it, and a reply none of them describes is [`StoreError::Corrupt`],
 //! never a default.
 
-use crate::domain::{BoardConfig, Update};
-use crate::store::{RotateOutcome, StoreError};
+use redis::Value;
+
+use crate::domain::{BoardConfig, PixelEntry, Update};
+use crate::store::{Limit, RotateOutcome, StoreError};
 
 fn corrupt(script: &str, reply: impl std::fmt::Debug) -> StoreError {
     StoreError::Corrupt(format!("unexpected {script} reply {reply:?}"))
@@ -106,6 +108,156 @@ pub(super) fn rotate_reply(reply: &[String]) -> Result<RotateOutcome, StoreError
     })
 }
 
+/// The reply of LOGIN_ATTEMPT and the rate-limit script: 0 when recorded, else the wait.
+pub(super) fn limit_reply(retry_after_ms: i64) -> Limit {
+    match retry_after_ms {
+        0 => Limit::Allowed,
+        ms => Limit::Limited {
+            retry_after_ms: ms.max(1),
+        },
+    }
+}
+
+fn corrupt_entry(what: &str, v: &Value) -> StoreError {
+    StoreError::Corrupt(format!("feed entry: {what} in {v:?}"))
+}
+
+fn text(v: &Value) -> Option<&str> {
+    match v {
+        Value::BulkString(b) => std::str::from_utf8(b).ok(),
+        Value::SimpleString(s) => Some(s),
+        _ => None,
+    }
+}
+
+pub(super) fn number<T: std::str::FromStr>(v: &Value) -> Option<T> {
+    match v {
+        Value::Int(i) => i.to_string().parse().ok(),
+        other => text(other)?.parse().ok(),
+    }
+}
+
+/// One feed entry `[id, [field, value, ...]]` as the update it records.
+/// This and the two scripts are the feed's only format.
+pub(super) fn parse_entry(entry: &Value) -> Result<Update, StoreError> {
+    let Value::Array(parts) = entry else {
+        return Err(corrupt_entry("not an array", entry));
+    };
+    let (Some(id), Some(Value::Array(fields))) = (parts.first(), parts.get(1)) else {
+        return Err(corrupt_entry("no id or fields", entry));
+    };
+    let seq = text(id)
+        .and_then(|id| id.strip_suffix("-0"))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| corrupt_entry("id is not <seq>-0", entry))?;
+    let (mut x, mut y, mut color, mut placed, mut expires, mut by) =
+        (None, None, None, None, None, None);
+    let (mut index, mut width) = (None::<u64>, None::<u64>);
+    for pair in fields.chunks_exact(2) {
+        match text(&pair[0]) {
+            Some("x") => x = number(&pair[1]),
+            Some("y") => y = number(&pair[1]),
+            Some("c") => color = number(&pair[1]),
+            Some("t") => placed = number(&pair[1]),
+            Some("e") => expires = number(&pair[1]),
+            Some("b") => by = text(&pair[1]),
+            Some("r") => index = number(&pair[1]),
+            Some("w") => width = number(&pair[1]),
+            _ => {}
+        }
+    }
+    if let (Some(i), Some(w)) = (index, width) {
+        // A removal (entries written before this form carry x, y and c = 0).
+        return match (w > 0).then(|| (u32::try_from(i % w), u32::try_from(i / w))) {
+            Some((Ok(x), Ok(y))) => Ok(Update::decay(seq, x, y)),
+            _ => Err(corrupt_entry("removal cell", entry)),
+        };
+    }
+    let (Some(x), Some(y), Some(color), Some(placed)) = (x, y, color, placed) else {
+        return Err(corrupt_entry("missing field", entry));
+    };
+    Ok(match (color, expires, by) {
+        (0, _, _) => Update::decay(seq, x, y),
+        (c, Some(e), Some(b)) => Update::placement(seq, x, y, c, placed, e, b),
+        _ => return Err(corrupt_entry("placement without e/b", entry)),
+    })
+}
+
+/// A list of feed entries (`XRANGE`, or one stream of an `XREAD` reply).
+pub(super) fn parse_entries(v: &Value) -> Result<Vec<Update>, StoreError> {
+    match v {
+        Value::Nil => Ok(Vec::new()),
+        Value::Array(entries) => entries.iter().map(parse_entry).collect(),
+        other => Err(corrupt_entry("not a list of entries", other)),
+    }
+}
+
+/// The entries of the single stream an `XREAD` asked for, in RESP2
+/// (`[[key, entries]]`) or RESP3 (`{key: entries}`) shape; nil on timeout.
+pub(super) fn parse_xread(v: &Value) -> Result<Vec<Update>, StoreError> {
+    match v {
+        Value::Nil => Ok(Vec::new()),
+        Value::Array(streams) => match streams.first() {
+            Some(Value::Array(kv)) if kv.len() == 2 => parse_entries(&kv[1]),
+            None => Ok(Vec::new()),
+            Some(other) => Err(corrupt_entry("XREAD stream", other)),
+        },
+        Value::Map(streams) => streams
+            .first()
+            .map_or(Ok(Vec::new()), |(_, entries)| parse_entries(entries)),
+        other => Err(corrupt_entry("XREAD reply", other)),
+    }
+}
+
+pub(super) fn parse_pixel(
+    board: &BoardConfig,
+    index: &str,
+    value: &str,
+) -> Result<PixelEntry, StoreError> {
+    let bad = || StoreError::Corrupt(format!("pixel {index}={value:?}"));
+    let i: u32 = index.parse().map_err(|_| bad())?;
+    let mut v = value.split(':').map(str::parse::<i64>);
+    let (Some(Ok(color)), Some(Ok(placed)), Some(Ok(expires))) = (v.next(), v.next(), v.next())
+    else {
+        return Err(bad());
+    };
+    // Found by the `feed_entries` fuzz target: an index beyond the board
+    // (another geometry wrote it) or a colour beyond a byte is corrupt, not
+    // a pixel somewhere else.
+    if u64::from(i) >= u64::from(board.width) * u64::from(board.height) {
+        return Err(bad());
+    }
+    let color = u8::try_from(color).map_err(|_| bad())?;
+    let c = board.coord_of(i);
+    Ok(PixelEntry {
+        x: c.x,
+        y: c.y,
+        color,
+        placed_at: placed,
+        expires_at: expires,
+    })
+}
+
+/// The parsers of what Redis returns, for the fuzz targets in `fuzz/`.
+#[cfg(any(test, feature = "test-helpers"))]
+pub mod fuzzing {
+    use super::*;
+
+    /// A feed entry (`[id, [field, value, ...]]`) into an update.
+    pub fn parse_entry(entry: &Value) -> Result<Update, StoreError> {
+        super::parse_entry(entry)
+    }
+
+    /// A stored pixel (`index` → `color:placed_at:expires_at`).
+    pub fn parse_pixel(
+        board: &BoardConfig,
+        index: &str,
+        value: &str,
+    ) -> Result<PixelEntry, StoreError> {
+        super::parse_pixel(board, index, value)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +351,45 @@ mod tests {
             &["gone"][..],
         ] {
             assert!(matches!(r(bad), Err(StoreError::Corrupt(_))), "{bad:?}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod entry_tests {
+    use super::*;
+
+    fn entry(id: &str, fields: &[&str]) -> Value {
+        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        Value::Array(vec![
+            bulk(id),
+            Value::Array(fields.iter().map(|f| bulk(f)).collect()),
+        ])
+    }
+
+    #[test]
+    fn removals_are_read_in_both_forms() {
+        let new = entry("7-0", &["t", "5", "r", "1003", "w", "500"]);
+        assert_eq!(parse_entry(&new).unwrap(), Update::decay(7, 3, 2));
+        let old = entry("8-0", &["t", "5", "x", "3", "y", "2", "c", "0"]);
+        assert_eq!(parse_entry(&old).unwrap(), Update::decay(8, 3, 2));
+    }
+
+    #[test]
+    fn a_removal_without_a_usable_cell_is_corrupt() {
+        for fields in [
+            ["t", "5", "r", "10", "w", "0"],
+            ["t", "5", "r", "-1", "w", "8"],
+            ["t", "5", "r", "99999999999999999", "w", "1"],
+            ["t", "5", "r", "x", "w", "8"],
+        ] {
+            assert!(
+                matches!(
+                    parse_entry(&entry("1-0", &fields)),
+                    Err(StoreError::Corrupt(_))
+                ),
+                "{fields:?}"
+            );
         }
     }
 }

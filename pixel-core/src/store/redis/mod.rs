@@ -2,8 +2,20 @@
 //! it runs atomically on the Redis server: placements on different gateways
 //! can neither interleave (lost updates, reordered seqs) nor slip past a
 //! cooldown, and several decay workers can sweep at once without removing a
-//! pixel twice. The scripts are the `.lua` files in `redis/scripts/`;
-//! their replies are decoded in one place, `redis/decode.rs`.
+//! pixel twice.
+//!
+//! # Layout
+//!
+//! - this file: the store, its epoch handling and the [`Store`] operations;
+//! - `keys.rs`: every key name, built in one place ([`Keys`](keys::Keys));
+//! - `scripts.rs` and `scripts/*.lua`: the Lua scripts, which get every key
+//!   they touch as `KEYS[]`;
+//! - `decode.rs`: the scripts' replies and the feed entries and pixels as
+//!   stored, each read in one place;
+//! - `feed.rs`: the gateways' `XREAD BLOCK` feed reader;
+//! - `connection.rs`: the URL, TLS and the connections (the shared request
+//!   connection and each feed reader's own), and the mapping of Redis
+//!   errors.
 //!
 //! # Keys (under a configurable prefix, `rp` by default)
 //!
@@ -16,6 +28,7 @@
 //! | `limit:{key}` | zset | recent hits of a rate limit (score = ms), e.g. sign-ups per address |
 //! | `family:{id}` | hash | one login's refresh tokens: `user`, `cur` (SHA-256 of the live token), `prev` (of the one it replaced, for retries), `exp`, `at` (last rotation), `wn`/`wc` (rotation-rate window); expires with its token |
 //! | `cooldown:{user}` | string | the end of the user's cooldown (ms) |
+//! | `fence:{placement}` | string | a placement attempt settled as not applied, so a late-running step refuses it |
 //! | `board:{id}:seq` | string | the board's last seq |
 //! | `board:{id}:geometry` | string | `<width>x<height>`, checked by every process at start |
 //! | `board:{id}:px` | hash | pixel index → `color:placed_at:expires_at` |
@@ -28,10 +41,11 @@
 //! goes only when it is beyond the newest `min_updates` *and* older than
 //! `min_age` (the contract's "10,000 updates or 5 minutes, whichever is
 //! more"). Gateways read it with `XREAD BLOCK` on connections of their own
-//! ([`RedisFeed`]); `join since` reads it with `XRANGE`.
+//! ([`RedisFeed`](feed::RedisFeed)); `join since` reads it with `XRANGE`.
 //!
-//! The scripts touch keys they compute from the prefix, so this store needs
-//! a single Redis (or a primary with replicas), not Redis Cluster.
+//! A script touches a board's keys together with a user's (and the epoch),
+//! which would lie in different hash slots, so this store needs a single
+//! Redis (or a primary with replicas), not Redis Cluster.
 //!
 //! # Epochs: a Redis that lost its data
 //!
@@ -51,82 +65,33 @@
 //! epoch but its seqs go backwards: the relay that notices starts a new
 //! epoch ([`Store::restart_epoch`]), with the same effect everywhere.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, Script, Value};
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, Value};
 
 use super::{
     FeedReader, HistoryRead, Limit, PlaceCommand, PlaceOutcome, RefreshRecord, RotateOutcome,
     Rotation, Store, StoreError, StoredSnapshot, SweepOutcome, UserRecord,
 };
-use crate::domain::{BoardConfig, BoardId, HistoryPolicy, PixelEntry, Update};
+use crate::domain::{BoardConfig, BoardId, HistoryPolicy};
 
+mod connection;
 mod decode;
+mod feed;
+mod keys;
+mod scripts;
 
-use decode::{PlaceReply, SweepReply};
+pub use connection::RedisSettings;
+#[cfg(any(test, feature = "test-helpers"))]
+pub use decode::fuzzing;
 
-/// Trims a board's feed per the history policy, dropping at most `budget`
-/// entries. Every entry's first field is `t`, its recorded time, so the
-/// head entry decides whether anything goes; the common case (the head is
-/// young) costs an `XLEN` and a one-entry read.
-const TRIM_FN: &str = include_str!("scripts/trim_fn.lua");
-
-const PLACE: &str = include_str!("scripts/place.lua");
-
-const INIT_BOARD: &str = include_str!("scripts/init_board.lua");
-
-const RESTART_EPOCH: &str = include_str!("scripts/restart_epoch.lua");
-
-const SETTLE: &str = include_str!("scripts/settle.lua");
-
-const SWEEP: &str = include_str!("scripts/sweep.lua");
-
-const CREATE_USER: &str = include_str!("scripts/create_user.lua");
-
-const LOGIN_ATTEMPT: &str = include_str!("scripts/login_attempt.lua");
-
-const INSERT_REFRESH: &str = include_str!("scripts/insert_refresh.lua");
-
-const ROTATE_REFRESH: &str = include_str!("scripts/rotate_refresh.lua");
-
-const CONFIRM_REFRESH: &str = include_str!("scripts/confirm_refresh.lua");
-
-const REVOKE_REFRESH: &str = include_str!("scripts/revoke_refresh.lua");
-
-/// The reply of [`LOGIN_ATTEMPT`]: 0 when recorded, else the wait.
-fn limit_reply(retry_after_ms: i64) -> Limit {
-    match retry_after_ms {
-        0 => Limit::Allowed,
-        ms => Limit::Limited {
-            retry_after_ms: ms.max(1),
-        },
-    }
-}
-
-/// Connection settings of the Redis store.
-#[derive(Debug, Clone)]
-pub struct RedisSettings {
-    pub url: String,
-    pub prefix: String,
-    /// Names the process in the Redis metrics (`service` label).
-    pub service: &'static str,
-    /// How long an operation waits for Redis (to connect, or to answer)
-    /// before it fails as `unavailable`.
-    pub timeout: std::time::Duration,
-}
-
-impl RedisSettings {
-    pub fn new(url: impl Into<String>) -> Self {
-        Self {
-            url: url.into(),
-            prefix: "rp".into(),
-            service: "pixel",
-            timeout: std::time::Duration::from_secs(2),
-        }
-    }
-}
+use connection::{Connector, redis_err};
+use decode::{PlaceReply, SweepReply, limit_reply, number, parse_entries, parse_pixel};
+use feed::RedisFeed;
+use keys::Keys;
+use scripts::Scripts;
 
 /// The cluster's store: every game state change is one Lua script.
 ///
@@ -140,65 +105,15 @@ impl RedisSettings {
 pub struct RedisStore {
     /// Replaced by a fresh one after a response timeout (see [`Self::fail`]).
     conn: std::sync::RwLock<ConnectionManager>,
-    config: ConnectionManagerConfig,
-    client: redis::Client,
+    connector: Connector,
     service: &'static str,
-    prefix: String,
+    keys: Keys,
     /// The data set's epoch as this process last found it.
     epoch: std::sync::RwLock<String>,
     /// The boards this process serves, with their geometry
     /// (`<width>x<height>`), re-initialised after a data loss.
     boards: std::sync::Mutex<Vec<(BoardId, String)>>,
-    place: Script,
-    sweep: Script,
-    settle: Script,
-    init_board: Script,
-    restart_epoch: Script,
-    create_user: Script,
-    login_attempt: Script,
-    insert_refresh: Script,
-    rotate_refresh: Script,
-    confirm_refresh: Script,
-    revoke_refresh: Script,
-}
-
-fn unavailable(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(e.to_string())
-}
-
-fn redis_err(e: redis::RedisError) -> StoreError {
-    if e.is_io_error()
-        || e.is_timeout()
-        || e.is_connection_dropped()
-        || e.is_connection_refusal()
-        || e.is_unrecoverable_error()
-    {
-        unavailable(e)
-    } else {
-        // A Redis that is loading its data, busy with a script, read-only
-        // (a replica, or a primary that lost its replicas) or out of memory
-        // cannot serve now, and refused the command: an outage, not a bug.
-        const OUTAGES: [&str; 7] = [
-            "LOADING",
-            "BUSY",
-            "MASTERDOWN",
-            "TRYAGAIN",
-            "CLUSTERDOWN",
-            "READONLY",
-            "OOM",
-        ];
-        // In a transaction or pipeline the codes are those of the commands
-        // inside (a `MULTI` refused while Redis loads is `EXECABORT`).
-        let outage = e.code().is_some_and(|code| OUTAGES.contains(&code))
-            || e.clone()
-                .into_server_errors()
-                .is_some_and(|inner| inner.iter().any(|(_, err)| OUTAGES.contains(&err.code())));
-        if outage {
-            unavailable(e)
-        } else {
-            StoreError::Corrupt(e.to_string())
-        }
-    }
+    scripts: Scripts,
 }
 
 impl RedisStore {
@@ -206,37 +121,16 @@ impl RedisStore {
     /// are survived: operations fail as `unavailable` while Redis is down,
     /// and the connection is re-established in the background.)
     pub async fn connect(settings: &RedisSettings) -> Result<Self, StoreError> {
-        let client = redis::Client::open(settings.url.as_str())
-            .map_err(|e| StoreError::Unavailable(format!("bad REDIS_URL: {e}")))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(settings.timeout))
-            .set_response_timeout(Some(settings.timeout))
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_secs(1));
-        let conn = ConnectionManager::new_with_config(client.clone(), config.clone())
-            .await
-            .map_err(redis_err)?;
-        let script = |body: &str| Script::new(&format!("{TRIM_FN}\n{body}"));
+        let connector = Connector::open(settings)?;
+        let conn = connector.shared().await?;
         let store = Self {
             conn: std::sync::RwLock::new(conn),
-            config,
-            client,
+            connector,
             service: settings.service,
-            prefix: settings.prefix.clone(),
+            keys: Keys::new(&settings.prefix),
             epoch: Default::default(),
             boards: Default::default(),
-            place: script(PLACE),
-            sweep: script(SWEEP),
-            settle: Script::new(SETTLE),
-            init_board: Script::new(INIT_BOARD),
-            restart_epoch: Script::new(RESTART_EPOCH),
-            create_user: Script::new(CREATE_USER),
-            login_attempt: Script::new(LOGIN_ATTEMPT),
-            insert_refresh: Script::new(INSERT_REFRESH),
-            rotate_refresh: Script::new(ROTATE_REFRESH),
-            confirm_refresh: Script::new(CONFIRM_REFRESH),
-            revoke_refresh: Script::new(REVOKE_REFRESH),
+            scripts: Scripts::load(),
         };
         store.recover().await?;
         Ok(store)
@@ -268,10 +162,10 @@ impl RedisStore {
             // Not a transaction: nothing deletes an epoch but a wipe.
             let (_, epoch): (Option<String>, String) = redis::pipe()
                 .cmd("SET")
-                .arg(self.key("epoch"))
+                .arg(self.keys.epoch())
                 .arg(&fresh)
                 .arg("NX")
-                .get(self.key("epoch"))
+                .get(self.keys.epoch())
                 .query_async(&mut conn)
                 .await
                 .map_err(|e| self.fail(e))?;
@@ -296,10 +190,11 @@ impl RedisStore {
     ) -> Result<String, StoreError> {
         let mut conn = self.conn().await?;
         let (stored, epoch): (String, String) = self
+            .scripts
             .init_board
-            .key(self.board_key(board, "seq"))
-            .key(self.board_key(board, "geometry"))
-            .key(self.key("epoch"))
+            .key(self.keys.seq(board))
+            .key(self.keys.geometry(board))
+            .key(self.keys.epoch())
             .arg(geometry)
             .arg(fresh)
             .invoke_async(&mut conn)
@@ -351,7 +246,7 @@ impl RedisStore {
     /// Swaps in a fresh connection, which connects on first use: the next
     /// request (a client's retry, say) no longer waits on the stalled one.
     fn reset(&self) {
-        match ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone()) {
+        match self.connector.shared_lazy() {
             Ok(fresh) => {
                 *self.conn.write().unwrap_or_else(|e| e.into_inner()) = fresh;
                 tracing::warn!("Redis stopped answering on the shared connection; replaced it");
@@ -365,14 +260,15 @@ impl RedisStore {
         let id = &cmd.board.id;
         let mut conn = self.conn().await?;
         let reply: (i64, i64) = self
+            .scripts
             .place
-            .key(self.board_key(id, "seq"))
-            .key(self.board_key(id, "px"))
-            .key(self.board_key(id, "exp"))
-            .key(self.board_key(id, "feed"))
-            .key(self.key(&format!("cooldown:{}", cmd.user_id)))
-            .key(self.key(&format!("fence:{}", cmd.placement_id)))
-            .key(self.key("epoch"))
+            .key(self.keys.seq(id))
+            .key(self.keys.pixels(id))
+            .key(self.keys.expiries(id))
+            .key(self.keys.feed(id))
+            .key(self.keys.cooldown(cmd.user_id))
+            .key(self.keys.fence(cmd.placement_id))
+            .key(self.keys.epoch())
             .arg(cmd.board.index(cmd.coord))
             .arg(cmd.color)
             .arg(cmd.now)
@@ -409,14 +305,6 @@ impl RedisStore {
             PlaceReply::Placed { seq } => PlaceOutcome::Placed(cmd.update(seq)),
         }))
     }
-
-    fn key(&self, rest: &str) -> String {
-        format!("{}:{rest}", self.prefix)
-    }
-
-    fn board_key(&self, board: &BoardId, part: &str) -> String {
-        format!("{}:board:{board}:{part}", self.prefix)
-    }
 }
 
 /// How often a step is tried when it finds another epoch than ours: once,
@@ -452,122 +340,6 @@ async fn observe<T>(
     out
 }
 
-fn corrupt_entry(what: &str, v: &Value) -> StoreError {
-    StoreError::Corrupt(format!("feed entry: {what} in {v:?}"))
-}
-
-fn text(v: &Value) -> Option<&str> {
-    match v {
-        Value::BulkString(b) => std::str::from_utf8(b).ok(),
-        Value::SimpleString(s) => Some(s),
-        _ => None,
-    }
-}
-
-fn number<T: std::str::FromStr>(v: &Value) -> Option<T> {
-    match v {
-        Value::Int(i) => i.to_string().parse().ok(),
-        other => text(other)?.parse().ok(),
-    }
-}
-
-/// One feed entry `[id, [field, value, ...]]` as the update it records.
-/// This and the two scripts are the feed's only format.
-fn parse_entry(entry: &Value) -> Result<Update, StoreError> {
-    let Value::Array(parts) = entry else {
-        return Err(corrupt_entry("not an array", entry));
-    };
-    let (Some(id), Some(Value::Array(fields))) = (parts.first(), parts.get(1)) else {
-        return Err(corrupt_entry("no id or fields", entry));
-    };
-    let seq = text(id)
-        .and_then(|id| id.strip_suffix("-0"))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| corrupt_entry("id is not <seq>-0", entry))?;
-    let (mut x, mut y, mut color, mut placed, mut expires, mut by) =
-        (None, None, None, None, None, None);
-    let (mut index, mut width) = (None::<u64>, None::<u64>);
-    for pair in fields.chunks_exact(2) {
-        match text(&pair[0]) {
-            Some("x") => x = number(&pair[1]),
-            Some("y") => y = number(&pair[1]),
-            Some("c") => color = number(&pair[1]),
-            Some("t") => placed = number(&pair[1]),
-            Some("e") => expires = number(&pair[1]),
-            Some("b") => by = text(&pair[1]),
-            Some("r") => index = number(&pair[1]),
-            Some("w") => width = number(&pair[1]),
-            _ => {}
-        }
-    }
-    if let (Some(i), Some(w)) = (index, width) {
-        // A removal (entries written before this form carry x, y and c = 0).
-        return match (w > 0).then(|| (u32::try_from(i % w), u32::try_from(i / w))) {
-            Some((Ok(x), Ok(y))) => Ok(Update::decay(seq, x, y)),
-            _ => Err(corrupt_entry("removal cell", entry)),
-        };
-    }
-    let (Some(x), Some(y), Some(color), Some(placed)) = (x, y, color, placed) else {
-        return Err(corrupt_entry("missing field", entry));
-    };
-    Ok(match (color, expires, by) {
-        (0, _, _) => Update::decay(seq, x, y),
-        (c, Some(e), Some(b)) => Update::placement(seq, x, y, c, placed, e, b),
-        _ => return Err(corrupt_entry("placement without e/b", entry)),
-    })
-}
-
-/// A list of feed entries (`XRANGE`, or one stream of an `XREAD` reply).
-fn parse_entries(v: &Value) -> Result<Vec<Update>, StoreError> {
-    match v {
-        Value::Nil => Ok(Vec::new()),
-        Value::Array(entries) => entries.iter().map(parse_entry).collect(),
-        other => Err(corrupt_entry("not a list of entries", other)),
-    }
-}
-
-/// The entries of the single stream an `XREAD` asked for, in RESP2
-/// (`[[key, entries]]`) or RESP3 (`{key: entries}`) shape; nil on timeout.
-fn parse_xread(v: &Value) -> Result<Vec<Update>, StoreError> {
-    match v {
-        Value::Nil => Ok(Vec::new()),
-        Value::Array(streams) => match streams.first() {
-            Some(Value::Array(kv)) if kv.len() == 2 => parse_entries(&kv[1]),
-            None => Ok(Vec::new()),
-            Some(other) => Err(corrupt_entry("XREAD stream", other)),
-        },
-        Value::Map(streams) => streams
-            .first()
-            .map_or(Ok(Vec::new()), |(_, entries)| parse_entries(entries)),
-        other => Err(corrupt_entry("XREAD reply", other)),
-    }
-}
-
-fn parse_pixel(board: &BoardConfig, index: &str, value: &str) -> Result<PixelEntry, StoreError> {
-    let bad = || StoreError::Corrupt(format!("pixel {index}={value:?}"));
-    let i: u32 = index.parse().map_err(|_| bad())?;
-    let mut v = value.split(':').map(str::parse::<i64>);
-    let (Some(Ok(color)), Some(Ok(placed)), Some(Ok(expires))) = (v.next(), v.next(), v.next())
-    else {
-        return Err(bad());
-    };
-    // Found by the `feed_entries` fuzz target: an index beyond the board
-    // (another geometry wrote it) or a colour beyond a byte is corrupt, not
-    // a pixel somewhere else.
-    if u64::from(i) >= u64::from(board.width) * u64::from(board.height) {
-        return Err(bad());
-    }
-    let color = u8::try_from(color).map_err(|_| bad())?;
-    let c = board.coord_of(i);
-    Ok(PixelEntry {
-        x: c.x,
-        y: c.y,
-        color,
-        placed_at: placed,
-        expires_at: expires,
-    })
-}
-
 #[async_trait]
 impl Store for RedisStore {
     async fn ping(&self) -> Result<(), StoreError> {
@@ -590,8 +362,9 @@ impl Store for RedisStore {
         observe(self.service, "restart_epoch", async {
             let mut conn = self.conn().await?;
             let now: Option<String> = self
+                .scripts
                 .restart_epoch
-                .key(self.key("epoch"))
+                .key(self.keys.epoch())
                 .arg(seen)
                 .arg(uuid::Uuid::new_v4().simple().to_string())
                 .invoke_async(&mut conn)
@@ -632,9 +405,10 @@ impl Store for RedisStore {
             let json =
                 serde_json::to_string(user).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let created: i64 = self
+                .scripts
                 .create_user
-                .key(self.key(&format!("email:{}", user.email)))
-                .key(self.key(&format!("user:{}", user.id)))
+                .key(self.keys.email(&user.email))
+                .key(self.keys.user(&user.id))
                 .arg(&user.id)
                 .arg(json)
                 .invoke_async(&mut conn)
@@ -653,7 +427,7 @@ impl Store for RedisStore {
         observe(self.service, "user_by_email", async {
             let id: Option<String> = {
                 let mut conn = self.conn().await?;
-                conn.get(self.key(&format!("email:{email}")))
+                conn.get(self.keys.email(email))
                     .await
                     .map_err(|e| self.fail(e))?
             };
@@ -669,7 +443,7 @@ impl Store for RedisStore {
         observe(self.service, "user_by_id", async {
             let mut conn = self.conn().await?;
             let json: Option<String> = conn
-                .get(self.key(&format!("user:{id}")))
+                .get(self.keys.user(id))
                 .await
                 .map_err(|e| self.fail(e))?;
             json.map(|j| serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string())))
@@ -688,8 +462,9 @@ impl Store for RedisStore {
         observe(self.service, "begin_login_attempt", async {
             let mut conn = self.conn().await?;
             let retry_after_ms: i64 = self
+                .scripts
                 .login_attempt
-                .key(self.key(&format!("login:{email}")))
+                .key(self.keys.login(email))
                 .arg(now)
                 .arg(window_ms)
                 .arg(max)
@@ -706,7 +481,7 @@ impl Store for RedisStore {
         observe(self.service, "clear_login_attempts", async {
             let mut conn = self.conn().await?;
             let _: i64 = conn
-                .del(self.key(&format!("login:{email}")))
+                .del(self.keys.login(email))
                 .await
                 .map_err(|e| self.fail(e))?;
             Ok(())
@@ -723,8 +498,9 @@ impl Store for RedisStore {
         observe(self.service, "insert_refresh", async {
             let mut conn = self.conn().await?;
             let _: i64 = self
+                .scripts
                 .insert_refresh
-                .key(self.key(&format!("family:{}", record.family)))
+                .key(self.keys.family(&record.family))
                 .arg(&record.user_id)
                 .arg(hash)
                 .arg(record.expires_at)
@@ -741,8 +517,9 @@ impl Store for RedisStore {
         observe(self.service, "rotate_refresh", async {
             let mut conn = self.conn().await?;
             let out: Vec<String> = self
+                .scripts
                 .rotate_refresh
-                .key(self.key(&format!("family:{}", r.family)))
+                .key(self.keys.family(r.family))
                 .arg(r.presented)
                 .arg(r.next)
                 .arg(r.now)
@@ -762,8 +539,9 @@ impl Store for RedisStore {
         observe(self.service, "confirm_refresh", async {
             let mut conn = self.conn().await?;
             let _: i64 = self
+                .scripts
                 .confirm_refresh
-                .key(self.key(&format!("family:{family}")))
+                .key(self.keys.family(family))
                 .arg(current)
                 .invoke_async(&mut conn)
                 .await
@@ -777,8 +555,9 @@ impl Store for RedisStore {
         observe(self.service, "revoke_refresh", async {
             let mut conn = self.conn().await?;
             let revoked: i64 = self
+                .scripts
                 .revoke_refresh
-                .key(self.key(&format!("family:{family}")))
+                .key(self.keys.family(family))
                 .arg(now)
                 .invoke_async(&mut conn)
                 .await
@@ -798,8 +577,9 @@ impl Store for RedisStore {
         observe(self.service, "hit_limit", async {
             let mut conn = self.conn().await?;
             let retry_after_ms: i64 = self
+                .scripts
                 .login_attempt
-                .key(self.key(&format!("limit:{key}")))
+                .key(self.keys.limit(key))
                 .arg(now)
                 .arg(window_ms)
                 .arg(max)
@@ -817,8 +597,8 @@ impl Store for RedisStore {
             for _ in 0..EPOCH_ATTEMPTS {
                 let mut conn = self.conn().await?;
                 let (seq, epoch): (Option<u64>, Option<String>) = redis::cmd("MGET")
-                    .arg(self.board_key(board, "seq"))
-                    .arg(self.key("epoch"))
+                    .arg(self.keys.seq(board))
+                    .arg(self.keys.epoch())
                     .query_async(&mut conn)
                     .await
                     .map_err(|e| self.fail(e))?;
@@ -853,9 +633,10 @@ impl Store for RedisStore {
         observe(self.service, "settle_placement", async {
             let mut conn = self.conn().await?;
             let seq: u64 = self
+                .scripts
                 .settle
-                .key(self.key(&format!("cooldown:{user_id}")))
-                .key(self.key(&format!("fence:{placement_id}")))
+                .key(self.keys.cooldown(user_id))
+                .key(self.keys.fence(placement_id))
                 .arg(placement_id)
                 .invoke_async(&mut conn)
                 .await
@@ -872,9 +653,9 @@ impl Store for RedisStore {
                 let (seq, pixels, epoch): (Option<u64>, Vec<(String, String)>, Option<String>) =
                     redis::pipe()
                         .atomic()
-                        .get(self.board_key(&board.id, "seq"))
-                        .hgetall(self.board_key(&board.id, "px"))
-                        .get(self.key("epoch"))
+                        .get(self.keys.seq(&board.id))
+                        .hgetall(self.keys.pixels(&board.id))
+                        .get(self.keys.epoch())
                         .query_async(&mut conn)
                         .await
                         .map_err(|e| self.fail(e))?;
@@ -906,10 +687,10 @@ impl Store for RedisStore {
         limit: usize,
     ) -> Result<HistoryRead, StoreError> {
         observe(self.service, "read_history", async {
-            let feed = self.board_key(board, "feed");
+            let feed = self.keys.feed(board);
             let mut pipe = redis::pipe();
             pipe.atomic()
-                .get(self.board_key(board, "seq"))
+                .get(self.keys.seq(board))
                 .cmd("XRANGE")
                 .arg(&feed)
                 .arg("-")
@@ -961,12 +742,13 @@ impl Store for RedisStore {
             for _ in 0..EPOCH_ATTEMPTS {
                 let mut conn = self.conn().await?;
                 let out: Vec<i64> = self
+                    .scripts
                     .sweep
-                    .key(self.board_key(id, "seq"))
-                    .key(self.board_key(id, "px"))
-                    .key(self.board_key(id, "exp"))
-                    .key(self.board_key(id, "feed"))
-                    .key(self.key("epoch"))
+                    .key(self.keys.seq(id))
+                    .key(self.keys.pixels(id))
+                    .key(self.keys.expiries(id))
+                    .key(self.keys.feed(id))
+                    .key(self.keys.epoch())
                     .arg(now)
                     .arg(limit)
                     .arg(board.width)
@@ -998,157 +780,11 @@ impl Store for RedisStore {
 
     fn feed(&self) -> Box<dyn FeedReader> {
         Box::new(RedisFeed {
-            client: self.client.clone(),
+            connector: self.connector.clone(),
             conn: None,
             service: self.service,
-            prefix: self.prefix.clone(),
+            keys: self.keys.clone(),
             epoch: None,
         })
-    }
-}
-
-/// A feed reader on a connection of its own: `XREAD BLOCK` holds its
-/// connection for the whole wait, and the shared connection's response
-/// timeout would cut it short. A failed read drops the connection; the
-/// next read opens a fresh one, so a restarted Redis is picked up again.
-struct RedisFeed {
-    client: redis::Client,
-    conn: Option<redis::aio::MultiplexedConnection>,
-    service: &'static str,
-    prefix: String,
-    /// The data set's epoch, read right after the last `XREAD` returned.
-    epoch: Option<String>,
-}
-
-/// How long past its `BLOCK` time an `XREAD` may take before the reader
-/// gives up on the connection (a frozen or unreachable Redis).
-const FEED_GRACE: Duration = Duration::from_secs(2);
-
-impl RedisFeed {
-    async fn connection(
-        &mut self,
-        wait: Duration,
-    ) -> Result<&mut redis::aio::MultiplexedConnection, StoreError> {
-        if self.conn.is_none() {
-            let config = redis::AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(FEED_GRACE))
-                .set_response_timeout(Some(wait + FEED_GRACE));
-            let conn = self
-                .client
-                .get_multiplexed_async_connection_with_config(&config)
-                .await
-                .map_err(redis_err)?;
-            self.conn = Some(conn);
-        }
-        Ok(self.conn.as_mut().expect("connected above"))
-    }
-}
-
-#[async_trait]
-impl FeedReader for RedisFeed {
-    async fn read(
-        &mut self,
-        board: &BoardId,
-        after: u64,
-        max: usize,
-        wait: Duration,
-    ) -> Result<Vec<Update>, StoreError> {
-        let key = format!("{}:board:{board}:feed", self.prefix);
-        let epoch_key = format!("{}:epoch", self.prefix);
-        let service = self.service;
-        let read = async {
-            let conn = self.connection(wait).await?;
-            // The GET runs when the XREAD has returned (commands on one
-            // connection run in order): updates of a data set that
-            // replaced ours come with its epoch, never with ours.
-            let (reply, epoch): (Value, Option<String>) = redis::pipe()
-                .cmd("XREAD")
-                .arg("COUNT")
-                .arg(max.max(1))
-                .arg("BLOCK")
-                .arg(wait.as_millis().max(1) as u64)
-                .arg("STREAMS")
-                .arg(&key)
-                .arg(format!("{after}-0"))
-                .get(&epoch_key)
-                .query_async(conn)
-                .await
-                .map_err(redis_err)?;
-            Ok::<_, StoreError>((parse_xread(&reply)?, epoch))
-        };
-        // Not timed: a blocking read lasts as long as the board is idle.
-        let out = read.await.map(|(updates, epoch)| {
-            self.epoch = epoch;
-            updates
-        });
-        if out.is_err() {
-            metrics::counter!("redis_errors_total", "service" => service, "op" => "feed_read")
-                .increment(1);
-            self.conn = None;
-        }
-        out
-    }
-
-    fn epoch(&self) -> Option<&str> {
-        self.epoch.as_deref()
-    }
-}
-
-/// The parsers of what Redis returns, for the fuzz targets in `fuzz/`.
-#[cfg(any(test, feature = "test-helpers"))]
-pub mod fuzzing {
-    use super::*;
-
-    /// A feed entry (`[id, [field, value, ...]]`) into an update.
-    pub fn parse_entry(entry: &Value) -> Result<Update, StoreError> {
-        super::parse_entry(entry)
-    }
-
-    /// A stored pixel (`index` → `color:placed_at:expires_at`).
-    pub fn parse_pixel(
-        board: &BoardConfig,
-        index: &str,
-        value: &str,
-    ) -> Result<PixelEntry, StoreError> {
-        super::parse_pixel(board, index, value)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry(id: &str, fields: &[&str]) -> Value {
-        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
-        Value::Array(vec![
-            bulk(id),
-            Value::Array(fields.iter().map(|f| bulk(f)).collect()),
-        ])
-    }
-
-    #[test]
-    fn removals_are_read_in_both_forms() {
-        let new = entry("7-0", &["t", "5", "r", "1003", "w", "500"]);
-        assert_eq!(parse_entry(&new).unwrap(), Update::decay(7, 3, 2));
-        let old = entry("8-0", &["t", "5", "x", "3", "y", "2", "c", "0"]);
-        assert_eq!(parse_entry(&old).unwrap(), Update::decay(8, 3, 2));
-    }
-
-    #[test]
-    fn a_removal_without_a_usable_cell_is_corrupt() {
-        for fields in [
-            ["t", "5", "r", "10", "w", "0"],
-            ["t", "5", "r", "-1", "w", "8"],
-            ["t", "5", "r", "99999999999999999", "w", "1"],
-            ["t", "5", "r", "x", "w", "8"],
-        ] {
-            assert!(
-                matches!(
-                    parse_entry(&entry("1-0", &fields)),
-                    Err(StoreError::Corrupt(_))
-                ),
-                "{fields:?}"
-            );
-        }
     }
 }
