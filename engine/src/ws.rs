@@ -448,7 +448,7 @@ where
     H: EngineIoHandler,
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let socket = engine.create_session(TransportType::Websocket, *parts);
+    let socket = engine.create_session(TransportType::Websocket, unbox(parts));
     let open = engine.open_packet(socket.id, TransportType::Websocket);
     if conn.write(&text(&open)).await.is_err() {
         engine.close_session(socket.id, DisconnectReason::TransportError);
@@ -456,6 +456,12 @@ where
     }
     engine.handler.clone().on_connect(socket.clone());
     serve(engine, socket, conn).await
+}
+
+/// The content of a box, the box freed now: moving out of a boxed parameter
+/// inside an async fn would free the box only when the function ends.
+fn unbox<T>(boxed: Box<T>) -> T {
+    *boxed
 }
 
 /// The probe/upgrade sequence of a polling session: `2probe` is answered
