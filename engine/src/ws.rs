@@ -460,6 +460,7 @@ where
 
 /// The content of a box, the box freed now: moving out of a boxed parameter
 /// inside an async fn would free the box only when the function ends.
+#[expect(clippy::boxed_local, reason = "taking the box is the point")]
 fn unbox<T>(boxed: Box<T>) -> T {
     *boxed
 }
