@@ -16,6 +16,8 @@
 //! - `ws`: the WebSocket transport: handshake, frames, the probe/upgrade
 //!   sequence and the one task that reads, writes and keeps the heartbeat.
 //! - [`layer`]: the tower layer.
+//! - `harness`: sessions without a transport (`Socket::new_dummy`), for
+//!   the application's tests.
 //!
 //! # Invariants
 //!
@@ -29,6 +31,7 @@
 //!   client abandons closes it too.
 
 pub use engineioxide_core::{ProtocolVersion, Str, TransportType};
+pub use packet::Packet;
 pub use socket::{DisconnectReason, Socket};
 
 pub mod config;
@@ -44,6 +47,7 @@ pub mod sid {
 
 mod body;
 mod engine;
+mod harness;
 mod packet;
 mod polling;
 mod queue;

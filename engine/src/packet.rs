@@ -13,18 +13,29 @@ use engineioxide_core::Str;
 /// The payload separator of long-polling.
 pub(crate) const SEPARATOR: u8 = 0x1e;
 
-/// A packet the server sends or receives.
+/// A packet the server sends or receives. Public for the sessions without a
+/// transport that the application's tests read from (`Socket::new_dummy_piped`).
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Packet {
+pub enum Packet {
+    /// `0` and its JSON: the handshake.
     Open(Str),
+    /// `1`.
     Close,
+    /// `2`.
     Ping,
+    /// `3`.
     Pong,
+    /// `2probe`: the first packet of an upgrade.
     PingProbe,
+    /// `3probe`: its answer.
     PongProbe,
+    /// `4` and its text.
     Message(Str),
+    /// A binary message.
     Binary(Bytes),
+    /// `5`: the upgrade is complete.
     Upgrade,
+    /// `6`.
     Noop,
     /// A message already framed for WebSocket (header and `4` included):
     /// written as is. A broadcast's frame is made once and shared.

@@ -204,7 +204,7 @@ where
     if info.transport != TransportType::Websocket {
         return Err(RequestError::UnknownTransport);
     }
-    let (parts, ()) = req.into_parts();
+    let parts = Box::new(req.into_parts().0);
     tokio::spawn(ws::serve_stream(engine, conn, info.sid, parts));
     Ok(())
 }
@@ -226,7 +226,7 @@ impl<H: EngineIoHandler, Svc> EngineIoService<H, Svc> {
     {
         let engine = self.engine.clone();
         async move {
-            ws::serve_stream(engine, conn, sid, req_data).await;
+            ws::serve_stream(engine, conn, sid, Box::new(req_data)).await;
             Ok(())
         }
     }

@@ -384,7 +384,9 @@ where
         },
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let (parts, _) = req.into_parts();
+    // Boxed: what a task captures stays in its future for the task's whole
+    // life, and the session keeps its own copy of the head (see `serve_new`).
+    let parts = Box::new(req.into_parts().0);
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
@@ -417,7 +419,7 @@ pub(crate) async fn serve_stream<H, S>(
     engine: Arc<Engine<H>>,
     io: S,
     sid: Option<Sid>,
-    parts: Parts,
+    parts: Box<Parts>,
 ) where
     H: EngineIoHandler,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -438,12 +440,15 @@ pub(crate) async fn serve_stream<H, S>(
 }
 
 /// A session opened over WebSocket: the open packet, then the session.
-async fn serve_new<H, S>(engine: Arc<Engine<H>>, mut conn: Conn<S>, parts: Parts)
+/// `parts` comes boxed so that the request head is not held twice, once in
+/// this future (a parameter lives as long as its future) and once in the
+/// session: the box is freed when its content moves into the session.
+async fn serve_new<H, S>(engine: Arc<Engine<H>>, mut conn: Conn<S>, parts: Box<Parts>)
 where
     H: EngineIoHandler,
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let socket = engine.create_session(TransportType::Websocket, parts);
+    let socket = engine.create_session(TransportType::Websocket, unbox(parts));
     let open = engine.open_packet(socket.id, TransportType::Websocket);
     if conn.write(&text(&open)).await.is_err() {
         engine.close_session(socket.id, DisconnectReason::TransportError);
@@ -451,6 +456,13 @@ where
     }
     engine.handler.clone().on_connect(socket.clone());
     serve(engine, socket, conn).await
+}
+
+/// The content of a box, the box freed now: moving out of a boxed parameter
+/// inside an async fn would free the box only when the function ends.
+#[expect(clippy::boxed_local, reason = "taking the box is the point")]
+fn unbox<T>(boxed: Box<T>) -> T {
+    *boxed
 }
 
 /// The probe/upgrade sequence of a polling session: `2probe` is answered

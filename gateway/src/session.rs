@@ -2,7 +2,6 @@
 //! socket's extensions. Locks here are plain mutexes held for a few
 //! instructions and never across an await.
 
-use std::collections::HashSet;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
 
@@ -41,7 +40,10 @@ impl From<Claims> for Identity {
 /// expired, so a live socket cannot outlast its sign-in.
 pub struct Session {
     identity: Mutex<Identity>,
-    joined: Mutex<HashSet<BoardId>>,
+    /// A socket joins few boards, and every socket holds this for its whole
+    /// life: a vector of exactly the boards joined (a hash set allocates
+    /// room for four at its first insert).
+    joined: Mutex<Vec<BoardId>>,
     limiter: DefaultDirectRateLimiter,
 }
 
@@ -88,12 +90,24 @@ impl Session {
 
     /// Records a joined board; `false` if it was joined already.
     pub fn join(&self, board: &BoardId) -> bool {
-        lock(&self.joined).insert(board.clone())
+        let mut joined = lock(&self.joined);
+        if joined.contains(board) {
+            return false;
+        }
+        joined.reserve_exact(1);
+        joined.push(board.clone());
+        true
     }
 
     /// Forgets a joined board; `false` if it was not joined.
     pub fn leave(&self, board: &BoardId) -> bool {
-        lock(&self.joined).remove(board)
+        let mut joined = lock(&self.joined);
+        let Some(i) = joined.iter().position(|b| b == board) else {
+            return false;
+        };
+        joined.swap_remove(i);
+        joined.shrink_to_fit();
+        true
     }
 
     pub fn has_joined(&self, board: &BoardId) -> bool {
