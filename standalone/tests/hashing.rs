@@ -46,6 +46,9 @@ async fn burst(app: &TestApp, path: &str, n: usize, body: impl Fn(usize) -> Valu
     out
 }
 
+/// Logins of unknown emails sent at once.
+const FLOOD: usize = 2000;
+
 #[tokio::test]
 async fn a_burst_of_sixty_sign_ups_is_served_and_a_login_flood_is_shed_at_once() {
     let app = spawn_app(&["--signups-per-address-hour", "0"]).await;
@@ -62,10 +65,12 @@ async fn a_burst_of_sixty_sign_ups_is_served_and_a_login_flood_is_shed_at_once()
         "every sign-up of a burst of 60 is served: {statuses:?}"
     );
 
+    // A flood well beyond 2 s of hashing on any machine of this kind: at
+    // 10 ms of CPU a hash (a fast core), 2 cores admit about 400.
     let answers = burst(
         &app,
         "/api/auth/login",
-        500,
+        FLOOD,
         |i| json!({"email": format!("flood-{i}@x.io"), "password": "password1"}),
     )
     .await;
@@ -86,11 +91,18 @@ async fn a_burst_of_sixty_sign_ups_is_served_and_a_login_flood_is_shed_at_once()
             other => panic!("login answered {other}: {}", a.code),
         }
     }
-    // About 2 s of queued hashing is admitted, not 500 hashes' worth, and
+    // About 2 s of queued hashing is admitted, not the whole flood, and
     // the rest is refused at once, not after waiting in the queue (so
     // before the queue has drained, however busy the machine is).
+    eprintln!(
+        "flood of {FLOOD}: {checked} checked (slowest {slowest_check:?}), \
+         {refused} refused (slowest {slowest_refusal:?})"
+    );
     assert!(checked >= 1, "some logins were checked");
-    assert!(refused >= 100, "a flood is shed: {refused} refused");
+    assert!(
+        refused > checked,
+        "most of a flood is shed: {refused} refused, {checked} checked"
+    );
     assert!(
         slowest_refusal < slowest_check,
         "refusals come at once: the slowest took {slowest_refusal:?}, \
