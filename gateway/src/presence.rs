@@ -17,7 +17,7 @@ use socketioxide::adapter::Adapter;
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use crate::relay::{Relay, Relays, room};
+use crate::relay::{Relay, Relays, cluster_room, local_room};
 
 /// How often a gateway recounts a board's watchers.
 pub const PRESENCE_EVERY: Duration = Duration::from_secs(2);
@@ -59,12 +59,18 @@ async fn count_loop<A: Adapter>(
             _ = stop.wait_for(|s| *s) => break,
             _ = tick.tick() => {}
         }
-        let local = io.local().to(room(&board)).sockets().len();
-        if local == 0 {
+        // No namespace: the server is shutting down.
+        let Some(local) = local_room(&io, &board) else {
+            break;
+        };
+        if local.sockets().is_empty() {
             sent = None;
             continue;
         }
-        let watchers = match io.to(room(&board)).fetch_sockets().await {
+        let Some(everywhere) = cluster_room(&io, &board) else {
+            break;
+        };
+        let watchers = match everywhere.fetch_sockets().await {
             Ok(all) => all.len() as u64,
             Err(e) => {
                 tracing::debug!(error = %e, "watcher count failed");
@@ -78,12 +84,10 @@ async fn count_loop<A: Adapter>(
                 board: &board,
                 watchers,
             };
-            if let Err(e) = io
-                .local()
-                .to(room(&board))
-                .emit(crate::ack::events::PRESENCE, &event)
-                .await
-            {
+            let Some(local) = local_room(&io, &board) else {
+                break;
+            };
+            if let Err(e) = local.emit(crate::ack::events::PRESENCE, &event).await {
                 tracing::debug!(error = %e, "some sockets missed a presence event");
             }
         }

@@ -44,6 +44,7 @@ use serde::Serialize;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
+use socketioxide::operators::BroadcastOperators;
 use tokio::sync::{Mutex, watch};
 use tracing::Instrument;
 
@@ -66,6 +67,26 @@ const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// The Socket.IO room of a board's watchers on this gateway.
 pub fn room(board: &BoardId) -> String {
     format!("board:{board}")
+}
+
+/// The board's room on this node only, or `None` once the server has
+/// closed its namespace at shutdown: socketioxide's `io.local()` and
+/// `io.to()` panic then, and a relay or presence task can be between two
+/// awaits when it happens.
+pub(crate) fn local_room<A: Adapter>(
+    io: &SocketIo<A>,
+    board: &BoardId,
+) -> Option<BroadcastOperators<A>> {
+    Some(io.of("/")?.local().to(room(board)))
+}
+
+/// The board's room on every node (through the adapter), or `None` once
+/// the namespace is closed (see [`local_room`]).
+pub(crate) fn cluster_room<A: Adapter>(
+    io: &SocketIo<A>,
+    board: &BoardId,
+) -> Option<BroadcastOperators<A>> {
+    Some(io.of("/")?.to(room(board)))
 }
 
 /// The `resync` event: this connection's feed skips to after `seq`.
@@ -266,12 +287,10 @@ impl Relay {
                 board,
                 updates: chunk,
             };
-            if let Err(e) = io
-                .local()
-                .to(room(board))
-                .emit(crate::ack::events::PIXELS, &event)
-                .await
-            {
+            let Some(watchers) = local_room(io, board) else {
+                return;
+            };
+            if let Err(e) = watchers.emit(crate::ack::events::PIXELS, &event).await {
                 // Only sockets whose send buffer is full miss it; they see
                 // the hole by seq and catch up with `join since`.
                 self.metrics.dropped.increment(1);
@@ -287,12 +306,10 @@ impl Relay {
         let board = &self.board.id;
         self.metrics.resyncs.increment(1);
         let event = ResyncEvent { board, seq };
-        if let Err(e) = io
-            .local()
-            .to(room(board))
-            .emit(crate::ack::events::RESYNC, &event)
-            .await
-        {
+        let Some(watchers) = local_room(io, board) else {
+            return;
+        };
+        if let Err(e) = watchers.emit(crate::ack::events::RESYNC, &event).await {
             tracing::debug!(error = %e, "some sockets missed a resync event");
         }
     }
@@ -381,6 +398,19 @@ mod tests {
 
     fn placement(seq: u64, by: &str) -> Update {
         Update::placement(seq, 1, 2, 3, 4, 5, by)
+    }
+
+    #[tokio::test]
+    async fn a_closed_server_has_no_room_to_emit_to() {
+        let (_layer, io) = SocketIo::new_layer();
+        io.ns("/", async || {});
+        let board = BoardId::parse("main").unwrap();
+        assert!(local_room(&io, &board).is_some());
+        assert!(cluster_room(&io, &board).is_some());
+        io.close().await;
+        // `io.local()` would panic here ("default namespace not found").
+        assert!(local_room(&io, &board).is_none());
+        assert!(cluster_room(&io, &board).is_none());
     }
 
     #[test]
