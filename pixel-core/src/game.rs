@@ -11,8 +11,8 @@ use crate::config::{GameConfig, StoreConfig};
 use crate::domain::{BoardConfig, BoardId, BoardMeta, Color, Coord, HistoryPolicy, Update};
 use crate::error::ErrorCode;
 use crate::store::{
-    Catchup, HistoryRead, MAX_CATCHUP, MemoryStore, PlaceCommand, PlaceOutcome, RedisSettings,
-    Store, StoreError, StoredSnapshot, SweepOutcome, connect_redis,
+    Catchup, Cause, HistoryRead, MAX_CATCHUP, MemoryStore, PlaceCommand, PlaceOutcome,
+    RedisSettings, Store, StoreError, StoredSnapshot, SweepOutcome, connect_redis,
 };
 
 /// How long settling one placement whose answer was lost may take in all:
@@ -239,9 +239,9 @@ impl Game {
     async fn settle(
         &self,
         cmd: &PlaceCommand<'_>,
-        reason: String,
+        reason: Cause,
     ) -> Result<PlaceOutcome, GameError> {
-        tracing::warn!(%reason, "placement outcome unknown; settling it");
+        tracing::debug!(%reason, "placement outcome unknown; settling it");
         let attempts = async {
             let mut delay = std::time::Duration::from_millis(50);
             for _ in 0..SETTLE_ATTEMPTS {
@@ -252,11 +252,14 @@ impl Game {
                 {
                     Ok(Some(seq)) => return Ok(PlaceOutcome::Placed(cmd.update(seq))),
                     Ok(None) => {
-                        return Err(GameError::Store(StoreError::Unavailable(format!(
-                            "placement not applied ({reason})"
+                        return Err(GameError::Store(StoreError::Unavailable(Cause::msg(
+                            format!("placement not applied ({reason})"),
                         ))));
                     }
-                    Err(e) => tracing::warn!(error = %e, "settling a placement"),
+                    Err(e) => tracing::debug!(
+                        error = %crate::error::Report(&e),
+                        "settling a placement failed; retrying"
+                    ),
                 }
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(std::time::Duration::from_secs(1));
