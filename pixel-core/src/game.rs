@@ -49,6 +49,36 @@ impl GameError {
     }
 }
 
+/// Which process opens the game: it decides whether the game may keep its
+/// state in memory (only the all-in-one server, which is the whole
+/// deployment) or needs Redis (every cluster service, whose state is
+/// shared), and names the process in errors and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Api,
+    Gateway,
+    Worker,
+    Standalone,
+}
+
+impl Role {
+    /// The `service` label of the process's metrics and errors.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Gateway => "gateway",
+            Self::Worker => "worker",
+            Self::Standalone => "standalone",
+        }
+    }
+
+    /// Whether, without `REDIS_URL`, the game runs on the memory store
+    /// (else a missing `REDIS_URL` is an error).
+    pub fn may_run_in_memory(self) -> bool {
+        self == Self::Standalone
+    }
+}
+
 /// Who places a pixel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Player {
@@ -112,19 +142,20 @@ impl Game {
     }
 
     /// The game over the store the configuration names — Redis when
-    /// `REDIS_URL` is set (waiting up to a minute for it), else memory where
-    /// `memory_ok` — with every board initialised. `service` names the
-    /// caller in the error for a missing `REDIS_URL`.
+    /// `REDIS_URL` is set (waiting up to a minute for it), else memory for
+    /// the one role that may run without Redis ([`Role::Standalone`]) —
+    /// with every board initialised. The role names the caller in the
+    /// error for a missing `REDIS_URL` and in the store's metrics.
     pub async fn open(
         store: &StoreConfig,
         game: &GameConfig,
         clock: SharedClock,
-        service: &'static str,
-        memory_ok: bool,
+        role: Role,
     ) -> anyhow::Result<Arc<Self>> {
         let boards = game.boards()?;
+        let service = role.name();
         let store: Arc<dyn Store> = match &store.redis_url {
-            None if memory_ok => Arc::new(MemoryStore::new()),
+            None if role.may_run_in_memory() => Arc::new(MemoryStore::new()),
             _ => {
                 let url = store.required_url(service)?;
                 Arc::new(
