@@ -99,6 +99,12 @@ pub struct Placed {
 /// here, from this process's clock), so every service applies the same
 /// rules. A placement whose answer was lost is settled here (looked up,
 /// or fenced off for good) before it is reported, within a bounded time.
+///
+/// What an error means for what was applied: [`GameError::Store`] with
+/// [`StoreError::Unavailable`] changed nothing; with
+/// [`StoreError::OutcomeUnknown`] the placement may have been applied
+/// (its update then appears in the board's feed with its seq, as any
+/// other); every other error changed nothing.
 pub struct Game {
     store: Arc<dyn Store>,
     boards: BTreeMap<BoardId, Arc<BoardConfig>>,
