@@ -382,7 +382,10 @@ impl Accounts {
                 // is spent. Should this fail, it stays retryable for the
                 // grace period, which is harmless.
                 if let Err(e) = self.store.confirm_refresh(family, &next_hash).await {
-                    tracing::warn!(error = %e, "refresh rotation not confirmed");
+                    tracing::warn!(
+                        error = %pixel_core::error::Report(&e),
+                        "refresh rotation not confirmed"
+                    );
                 }
                 Ok(self.body(&user, next))
             }

@@ -91,6 +91,16 @@ mod tests {
         assert_eq!(outcome(Refresh, &err(ApiError::InvalidToken)), "invalid");
         assert_eq!(outcome(Logout, &ok()), "ok");
         assert_eq!(outcome(Logout, &err(ApiError::InvalidToken)), "invalid");
-        assert_eq!(outcome(Login, &err(ApiError::Unavailable)), "error");
+        assert_eq!(
+            outcome(
+                Login,
+                &err(ApiError::Unavailable(
+                    pixel_core::store::StoreError::Unavailable(pixel_core::store::Cause::msg(
+                        "down"
+                    ))
+                ))
+            ),
+            "error"
+        );
     }
 }

@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use pixel_core::ErrorCode;
 use pixel_core::auth::TokenError;
+use pixel_core::error::Report;
 use pixel_core::game::GameError;
 use pixel_core::store::StoreError;
 use serde::Serialize;
@@ -80,7 +81,7 @@ pub enum ApiError {
     /// Storage down or slow. Not "nothing was changed": a request that
     /// timed out may have been applied (every api change is safe to retry).
     #[error("storage is unavailable; try again")]
-    Unavailable,
+    Unavailable(#[source] StoreError),
     /// Overloaded (the password-hashing queue is full): retry shortly.
     /// Its `Retry-After` is an estimate, [`BUSY_RETRY_AFTER_S`].
     #[error("{0}")]
@@ -104,7 +105,7 @@ impl ApiError {
             Self::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
             Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::InvalidInput),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed),
-            Self::Unavailable | Self::Busy(_) => {
+            Self::Unavailable(_) | Self::Busy(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable)
             }
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
@@ -117,8 +118,12 @@ impl IntoResponse for ApiError {
         let (status, code) = self.parts();
         let message = match &self {
             Self::Internal(e) => {
-                tracing::error!(error = ?e, "internal error");
+                tracing::error!(error = %Report(e.as_ref()), "internal error");
                 "internal error".to_owned()
+            }
+            Self::Unavailable(e) => {
+                tracing::warn!(error = %Report(e), "storage unavailable");
+                self.to_string()
             }
             other => other.to_string(),
         };
@@ -155,9 +160,8 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(reason) | StoreError::OutcomeUnknown(reason) => {
-                tracing::warn!(%reason, "storage unavailable");
-                Self::Unavailable
+            e @ (StoreError::Unavailable(_) | StoreError::OutcomeUnknown(_)) => {
+                Self::Unavailable(e)
             }
             StoreError::EmailTaken => Self::EmailTaken,
             other => Self::Internal(other.into()),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Router;
 use pixel_core::auth::AccessTokens;
 use pixel_core::clock::SharedClock;
-use pixel_core::{Game, SystemClock};
+use pixel_core::{Game, Role, SystemClock};
 
 use tokio::net::TcpListener;
 
@@ -49,7 +49,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let secret = config.auth.required_secret()?;
     let clock: SharedClock = Arc::new(SystemClock);
-    let game = Game::open(&config.store, &config.game, clock.clone(), "api", false).await?;
+    let game = Game::open(&config.store, &config.game, clock.clone(), Role::Api).await?;
     let store = game.store().clone();
     let tokens = Arc::new(AccessTokens::new(
         &secret,

@@ -6,6 +6,7 @@
 use pixel_core::ErrorCode;
 use pixel_core::auth::TokenError;
 use pixel_core::domain::{BoardMeta, Update};
+use pixel_core::error::Report;
 use pixel_core::game::GameError;
 use pixel_core::store::StoreError;
 use serde::{Serialize, Serializer};
@@ -138,19 +139,19 @@ impl From<GameError> for AckError {
                 message: format!("wait {retry_after_ms} ms before placing again"),
                 retry_after_ms: Some(retry_after_ms),
             },
-            GameError::Store(StoreError::Unavailable(reason)) => {
-                tracing::warn!(%reason, "storage unavailable");
+            GameError::Store(e @ StoreError::Unavailable(_)) => {
+                tracing::warn!(error = %Report(&e), "storage unavailable");
                 Self::new(code, "storage is unavailable; nothing was changed")
             }
-            GameError::Store(StoreError::OutcomeUnknown(reason)) => {
-                tracing::warn!(%reason, "placement outcome unknown");
+            GameError::Store(e @ StoreError::OutcomeUnknown(_)) => {
+                tracing::warn!(error = %Report(&e), "placement outcome unknown");
                 Self::new(
                     code,
                     "storage did not answer in time; the placement may have been applied (watch the board)",
                 )
             }
             GameError::Store(other) => {
-                tracing::error!(error = ?other, "store error");
+                tracing::error!(error = %Report(&other), "store error");
                 Self::new(code, "internal error")
             }
             other => Self::new(code, other.to_string()),
@@ -186,6 +187,7 @@ pub fn reply(result: Result<Ack, AckError>) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pixel_core::store::Cause;
 
     #[test]
     fn cooldown_acks_carry_retry_after() {
@@ -224,7 +226,9 @@ mod tests {
 
     #[test]
     fn storage_outages_ack_unavailable() {
-        let e = AckError::from(GameError::Store(StoreError::Unavailable("down".into())));
+        let e = AckError::from(GameError::Store(StoreError::Unavailable(Cause::msg(
+            "down",
+        ))));
         assert_eq!(e.to_value()["error"], "unavailable");
     }
 }

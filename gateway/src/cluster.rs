@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use crate::pubsub;
 use axum::Router;
-use pixel_core::Game;
 use pixel_core::SystemClock;
 use pixel_core::auth::AccessTokens;
+use pixel_core::{Game, Role};
 use socketioxide_redis::{FredAdapter, RedisAdapterConfig, RedisAdapterCtr};
 use tokio::net::TcpListener;
 
@@ -28,7 +28,7 @@ pub async fn run(
     let url = config.store.required_url("gateway")?;
     let secret = config.auth.required_secret()?;
     let clock = Arc::new(SystemClock);
-    let game = Game::open(&config.store, &config.game, clock.clone(), "gateway", false).await?;
+    let game = Game::open(&config.store, &config.game, clock.clone(), Role::Gateway).await?;
     let store = game.store().clone();
     let tokens = Arc::new(AccessTokens::new(
         &secret,

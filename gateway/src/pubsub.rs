@@ -15,11 +15,11 @@ use fred::interfaces::{EventInterface, PubsubInterface};
 use fred::prelude::{Builder, ClientLike, Config, ReconnectPolicy};
 use fred::types::RespVersion;
 
-use pixel_core::store::StoreError;
+use pixel_core::store::{Cause, StoreError};
 
 fn builder(url: &str) -> Result<Builder, StoreError> {
     let mut config = Config::from_url(url)
-        .map_err(|e| StoreError::Unavailable(format!("bad REDIS_URL: {e}")))?;
+        .map_err(|e| StoreError::Unavailable(Cause::msg(format!("bad REDIS_URL: {e}"))))?;
     // RESP3 lets one connection publish while it is subscribed: the adapter
     // SPUBLISHes on its subscriber client (RESP2 refuses that in subscribed
     // mode, and every broadcast, even the local part, would fail).
@@ -40,7 +40,7 @@ fn builder(url: &str) -> Result<Builder, StoreError> {
 pub(crate) fn subscriber(url: &str) -> Result<SubscriberClient, StoreError> {
     let client = builder(url)?
         .build_subscriber_client()
-        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        .map_err(|e| StoreError::Unavailable(Cause::new(e)))?;
     let watcher = client.clone();
     tokio::spawn(async move {
         let mut reconnects = watcher.reconnect_rx();

@@ -249,7 +249,11 @@ impl Relay {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, ?backoff, "feed read failed; retrying");
+                    tracing::warn!(
+                        error = %pixel_core::error::Report(&e),
+                        ?backoff,
+                        "feed read failed; retrying"
+                    );
                     tokio::select! {
                         _ = stop.wait_for(|s| *s) => break,
                         () = tokio::time::sleep(backoff) => {}

@@ -50,3 +50,48 @@ impl std::fmt::Display for ErrorCode {
         f.write_str(self.as_str())
     }
 }
+
+/// An error and its whole `source` chain on one line (`a: b: c`), for the
+/// one place each failure is logged: the boundary that answers for it.
+pub struct Report<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut shown = self.0.to_string();
+        let mut next = self.0.source();
+        while let Some(e) = next {
+            let text = e.to_string();
+            // A layer whose message already includes its source's text
+            // (`storage unavailable: <the Redis error>`) is not repeated.
+            if !shown.ends_with(&text) {
+                write!(f, ": {text}")?;
+            }
+            shown = text;
+            next = e.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Report;
+    use crate::store::{Cause, StoreError};
+
+    #[test]
+    fn a_report_names_each_layer_once() {
+        let io = std::io::Error::other("connection refused");
+        let e = StoreError::Unavailable(Cause::new(io));
+        assert_eq!(e.to_string(), "storage unavailable: connection refused");
+        assert_eq!(
+            Report(&e).to_string(),
+            "storage unavailable: connection refused"
+        );
+        let e = anyhow::Error::new(e).context("connecting the store");
+        assert_eq!(
+            Report(e.as_ref()).to_string(),
+            "connecting the store: storage unavailable: connection refused"
+        );
+    }
+}

@@ -11,8 +11,8 @@ use crate::config::{GameConfig, StoreConfig};
 use crate::domain::{BoardConfig, BoardId, BoardMeta, Color, Coord, HistoryPolicy, Update};
 use crate::error::ErrorCode;
 use crate::store::{
-    Catchup, HistoryRead, MAX_CATCHUP, MemoryStore, PlaceCommand, PlaceOutcome, RedisSettings,
-    Store, StoreError, StoredSnapshot, SweepOutcome, connect_redis,
+    Catchup, Cause, HistoryRead, MAX_CATCHUP, MemoryStore, PlaceCommand, PlaceOutcome,
+    RedisSettings, Store, StoreError, StoredSnapshot, SweepOutcome, connect_redis,
 };
 
 /// How long settling one placement whose answer was lost may take in all:
@@ -49,6 +49,36 @@ impl GameError {
     }
 }
 
+/// Which process opens the game: it decides whether the game may keep its
+/// state in memory (only the all-in-one server, which is the whole
+/// deployment) or needs Redis (every cluster service, whose state is
+/// shared), and names the process in errors and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Api,
+    Gateway,
+    Worker,
+    Standalone,
+}
+
+impl Role {
+    /// The `service` label of the process's metrics and errors.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Gateway => "gateway",
+            Self::Worker => "worker",
+            Self::Standalone => "standalone",
+        }
+    }
+
+    /// Whether, without `REDIS_URL`, the game runs on the memory store
+    /// (else a missing `REDIS_URL` is an error).
+    pub fn may_run_in_memory(self) -> bool {
+        self == Self::Standalone
+    }
+}
+
 /// Who places a pixel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Player {
@@ -69,6 +99,12 @@ pub struct Placed {
 /// here, from this process's clock), so every service applies the same
 /// rules. A placement whose answer was lost is settled here (looked up,
 /// or fenced off for good) before it is reported, within a bounded time.
+///
+/// What an error means for what was applied: [`GameError::Store`] with
+/// [`StoreError::Unavailable`] changed nothing; with
+/// [`StoreError::OutcomeUnknown`] the placement may have been applied
+/// (its update then appears in the board's feed with its seq, as any
+/// other); every other error changed nothing.
 pub struct Game {
     store: Arc<dyn Store>,
     boards: BTreeMap<BoardId, Arc<BoardConfig>>,
@@ -112,19 +148,20 @@ impl Game {
     }
 
     /// The game over the store the configuration names — Redis when
-    /// `REDIS_URL` is set (waiting up to a minute for it), else memory where
-    /// `memory_ok` — with every board initialised. `service` names the
-    /// caller in the error for a missing `REDIS_URL`.
+    /// `REDIS_URL` is set (waiting up to a minute for it), else memory for
+    /// the one role that may run without Redis ([`Role::Standalone`]) —
+    /// with every board initialised. The role names the caller in the
+    /// error for a missing `REDIS_URL` and in the store's metrics.
     pub async fn open(
         store: &StoreConfig,
         game: &GameConfig,
         clock: SharedClock,
-        service: &'static str,
-        memory_ok: bool,
+        role: Role,
     ) -> anyhow::Result<Arc<Self>> {
         let boards = game.boards()?;
+        let service = role.name();
         let store: Arc<dyn Store> = match &store.redis_url {
-            None if memory_ok => Arc::new(MemoryStore::new()),
+            None if role.may_run_in_memory() => Arc::new(MemoryStore::new()),
             _ => {
                 let url = store.required_url(service)?;
                 Arc::new(
@@ -239,9 +276,9 @@ impl Game {
     async fn settle(
         &self,
         cmd: &PlaceCommand<'_>,
-        reason: String,
+        reason: Cause,
     ) -> Result<PlaceOutcome, GameError> {
-        tracing::warn!(%reason, "placement outcome unknown; settling it");
+        tracing::debug!(%reason, "placement outcome unknown; settling it");
         let attempts = async {
             let mut delay = std::time::Duration::from_millis(50);
             for _ in 0..SETTLE_ATTEMPTS {
@@ -252,11 +289,14 @@ impl Game {
                 {
                     Ok(Some(seq)) => return Ok(PlaceOutcome::Placed(cmd.update(seq))),
                     Ok(None) => {
-                        return Err(GameError::Store(StoreError::Unavailable(format!(
-                            "placement not applied ({reason})"
+                        return Err(GameError::Store(StoreError::Unavailable(Cause::msg(
+                            format!("placement not applied ({reason})"),
                         ))));
                     }
-                    Err(e) => tracing::warn!(error = %e, "settling a placement"),
+                    Err(e) => tracing::debug!(
+                        error = %crate::error::Report(&e),
+                        "settling a placement failed; retrying"
+                    ),
                 }
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(std::time::Duration::from_secs(1));

@@ -37,4 +37,4 @@ pub mod testing;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::ErrorCode;
-pub use game::Game;
+pub use game::{Game, Role};

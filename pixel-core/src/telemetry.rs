@@ -133,7 +133,7 @@ pub fn ops_router(store: Arc<dyn Store>, dependencies: Vec<Dependency>) -> Route
 
 async fn readyz(State(r): State<Readiness>) -> Response {
     if let Err(e) = r.store.ping().await {
-        tracing::warn!(error = %e, "not ready");
+        tracing::warn!(error = %crate::error::Report(&e), "not ready");
         return (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable").into_response();
     }
     if let Some(down) = r.dependencies.iter().find_map(|d| d()) {

@@ -13,10 +13,10 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use pixel_core::Game;
 use pixel_core::auth::AccessTokens;
 use pixel_core::clock::SharedClock;
 use pixel_core::config::{AuthConfig, GameConfig, StoreConfig, TelemetryConfig};
+use pixel_core::{Game, Role};
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 
@@ -66,14 +66,7 @@ pub struct App {
 /// Builds the server. `clock` is the wall clock in production; tests pass a
 /// manual one to step through cooldowns and decay.
 pub async fn build(config: &StandaloneConfig, clock: SharedClock) -> anyhow::Result<App> {
-    let game = Game::open(
-        &config.store,
-        &config.game,
-        clock.clone(),
-        "standalone",
-        true,
-    )
-    .await?;
+    let game = Game::open(&config.store, &config.game, clock.clone(), Role::Standalone).await?;
     let store = game.store().clone();
     let tokens = Arc::new(AccessTokens::new(
         &config.auth.secret_or_random(),

@@ -163,7 +163,7 @@ pub async fn run(game: &Game, settings: &SweepSettings, shutdown: impl Future<Ou
             }
             Err(e) => {
                 metrics::counter!("worker_sweeps_total", "outcome" => "error").increment(1);
-                tracing::warn!(error = %e, "sweep failed; retrying");
+                tracing::warn!(error = %pixel_core::error::Report(&e), "sweep failed; retrying");
                 // Back off a little while the store is down.
                 Duration::from_millis(500)
             }

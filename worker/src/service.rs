@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use pixel_core::{Game, SystemClock};
+use pixel_core::{Game, Role, SystemClock};
 use tokio::net::TcpListener;
 
 use crate::config::WorkerConfig;
@@ -20,8 +20,7 @@ pub async fn run(
         &config.store,
         &config.game,
         Arc::new(SystemClock),
-        "worker",
-        false,
+        Role::Worker,
     )
     .await?;
     tracing::info!(addr = %listener.local_addr()?, "worker listening");

@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 
 use super::{
-    FeedReader, HistoryRead, Limit, PlaceCommand, PlaceOutcome, RefreshRecord, RotateOutcome,
-    Rotation, Store, StoreError, StoredSnapshot, SweepOutcome, UserRecord,
+    Cause, FeedReader, HistoryRead, Limit, PlaceCommand, PlaceOutcome, RefreshRecord,
+    RotateOutcome, Rotation, Store, StoreError, StoredSnapshot, SweepOutcome, UserRecord,
 };
 use crate::domain::{BoardConfig, BoardId, HistoryPolicy, PixelEntry, Update};
 
@@ -145,7 +145,7 @@ impl BoardState {
 }
 
 fn missing_board(board: &BoardId) -> StoreError {
-    StoreError::Corrupt(format!("board {board} was never initialised"))
+    StoreError::Corrupt(Cause::msg(format!("board {board} was never initialised")))
 }
 
 fn prune_failures(q: &mut VecDeque<i64>, now: i64, window_ms: i64) {

@@ -32,23 +32,64 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{BoardConfig, BoardId, Coord, HistoryPolicy, PixelEntry, Update};
 
-/// What can go wrong below the game.
+/// What can go wrong below the game. Each failure carries its [`Cause`]
+/// (the driver's error and its own chain, or a message) as its `source`, so
+/// the boundary that reports it (the api's response mapping, the gateway's
+/// ack, the worker's loop) logs the whole chain once.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The backing store cannot be reached; nothing was changed.
     #[error("storage unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Cause),
     /// A state change was sent but no answer came (a timeout, a dropped
     /// connection): it may or may not have been applied.
     #[error("storage did not answer: {0}")]
-    OutcomeUnknown(String),
+    OutcomeUnknown(#[source] Cause),
     /// A user with this email already exists.
     #[error("email already registered")]
     EmailTaken,
     /// The store holds data it cannot read (a bug or a foreign writer).
     #[error("corrupt stored data: {0}")]
-    Corrupt(String),
+    Corrupt(#[source] Cause),
 }
+
+/// Why a store step failed: the underlying error, shared (a placement
+/// whose outcome is unknown reports the same cause after settling it).
+///
+/// Its `Display` is the underlying error's own text, which the
+/// [`StoreError`] above it repeats in its message (the text operators and
+/// tests know); its `source` is the underlying error's source, so a chain
+/// printed from the [`StoreError`] names each layer once.
+#[derive(Debug, Clone)]
+pub struct Cause(std::sync::Arc<dyn std::error::Error + Send + Sync>);
+
+impl Cause {
+    /// The cause is `e` (a Redis error, a JSON error, ...).
+    pub fn new(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(e))
+    }
+
+    /// A cause with no error underneath it: the store's own finding.
+    pub fn msg(message: impl Into<String>) -> Self {
+        Self(std::sync::Arc::new(Message(message.into())))
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Message(String);
 
 /// A registered user as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -390,7 +431,7 @@ pub async fn connect_redis(
         match RedisStore::connect(settings).await {
             Ok(store) => return Ok(store),
             Err(StoreError::Unavailable(reason)) if tokio::time::Instant::now() < deadline => {
-                tracing::warn!(%reason, "waiting for Redis");
+                tracing::warn!(error = %crate::error::Report(&reason), "waiting for Redis");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(std::time::Duration::from_secs(5));
             }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 
-use crate::store::StoreError;
+use crate::store::{Cause, StoreError};
 
 /// Connection settings of the Redis store.
 #[derive(Debug, Clone)]
@@ -45,7 +45,7 @@ impl Connector {
     /// Checks the URL; connects nothing yet.
     pub(super) fn open(settings: &RedisSettings) -> Result<Self, StoreError> {
         let client = redis::Client::open(settings.url.as_str())
-            .map_err(|e| StoreError::Unavailable(format!("bad REDIS_URL: {e}")))?;
+            .map_err(|e| StoreError::Unavailable(Cause::msg(format!("bad REDIS_URL: {e}"))))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(settings.timeout))
             .set_response_timeout(Some(settings.timeout))
@@ -86,8 +86,8 @@ impl Connector {
     }
 }
 
-pub(super) fn unavailable(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+pub(super) fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Unavailable(Cause::new(e))
 }
 
 pub(super) fn redis_err(e: redis::RedisError) -> StoreError {
@@ -120,7 +120,7 @@ pub(super) fn redis_err(e: redis::RedisError) -> StoreError {
         if outage {
             unavailable(e)
         } else {
-            StoreError::Corrupt(e.to_string())
+            StoreError::Corrupt(Cause::new(e))
         }
     }
 }

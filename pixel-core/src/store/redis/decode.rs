@@ -6,10 +6,10 @@
 use redis::Value;
 
 use crate::domain::{BoardConfig, PixelEntry, Update};
-use crate::store::{Limit, RotateOutcome, StoreError};
+use crate::store::{Cause, Limit, RotateOutcome, StoreError};
 
 fn corrupt(script: &str, reply: impl std::fmt::Debug) -> StoreError {
-    StoreError::Corrupt(format!("unexpected {script} reply {reply:?}"))
+    StoreError::Corrupt(Cause::msg(format!("unexpected {script} reply {reply:?}")))
 }
 
 /// PLACE: `{1, seq}`, `{0, retry_after_ms}`, `{2, 0}`, `{3, 0}`.
@@ -119,7 +119,7 @@ pub(super) fn limit_reply(retry_after_ms: i64) -> Limit {
 }
 
 fn corrupt_entry(what: &str, v: &Value) -> StoreError {
-    StoreError::Corrupt(format!("feed entry: {what} in {v:?}"))
+    StoreError::Corrupt(Cause::msg(format!("feed entry: {what} in {v:?}")))
 }
 
 fn text(v: &Value) -> Option<&str> {
@@ -214,7 +214,7 @@ pub(super) fn parse_pixel(
     index: &str,
     value: &str,
 ) -> Result<PixelEntry, StoreError> {
-    let bad = || StoreError::Corrupt(format!("pixel {index}={value:?}"));
+    let bad = || StoreError::Corrupt(Cause::msg(format!("pixel {index}={value:?}")));
     let i: u32 = index.parse().map_err(|_| bad())?;
     let mut v = value.split(':').map(str::parse::<i64>);
     let (Some(Ok(color)), Some(Ok(placed)), Some(Ok(expires))) = (v.next(), v.next(), v.next())

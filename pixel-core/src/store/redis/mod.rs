@@ -72,8 +72,8 @@ use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Value};
 
 use super::{
-    FeedReader, HistoryRead, Limit, PlaceCommand, PlaceOutcome, RefreshRecord, RotateOutcome,
-    Rotation, Store, StoreError, StoredSnapshot, SweepOutcome, UserRecord,
+    Cause, FeedReader, HistoryRead, Limit, PlaceCommand, PlaceOutcome, RefreshRecord,
+    RotateOutcome, Rotation, Store, StoreError, StoredSnapshot, SweepOutcome, UserRecord,
 };
 use crate::domain::{BoardConfig, BoardId, HistoryPolicy};
 
@@ -201,10 +201,10 @@ impl RedisStore {
             .await
             .map_err(|e| self.fail(e))?;
         if stored != geometry {
-            return Err(StoreError::Corrupt(format!(
+            return Err(StoreError::Corrupt(Cause::msg(format!(
                 "board {board} is {stored} in Redis but this process is configured for \
                  {geometry} (BOARD_WIDTH x BOARD_HEIGHT): refusing to serve it"
-            )));
+            ))));
         }
         Ok(epoch)
     }
@@ -251,7 +251,10 @@ impl RedisStore {
                 *self.conn.write().unwrap_or_else(|e| e.into_inner()) = fresh;
                 tracing::warn!("Redis stopped answering on the shared connection; replaced it");
             }
-            Err(e) => tracing::warn!(error = %e, "replacing the Redis connection failed"),
+            Err(e) => tracing::warn!(
+                error = %crate::error::Report(&e),
+                "replacing the Redis connection failed"
+            ),
         }
     }
 
@@ -289,7 +292,7 @@ impl RedisStore {
                 }
                 // Sent, but no answer: the step may have run.
                 if e.is_timeout() || e.is_connection_dropped() {
-                    StoreError::OutcomeUnknown(e.to_string())
+                    StoreError::OutcomeUnknown(Cause::new(e))
                 } else {
                     redis_err(e)
                 }
@@ -297,9 +300,9 @@ impl RedisStore {
         Ok(Placed::Done(match PlaceReply::decode(reply)? {
             PlaceReply::OtherEpoch => return Ok(Placed::Epoch),
             PlaceReply::Fenced => {
-                return Err(StoreError::Unavailable(
-                    "placement was settled as not applied".into(),
-                ));
+                return Err(StoreError::Unavailable(Cause::msg(
+                    "placement was settled as not applied",
+                )));
             }
             PlaceReply::Cooldown { retry_after_ms } => PlaceOutcome::Cooldown { retry_after_ms },
             PlaceReply::Placed { seq } => PlaceOutcome::Placed(cmd.update(seq)),
@@ -312,7 +315,9 @@ impl RedisStore {
 const EPOCH_ATTEMPTS: usize = 2;
 
 fn epoch_unsettled() -> StoreError {
-    StoreError::Unavailable("the Redis data set changed again while recovering".into())
+    StoreError::Unavailable(Cause::msg(
+        "the Redis data set changed again while recovering",
+    ))
 }
 
 /// What one run of the placement step did.
@@ -403,7 +408,7 @@ impl Store for RedisStore {
         observe(self.service, "create_user", async {
             let mut conn = self.conn().await?;
             let json =
-                serde_json::to_string(user).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                serde_json::to_string(user).map_err(|e| StoreError::Corrupt(Cause::new(e)))?;
             let created: i64 = self
                 .scripts
                 .create_user
@@ -446,7 +451,7 @@ impl Store for RedisStore {
                 .get(self.keys.user(id))
                 .await
                 .map_err(|e| self.fail(e))?;
-            json.map(|j| serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string())))
+            json.map(|j| serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(Cause::new(e))))
                 .transpose()
         })
         .await
