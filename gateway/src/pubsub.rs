@@ -18,8 +18,15 @@ use fred::types::RespVersion;
 use pixel_core::store::{Cause, StoreError};
 
 fn builder(url: &str) -> Result<Builder, StoreError> {
-    let mut config = Config::from_url(url)
-        .map_err(|e| StoreError::Unavailable(Cause::msg(format!("bad REDIS_URL: {e}"))))?;
+    let mut config = match pixel_core::config::SentinelUrl::parse(url)
+        .map_err(|e| StoreError::Unavailable(Cause::msg(format!("bad REDIS_URL: {e}"))))?
+    {
+        // fred asks the sentinels for the primary, and again after every
+        // lost connection, so a failover heals like a restart.
+        Some(sentinel) => sentinel_config(&sentinel)?,
+        None => Config::from_url(url)
+            .map_err(|e| StoreError::Unavailable(Cause::msg(format!("bad REDIS_URL: {e}"))))?,
+    };
     // RESP3 lets one connection publish while it is subscribed: the adapter
     // SPUBLISHes on its subscriber client (RESP2 refuses that in subscribed
     // mode, and every broadcast, even the local part, would fail).
@@ -33,6 +40,30 @@ fn builder(url: &str) -> Result<Builder, StoreError> {
         // Never give up: 100 ms doubling to 5 s between attempts.
         .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2));
     Ok(builder)
+}
+
+fn sentinel_config(url: &pixel_core::config::SentinelUrl) -> Result<Config, StoreError> {
+    let (username, password) = url.credentials();
+    let tls = if url.tls {
+        Some(
+            fred::types::config::TlsConnector::default_rustls()
+                .map_err(|e| StoreError::Unavailable(Cause::msg(format!("TLS for Redis: {e}"))))?
+                .into(),
+        )
+    } else {
+        None
+    };
+    Ok(Config {
+        server: fred::types::config::ServerConfig::new_sentinel(
+            url.sentinels.clone(),
+            url.master.clone(),
+        ),
+        username,
+        password,
+        database: u8::try_from(url.db).ok(),
+        tls,
+        ..Config::default()
+    })
 }
 
 /// A subscriber that resubscribes to its channels after every reconnect.

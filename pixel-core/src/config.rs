@@ -178,6 +178,9 @@ impl StoreConfig {
 /// repeats the URL, which may hold a password.
 pub fn parse_redis_url(raw: &str) -> Result<String, String> {
     use redis::IntoConnectionInfo;
+    if SentinelUrl::parse(raw)?.is_some() {
+        return Ok(raw.to_owned());
+    }
     let scheme = raw.split_once("://").map(|(s, _)| s);
     if !matches!(
         scheme,
@@ -185,13 +188,163 @@ pub fn parse_redis_url(raw: &str) -> Result<String, String> {
     ) {
         return Err(
             "not a Redis URL: expected redis://[user:password@]host[:port][/db], \
-             rediss://… (TLS) or unix:///path/to/socket"
+             rediss://… (TLS), unix:///path/to/socket or \
+             redis+sentinel://[user:password@]host[:port],…/<master-name>[/db]"
                 .into(),
         );
     }
     raw.into_connection_info()
         .map_err(|e| format!("not a valid Redis URL ({e})"))?;
     Ok(raw.to_owned())
+}
+
+/// The sentinels' default port.
+pub const SENTINEL_PORT: u16 = 26379;
+
+/// A `redis+sentinel://[user:password@]host[:port][,host[:port]…]/<master>[/db]`
+/// URL (`rediss+sentinel://` for TLS to the data nodes): the services ask
+/// the sentinels which node is the primary of `master`, and ask again after
+/// a failover. The credentials and the database are the data nodes'; the
+/// sentinels are asked without credentials (TLS when the scheme says so).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SentinelUrl {
+    pub tls: bool,
+    /// `user:password` as written in the URL (still percent-encoded), so
+    /// that a data node's URL can be built from it.
+    userinfo: Option<String>,
+    pub sentinels: Vec<(String, u16)>,
+    pub master: String,
+    pub db: i64,
+}
+
+impl fmt::Debug for SentinelUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SentinelUrl")
+            .field("tls", &self.tls)
+            .field(
+                "credentials",
+                &self.userinfo.as_ref().map(|_| "(not shown)"),
+            )
+            .field("sentinels", &self.sentinels)
+            .field("master", &self.master)
+            .field("db", &self.db)
+            .finish()
+    }
+}
+
+impl SentinelUrl {
+    /// `Ok(None)` for a URL of another scheme; an error (that never repeats
+    /// the URL) for a malformed Sentinel URL.
+    pub fn parse(raw: &str) -> Result<Option<Self>, String> {
+        const FORM: &str = "expected redis+sentinel://[user:password@]host[:port][,host[:port]…]/<master-name>[/db]";
+        let Some((scheme, rest)) = raw.split_once("://") else {
+            return Ok(None);
+        };
+        let tls = match scheme {
+            "redis+sentinel" => false,
+            "rediss+sentinel" => true,
+            _ => return Ok(None),
+        };
+        let bad = |why: &str| Err(format!("not a valid Redis Sentinel URL ({why}): {FORM}"));
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let (userinfo, hosts) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(u.to_owned()), h),
+            None => (None, authority),
+        };
+        if userinfo
+            .as_deref()
+            .is_some_and(|u| u.is_empty() || u.contains('/'))
+        {
+            return bad("empty or malformed credentials");
+        }
+        let mut sentinels = Vec::new();
+        for host in hosts.split(',') {
+            let (name, port) = match host.rsplit_once(':') {
+                Some((h, p)) if !h.ends_with(']') || host.starts_with('[') => {
+                    match p.parse::<u16>() {
+                        Ok(port) if port > 0 => (h, port),
+                        _ => return bad("a sentinel's port is not a number from 1 to 65535"),
+                    }
+                }
+                _ => (host, SENTINEL_PORT),
+            };
+            let name = name.trim_start_matches('[').trim_end_matches(']');
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'))
+            {
+                return bad("a sentinel's host is empty or malformed");
+            }
+            sentinels.push((name.to_owned(), port));
+        }
+        let mut parts = path.split('/');
+        let master = parts.next().unwrap_or_default();
+        if master.is_empty()
+            || !master
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        {
+            return bad("the master name is missing or malformed");
+        }
+        let db = match parts.next() {
+            None | Some("") => 0,
+            Some(d) => match d.parse::<i64>() {
+                Ok(db) if db >= 0 => db,
+                _ => return bad("the database is not a number"),
+            },
+        };
+        if parts.next().is_some_and(|p| !p.is_empty()) || path.contains('?') {
+            return bad("unexpected text after the database");
+        }
+        Ok(Some(Self {
+            tls,
+            userinfo,
+            sentinels,
+            master: master.to_owned(),
+            db,
+        }))
+    }
+
+    /// The URL of one sentinel (no credentials, no database).
+    pub fn sentinel_url(&self, host: &str, port: u16) -> String {
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://{}:{port}/", bracket(host))
+    }
+
+    /// The URL of a data node the sentinels named, with the credentials
+    /// and database of this URL. (It holds the password: never log it.)
+    pub fn node_url(&self, host: &str, port: u16) -> String {
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        let auth = self
+            .userinfo
+            .as_deref()
+            .map(|u| format!("{u}@"))
+            .unwrap_or_default();
+        format!("{scheme}://{auth}{}:{port}/{}", bracket(host), self.db)
+    }
+}
+
+impl SentinelUrl {
+    /// The data nodes' user name and password, percent-decoded.
+    pub fn credentials(&self) -> (Option<String>, Option<String>) {
+        use redis::IntoConnectionInfo;
+        match self.node_url("localhost", 1).into_connection_info() {
+            Ok(info) => (
+                info.redis_settings().username().map(str::to_owned),
+                info.redis_settings().password().map(str::to_owned),
+            ),
+            Err(_) => (None, None),
+        }
+    }
+}
+
+fn bracket(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    }
 }
 
 /// Parses the service's settings from its command line and environment.
@@ -339,6 +492,63 @@ mod tests {
         ] {
             let err = parse_redis_url(bad).unwrap_err();
             assert!(err.contains("Redis URL"), "{bad}: {err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+    }
+
+    #[test]
+    fn sentinel_urls_name_the_sentinels_the_master_and_the_db() {
+        let u = SentinelUrl::parse("redis+sentinel://:hunter2@s1,s2:26380,10.0.0.3:1/mymaster/3")
+            .unwrap()
+            .unwrap();
+        assert!(!u.tls);
+        assert_eq!(
+            u.sentinels,
+            vec![
+                ("s1".to_owned(), SENTINEL_PORT),
+                ("s2".to_owned(), 26380),
+                ("10.0.0.3".to_owned(), 1)
+            ]
+        );
+        assert_eq!(u.master, "mymaster");
+        assert_eq!(u.db, 3);
+        assert_eq!(
+            u.node_url("10.0.0.9", 6379),
+            "redis://:hunter2@10.0.0.9:6379/3"
+        );
+        assert_eq!(u.sentinel_url("s1", 26379), "redis://s1:26379/");
+        assert!(!format!("{u:?}").contains("hunter2"));
+        assert_eq!(u.credentials(), (None, Some("hunter2".to_owned())));
+        let t = SentinelUrl::parse("rediss+sentinel://user:pw@[::1]:5000/m")
+            .unwrap()
+            .unwrap();
+        assert!(t.tls);
+        assert_eq!(t.sentinels, vec![("::1".to_owned(), 5000)]);
+        assert_eq!(t.db, 0);
+        assert_eq!(t.node_url("::1", 6380), "rediss://user:pw@[::1]:6380/0");
+        assert_eq!(SentinelUrl::parse("redis://h:1/").unwrap(), None);
+        for ok in [
+            "redis+sentinel://127.0.0.1:26379/mymaster",
+            "redis+sentinel://a:1,b:2,c:3/mymaster/0",
+            "rediss+sentinel://u:hunter2@a/m",
+        ] {
+            assert_eq!(parse_redis_url(ok).as_deref(), Ok(ok));
+        }
+        for bad in [
+            "redis+sentinel://:hunter2@s1:26379",
+            "redis+sentinel://:hunter2@s1:26379/",
+            "redis+sentinel://:hunter2@s1:notaport/m",
+            "redis+sentinel://:hunter2@s1:0/m",
+            "redis+sentinel://:hunter2@s1,,s2/m",
+            "redis+sentinel://:hunter2@/m",
+            "redis+sentinel://:hunter2@s1/m/x",
+            "redis+sentinel://:hunter2@s1/m/-1",
+            "redis+sentinel://:hunter2@s1/m/0/extra",
+            "redis+sentinel://:hunter2@s1/m?x=1",
+            "redis+sentinel://@s1/m",
+        ] {
+            let err = parse_redis_url(bad).unwrap_err();
+            assert!(err.contains("Sentinel URL"), "{bad}: {err}");
             assert!(!err.contains("hunter2"), "{err}");
         }
     }

@@ -1,5 +1,6 @@
 //! How the store reaches Redis: the URL (`redis://`, or `rediss://` for
-//! TLS), the shared request connection and the feed readers' own
+//! TLS, or `redis+sentinel://` for a primary that the sentinels name), the
+//! shared request connection and the feed readers' own
 //! connections, and how a Redis error maps onto [`StoreError`]. Everything
 //! that knows how Redis is deployed is here, behind [`Connector`], so that
 //! another topology (Sentinel, say) changes this file and not the store.
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 
+use crate::config::SentinelUrl;
 use crate::store::{Cause, StoreError};
 
 /// Connection settings of the Redis store.
@@ -34,39 +36,79 @@ impl RedisSettings {
 }
 
 /// Opens the store's connections to one Redis (a primary, possibly with
-/// replicas).
+/// replicas), or to whichever node the sentinels call the primary.
 #[derive(Clone)]
 pub(super) struct Connector {
-    client: redis::Client,
+    target: Target,
     config: ConnectionManagerConfig,
+    timeout: Duration,
+}
+
+#[derive(Clone)]
+enum Target {
+    Direct(Box<redis::Client>),
+    /// redis-rs's `ConnectionManager` reconnects to the address it was
+    /// built with, so the primary is asked for again on every new
+    /// connection, and the store replaces its shared connection after a
+    /// connection error or a `READONLY` reply (see [`Connector::follows_failover`]).
+    Sentinel(std::sync::Arc<SentinelUrl>),
 }
 
 impl Connector {
     /// Checks the URL; connects nothing yet.
     pub(super) fn open(settings: &RedisSettings) -> Result<Self, StoreError> {
-        let client = redis::Client::open(settings.url.as_str())
-            .map_err(|e| StoreError::Unavailable(Cause::msg(format!("bad REDIS_URL: {e}"))))?;
+        let target = match SentinelUrl::parse(&settings.url)
+            .map_err(|e| StoreError::Unavailable(Cause::msg(format!("bad REDIS_URL: {e}"))))?
+        {
+            Some(url) => Target::Sentinel(std::sync::Arc::new(url)),
+            None => Target::Direct(Box::new(
+                redis::Client::open(settings.url.as_str()).map_err(|e| {
+                    StoreError::Unavailable(Cause::msg(format!("bad REDIS_URL: {e}")))
+                })?,
+            )),
+        };
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(settings.timeout))
             .set_response_timeout(Some(settings.timeout))
             .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_secs(1));
-        Ok(Self { client, config })
+        Ok(Self {
+            target,
+            config,
+            timeout: settings.timeout,
+        })
+    }
+
+    /// Whether the primary may move (Sentinel): then a broken connection
+    /// or a `READONLY` reply means "ask the sentinels again".
+    pub(super) fn follows_failover(&self) -> bool {
+        matches!(self.target, Target::Sentinel(_))
+    }
+
+    /// A client for the primary: the configured one, or the one the
+    /// sentinels name now (the first sentinel that answers is believed).
+    async fn client(&self) -> Result<redis::Client, StoreError> {
+        match &self.target {
+            Target::Direct(client) => Ok((**client).clone()),
+            Target::Sentinel(url) => resolve(url, self.timeout).await,
+        }
     }
 
     /// The shared, multiplexed request connection, connected now (it
     /// reconnects by itself after an outage).
     pub(super) async fn shared(&self) -> Result<ConnectionManager, StoreError> {
-        ConnectionManager::new_with_config(self.client.clone(), self.config.clone())
+        ConnectionManager::new_with_config(self.client().await?, self.config.clone())
             .await
             .map_err(redis_err)
     }
 
     /// A fresh shared connection that connects on first use (to replace
-    /// one whose answers stopped coming).
-    pub(super) fn shared_lazy(&self) -> Result<ConnectionManager, redis::RedisError> {
-        ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone())
+    /// one whose answers stopped coming). On Sentinel the primary is asked
+    /// for first, so this one waits for the sentinels.
+    pub(super) async fn shared_lazy(&self) -> Result<ConnectionManager, StoreError> {
+        ConnectionManager::new_lazy_with_config(self.client().await?, self.config.clone())
+            .map_err(redis_err)
     }
 
     /// A connection of a feed reader's own, for blocking reads that take
@@ -79,15 +121,84 @@ impl Connector {
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(connect_timeout))
             .set_response_timeout(Some(response_timeout));
-        self.client
+        self.client()
+            .await?
             .get_multiplexed_async_connection_with_config(&config)
             .await
             .map_err(redis_err)
     }
 }
 
+/// Asks the sentinels, in order, for the primary of the URL's master, and
+/// checks that the node named is a primary (`ROLE`): a sentinel that has
+/// not yet seen a failover may name the old one, now a replica.
+async fn resolve(url: &SentinelUrl, timeout: Duration) -> Result<redis::Client, StoreError> {
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout));
+    let mut last = String::from("no sentinel answered");
+    for (host, port) in &url.sentinels {
+        let asked = async {
+            let sentinel = redis::Client::open(url.sentinel_url(host, *port))?;
+            let mut conn = sentinel
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
+            let addr: Option<(String, u16)> = redis::cmd("SENTINEL")
+                .arg("GET-MASTER-ADDR-BY-NAME")
+                .arg(&url.master)
+                .query_async(&mut conn)
+                .await?;
+            Ok::<_, redis::RedisError>(addr)
+        };
+        let (node_host, node_port) = match asked.await {
+            Ok(Some(addr)) => addr,
+            Ok(None) => {
+                last = format!("sentinel {host}:{port} knows no master {:?}", url.master);
+                continue;
+            }
+            Err(e) => {
+                last = format!("sentinel {host}:{port}: {e}");
+                continue;
+            }
+        };
+        let client = redis::Client::open(url.node_url(&node_host, node_port))
+            .map_err(|e| unavailable_msg(format!("the primary's address: {e}")))?;
+        let role = async {
+            let mut conn = client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
+            let role: redis::Value = redis::cmd("ROLE").query_async(&mut conn).await?;
+            Ok::<_, redis::RedisError>(role)
+        };
+        match role.await {
+            Ok(redis::Value::Array(parts))
+                if parts.first().is_some_and(|r| {
+                    matches!(r, redis::Value::BulkString(b) if b == b"master")
+                        || matches!(r, redis::Value::SimpleString(s) if s == "master")
+                }) =>
+            {
+                tracing::debug!(host = %node_host, port = node_port, "the sentinels' primary");
+                return Ok(client);
+            }
+            Ok(_) => {
+                last = format!("{node_host}:{node_port} (named by {host}:{port}) is not a primary")
+            }
+            Err(e) => last = format!("{node_host}:{node_port} (named by {host}:{port}): {e}"),
+        }
+    }
+    Err(unavailable_msg(format!(
+        "no primary for {:?} from the sentinels: {last}",
+        url.master
+    )))
+}
+
 pub(super) fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Unavailable(Cause::new(e))
+}
+
+/// An outage found by the store itself (no Redis error to keep).
+fn unavailable_msg(message: String) -> StoreError {
+    StoreError::Unavailable(Cause::msg(message))
 }
 
 pub(super) fn redis_err(e: redis::RedisError) -> StoreError {

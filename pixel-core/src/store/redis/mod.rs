@@ -104,7 +104,9 @@ use scripts::Scripts;
 /// own, and placement throughput was bounded by pool size ÷ fsync time.
 pub struct RedisStore {
     /// Replaced by a fresh one after a response timeout (see [`Self::fail`]).
-    conn: std::sync::RwLock<ConnectionManager>,
+    conn: std::sync::Arc<std::sync::RwLock<ConnectionManager>>,
+    /// Set while a replacement connection is being made.
+    resetting: std::sync::Arc<std::sync::atomic::AtomicBool>,
     connector: Connector,
     service: &'static str,
     keys: Keys,
@@ -124,7 +126,8 @@ impl RedisStore {
         let connector = Connector::open(settings)?;
         let conn = connector.shared().await?;
         let store = Self {
-            conn: std::sync::RwLock::new(conn),
+            conn: std::sync::Arc::new(std::sync::RwLock::new(conn)),
+            resetting: Default::default(),
             connector,
             service: settings.service,
             keys: Keys::new(&settings.prefix),
@@ -237,25 +240,50 @@ impl RedisStore {
     /// stopped coming (a stalled path, a half-open socket) would otherwise
     /// hold every later request until it too timed out.
     fn fail(&self, e: redis::RedisError) -> StoreError {
-        if e.is_timeout() {
+        self.notice(&e);
+        redis_err(e)
+    }
+
+    /// Replaces the shared connection after a response timeout, and on
+    /// Sentinel also after a broken connection or a `READONLY` reply (the
+    /// primary may have moved).
+    fn notice(&self, e: &redis::RedisError) {
+        let moved = self.connector.follows_failover()
+            && (e.is_io_error()
+                || e.is_connection_dropped()
+                || e.is_connection_refusal()
+                || e.code() == Some("READONLY"));
+        if e.is_timeout() || moved {
             self.reset();
         }
-        redis_err(e)
     }
 
     /// Swaps in a fresh connection, which connects on first use: the next
     /// request (a client's retry, say) no longer waits on the stalled one.
+    /// On Sentinel the fresh one goes to the primary the sentinels name
+    /// now; one replacement runs at a time.
     fn reset(&self) {
-        match self.connector.shared_lazy() {
-            Ok(fresh) => {
-                *self.conn.write().unwrap_or_else(|e| e.into_inner()) = fresh;
-                tracing::warn!("Redis stopped answering on the shared connection; replaced it");
-            }
-            Err(e) => tracing::warn!(
-                error = %crate::error::Report(&e),
-                "replacing the Redis connection failed"
-            ),
+        if self
+            .resetting
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            return;
         }
+        let connector = self.connector.clone();
+        let conn = self.conn.clone();
+        let resetting = self.resetting.clone();
+        tokio::spawn(async move {
+            match connector.shared_lazy().await {
+                Ok(fresh) => {
+                    *conn.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+                    tracing::warn!("Redis failed on the shared connection; replaced it");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %crate::error::Report(&e), "replacing the Redis connection failed")
+                }
+            }
+            resetting.store(false, std::sync::atomic::Ordering::Release);
+        });
     }
 
     /// One run of the placement step.
@@ -287,9 +315,7 @@ impl RedisStore {
             .invoke_async(&mut conn)
             .await
             .map_err(|e| {
-                if e.is_timeout() {
-                    self.reset();
-                }
+                self.notice(&e);
                 // Sent, but no answer: the step may have run.
                 if e.is_timeout() || e.is_connection_dropped() {
                     StoreError::OutcomeUnknown(Cause::new(e))
