@@ -256,7 +256,7 @@ stage_fuzz() {
   fi
   command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
   local t regressions
-  for t in socket_payloads tokens feed_entries; do
+  for t in socket_payloads tokens feed_entries frames; do
     log "fuzz: $t"
     regressions=()
     [ -d "fuzz/regressions/$t" ] && regressions=("fuzz/regressions/$t"/*)

@@ -163,14 +163,14 @@ async fn join<A: Adapter>(
         // its live updates start right after `seq`, so the ack's updates
         // plus the live ones are every seq once, in order.
         let newly = session.join(&board.id);
-        let seq = relay.join(&s).await;
+        let seq = relay.join(&s, req.encoding).await;
         let catchup = match req.since {
             Some(since) => match gw.game.catch_up(board, since, seq).await {
                 Ok(c) => Some(c),
                 Err(e) => {
                     if newly {
                         session.leave(&board.id);
-                        s.leave(room(&board.id));
+                        s.leave([room(&board.id), crate::binary::room(&board.id)]);
                     }
                     return Err(e.into());
                 }
@@ -216,7 +216,7 @@ async fn leave<A: Adapter>(
         if !session.leave(&board.id) {
             return Err(not_joined());
         }
-        s.leave(room(&board.id));
+        s.leave([room(&board.id), crate::binary::room(&board.id)]);
         Ok(Ack::Done(Done::default()))
     };
     handle(&s, ack, events::LEAVE, run).await;

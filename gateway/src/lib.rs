@@ -24,6 +24,7 @@
 //!   every reconnect.
 
 pub mod ack;
+pub mod binary;
 pub mod cluster;
 pub mod config;
 pub mod handlers;

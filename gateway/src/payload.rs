@@ -39,6 +39,7 @@ fn as_uint(v: &Value) -> Option<u64> {
 pub struct JoinRequest<'a> {
     pub board: &'a str,
     pub since: Option<u64>,
+    pub encoding: crate::binary::Encoding,
 }
 
 pub fn join(v: Option<&Value>) -> Result<JoinRequest<'_>, AckError> {
@@ -53,6 +54,7 @@ pub fn join(v: Option<&Value>) -> Result<JoinRequest<'_>, AckError> {
     Ok(JoinRequest {
         board: board_field(o)?,
         since,
+        encoding: crate::binary::Encoding::parse(o.get("encoding"))?,
     })
 }
 
@@ -140,6 +142,27 @@ mod tests {
         );
         assert!(join(Some(&json!({"board": "b", "since": -1}))).is_err());
         assert!(join(Some(&json!({"board": "b", "since": "7"}))).is_err());
+    }
+
+    #[test]
+    fn join_encoding_is_json_unless_binary_is_asked_for() {
+        use crate::binary::Encoding;
+        let enc = |v| join(Some(&v)).map(|r| r.encoding);
+        assert_eq!(enc(json!({"board": "b"})).unwrap(), Encoding::Json);
+        assert_eq!(
+            enc(json!({"board": "b", "encoding": null})).unwrap(),
+            Encoding::Json
+        );
+        assert_eq!(
+            enc(json!({"board": "b", "encoding": "json"})).unwrap(),
+            Encoding::Json
+        );
+        assert_eq!(
+            enc(json!({"board": "b", "encoding": "binary"})).unwrap(),
+            Encoding::Binary
+        );
+        assert!(enc(json!({"board": "b", "encoding": "BINARY"})).is_err());
+        assert!(enc(json!({"board": "b", "encoding": 1})).is_err());
     }
 
     #[test]

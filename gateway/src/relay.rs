@@ -37,6 +37,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::binary::{self, Encoding};
 use pixel_core::Game;
 use pixel_core::domain::{BoardConfig, BoardId, PixelsEvent, Update};
 use pixel_core::store::{Store, StoreError};
@@ -192,9 +193,13 @@ impl Relay {
 
     /// Puts `s` in the board's room and returns the seq its live updates
     /// start after.
-    pub async fn join<A: Adapter>(&self, s: &SocketRef<A>) -> u64 {
+    pub async fn join<A: Adapter>(&self, s: &SocketRef<A>, encoding: Encoding) -> u64 {
         let position = self.position.lock().await;
         s.join(room(&self.board.id));
+        match encoding {
+            Encoding::Binary => s.join(binary::room(&self.board.id)),
+            Encoding::Json => s.leave(binary::room(&self.board.id)),
+        }
         *position
     }
 
@@ -294,7 +299,11 @@ impl Relay {
             let Some(watchers) = local_room(io, board) else {
                 return;
             };
-            if let Err(e) = watchers.emit(crate::ack::events::PIXELS, &event).await {
+            if let Err(e) = watchers
+                .except(binary::room(board))
+                .emit(crate::ack::events::PIXELS, &event)
+                .await
+            {
                 // Only sockets whose send buffer is full miss it; they see
                 // the hole by seq and catch up with `join since`.
                 self.metrics.dropped.increment(1);
@@ -302,8 +311,35 @@ impl Relay {
             }
             self.metrics.events.increment(1);
         }
+        self.deliver_binary(io, &updates).await;
         self.metrics.updates.increment(updates.len() as u64);
         *position = updates.last().map_or(*position, |u| u.seq);
+    }
+
+    /// Emits `updates` as one binary frame to the board's binary watchers
+    /// on this node (encoded once for all of them).
+    async fn deliver_binary<A: Adapter>(&self, io: &SocketIo<A>, updates: &[Update]) {
+        let board = &self.board.id;
+        let frame = match binary::encode(&self.board, updates) {
+            Ok(frame) => frame,
+            Err(e) => {
+                tracing::error!(error = %e, "a batch could not be encoded as a frame");
+                return;
+            }
+        };
+        let header = binary::FrameHeader { board };
+        let Some(ns) = io.of("/") else {
+            return; // shutting down (see `local_room`)
+        };
+        if let Err(e) = ns
+            .local()
+            .to(binary::room(board))
+            .emit(crate::ack::events::PIXELS, &(header, frame))
+            .await
+        {
+            self.metrics.dropped.increment(1);
+            tracing::debug!(error = %e, "some sockets missed a binary pixels event");
+        }
     }
 
     async fn resync<A: Adapter>(&self, io: &SocketIo<A>, seq: u64) {

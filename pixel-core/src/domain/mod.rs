@@ -3,6 +3,7 @@
 //! the store and the services never see an out-of-range coordinate or colour.
 
 mod board;
+pub mod frame;
 mod history;
 mod update;
 
