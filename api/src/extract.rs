@@ -2,7 +2,8 @@
 //! bad request is answered in the error envelope like any other error.
 
 use axum::Json;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -27,5 +28,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonObject<T> {
         serde_json::from_value(v)
             .map(Self)
             .map_err(|e| ApiError::InvalidInput(e.to_string()))
+    }
+}
+
+/// A query string as `T`, rejected as `invalid_input` in the error envelope.
+/// Handlers that must answer a missing board (404) before a bad query take
+/// `Result<QueryParams<T>, ApiError>`.
+pub(crate) struct QueryParams<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| Self(q))
+            .map_err(|e| ApiError::InvalidInput(format!("bad query string: {}", e.body_text())))
     }
 }

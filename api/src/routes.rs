@@ -1,7 +1,6 @@
 //! HTTP handlers. Each parses its input, calls `accounts` or the game, and
 //! returns JSON; errors are [`ApiError`]s, rendered in one place.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::LazyLock;
 
@@ -22,7 +21,7 @@ use utoipa_axum::routes;
 use crate::accounts::{PublicUser, TokenBody};
 use crate::auth_outcomes::{self, AuthAction};
 use crate::error::ApiError;
-use crate::extract::JsonObject;
+use crate::extract::{JsonObject, QueryParams};
 use crate::openapi::{
     BadRequest, EmailTaken, Internal, InvalidCredentials, InvalidToken, NotFound, RateLimited,
     TooLarge, Unauthorized, Unavailable,
@@ -409,18 +408,30 @@ pub(crate) struct HistoryBody {
     updates: Vec<Update>,
 }
 
-/// A non-negative integer query parameter, or `default` when absent.
-fn query_number(
-    query: &HashMap<String, String>,
-    name: &str,
-    default: u64,
-) -> Result<u64, ApiError> {
-    match query.get(name) {
-        None => Ok(default),
-        Some(v) => v
-            .parse()
-            .map_err(|_| ApiError::InvalidInput(format!("{name} must be a non-negative integer"))),
-    }
+/// The query of `GET /api/boards/{board}/updates`. Each parameter is a
+/// non-negative integer; its own deserializer names it when it is not. A
+/// repeated parameter is refused (`invalid_input`), not last-one-wins.
+#[derive(Deserialize)]
+pub(crate) struct UpdatesQuery {
+    #[serde(default, deserialize_with = "since_param")]
+    since: Option<u64>,
+    #[serde(default, deserialize_with = "limit_param")]
+    limit: Option<u64>,
+}
+
+fn uint_param<'de, D: serde::Deserializer<'de>>(d: D, name: &str) -> Result<Option<u64>, D::Error> {
+    let raw = std::borrow::Cow::<'de, str>::deserialize(d)?;
+    raw.parse().map(Some).map_err(|_| {
+        serde::de::Error::custom(format_args!("{name} must be a non-negative integer"))
+    })
+}
+
+fn since_param<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    uint_param(d, "since")
+}
+
+fn limit_param<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    uint_param(d, "limit")
 }
 
 /// The retained history after `since`, a page at a time: what a client
@@ -446,16 +457,13 @@ fn query_number(
 async fn history(
     State(s): State<ApiState>,
     BoardPath(id): BoardPath,
-    query: Result<
-        axum::extract::Query<HashMap<String, String>>,
-        axum::extract::rejection::QueryRejection,
-    >,
+    query: Result<QueryParams<UpdatesQuery>, ApiError>,
 ) -> Result<Json<HistoryBody>, ApiError> {
+    // The board first: an unknown board is 404 whatever its query.
     let board = s.board(&id)?;
-    let axum::extract::Query(query) =
-        query.map_err(|e| ApiError::InvalidInput(format!("bad query string: {e}")))?;
-    let since = query_number(&query, "since", 0)?;
-    let limit = query_number(&query, "limit", HISTORY_PAGE as u64)?;
+    let QueryParams(query) = query?;
+    let since = query.since.unwrap_or(0);
+    let limit = query.limit.unwrap_or(HISTORY_PAGE as u64);
     if limit == 0 || limit > HISTORY_PAGE_MAX as u64 {
         return Err(ApiError::InvalidInput(format!(
             "limit must be 1..={HISTORY_PAGE_MAX}"
@@ -509,4 +517,41 @@ async fn pixels(
     headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
     crate::snapshot::snapshot(state, Path(id), headers).await
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::extract::Query;
+    use axum::http::Uri;
+
+    use super::UpdatesQuery;
+
+    fn query(q: &str) -> Result<(Option<u64>, Option<u64>), String> {
+        let uri: Uri = format!("/api/boards/main/updates{q}").parse().unwrap();
+        Query::<UpdatesQuery>::try_from_uri(&uri)
+            .map(|Query(q)| (q.since, q.limit))
+            .map_err(|e| e.body_text())
+    }
+
+    #[test]
+    fn updates_query_takes_non_negative_integers_or_nothing() {
+        assert_eq!(query(""), Ok((None, None)));
+        assert_eq!(query("?since=7&limit=10"), Ok((Some(7), Some(10))));
+        assert_eq!(query("?limit=0&other=x"), Ok((None, Some(0))));
+        for (bad, name) in [
+            ("?limit=x", "limit"),
+            ("?since=-1", "since"),
+            ("?since=1.5", "since"),
+            ("?since=", "since"),
+            ("?limit=99999999999999999999", "limit"),
+        ] {
+            let e = query(bad).unwrap_err();
+            assert!(
+                e.contains(&format!("{name} must be a non-negative integer")),
+                "{bad}: {e}"
+            );
+        }
+        let e = query("?since=1&since=2").unwrap_err();
+        assert!(e.contains("duplicate field `since`"), "{e}");
+    }
 }

@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = gateway::payload::leave(Some(&v));
     let _ = gateway::payload::auth(Some(&v));
     if let Ok(p) = gateway::payload::place(Some(&v)) {
-        let _ = pixel_core::domain::BoardId::parse(p.board);
+        let _ = pixel_core::domain::BoardId::parse(&p.board);
         if let Ok(c) = board.coord(p.x, p.y) {
             assert!(c.x < 64 && c.y < 48);
             assert_eq!(board.coord_of(board.index(c)), c);

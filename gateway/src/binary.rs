@@ -21,16 +21,18 @@ pub enum Encoding {
 }
 
 impl Encoding {
-    /// Parses the join payload's `encoding` (absent or null: JSON).
-    pub fn parse(v: Option<&serde_json::Value>) -> Result<Self, AckError> {
+    /// The join payload's `encoding` when it is a string.
+    pub fn parse(v: &str) -> Result<Self, AckError> {
         match v {
-            None | Some(serde_json::Value::Null) => Ok(Self::Json),
-            Some(serde_json::Value::String(s)) if s == "json" => Ok(Self::Json),
-            Some(serde_json::Value::String(s)) if s == "binary" => Ok(Self::Binary),
-            Some(_) => Err(AckError::invalid(
-                "`encoding` must be \"json\" or \"binary\"",
-            )),
+            "json" => Ok(Self::Json),
+            "binary" => Ok(Self::Binary),
+            _ => Err(Self::invalid()),
         }
+    }
+
+    /// The answer to an `encoding` that is neither `"json"` nor `"binary"`.
+    pub fn invalid() -> AckError {
+        AckError::invalid("`encoding` must be \"json\" or \"binary\"")
     }
 }
 

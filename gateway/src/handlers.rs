@@ -157,7 +157,7 @@ async fn join<A: Adapter>(
     let mut joined: Option<&Arc<Relay>> = None;
     let run = async |session: Arc<Session>| {
         let req = payload::join(data.as_ref().ok())?;
-        let board = gw.game.board(req.board)?;
+        let board = gw.game.board(&req.board)?;
         let relay = gw.relay(&board.id)?;
         // The relay puts the socket in the room at a known feed position:
         // its live updates start right after `seq`, so the ack's updates
@@ -212,7 +212,7 @@ async fn leave<A: Adapter>(
     State(gw): State<Arc<Gateway>>,
 ) {
     let run = async |session: Arc<Session>| {
-        let board = gw.game.board(payload::leave(data.as_ref().ok())?)?;
+        let board = gw.game.board(&payload::leave(data.as_ref().ok())?)?;
         if !session.leave(&board.id) {
             return Err(not_joined());
         }
@@ -248,7 +248,7 @@ async fn place<A: Adapter>(
 ) {
     let run = async |session: Arc<Session>| {
         let req = payload::place(data.as_ref().ok())?;
-        let board = gw.game.board(req.board)?;
+        let board = gw.game.board(&req.board)?;
         let coord = board.coord(req.x, req.y).map_err(AckError::invalid)?;
         let color = board.color(req.color).map_err(AckError::invalid)?;
         let player = session.player(gw.game.now())?;
@@ -284,7 +284,7 @@ async fn auth<A: Adapter>(
 ) {
     let run = async |session: Arc<Session>| {
         let token = payload::auth(data.as_ref().ok())?;
-        let claims = gw.tokens.verify(token)?;
+        let claims = gw.tokens.verify(&token)?;
         session.set_identity(Identity::from(claims));
         Ok(Ack::Done(Done::default()))
     };

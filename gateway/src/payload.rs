@@ -2,90 +2,250 @@
 //! JSON; anything that is not exactly the contract's shape becomes an
 //! `invalid_input` ack with a message saying what was wrong. Board lookup and
 //! range checks happen against the board in the handlers.
+//!
+//! Each payload is a `#[derive(Deserialize)]` struct whose fields are a
+//! [`Field`]: a field never fails to deserialize, it records what it held
+//! (absent, `null`, the right type, something else). The typed request is
+//! then checked in the contract's field order, so the message names the same
+//! field whatever order the client wrote the keys in. Unknown keys are
+//! ignored, as they always were.
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
 
 use crate::ack::AckError;
+use crate::binary::Encoding;
 
-fn object(v: Option<&Value>) -> Result<&Map<String, Value>, AckError> {
-    v.and_then(Value::as_object)
-        .ok_or_else(|| AckError::invalid("payload must be a JSON object"))
+/// What a payload field held. Deserializing never fails: the check that
+/// follows turns the wrong cases into the contract's messages.
+#[derive(Debug, Default, PartialEq, Eq)]
+enum Field<T> {
+    #[default]
+    Absent,
+    Null,
+    Valid(T),
+    Invalid,
 }
 
-fn board_field(o: &Map<String, Value>) -> Result<&str, AckError> {
-    o.get("board")
-        .and_then(Value::as_str)
-        .ok_or_else(|| AckError::invalid("`board` must be a string"))
-}
-
-/// A non-negative integer field (JSON floats such as `1.5` or `1e3` are
-/// refused; `2.0` is accepted as what it says).
-fn uint_field(o: &Map<String, Value>, name: &str) -> Result<u64, AckError> {
-    let v = o
-        .get(name)
-        .ok_or_else(|| AckError::invalid(format!("`{name}` is required")))?;
-    as_uint(v).ok_or_else(|| AckError::invalid(format!("`{name}` must be a non-negative integer")))
-}
-
-fn as_uint(v: &Value) -> Option<u64> {
-    if let Some(n) = v.as_u64() {
-        return Some(n);
+/// A JSON scalar a [`Field`] can hold; every other JSON value is `Invalid`.
+trait Scalar<'de>: Sized {
+    fn from_u64(_: u64) -> Option<Self> {
+        None
     }
-    let f = v.as_f64()?;
-    (f >= 0.0 && f.fract() == 0.0 && f <= u32::MAX as f64).then_some(f as u64)
+    fn from_f64(_: f64) -> Option<Self> {
+        None
+    }
+    fn from_str(_: Cow<'de, str>) -> Option<Self> {
+        None
+    }
+}
+
+/// A non-negative integer (JSON floats such as `1.5` are refused; `2.0` is
+/// accepted as what it says, up to `u32::MAX`).
+impl Scalar<'_> for u64 {
+    fn from_u64(v: u64) -> Option<Self> {
+        Some(v)
+    }
+    fn from_f64(f: f64) -> Option<Self> {
+        (f >= 0.0 && f.fract() == 0.0 && f <= u32::MAX as f64).then_some(f as u64)
+    }
+}
+
+/// A string, borrowed from the payload when the deserializer allows it.
+impl<'de: 'a, 'a> Scalar<'de> for Cow<'a, str> {
+    fn from_str(s: Cow<'de, str>) -> Option<Self> {
+        Some(s)
+    }
+}
+
+struct FieldVisitor<T>(PhantomData<T>);
+
+impl<T> FieldVisitor<T> {
+    fn classify(v: Option<T>) -> Field<T> {
+        v.map_or(Field::Invalid, Field::Valid)
+    }
+}
+
+impl<'de, T: Scalar<'de>> Visitor<'de> for FieldVisitor<T> {
+    type Value = Field<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Field<T>, E> {
+        Ok(Field::Invalid)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Field<T>, E> {
+        Ok(u64::try_from(v).map_or(Field::Invalid, |v| Self::classify(T::from_u64(v))))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Field<T>, E> {
+        Ok(Self::classify(T::from_u64(v)))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Field<T>, E> {
+        Ok(Self::classify(T::from_f64(v)))
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Field<T>, E> {
+        Ok(Self::classify(T::from_str(Cow::Borrowed(v))))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Field<T>, E> {
+        Ok(Self::classify(T::from_str(Cow::Owned(v.to_owned()))))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Field<T>, E> {
+        Ok(Self::classify(T::from_str(Cow::Owned(v))))
+    }
+    fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Field<T>, E> {
+        Ok(Field::Invalid)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Field<T>, E> {
+        Ok(Field::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Field<T>, E> {
+        Ok(Field::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Field<T>, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Field<T>, S::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Field::Invalid)
+    }
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Field<T>, M::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Field::Invalid)
+    }
+}
+
+impl<'de, T: Scalar<'de>> Deserialize<'de> for Field<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(FieldVisitor(PhantomData))
+    }
+}
+
+/// The payload as its typed fields. Only an object is a payload: serde
+/// would otherwise take a struct from a JSON array too.
+fn fields<'a, F: Deserialize<'a>>(v: Option<&'a Value>) -> Result<F, AckError> {
+    let v = v
+        .filter(|v| v.is_object())
+        .ok_or_else(|| AckError::invalid("payload must be a JSON object"))?;
+    F::deserialize(v).map_err(|e| AckError::invalid(e.to_string()))
+}
+
+fn board(f: Field<Cow<'_, str>>) -> Result<Cow<'_, str>, AckError> {
+    match f {
+        Field::Valid(b) => Ok(b),
+        _ => Err(AckError::invalid("`board` must be a string")),
+    }
+}
+
+fn required_uint(f: Field<u64>, name: &str) -> Result<u64, AckError> {
+    match f {
+        Field::Valid(n) => Ok(n),
+        Field::Absent => Err(AckError::invalid(format!("`{name}` is required"))),
+        Field::Null | Field::Invalid => Err(AckError::invalid(format!(
+            "`{name}` must be a non-negative integer"
+        ))),
+    }
+}
+
+/// `join`: `{"board", "since"?, "encoding"?}`.
+#[derive(Deserialize)]
+struct JoinPayload<'a> {
+    #[serde(default, borrow)]
+    board: Field<Cow<'a, str>>,
+    #[serde(default)]
+    since: Field<u64>,
+    #[serde(default, borrow)]
+    encoding: Field<Cow<'a, str>>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct JoinRequest<'a> {
-    pub board: &'a str,
+    pub board: Cow<'a, str>,
     pub since: Option<u64>,
-    pub encoding: crate::binary::Encoding,
+    pub encoding: Encoding,
 }
 
 pub fn join(v: Option<&Value>) -> Result<JoinRequest<'_>, AckError> {
-    let o = object(v)?;
-    let since = match o.get("since") {
-        None | Some(Value::Null) => None,
-        Some(s) => Some(
-            as_uint(s)
-                .ok_or_else(|| AckError::invalid("`since` must be a non-negative integer"))?,
-        ),
+    let p: JoinPayload<'_> = fields(v)?;
+    let since = match p.since {
+        Field::Absent | Field::Null => None,
+        Field::Valid(n) => Some(n),
+        Field::Invalid => return Err(AckError::invalid("`since` must be a non-negative integer")),
+    };
+    let board = board(p.board)?;
+    let encoding = match p.encoding {
+        Field::Absent | Field::Null => Encoding::Json,
+        Field::Valid(e) => Encoding::parse(&e)?,
+        Field::Invalid => return Err(Encoding::invalid()),
     };
     Ok(JoinRequest {
-        board: board_field(o)?,
+        board,
         since,
-        encoding: crate::binary::Encoding::parse(o.get("encoding"))?,
+        encoding,
     })
 }
 
-pub fn leave(v: Option<&Value>) -> Result<&str, AckError> {
-    board_field(object(v)?)
+/// `leave`: `{"board"}`.
+#[derive(Deserialize)]
+struct LeavePayload<'a> {
+    #[serde(default, borrow)]
+    board: Field<Cow<'a, str>>,
+}
+
+pub fn leave(v: Option<&Value>) -> Result<Cow<'_, str>, AckError> {
+    let p: LeavePayload<'_> = fields(v)?;
+    board(p.board)
+}
+
+/// `place`: `{"board", "x", "y", "color"}`.
+#[derive(Deserialize)]
+struct PlacePayload<'a> {
+    #[serde(default, borrow)]
+    board: Field<Cow<'a, str>>,
+    #[serde(default)]
+    x: Field<u64>,
+    #[serde(default)]
+    y: Field<u64>,
+    #[serde(default)]
+    color: Field<u64>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct PlaceRequest<'a> {
-    pub board: &'a str,
+    pub board: Cow<'a, str>,
     pub x: u64,
     pub y: u64,
     pub color: u64,
 }
 
 pub fn place(v: Option<&Value>) -> Result<PlaceRequest<'_>, AckError> {
-    let o = object(v)?;
+    let p: PlacePayload<'_> = fields(v)?;
     Ok(PlaceRequest {
-        board: board_field(o)?,
-        x: uint_field(o, "x")?,
-        y: uint_field(o, "y")?,
-        color: uint_field(o, "color")?,
+        board: board(p.board)?,
+        x: required_uint(p.x, "x")?,
+        y: required_uint(p.y, "y")?,
+        color: required_uint(p.color, "color")?,
     })
 }
 
-pub fn auth(v: Option<&Value>) -> Result<&str, AckError> {
-    object(v)?
-        .get("token")
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| AckError::invalid("`token` must be a non-empty string"))
+/// `auth`: `{"token"}`.
+#[derive(Deserialize)]
+struct AuthPayload<'a> {
+    #[serde(default, borrow)]
+    token: Field<Cow<'a, str>>,
+}
+
+pub fn auth(v: Option<&Value>) -> Result<Cow<'_, str>, AckError> {
+    let p: AuthPayload<'_> = fields(v)?;
+    match p.token {
+        Field::Valid(t) if !t.is_empty() => Ok(t),
+        _ => Err(AckError::invalid("`token` must be a non-empty string")),
+    }
 }
 
 #[cfg(test)]
@@ -99,7 +259,7 @@ mod tests {
         assert_eq!(
             place(Some(&v)).unwrap(),
             PlaceRequest {
-                board: "main",
+                board: "main".into(),
                 x: 1,
                 y: 2,
                 color: 3
@@ -146,7 +306,6 @@ mod tests {
 
     #[test]
     fn join_encoding_is_json_unless_binary_is_asked_for() {
-        use crate::binary::Encoding;
         let enc = |v| join(Some(&v)).map(|r| r.encoding);
         assert_eq!(enc(json!({"board": "b"})).unwrap(), Encoding::Json);
         assert_eq!(
@@ -171,5 +330,100 @@ mod tests {
         assert!(auth(Some(&json!({"token": ""}))).is_err());
         assert!(auth(Some(&json!({"token": 5}))).is_err());
         assert!(auth(Some(&json!({}))).is_err());
+    }
+
+    fn message(r: Result<impl fmt::Debug, AckError>) -> String {
+        r.unwrap_err().message
+    }
+
+    #[test]
+    fn place_names_the_first_wrong_field_in_the_contract_order() {
+        // Keys in any order; the board is checked first, then x, y, color.
+        let v = json!({"color": "red", "y": -1, "x": 1.5});
+        assert_eq!(message(place(Some(&v))), "`board` must be a string");
+        let v = json!({"color": "red", "y": -1, "board": "main"});
+        assert_eq!(message(place(Some(&v))), "`x` is required");
+        let v = json!({"color": null, "y": 2, "x": 1, "board": "main"});
+        assert_eq!(
+            message(place(Some(&v))),
+            "`color` must be a non-negative integer"
+        );
+        let v = json!({"y": [1], "x": 1, "board": "main", "color": 1});
+        assert_eq!(
+            message(place(Some(&v))),
+            "`y` must be a non-negative integer"
+        );
+    }
+
+    #[test]
+    fn place_integers_are_whole_non_negative_numbers() {
+        let at =
+            |x: Value| place(Some(&json!({"board": "b", "x": x, "y": 0, "color": 1}))).map(|p| p.x);
+        assert_eq!(at(json!(2.0)).unwrap(), 2);
+        assert_eq!(at(json!(-0.0)).unwrap(), 0);
+        assert_eq!(at(json!(u64::MAX)).unwrap(), u64::MAX);
+        assert_eq!(at(json!(f64::from(u32::MAX))).unwrap(), u64::from(u32::MAX));
+        for bad in [
+            json!(1.5),
+            json!(-1),
+            json!(-2.0),
+            json!(f64::from(u32::MAX) + 1.0),
+            json!(true),
+            json!({"n": 1}),
+        ] {
+            assert!(at(bad.clone()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_an_object_is_a_payload() {
+        // serde takes a struct from a sequence; the contract does not.
+        for bad in [
+            json!(["main", 1, 2, 3]),
+            json!(["b"]),
+            json!(7),
+            json!(null),
+        ] {
+            assert_eq!(message(place(Some(&bad))), "payload must be a JSON object");
+            assert_eq!(message(join(Some(&bad))), "payload must be a JSON object");
+            assert_eq!(message(leave(Some(&bad))), "payload must be a JSON object");
+            assert_eq!(message(auth(Some(&bad))), "payload must be a JSON object");
+        }
+        assert_eq!(message(leave(None)), "payload must be a JSON object");
+    }
+
+    #[test]
+    fn unknown_keys_are_ignored() {
+        let v = json!({"board": "b", "x": 1, "y": 2, "color": 3, "extra": {"deep": [1]}});
+        assert_eq!(place(Some(&v)).unwrap().color, 3);
+        assert_eq!(leave(Some(&json!({"board": "b", "x": 1}))).unwrap(), "b");
+    }
+
+    #[test]
+    fn join_checks_since_before_board() {
+        let v = json!({"since": "7"});
+        assert_eq!(
+            message(join(Some(&v))),
+            "`since` must be a non-negative integer"
+        );
+        assert_eq!(message(join(Some(&json!({})))), "`board` must be a string");
+        assert_eq!(
+            join(Some(&json!({"board": "b", "since": 3.0})))
+                .unwrap()
+                .since,
+            Some(3)
+        );
+    }
+
+    #[test]
+    fn strings_borrow_from_the_payload_and_still_parse_when_owned() {
+        let v = json!({"board": "main", "x": 1, "y": 2, "color": 3});
+        assert!(matches!(
+            place(Some(&v)).unwrap().board,
+            Cow::Borrowed("main")
+        ));
+        // A deserializer that cannot lend (an escaped string) hands over a copy.
+        let p: LeavePayload<'_> = serde_json::from_str(r#"{"board": "m\u0061in"}"#).unwrap();
+        assert_eq!(p.board, Field::Valid(Cow::Owned("main".to_owned())));
     }
 }
