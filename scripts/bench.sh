@@ -22,6 +22,7 @@
 # once per group of server settings, and stops everything it started.
 # Scenarios, in order:
 #   standalone  fanout, idle RSS, place | fill, snapshot | decay steady
+#               | churn (connect → join → disconnect loops)
 #   cluster     fanout on gateway 1, fanout through nginx over 3 gateways,
 #               idle RSS of gateway 1, place on gateway 1 | fill, snapshot
 #               | decay steady, decay backlog (worker paused and resumed)
@@ -34,7 +35,7 @@ ROOT=$PWD
 MODE=full
 ONLY=""
 usage() {
-  sed -n '2,29p' "$0"
+  sed -n '2,30p' "$0"
   exit 2
 }
 case ${1:-} in
@@ -55,6 +56,7 @@ if [ "${1:-}" = --only ]; then
 fi
 ALL_NAMES=(standalone-fanout standalone-idle standalone-place standalone-fill
   standalone-snapshot-1-plain standalone-snapshot-2-conditional standalone-decay-steady
+  standalone-churn
   cluster-fanout-gateway cluster-fanout-nginx cluster-idle cluster-place cluster-fill
   cluster-snapshot-1-plain cluster-snapshot-2-conditional cluster-decay-steady
   cluster-decay-backlog)
@@ -82,21 +84,21 @@ case $MODE in
     BOARD=500 FANOUT_WATCHERS=1000 FANOUT_PLACERS=10 FANOUT_RATE=200 FANOUT_S=10
     IDLE_CONNS=10000 PLACE_SOCKETS=50 PLACE_RATE=10000 PLACE_S=10
     SNAP_CLIENTS=16 SNAP_S=10 DECAY_TTL_MS=2000 DECAY_RATE=200 DECAY_S=10
-    BACKLOG=50000 SOURCES=16
+    BACKLOG=50000 SOURCES=16 CHURN_LOOPS=64 CHURN_S=10
     ;;
   quick)
     PROFILE=release RUNS=1
     BOARD=500 FANOUT_WATCHERS=300 FANOUT_PLACERS=6 FANOUT_RATE=200 FANOUT_S=5
     IDLE_CONNS=2000 PLACE_SOCKETS=50 PLACE_RATE=5000 PLACE_S=5
     SNAP_CLIENTS=16 SNAP_S=5 DECAY_TTL_MS=1500 DECAY_RATE=200 DECAY_S=4
-    BACKLOG=10000 SOURCES=16
+    BACKLOG=10000 SOURCES=16 CHURN_LOOPS=64 CHURN_S=5
     ;;
   smoke)
     PROFILE=debug RUNS=1
     BOARD=64 FANOUT_WATCHERS=20 FANOUT_PLACERS=2 FANOUT_RATE=50 FANOUT_S=2
     IDLE_CONNS=100 PLACE_SOCKETS=4 PLACE_RATE=200 PLACE_S=2
     SNAP_CLIENTS=2 SNAP_S=1 DECAY_TTL_MS=1000 DECAY_RATE=50 DECAY_S=2
-    BACKLOG=500 SOURCES=4
+    BACKLOG=500 SOURCES=4 CHURN_LOOPS=8 CHURN_S=2
     ;;
 esac
 
@@ -250,6 +252,18 @@ if wanted standalone-decay-steady; then
   standalone_down
 fi
 
+# Churn on a fresh server of its own (no connections left by the other
+# scenarios). MAX_CONNECTIONS_PER_ADDRESS=0 above: the loops share the
+# few source addresses, so a per-address cap would refuse them.
+if wanted standalone-churn; then
+  log "standalone: churn"
+  settings 1 3600000
+  standalone_up "$SA_PORT"
+  bench 08-standalone-churn churn --ws "$SA_WS" --api "$SA_API" --label standalone --server "$S" \
+    --pids "$(sa_pids)" --concurrency "$CHURN_LOOPS" --duration-s "$CHURN_S"
+  standalone_down
+fi
+
 # ---------------------------------------------------------------- cluster
 # cluster_up NAME GATEWAYS: a fresh cluster (own Redis, free ports) with
 # the current settings.
@@ -342,7 +356,7 @@ case $MODE in
 esac
 mkdir -p bench/results
 EXPECT=""
-[ "$MODE" = smoke ] && EXPECT="fanout,idle,place,fill,snapshot-plain,snapshot-conditional,decay-steady,decay-backlog"
+[ "$MODE" = smoke ] && EXPECT="fanout,idle,place,fill,snapshot-plain,snapshot-conditional,decay-steady,decay-backlog,churn"
 "$BENCH" report --dir "$RESULTS" --md "$MD" --json "$JSON" --mode "$MODE" --expect "$EXPECT" \
   --note "The load generator runs on the same machine and shares its $(nproc) cores with the servers it measures." \
   --note "Each scenario ran $RUNS time(s); the table shows the median (each figure on its own) and every run." \

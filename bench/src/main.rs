@@ -13,8 +13,8 @@ use serde_json::{Map, Value, json};
 
 use bench::{report, scenarios, stats};
 use scenarios::{
-    Common, DecayBacklogArgs, DecaySteadyArgs, FanoutArgs, FillArgs, IdleArgs, PlaceArgs,
-    SnapshotArgs,
+    ChurnArgs, Common, DecayBacklogArgs, DecaySteadyArgs, FanoutArgs, FillArgs, IdleArgs,
+    PlaceArgs, SnapshotArgs,
 };
 
 #[derive(Parser)]
@@ -40,6 +40,14 @@ enum Cmd {
         common: Common,
         #[command(flatten)]
         args: IdleArgs,
+    },
+    /// Connection churn: concurrent loops of connect → join → disconnect;
+    /// cycles/s, failures, connect-to-join-ack latency.
+    Churn {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: ChurnArgs,
     },
     /// Placements/s and ack latency (open loop, cooldown checked).
     Place {
@@ -97,6 +105,12 @@ fn main() -> Result<()> {
             Cmd::Idle { common, args } => {
                 run("idle", &common, &args, async || {
                     scenarios::idle(&common, &args).await
+                })
+                .await
+            }
+            Cmd::Churn { common, args } => {
+                run("churn", &common, &args, async || {
+                    scenarios::churn(&common, &args).await
                 })
                 .await
             }

@@ -114,6 +114,28 @@ const FIGURES: &[(&str, &str, &str, &str, bool)] = &[
     ),
     ("idle", "joins_per_s", "connect + join /s", "—", false),
     (
+        "churn",
+        "cycles_per_s",
+        "connect → join → disconnect cycles/s",
+        "no worse than engineioxide 0.17.9",
+        true,
+    ),
+    ("churn", "failures", "failed cycles", "0", true),
+    (
+        "churn",
+        "join_p50_ms",
+        "connect → join ack p50, ms",
+        "—",
+        true,
+    ),
+    (
+        "churn",
+        "join_p99_ms",
+        "connect → join ack p99, ms",
+        "—",
+        true,
+    ),
+    (
         "place",
         "ok_per_s",
         "placements ok/s",

@@ -10,6 +10,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use tokio::sync::{Semaphore, watch};
@@ -1013,5 +1014,152 @@ pub async fn decay_backlog(c: &Common, a: &DecayBacklogArgs) -> Result<Map<Strin
         out.insert("clear_s".into(), num(secs(last - first)));
     }
     watcher_figures(&mut out, std::slice::from_ref(&w));
+    Ok(out)
+}
+
+// ---------------------------------------------------------------- churn
+
+#[derive(Debug, Clone, clap::Args, Serialize)]
+pub struct ChurnArgs {
+    /// Concurrent loops, each connect → join → disconnect, over and over.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    #[arg(long, default_value_t = 10.0)]
+    pub duration_s: f64,
+    /// Longest a cycle may take before it counts as failed, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub cycle_timeout_s: f64,
+}
+
+/// What one churn loop saw.
+#[derive(Default)]
+struct ChurnStats {
+    cycles: u64,
+    failures: u64,
+    errors: BTreeMap<String, u64>,
+    /// TCP connect to join ack, microseconds.
+    join_us: Vec<u32>,
+    /// The whole cycle, disconnect included, microseconds.
+    cycle_us: Vec<u32>,
+}
+
+/// One cycle: WebSocket + Engine.IO open + Socket.IO connect, `join`, and
+/// a clean close (the close frame sent, the server's close awaited, so the
+/// server has dropped the session before the loop goes round again).
+async fn churn_cycle(ep: &Endpoint, i: usize, board: &str) -> Result<u32> {
+    let t = now_ns();
+    let (mut ws, _) = connect_watcher(ep, i, board).await?;
+    let join_us = ((now_ns() - t) / 1000).min(u64::from(u32::MAX)) as u32;
+    ws.close(None).await.context("close")?;
+    while let Some(m) = ws.next().await {
+        if m.is_err() {
+            break;
+        }
+    }
+    Ok(join_us)
+}
+
+/// The first words of an error, so that like failures count together.
+fn error_kind(e: &anyhow::Error) -> String {
+    let s = format!("{e:#}");
+    s.split([':', '('])
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+pub async fn churn(c: &Common, a: &ChurnArgs) -> Result<Map<String, Value>> {
+    if a.concurrency == 0 {
+        bail!("--concurrency must be at least 1");
+    }
+    if !(a.duration_s.is_finite() && a.duration_s > 0.0) {
+        bail!("--duration-s must be a positive number of seconds");
+    }
+    let ep = c.endpoint();
+    // One cycle first: a server that refuses every join fails the run
+    // rather than reporting a rate of failures.
+    churn_cycle(&ep, 0, &c.board)
+        .await
+        .context("first connect/join/disconnect cycle")?;
+    let cpu = CpuMeter::start(&c.pids());
+    let t0 = Instant::now();
+    let deadline = t0 + Duration::from_secs_f64(a.duration_s);
+    let timeout = Duration::from_secs_f64(a.cycle_timeout_s.max(0.1));
+    let tasks: Vec<_> = (0..a.concurrency)
+        .map(|k| {
+            let ep = ep.clone();
+            let board = c.board.clone();
+            let n = a.concurrency;
+            tokio::spawn(async move {
+                let mut st = ChurnStats::default();
+                // Loop k's i-th cycle comes from source (k + i·n): the loops
+                // rotate over every source address.
+                let mut i = k;
+                while Instant::now() < deadline {
+                    let t = now_ns();
+                    let r = tokio::time::timeout(timeout, churn_cycle(&ep, i, &board)).await;
+                    i += n;
+                    match r {
+                        Ok(Ok(join_us)) => {
+                            st.cycles += 1;
+                            st.join_us.push(join_us);
+                            st.cycle_us
+                                .push(((now_ns() - t) / 1000).min(u64::from(u32::MAX)) as u32);
+                        }
+                        Ok(Err(e)) => {
+                            st.failures += 1;
+                            *st.errors.entry(error_kind(&e)).or_default() += 1;
+                            // A refusing server is not hammered in a tight loop.
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                        Err(_) => {
+                            st.failures += 1;
+                            *st.errors.entry("cycle timeout".into()).or_default() += 1;
+                        }
+                    }
+                }
+                st
+            })
+        })
+        .collect();
+    let stats = join_all(tasks).await;
+    let elapsed = t0.elapsed().as_secs_f64();
+    let mut out = Map::new();
+    cpu.finish(&mut out);
+    if stats.len() != a.concurrency {
+        bail!("{} churn loops panicked", a.concurrency - stats.len());
+    }
+    let cycles: u64 = stats.iter().map(|s| s.cycles).sum();
+    let failures: u64 = stats.iter().map(|s| s.failures).sum();
+    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+    for s in &stats {
+        for (k, v) in &s.errors {
+            *errors.entry(k.clone()).or_default() += v;
+        }
+    }
+    out.insert("concurrency".into(), a.concurrency.into());
+    out.insert("elapsed_s".into(), num(elapsed));
+    out.insert("cycles".into(), cycles.into());
+    out.insert("failures".into(), failures.into());
+    out.insert(
+        "cycles_per_s".into(),
+        num(cycles as f64 / elapsed.max(1e-3)),
+    );
+    out.insert(
+        "failure_ratio".into(),
+        num(failures as f64 / (cycles + failures).max(1) as f64),
+    );
+    let mut join: Vec<u32> = stats
+        .iter()
+        .flat_map(|s| s.join_us.iter().copied())
+        .collect();
+    latency_ms(&mut out, "join", &mut join);
+    let mut cycle: Vec<u32> = stats
+        .iter()
+        .flat_map(|s| s.cycle_us.iter().copied())
+        .collect();
+    latency_ms(&mut out, "cycle", &mut cycle);
+    out.insert("errors".into(), json!(errors));
     Ok(out)
 }
