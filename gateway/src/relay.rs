@@ -78,7 +78,12 @@ pub(crate) fn local_room<A: Adapter>(
     io: &SocketIo<A>,
     board: &BoardId,
 ) -> Option<BroadcastOperators<A>> {
-    Some(io.of("/")?.local().to(room(board)))
+    local_to(io, room(board))
+}
+
+/// Room `name` on this node only, or `None` once the namespace is closed.
+fn local_to<A: Adapter>(io: &SocketIo<A>, name: String) -> Option<BroadcastOperators<A>> {
+    Some(io.of("/")?.local().to(name))
 }
 
 /// The board's room on every node (through the adapter), or `None` once
@@ -317,9 +322,14 @@ impl Relay {
     }
 
     /// Emits `updates` as one binary frame to the board's binary watchers
-    /// on this node (encoded once for all of them).
+    /// on this node (encoded once for all of them, and not at all when this
+    /// node has none).
     async fn deliver_binary<A: Adapter>(&self, io: &SocketIo<A>, updates: &[Update]) {
         let board = &self.board.id;
+        let any = local_to(io, binary::room(board)).is_some_and(|w| !w.sockets().is_empty());
+        if !any {
+            return;
+        }
         let frame = match binary::encode(&self.board, updates) {
             Ok(frame) => frame,
             Err(e) => {
@@ -328,12 +338,10 @@ impl Relay {
             }
         };
         let header = binary::FrameHeader { board };
-        let Some(ns) = io.of("/") else {
+        let Some(watchers) = local_to(io, binary::room(board)) else {
             return; // shutting down (see `local_room`)
         };
-        if let Err(e) = ns
-            .local()
-            .to(binary::room(board))
+        if let Err(e) = watchers
             .emit(crate::ack::events::PIXELS, &(header, frame))
             .await
         {
