@@ -296,6 +296,10 @@ impl Relay {
             self.resync(io, first.seq - 1).await;
         }
         let board = &self.board.id;
+        // Binary watchers (also in the board's room) get the batch as a
+        // frame; the JSON events skip them. Looked up once a batch, so a
+        // board without binary watchers here pays for no `except`.
+        let binary = local_to(io, binary::room(board)).is_some_and(|w| !w.sockets().is_empty());
         for chunk in chunks(&updates, EVENT_BYTES) {
             let event = PixelsEvent {
                 board,
@@ -304,11 +308,12 @@ impl Relay {
             let Some(watchers) = local_room(io, board) else {
                 return;
             };
-            if let Err(e) = watchers
-                .except(binary::room(board))
-                .emit(crate::ack::events::PIXELS, &event)
-                .await
-            {
+            let watchers = if binary {
+                watchers.except(binary::room(board))
+            } else {
+                watchers
+            };
+            if let Err(e) = watchers.emit(crate::ack::events::PIXELS, &event).await {
                 // Only sockets whose send buffer is full miss it; they see
                 // the hole by seq and catch up with `join since`.
                 self.metrics.dropped.increment(1);
@@ -316,20 +321,17 @@ impl Relay {
             }
             self.metrics.events.increment(1);
         }
-        self.deliver_binary(io, &updates).await;
+        if binary {
+            self.deliver_binary(io, &updates).await;
+        }
         self.metrics.updates.increment(updates.len() as u64);
         *position = updates.last().map_or(*position, |u| u.seq);
     }
 
     /// Emits `updates` as one binary frame to the board's binary watchers
-    /// on this node (encoded once for all of them, and not at all when this
-    /// node has none).
+    /// on this node (encoded once for all of them).
     async fn deliver_binary<A: Adapter>(&self, io: &SocketIo<A>, updates: &[Update]) {
         let board = &self.board.id;
-        let any = local_to(io, binary::room(board)).is_some_and(|w| !w.sockets().is_empty());
-        if !any {
-            return;
-        }
         let frame = match binary::encode(&self.board, updates) {
             Ok(frame) => frame,
             Err(e) => {
