@@ -10,7 +10,7 @@ use http_body_util::Full;
 use pin_project_lite::pin_project;
 
 pin_project! {
-    /// The body of a response of [`EngineIoService`](crate::service::EngineIoService).
+    /// The body of a response of the Engine.IO service (`EngineIoService`).
     #[project = BodyProj]
     pub enum ResponseBody<B> {
         /// No body.

@@ -5,19 +5,37 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: the settings (ping interval and timeout, payload limits).
-//! - [`handler`]: what the application (socketioxide) implements.
-//! - [`socket`]: a session as the application sees it: emit, reserve, close.
-//! - `queue`: the per-session send queue. It owns no memory while empty.
-//! - `packet`: the Engine.IO packet codec and the long-polling payloads.
-//! - `engine`: the session table; opening and closing sessions.
-//! - [`service`]: the HTTP entry point: request parsing and dispatch.
-//! - `polling`: the long-polling transport (handshake, GET, POST).
-//! - `ws`: the WebSocket transport: handshake, frames, the probe/upgrade
-//!   sequence and the one task that reads, writes and keeps the heartbeat.
-//! - [`layer`]: the tower layer.
-//! - `harness`: sessions without a transport (`Socket::new_dummy`), for
-//!   the application's tests.
+//! The modules stand in layers, and every import points down a layer (or
+//! across, within one): a lower layer never names a higher one. Where a
+//! lower layer must reach a higher one at run time (a socket closing its
+//! session in the engine's table), the higher one hands it a closure.
+//!
+//! 1. The wire and the settings; they know nothing of sessions.
+//!    - [`config`]: the settings (ping interval and timeout, payload limits).
+//!    - `frame`: WebSocket framing (RFC 6455): server frames, a broadcast's
+//!      frame made once, and the connection that reads client frames.
+//!    - `packet`: the Engine.IO packet codec and the long-polling payloads
+//!      (a packet framed for WebSocket reads its payload from `frame`).
+//!    - `body`: the response body of the service.
+//!    - `error`: the refusals of requests, shared by both transports and
+//!      the HTTP entry (public as `service::RequestError`).
+//! 2. A session.
+//!    - `queue`: the per-session send queue. It owns no memory while empty.
+//!    - [`socket`]: a session as the application sees it: emit, reserve,
+//!      close. Closing calls back through a closure the engine gives it.
+//!    - [`handler`]: what the application (socketioxide) implements.
+//!    - `harness`: sessions without a transport (`Socket::new_dummy`), for
+//!      the application's tests.
+//! 3. `engine`: the session table; opening and closing sessions.
+//! 4. The transports, each given the engine and a request or a stream.
+//!    - `polling`: the long-polling transport (handshake, GET, POST).
+//!    - `ws`: the WebSocket transport: handshake, the probe/upgrade
+//!      sequence and the one task that reads, writes and keeps the
+//!      heartbeat.
+//! 5. The entry points.
+//!    - [`service`]: the HTTP entry point: request parsing and dispatch to
+//!      a transport.
+//!    - [`layer`]: the tower layer over the service.
 //!
 //! # Invariants
 //!
@@ -47,6 +65,8 @@ pub mod sid {
 
 mod body;
 mod engine;
+mod error;
+mod frame;
 mod harness;
 mod packet;
 mod polling;

@@ -10,6 +10,8 @@ use base64::{Engine as _, engine::general_purpose::STANDARD};
 use bytes::{BufMut, Bytes, BytesMut};
 use engineioxide_core::Str;
 
+use crate::frame::frame_payload;
+
 /// The payload separator of long-polling.
 pub(crate) const SEPARATOR: u8 = 0x1e;
 
@@ -112,7 +114,7 @@ impl Packet {
             Packet::Noop => out.put_u8(b'6'),
             // Framed for a session that was upgrading; its payload is the
             // packet's text.
-            Packet::WsFrame(frame) => out.put_slice(crate::ws::frame_payload(frame)),
+            Packet::WsFrame(frame) => out.put_slice(frame_payload(frame)),
         }
     }
 
@@ -123,7 +125,7 @@ impl Packet {
             Packet::Message(s) => 1 + s.len(),
             Packet::Binary(b) => 1 + base64::encoded_len(b.len(), true).unwrap_or(0),
             Packet::PingProbe | Packet::PongProbe => 6,
-            Packet::WsFrame(frame) => crate::ws::frame_payload(frame).len(),
+            Packet::WsFrame(frame) => frame_payload(frame).len(),
             _ => 1,
         }
     }

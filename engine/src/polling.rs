@@ -19,9 +19,9 @@ use http_body::Body;
 use http_body_util::{BodyExt, Full};
 
 use crate::engine::{Engine, SocketOf};
+use crate::error::RequestError;
 use crate::handler::EngineIoHandler;
 use crate::packet::{Packet, decode_payload, encode_payload};
-use crate::service::RequestError;
 use crate::socket::{DisconnectReason, Socket};
 
 fn ok(body: Bytes) -> Response<Full<Bytes>> {

@@ -14,6 +14,7 @@ use tokio::task::AbortHandle;
 
 pub use engineioxide_core::Sid;
 
+use crate::frame::frame_message;
 use crate::packet::Packet;
 use crate::queue::{Entry, Queue};
 
@@ -87,10 +88,10 @@ impl Drop for Permit<'_> {
 }
 
 /// A message as queued: for a WebSocket session already framed (the frame
-/// of a broadcast is made once, see `ws::frame_message`).
+/// of a broadcast is made once, see `frame::frame_message`).
 fn message_packet(msg: Str, framed: bool) -> Packet {
     if framed {
-        Packet::WsFrame(crate::ws::frame_message(&msg))
+        Packet::WsFrame(frame_message(&msg))
     } else {
         Packet::Message(msg)
     }
