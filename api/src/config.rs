@@ -76,3 +76,13 @@ pub struct ApiConfig {
     #[command(flatten)]
     pub shutdown: pixel_core::http::ShutdownConfig,
 }
+
+impl pixel_core::http::ServiceConfig for ApiConfig {
+    fn listen(&self) -> (std::net::IpAddr, u16) {
+        (self.bind_addr, self.port)
+    }
+
+    fn log_format(&self) -> pixel_core::config::LogFormat {
+        self.telemetry.log_format
+    }
+}

@@ -24,8 +24,10 @@
 //! - [`openapi`]: the shared parts of the OpenAPI document served at
 //!   `GET /api/openapi.json` (error responses, bearer scheme); `routes`
 //!   registers each route together with its description.
-//! - [`config`] and [`startup`]: the cluster binary's configuration and the
-//!   `build`/`run` pair that tests and the standalone server reuse.
+//! - [`config`] and [`startup`]: the cluster binary's configuration, the
+//!   api's router (`startup::app`, which the standalone server reuses) and
+//!   [`run`], the binary's entry point — the same `run(config, listener,
+//!   shutdown)` as `gateway::run`, `worker::run` and `standalone::run`.
 
 pub mod accounts;
 pub mod auth_outcomes;
@@ -40,6 +42,7 @@ pub mod startup;
 mod state;
 
 pub use routes::router;
+pub use startup::run;
 pub use state::ApiState;
 
 /// Largest request body the api accepts; its bodies are a few short strings.

@@ -1,5 +1,7 @@
 //! Building the api from its parts, for the cluster binary and the
-//! standalone server alike.
+//! standalone server alike: [`app`] is the api's router, which the
+//! standalone server reuses; [`run`] (also `api::run`) is the binary's
+//! entry point, serving it through [`Runner`].
 
 use std::future::Future;
 use std::sync::Arc;
@@ -7,6 +9,7 @@ use std::sync::Arc;
 use axum::Router;
 use pixel_core::auth::AccessTokens;
 use pixel_core::clock::SharedClock;
+use pixel_core::http::Runner;
 use pixel_core::{Game, Role, SystemClock};
 
 use tokio::net::TcpListener;
@@ -41,7 +44,7 @@ pub async fn app(
 }
 
 /// The api as a cluster service: builds it from its configuration and
-/// serves it on `listener` until `shutdown`.
+/// serves it on `listener` until `shutdown`, then drains (see [`Runner`]).
 pub async fn run(
     config: ApiConfig,
     listener: TcpListener,
@@ -56,27 +59,15 @@ pub async fn run(
         config.auth.access_token_ttl_s,
         clock.clone(),
     ));
-    let draining = pixel_core::http::Draining::default();
+    let runner = Runner::new(&config.shutdown);
     let settings = AccountSettings {
         trusted_proxies: config.trusted_proxies.clone(),
         ..config.accounts.settings()
     };
-    let app =
-        self::app(game, tokens, clock, settings)
-            .await?
-            .merge(pixel_core::telemetry::ops_router(
-                store,
-                vec![draining.dependency()],
-            ));
+    let app = self::app(game, tokens, clock, settings)
+        .await?
+        .merge(runner.ops(store));
     tracing::info!(addr = %listener.local_addr()?, "api listening");
-    pixel_core::http::serve_gracefully(
-        listener,
-        app,
-        shutdown,
-        draining,
-        &config.shutdown,
-        async {},
-    )
-    .await?;
+    runner.run(listener, app, shutdown, async {}).await?;
     Ok(())
 }

@@ -2,7 +2,8 @@
 //! relays read), and the Socket.IO Redis adapter (fred driver, sharded
 //! pub/sub, resubscribing after Redis restarts) for what needs the
 //! cluster's rooms as a whole, such as the watcher count. Board updates do
-//! not travel through the adapter.
+//! not travel through the adapter. [`run`] (also `gateway::run`) is the
+//! binary's entry point, serving through [`Runner`].
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use crate::pubsub;
 use axum::Router;
 use pixel_core::SystemClock;
 use pixel_core::auth::AccessTokens;
+use pixel_core::http::Runner;
 use pixel_core::{Game, Role};
 use socketioxide_redis::{FredAdapter, RedisAdapterConfig, RedisAdapterCtr};
 use tokio::net::TcpListener;
@@ -19,7 +21,8 @@ use crate::config::GatewayConfig;
 use crate::startup::{builder, register};
 use crate::state::Gateway;
 
-/// Builds a replica from its configuration and serves it until `shutdown`.
+/// Builds a replica from its configuration and serves it until `shutdown`,
+/// then drains (see [`Runner`]).
 pub async fn run(
     config: GatewayConfig,
     listener: TcpListener,
@@ -46,36 +49,25 @@ pub async fn run(
     register(&io).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let tasks = gw.start(&io, &stop_rx);
-    let draining = pixel_core::http::Draining::default();
+    let runner =
+        Runner::new(&config.shutdown).ready_when(pubsub::dependency("redis pub/sub", subscriber));
     let app = Router::new()
-        .merge(pixel_core::telemetry::ops_router(
-            store,
-            vec![
-                pubsub::dependency("redis pub/sub", subscriber),
-                draining.dependency(),
-            ],
-        ))
+        .merge(runner.ops(store))
         .layer(axum::middleware::from_fn(|req, next| {
             pixel_core::telemetry::track_http("gateway", req, next)
         }))
         .layer(crate::startup::detached(layer, &gw.settings));
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
-    pixel_core::http::serve_gracefully(
-        listener,
-        app,
-        shutdown,
-        draining,
-        &config.shutdown,
-        async move {
+    runner
+        .run(listener, app, shutdown, async move {
             // Acks of placements in flight go out before the sockets close.
             gw.finish_placements().await;
             let _ = stop_tx.send(true);
             io.close().await;
-        },
-    )
-    .await?;
-    for task in tasks {
-        let _ = task.await;
-    }
+            for task in tasks {
+                let _ = task.await;
+            }
+        })
+        .await?;
     Ok(())
 }

@@ -167,6 +167,16 @@ pub struct GatewayConfig {
     pub shutdown: pixel_core::http::ShutdownConfig,
 }
 
+impl pixel_core::http::ServiceConfig for GatewayConfig {
+    fn listen(&self) -> (std::net::IpAddr, u16) {
+        (self.bind_addr, self.port)
+    }
+
+    fn log_format(&self) -> pixel_core::config::LogFormat {
+        self.telemetry.log_format
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser;

@@ -19,7 +19,9 @@
 //! - [`config`] and [`startup`]: socket limits and building the Socket.IO layer.
 //! - `state`: [`Gateway`], what the handlers share (`handlers` and
 //!   `startup` both depend on it, not on each other).
-//! - [`cluster`]: the replica binary's wiring: Redis store and Redis adapter.
+//! - [`cluster`]: the replica binary's wiring (Redis store and Redis
+//!   adapter) and its entry point [`run`] — the same `run(config, listener,
+//!   shutdown)` as `api::run`, `worker::run` and `standalone::run`.
 //! - `pubsub`: the adapter's fred subscriber, which resubscribes after
 //!   every reconnect.
 
@@ -37,5 +39,6 @@ pub mod session;
 pub mod startup;
 mod state;
 
+pub use cluster::run;
 pub use startup::socket_layer;
 pub use state::Gateway;

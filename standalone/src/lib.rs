@@ -3,9 +3,11 @@
 //! page, on one port. It composes the same libraries as the cluster — no
 //! rule is implemented twice.
 //!
-//! [`build`] assembles an [`App`] from configuration and a clock; the binary
-//! and the integration tests then [`App::run`] it on a listener of their
-//! choosing until a shutdown future resolves.
+//! [`run`] is the binary's entry point — the same `run(config, listener,
+//! shutdown)` as `api::run`, `gateway::run` and `worker::run`. It is
+//! [`build`] (an [`App`] from configuration and a clock) then [`App::run`]
+//! on the wall clock; the integration tests call the two themselves, with a
+//! manual clock.
 
 pub mod web;
 
@@ -16,7 +18,8 @@ use axum::Router;
 use pixel_core::auth::AccessTokens;
 use pixel_core::clock::SharedClock;
 use pixel_core::config::{AuthConfig, GameConfig, StoreConfig, TelemetryConfig};
-use pixel_core::{Game, Role};
+use pixel_core::http::Runner;
+use pixel_core::{Game, Role, SystemClock};
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 
@@ -59,8 +62,32 @@ pub struct App {
     gateway: Arc<gateway::Gateway>,
     game: Arc<Game>,
     sweep: SweepSettings,
-    shutdown: pixel_core::http::ShutdownConfig,
-    draining: pixel_core::http::Draining,
+    runner: Runner,
+}
+
+/// The all-in-one server: builds it on the wall clock and serves it on
+/// `listener` until `shutdown`, then drains (see [`App::run`]).
+pub async fn run(
+    config: StandaloneConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = build(&config, Arc::new(SystemClock)).await?;
+    tracing::info!(
+        "Realtime Pixel is running: open http://localhost:{}/",
+        listener.local_addr()?.port()
+    );
+    app.run(listener, shutdown).await
+}
+
+impl pixel_core::http::ServiceConfig for StandaloneConfig {
+    fn listen(&self) -> (std::net::IpAddr, u16) {
+        (self.bind_addr, self.port)
+    }
+
+    fn log_format(&self) -> pixel_core::config::LogFormat {
+        self.telemetry.log_format
+    }
 }
 
 /// Builds the server. `clock` is the wall clock in production; tests pass a
@@ -76,7 +103,7 @@ pub async fn build(config: &StandaloneConfig, clock: SharedClock) -> anyhow::Res
     let gw =
         Arc::new(gateway::Gateway::new(game.clone(), tokens.clone(), config.socket.clone()).await?);
     let (socket_layer, io) = gateway::socket_layer(gw.clone());
-    let draining = pixel_core::http::Draining::default();
+    let runner = Runner::new(&config.shutdown);
     let accounts = api::accounts::AccountSettings {
         trusted_proxies: config.socket.trusted_proxies.clone(),
         ..config.accounts.settings()
@@ -84,10 +111,7 @@ pub async fn build(config: &StandaloneConfig, clock: SharedClock) -> anyhow::Res
     let router = api::startup::app(game.clone(), tokens, clock, accounts)
         .await?
         .merge(web::router())
-        .merge(pixel_core::telemetry::ops_router(
-            store,
-            vec![draining.dependency()],
-        ))
+        .merge(runner.ops(store))
         .layer(socket_layer);
     Ok(App {
         router,
@@ -95,14 +119,14 @@ pub async fn build(config: &StandaloneConfig, clock: SharedClock) -> anyhow::Res
         gateway: gw,
         game,
         sweep: config.sweep.clone(),
-        shutdown: config.shutdown.clone(),
-        draining,
+        runner,
     })
 }
 
 impl App {
-    /// Serves until `shutdown` resolves: closes every socket (clients
-    /// reconnect on their own), stops the sweeper and drains HTTP.
+    /// Serves until `shutdown` resolves: turns unready, closes every socket
+    /// (clients reconnect on their own), stops the relays and the sweeper
+    /// and drains HTTP, within the drain deadline (see [`Runner`]).
     pub async fn run(
         self,
         listener: TcpListener,
@@ -115,7 +139,7 @@ impl App {
             let sweep = self.sweep.clone();
             let mut stop = stop_rx.clone();
             tokio::spawn(async move {
-                worker::run(&game, &sweep, async move {
+                worker::sweep_until(&game, &sweep, async move {
                     let _ = stop.wait_for(|s| *s).await;
                 })
                 .await;
@@ -125,24 +149,18 @@ impl App {
         let gw = self.gateway.clone();
         // Readiness first, then no new connections, then placements in
         // flight are answered, then the sockets are closed (clients
-        // reconnect elsewhere) and the sweeper stops.
-        let served = pixel_core::http::serve_gracefully(
-            listener,
-            self.router,
-            shutdown,
-            self.draining,
-            &self.shutdown,
-            async move {
+        // reconnect elsewhere) and the sweeper and the relays stop.
+        self.runner
+            .run(listener, self.router, shutdown, async move {
                 gw.finish_placements().await;
                 let _ = stop_tx.send(true);
                 io.close().await;
-            },
-        )
-        .await;
-        let _ = sweeper.await;
-        for task in relays {
-            let _ = task.await;
-        }
-        served.map_err(Into::into)
+                let _ = sweeper.await;
+                for task in relays {
+                    let _ = task.await;
+                }
+            })
+            .await?;
+        Ok(())
     }
 }

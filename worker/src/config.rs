@@ -40,4 +40,16 @@ pub struct WorkerConfig {
     pub store: StoreConfig,
     #[command(flatten)]
     pub telemetry: TelemetryConfig,
+    #[command(flatten)]
+    pub shutdown: pixel_core::http::ShutdownConfig,
+}
+
+impl pixel_core::http::ServiceConfig for WorkerConfig {
+    fn listen(&self) -> (std::net::IpAddr, u16) {
+        (self.bind_addr, self.port)
+    }
+
+    fn log_format(&self) -> pixel_core::config::LogFormat {
+        self.telemetry.log_format
+    }
 }

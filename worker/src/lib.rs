@@ -15,15 +15,20 @@
 //! # Layout
 //!
 //! - [`sweep_once`]: one full pass (with [`SweepMetrics`], made once), the unit tests drive it with a manual clock.
-//! - [`run`]: the loop around it, until shutdown.
+//! - [`sweep_until`]: the loop around it, until shutdown (the standalone
+//!   server runs it too).
 //! - [`config`]: the sweep settings and the worker binary's configuration.
-//! - [`service`]: the worker binary's wiring.
+//! - [`service`]: the worker binary's wiring and its entry point [`run`] —
+//!   the same `run(config, listener, shutdown)` as `api::run`,
+//!   `gateway::run` and `standalone::run`.
 
 pub mod config;
 pub mod service;
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use pixel_core::Game;
@@ -31,6 +36,7 @@ use pixel_core::domain::BoardId;
 use pixel_core::game::GameError;
 
 pub use config::SweepSettings;
+pub use service::run;
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +89,19 @@ pub async fn sweep_once(
     batch: usize,
     metrics: &SweepMetrics,
 ) -> Result<SweepReport, GameError> {
+    let never = std::pin::pin!(std::future::pending::<()>());
+    Ok(sweep_pass(game, batch, metrics, never).await?.0)
+}
+
+/// [`sweep_once`], stopping between two store steps once `shutdown` has
+/// resolved (then `true` with the report): the step in flight is finished,
+/// never dropped halfway, and a backlog is not cleared first.
+async fn sweep_pass<S: Future<Output = ()>>(
+    game: &Game,
+    batch: usize,
+    metrics: &SweepMetrics,
+    mut shutdown: Pin<&mut S>,
+) -> Result<(SweepReport, bool), GameError> {
     let batch = batch.max(1);
     let mut report = SweepReport::default();
     let mut backlog = false;
@@ -123,12 +142,21 @@ pub async fn sweep_once(
             }
         }
         if !more {
-            return Ok(report);
+            return Ok((report, false));
         }
         backlog = true;
         // Let a shutdown (or anything else) in between batches.
         tokio::task::yield_now().await;
+        if resolved(shutdown.as_mut()).await {
+            return Ok((report, true));
+        }
     }
+}
+
+/// Whether `f` has resolved, polling it once (it is not polled again
+/// once it has).
+async fn resolved<F: Future<Output = ()>>(mut f: Pin<&mut F>) -> bool {
+    std::future::poll_fn(|cx| Poll::Ready(f.as_mut().poll(cx).is_ready())).await
 }
 
 /// How long to sleep after a pass: until the next expiry, at most `max`.
@@ -139,8 +167,13 @@ fn pause(next_due: Option<i64>, now: i64, max: Duration) -> Duration {
     })
 }
 
-/// Sweeps until `shutdown` resolves, waking at each next expiry.
-pub async fn run(game: &Game, settings: &SweepSettings, shutdown: impl Future<Output = ()>) {
+/// Sweeps until `shutdown` resolves, waking at each next expiry. A pass in
+/// progress finishes its store step in flight, then stops.
+pub async fn sweep_until(
+    game: &Game,
+    settings: &SweepSettings,
+    shutdown: impl Future<Output = ()>,
+) {
     tokio::pin!(shutdown);
     let metrics = SweepMetrics::new(game);
     loop {
@@ -148,13 +181,12 @@ pub async fn run(game: &Game, settings: &SweepSettings, shutdown: impl Future<Ou
         let span = tracing::debug_span!("sweep");
         // SIGTERM is honoured between store steps, not after a whole backlog:
         // each step is atomic, so stopping between two loses nothing.
-        let result = tokio::select! {
-            r = tracing::Instrument::instrument(sweep_once(game, settings.sweep_batch, &metrics), span) => r,
-            () = &mut shutdown => break,
-        };
+        let pass = sweep_pass(game, settings.sweep_batch, &metrics, shutdown.as_mut());
+        let result = tracing::Instrument::instrument(pass, span).await;
         metrics::histogram!("worker_sweep_duration_seconds").record(start.elapsed().as_secs_f64());
         let wait = match result {
-            Ok(r) => {
+            Ok((_, true)) => break,
+            Ok((r, false)) => {
                 metrics::counter!("worker_sweeps_total", "outcome" => "ok").increment(1);
                 if r.removed > 0 {
                     tracing::debug!(removed = r.removed, batches = r.batches, "swept");
@@ -287,7 +319,7 @@ mod tests {
         };
         // Shutdown is already requested: the worker stops after at most a
         // few one-pixel steps instead of clearing all 100 first.
-        run(&game, &settings, async {}).await;
+        sweep_until(&game, &settings, async {}).await;
         let left = game
             .snapshot(game.board("main").unwrap())
             .await
@@ -321,7 +353,7 @@ mod tests {
         let worker = {
             let game = game.clone();
             tokio::spawn(async move {
-                run(&game, &settings, async move {
+                sweep_until(&game, &settings, async move {
                     let _ = stop_rx.wait_for(|s| *s).await;
                 })
                 .await;

@@ -1,12 +1,4 @@
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let config: worker::config::WorkerConfig = pixel_core::config::parse_or_exit();
-    pixel_core::telemetry::init_tracing(config.telemetry.log_format);
-    pixel_core::config::exit_status(
-        async {
-            let listener = tokio::net::TcpListener::bind((config.bind_addr, config.port)).await?;
-            worker::service::run(config, listener, pixel_core::http::shutdown_signal()).await
-        }
-        .await,
-    )
+    pixel_core::http::main(worker::run).await
 }
