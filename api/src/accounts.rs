@@ -29,7 +29,7 @@ use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::hashing::{HashLimits, HashPool};
+use crate::hashing::{HashError, HashLimits, HashPool};
 
 /// What the account rules can refuse or fail with. The api maps each to a
 /// status and an error code in one place (`crate::error`).
@@ -63,6 +63,15 @@ pub enum AccountError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+impl From<HashError> for AccountError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Busy => Self::Busy,
+            HashError::Failed(e) => Self::Internal(e),
+        }
+    }
 }
 
 /// Tunables of the account rules.

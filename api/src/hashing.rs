@@ -22,7 +22,7 @@
 //!   thread, not the wall time: a machine busy with other work makes the
 //!   waits longer, not the queue shorter (a burst of sign-ups is still
 //!   served, later). Beyond that it fails at once with
-//!   [`AccountError::Busy`]: a queued request costs almost nothing until it
+//!   [`HashError::Busy`]: a queued request costs almost nothing until it
 //!   hashes, so a burst is served, and only a real flood is shed.
 
 use std::sync::Mutex;
@@ -34,7 +34,18 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::RngCore;
 use tokio::sync::Semaphore;
 
-use crate::accounts::AccountError;
+/// Why a password could not be hashed or checked. The accounts layer maps
+/// it onto its own error (`Busy` is the contract's `unavailable`); this
+/// module knows nothing of accounts.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HashError {
+    /// The queue is full: the wait would exceed the limits. Nothing ran.
+    #[error("too many passwords waiting to be hashed")]
+    Busy,
+    /// The hasher itself failed (a bug, or the blocking pool went away).
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
 
 /// How the hashing queue is bounded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,17 +102,13 @@ impl HashPool {
     }
 
     /// Hashes `password` into a new PHC string.
-    pub(crate) async fn hash(&self, password: String) -> Result<String, AccountError> {
+    pub(crate) async fn hash(&self, password: String) -> Result<String, HashError> {
         self.run(move |memory| hash_into(memory, &password)).await?
     }
 
     /// Whether `password` matches the PHC string `hash`. A malformed hash
     /// matches nothing.
-    pub(crate) async fn verify(
-        &self,
-        password: String,
-        hash: String,
-    ) -> Result<bool, AccountError> {
+    pub(crate) async fn verify(&self, password: String, hash: String) -> Result<bool, HashError> {
         self.run(move |memory| verify_with(memory, &password, &hash))
             .await
     }
@@ -111,13 +118,13 @@ impl HashPool {
     async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
-    ) -> Result<T, AccountError> {
+    ) -> Result<T, HashError> {
         let _admitted = self.admit()?;
         let _running = self
             .running
             .acquire()
             .await
-            .map_err(|e| AccountError::Internal(e.into()))?;
+            .map_err(|e| HashError::Failed(e.into()))?;
         let mut memory = self
             .memory
             .lock()
@@ -134,7 +141,7 @@ impl HashPool {
             self.measured(took);
             (out, memory)
         })
-        .map_err(|e| AccountError::Internal(anyhow::Error::new(e).context("password hashing")))?;
+        .map_err(|e| HashError::Failed(anyhow::Error::new(e).context("password hashing")))?;
         self.memory
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -144,7 +151,7 @@ impl HashPool {
 
     /// Admits a request if the hashes ahead of it should be done within
     /// the limits.
-    fn admit(&self) -> Result<Admitted<'_>, AccountError> {
+    fn admit(&self) -> Result<Admitted<'_>, HashError> {
         let ahead = self.admitted.fetch_add(1, Ordering::AcqRel);
         let admitted = Admitted(&self.admitted);
         let c = self.limits.concurrency;
@@ -154,7 +161,7 @@ impl HashPool {
         let too_many = self.limits.max_waiting.is_some_and(|max| waiting > max);
         if waiting > 0 && (too_long || too_many) {
             metrics::counter!("api_hash_rejected_total").increment(1);
-            return Err(AccountError::Busy);
+            return Err(HashError::Busy);
         }
         Ok(admitted)
     }
@@ -199,8 +206,8 @@ fn blocks(memory: &mut Vec<Block>, blocks: usize) -> &mut [Block] {
 
 /// A new argon2id PHC string for `password` with the default parameters,
 /// as argon2's `hash_password` writes it, computed in `memory`.
-fn hash_into(memory: &mut Vec<Block>, password: &str) -> Result<String, AccountError> {
-    let internal = |e: String| AccountError::Internal(anyhow::anyhow!("hashing failed: {e}"));
+fn hash_into(memory: &mut Vec<Block>, password: &str) -> Result<String, HashError> {
+    let internal = |e: String| HashError::Failed(anyhow::anyhow!("hashing failed: {e}"));
     let mut salt = [0u8; 16];
     rand::rng().fill_bytes(&mut salt);
     let params = Params::default();
@@ -372,7 +379,7 @@ mod tests {
         );
         let also = pool.admit();
         assert!(also.is_ok());
-        assert!(matches!(pool.admit(), Err(AccountError::Busy)));
+        assert!(matches!(pool.admit(), Err(HashError::Busy)));
         drop((admitted, also));
         assert_eq!(
             pool.admitted.load(Ordering::Acquire),
@@ -405,7 +412,7 @@ mod tests {
         while pool.admitted.load(Ordering::Acquire) != 2 {
             tokio::task::yield_now().await;
         }
-        assert!(matches!(pool.run(|_| ()).await, Err(AccountError::Busy)));
+        assert!(matches!(pool.run(|_| ()).await, Err(HashError::Busy)));
         release.send(()).unwrap();
         assert!(running.await.unwrap().is_ok());
         assert!(waiting.await.unwrap().is_ok());
@@ -423,7 +430,7 @@ mod tests {
     async fn a_hash_that_panics_is_an_error_not_a_crash() {
         let pool = HashPool::new(limits(1, 1000, None), Duration::from_millis(1));
         let r: Result<(), _> = pool.run(|_| panic!("boom")).await;
-        assert!(matches!(r, Err(AccountError::Internal(_))));
+        assert!(matches!(r, Err(HashError::Failed(_))));
         // The slot is free again.
         assert!(pool.hash("password1".into()).await.is_ok());
     }
