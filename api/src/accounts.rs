@@ -23,7 +23,7 @@ use pixel_core::auth::{AccessTokens, Claims};
 use pixel_core::client_addr::TrustedProxies;
 use pixel_core::clock::SharedClock;
 use pixel_core::store::{
-    Limit, RefreshRecord, RotateOutcome, Rotation, Store, StoreError, UserRecord,
+    AccountStore, Limit, RefreshRecord, RotateOutcome, Rotation, StoreError, UserRecord,
 };
 use rand::RngCore;
 use serde::Serialize;
@@ -228,7 +228,7 @@ fn is_invisible(c: char) -> bool {
 /// token is spent once answered, and presenting a spent one revokes its
 /// whole login.
 pub struct Accounts {
-    store: Arc<dyn Store>,
+    store: Arc<dyn AccountStore>,
     tokens: Arc<AccessTokens>,
     clock: SharedClock,
     settings: AccountSettings,
@@ -244,7 +244,7 @@ impl Accounts {
     /// unknown emails apart by its speed, so start-up fails if it cannot
     /// be made. Its cost seeds the hashing queue's estimate of waiting.
     pub async fn start(
-        store: Arc<dyn Store>,
+        store: Arc<dyn AccountStore>,
         tokens: Arc<AccessTokens>,
         clock: SharedClock,
         settings: AccountSettings,
@@ -499,7 +499,6 @@ mod tests {
     use pixel_core::Clock;
     use pixel_core::clock::ManualClock;
     use pixel_core::config::Secret;
-    use pixel_core::store::MemoryStore;
 
     async fn accounts(clock: &ManualClock) -> Accounts {
         let clock: SharedClock = Arc::new(clock.clone());
@@ -509,7 +508,7 @@ mod tests {
             clock.clone(),
         ));
         Accounts::start(
-            Arc::new(MemoryStore::new()),
+            pixel_core::Stores::memory().accounts,
             tokens,
             clock,
             AccountSettings::default(),

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use axum::Router;
 use pixel_core::auth::AccessTokens;
 use pixel_core::clock::SharedClock;
-use pixel_core::{Game, Role, SystemClock};
+use pixel_core::store::AccountStore;
+use pixel_core::{Game, Role, Stores, SystemClock};
 
 use tokio::net::TcpListener;
 
@@ -21,12 +22,12 @@ use crate::state::ApiState;
 /// if the account rules cannot start (see [`Accounts::start`]).
 pub async fn app(
     game: Arc<Game>,
+    accounts: Arc<dyn AccountStore>,
     tokens: Arc<AccessTokens>,
     clock: SharedClock,
     settings: AccountSettings,
 ) -> anyhow::Result<Router> {
-    let accounts =
-        Arc::new(Accounts::start(game.store().clone(), tokens.clone(), clock, settings).await?);
+    let accounts = Arc::new(Accounts::start(accounts, tokens.clone(), clock, settings).await?);
     Ok(router(ApiState::new(game, accounts, tokens))
         .layer(axum::middleware::from_fn(|req, next| {
             pixel_core::telemetry::track_http("api", req, next)
@@ -49,7 +50,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let secret = config.auth.required_secret()?;
     let clock: SharedClock = Arc::new(SystemClock);
-    let game = Game::open(&config.store, &config.game, clock.clone(), Role::Api).await?;
+    let stores = Stores::open(&config.store, Role::Api).await?;
+    let game = Game::open(stores.boards.clone(), &config.game, clock.clone()).await?;
     let store = game.store().clone();
     let tokens = Arc::new(AccessTokens::new(
         &secret,
@@ -61,13 +63,12 @@ pub async fn run(
         trusted_proxies: config.trusted_proxies.clone(),
         ..config.accounts.settings()
     };
-    let app =
-        self::app(game, tokens, clock, settings)
-            .await?
-            .merge(pixel_core::telemetry::ops_router(
-                store,
-                vec![draining.dependency()],
-            ));
+    let app = self::app(game, stores.accounts, tokens, clock, settings)
+        .await?
+        .merge(pixel_core::telemetry::ops_router(
+            store,
+            vec![draining.dependency()],
+        ));
     tracing::info!(addr = %listener.local_addr()?, "api listening");
     pixel_core::http::serve_gracefully(
         listener,

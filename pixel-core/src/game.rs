@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::clock::SharedClock;
-use crate::config::{GameConfig, StoreConfig};
+use crate::config::GameConfig;
 use crate::domain::{BoardConfig, BoardId, BoardMeta, Color, Coord, HistoryPolicy, Update};
 use crate::error::ErrorCode;
 use crate::store::{
-    Catchup, Cause, HistoryRead, MAX_CATCHUP, MemoryStore, PlaceCommand, PlaceOutcome,
-    RedisSettings, Store, StoreError, StoredSnapshot, SweepOutcome, connect_redis,
+    BoardStore, Catchup, Cause, HistoryRead, MAX_CATCHUP, PlaceCommand, PlaceOutcome, StoreError,
+    StoredSnapshot, SweepOutcome,
 };
 
 /// How long settling one placement whose answer was lost may take in all:
@@ -49,36 +49,6 @@ impl GameError {
     }
 }
 
-/// Which process opens the game: it decides whether the game may keep its
-/// state in memory (only the all-in-one server, which is the whole
-/// deployment) or needs Redis (every cluster service, whose state is
-/// shared), and names the process in errors and metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Api,
-    Gateway,
-    Worker,
-    Standalone,
-}
-
-impl Role {
-    /// The `service` label of the process's metrics and errors.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Api => "api",
-            Self::Gateway => "gateway",
-            Self::Worker => "worker",
-            Self::Standalone => "standalone",
-        }
-    }
-
-    /// Whether, without `REDIS_URL`, the game runs on the memory store
-    /// (else a missing `REDIS_URL` is an error).
-    pub fn may_run_in_memory(self) -> bool {
-        self == Self::Standalone
-    }
-}
-
 /// Who places a pixel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Player {
@@ -106,7 +76,7 @@ pub struct Placed {
 /// (its update then appears in the board's feed with its seq, as any
 /// other); every other error changed nothing.
 pub struct Game {
-    store: Arc<dyn Store>,
+    store: Arc<dyn BoardStore>,
     boards: BTreeMap<BoardId, Arc<BoardConfig>>,
     counters: BTreeMap<BoardId, BoardCounters>,
     clock: SharedClock,
@@ -131,7 +101,7 @@ impl BoardCounters {
 }
 
 impl Game {
-    pub fn new(store: Arc<dyn Store>, boards: Vec<BoardConfig>, clock: SharedClock) -> Self {
+    pub fn new(store: Arc<dyn BoardStore>, boards: Vec<BoardConfig>, clock: SharedClock) -> Self {
         Self {
             store,
             counters: boards
@@ -147,35 +117,14 @@ impl Game {
         }
     }
 
-    /// The game over the store the configuration names — Redis when
-    /// `REDIS_URL` is set (waiting up to a minute for it), else memory for
-    /// the one role that may run without Redis ([`Role::Standalone`]) —
-    /// with every board initialised. The role names the caller in the
-    /// error for a missing `REDIS_URL` and in the store's metrics.
+    /// The game over `store` (see [`Stores::open`](crate::store::Stores::open))
+    /// with the configured boards, every one initialised in the store.
     pub async fn open(
-        store: &StoreConfig,
+        store: Arc<dyn BoardStore>,
         game: &GameConfig,
         clock: SharedClock,
-        role: Role,
     ) -> anyhow::Result<Arc<Self>> {
         let boards = game.boards()?;
-        let service = role.name();
-        let store: Arc<dyn Store> = match &store.redis_url {
-            None if role.may_run_in_memory() => Arc::new(MemoryStore::new()),
-            _ => {
-                let url = store.required_url(service)?;
-                Arc::new(
-                    connect_redis(
-                        &RedisSettings {
-                            service,
-                            ..RedisSettings::new(url)
-                        },
-                        std::time::Duration::from_secs(60),
-                    )
-                    .await?,
-                )
-            }
-        };
         let game = Arc::new(Self::new(store, boards, clock));
         game.init().await?;
         Ok(game)
@@ -194,7 +143,7 @@ impl Game {
         Ok(())
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
+    pub fn store(&self) -> &Arc<dyn BoardStore> {
         &self.store
     }
 

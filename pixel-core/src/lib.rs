@@ -37,4 +37,5 @@ pub mod testing;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::ErrorCode;
-pub use game::{Game, Role};
+pub use game::Game;
+pub use store::{Role, Stores};

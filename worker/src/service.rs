@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use pixel_core::{Game, Role, SystemClock};
+use pixel_core::{Game, Role, Stores, SystemClock};
 use tokio::net::TcpListener;
 
 use crate::config::WorkerConfig;
@@ -16,13 +16,8 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let game = Game::open(
-        &config.store,
-        &config.game,
-        Arc::new(SystemClock),
-        Role::Worker,
-    )
-    .await?;
+    let stores = Stores::open(&config.store, Role::Worker).await?;
+    let game = Game::open(stores.boards, &config.game, Arc::new(SystemClock)).await?;
     tracing::info!(addr = %listener.local_addr()?, "worker listening");
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let draining = pixel_core::http::Draining::default();
