@@ -226,7 +226,31 @@ fn is_invisible(c: char) -> bool {
 /// a login the same hash as a known one; every hash waits in the bounded
 /// queue of `crate::hashing` (refused at once when it is full); a refresh
 /// token is spent once answered, and presenting a spent one revokes its
-/// whole login.
+/// whole login. It talks to the [`AccountStore`] only; boards never see
+/// an account, only the player an access token names.
+///
+/// What it guarantees:
+/// - **Atomic where it matters.** Each store step it takes is atomic (one
+///   email, one account; a limiter hit is counted and checked in one step;
+///   a token rotates once), so parallel requests on any number of api
+///   processes cannot register an email twice or slip past a limit.
+/// - **Refused means unchanged.** `InvalidInput`, `EmailTaken`, the
+///   `*Throttled` refusals (a throttled attempt is not even counted),
+///   `InvalidToken` and `Busy` created no account and no login, and
+///   rotated nothing; the only records they leave are the limiters' counts:
+///   a login attempt counts once it passed the throttle (so
+///   `InvalidCredentials` and a login refused as `Busy` count), a sign-up
+///   once it passed its address's limit. `TokenReused` revoked the login it
+///   names, on purpose.
+/// - **Retries.** A retried refresh whose answer was lost gets the same
+///   successor within the grace period, and is not taken for reuse; a
+///   retried logout of a revoked login is `InvalidToken`; a retried sign-up
+///   whose account was created is `EmailTaken` (the account exists: log in).
+/// - **Store errors.** [`AccountError::Store`] is the store's
+///   [`StoreError`]: `Unavailable` on a sign-up, a login or a refresh may
+///   still have created the account, counted the attempt or rotated the
+///   token (a Redis reply lost after the step ran), which the retries above
+///   make harmless; it never leaves a half-written account or login.
 pub struct Accounts {
     store: Arc<dyn AccountStore>,
     tokens: Arc<AccessTokens>,

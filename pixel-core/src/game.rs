@@ -1,4 +1,4 @@
-//! The game's operations over a [`Store`]: the one place where the rules that
+//! The game's operations over a [`BoardStore`]: the one place where the rules that
 //! turn a validated request into a store command live (expiry time, cooldown
 //! end, history policy), shared by the gateway (placements, catch-up), the api
 //! (meta, snapshots) and the worker (decay sweeps).
@@ -63,18 +63,37 @@ pub struct Placed {
     pub cooldown_until: i64,
 }
 
-/// The game's rules over a [`Store`], shared by the gateway, the api and
-/// the worker: a request reaches the store only as a validated command
+/// The game's rules over a [`BoardStore`] (it never sees accounts: a
+/// player arrives as a verified [`Player`]), shared by the gateway, the api
+/// and the worker: a request reaches the store only as a validated command
 /// (board, coordinate and colour checked, expiry and cooldown end computed
 /// here, from this process's clock), so every service applies the same
 /// rules. A placement whose answer was lost is settled here (looked up,
 /// or fenced off for good) before it is reported, within a bounded time.
 ///
-/// What an error means for what was applied: [`GameError::Store`] with
-/// [`StoreError::Unavailable`] changed nothing; with
-/// [`StoreError::OutcomeUnknown`] the placement may have been applied
+/// What it guarantees, on top of the store's atomic steps:
+/// - **One step per placement.** [`Game::place`] is one store step: the
+///   cooldown check, the pixel, its seq, its feed entry and the new cooldown
+///   together; an `Ok` names the seq the update has in the board's feed.
+/// - **Seq order.** [`Game::catch_up`] returns every update after `since`
+///   up to the caller's feed position, consecutive and in seq order, or
+///   [`Catchup::Resync`] — never a gap.
+/// - **Retries.** A placement is never retried here: an attempt whose
+///   answer was lost is settled, so it is reported as applied (with its
+///   seq) or as not applied, and only when that cannot be found out as
+///   unknown. A caller's own retry is a new placement, which the cooldown
+///   the first one set refuses if that one was applied. [`Game::init`] and
+///   [`Game::sweep`] may be retried freely.
+///
+/// What an error of a placement means for what was applied:
+/// [`GameError::Store`] with [`StoreError::Unavailable`] changed nothing;
+/// with [`StoreError::OutcomeUnknown`] the placement may have been applied
 /// (its update then appears in the board's feed with its seq, as any
-/// other); every other error changed nothing.
+/// other); every other error (`InvalidInput`, `NotFound`, `Cooldown`,
+/// `Corrupt`) changed nothing. A [`Game::sweep`] that failed may have swept
+/// the boards before the failing one, and that one whole or not at all
+/// (on Redis a lost answer reads as `Unavailable`); every removal made is in
+/// its board's feed as any other, and the next sweep carries on from there.
 pub struct Game {
     store: Arc<dyn BoardStore>,
     boards: BTreeMap<BoardId, Arc<BoardConfig>>,

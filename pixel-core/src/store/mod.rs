@@ -16,8 +16,23 @@
 //! is both the catch-up history (`join since`, [`BoardStore::read_history`]) and
 //! the live stream every gateway relays to its sockets ([`FeedReader`]).
 //!
-//! Implementations: [`MemoryStore`] (standalone mode) and the Redis store
-//! (cluster mode).
+//! # Two stores
+//!
+//! The boards ([`BoardStore`]: pixels, seqs, feeds, decay, cooldowns) and
+//! the accounts ([`AccountStore`]: users, refresh-token families, limiters)
+//! share no state and no step, so each caller sees only the one it needs:
+//! the [`Game`](crate::Game) the board store, the api's accounts the account
+//! store. Both are implemented by [`MemoryStore`] (standalone mode) and
+//! [`RedisStore`] (cluster mode), one value serving as both, so that a
+//! process keeps one memory state or one shared Redis connection (see
+//! [`Stores`], which opens them).
+//!
+//! What both need lives in a small supertrait, [`Reachable`] (`ping`, for
+//! readiness), which a readiness probe takes whichever store it has. The
+//! epoch stays on the board store: it says whether *seqs* still mean what
+//! they meant (ETags, relay positions, `join since`), and accounts have no
+//! seqs — a user record or a refresh family is the same record in any
+//! epoch.
 
 mod memory;
 mod redis;
@@ -41,7 +56,11 @@ use crate::domain::{BoardConfig, BoardId, Coord, HistoryPolicy, PixelEntry, Upda
 /// ack, the worker's loop) logs the whole chain once.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The backing store cannot be reached; nothing was changed.
+    /// The backing store cannot be reached or cannot serve now. A
+    /// placement reporting this changed nothing (one whose answer was lost
+    /// after it was sent is [`Self::OutcomeUnknown`]); the other steps
+    /// report a lost answer as this too, and each is safe to retry (see
+    /// [`BoardStore`] and [`AccountStore`]).
     #[error("storage unavailable: {0}")]
     Unavailable(#[source] Cause),
     /// A state change was sent but no answer came (a timeout, a dropped
@@ -351,11 +370,14 @@ pub trait Reachable: Send + Sync + 'static {
 /// - **Epochs.** Seqs are meaningful only within one [`Self::epoch`]; a
 ///   data set that lost updates gets a new one, so nothing built on an old
 ///   seq (an ETag, a relay position) is taken as current.
-/// - **Errors say what was applied.** [`StoreError::Unavailable`] changed
-///   nothing; [`StoreError::OutcomeUnknown`] may have applied (a placement
-///   is then settled with [`Self::settle_placement`]); [`StoreError::Corrupt`]
-///   is data the store cannot read (or a board that was never initialised),
-///   never replaced by a default, and changed nothing.
+/// - **Errors say what was applied.** A placement's
+///   [`StoreError::Unavailable`] changed nothing and its
+///   [`StoreError::OutcomeUnknown`] may have applied (it is then settled
+///   with [`Self::settle_placement`]); a sweep's or an init's
+///   [`StoreError::Unavailable`] may mean a lost answer, which retrying
+///   makes harmless (below); [`StoreError::Corrupt`] is data the store
+///   cannot read (or a board that was never initialised), never replaced
+///   by a default, and changed nothing.
 /// - **Retries.** [`Self::init_board`] is idempotent. A placement is not:
 ///   a retry of one whose outcome is unknown must settle it first (the
 ///   attempt is then either found with its seq or fenced off for good). A
@@ -441,10 +463,12 @@ pub trait BoardStore: Reachable {
 ///   window, or revoke on reuse) each happen whole or not at all, so
 ///   parallel requests in any number of processes cannot register one
 ///   email twice, slip past a limit, or rotate one token twice.
-/// - **Errors say what was applied.** [`StoreError::Unavailable`] changed
-///   nothing; [`StoreError::OutcomeUnknown`] may have applied;
-///   [`StoreError::EmailTaken`] changed nothing; [`StoreError::Corrupt`] is
-///   a stored record the store cannot read, never a default.
+/// - **Errors say what was applied.** [`StoreError::EmailTaken`] changed
+///   nothing; [`StoreError::Corrupt`] is a stored record the store cannot
+///   read, never a default; [`StoreError::Unavailable`] changed nothing
+///   when the store could not be reached, but on Redis it is also the
+///   answer to a step whose reply was lost after it was sent, which may
+///   have applied — so every step here is safe to retry (below).
 /// - **Retries.** A retried rotation that names the same successor within
 ///   the grace period gets the same answer and changes nothing
 ///   ([`Rotation`]); [`Self::confirm_refresh`], [`Self::revoke_refresh`] and

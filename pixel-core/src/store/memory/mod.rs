@@ -23,6 +23,10 @@ mod boards;
 use accounts::{Tokens, Users};
 use boards::GameState;
 
+/// The whole game's state in this process: the board store and the
+/// account store at once ([`Stores::memory`](super::Stores::memory) hands it
+/// out as both). Its epoch is made with it and never changes: nothing is
+/// lost while the process runs, and a new process is a new data set.
 #[derive(Debug)]
 pub struct MemoryStore {
     epoch: String,

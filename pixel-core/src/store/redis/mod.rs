@@ -91,7 +91,10 @@ use connection::{Connector, redis_err};
 use keys::Keys;
 use scripts::Scripts;
 
-/// The cluster's store: every game state change is one Lua script.
+/// The cluster's store: every game state change is one Lua script. One
+/// value serves as both the board store and the account store
+/// ([`Stores::on`](super::Stores::on)), so a process keeps one shared
+/// connection for both.
 ///
 /// Requests share one multiplexed connection (redis-rs's
 /// `ConnectionManager`, which reconnects by itself after an outage):
