@@ -23,7 +23,7 @@ use pixel_core::auth::{AccessTokens, Claims};
 use pixel_core::client_addr::TrustedProxies;
 use pixel_core::clock::SharedClock;
 use pixel_core::store::{
-    Limit, RefreshRecord, RotateOutcome, Rotation, Store, StoreError, UserRecord,
+    AccountStore, Limit, RefreshRecord, RotateOutcome, Rotation, StoreError, UserRecord,
 };
 use rand::RngCore;
 use serde::Serialize;
@@ -235,9 +235,33 @@ fn is_invisible(c: char) -> bool {
 /// a login the same hash as a known one; every hash waits in the bounded
 /// queue of `crate::hashing` (refused at once when it is full); a refresh
 /// token is spent once answered, and presenting a spent one revokes its
-/// whole login.
+/// whole login. It talks to the [`AccountStore`] only; boards never see
+/// an account, only the player an access token names.
+///
+/// What it guarantees:
+/// - **Atomic where it matters.** Each store step it takes is atomic (one
+///   email, one account; a limiter hit is counted and checked in one step;
+///   a token rotates once), so parallel requests on any number of api
+///   processes cannot register an email twice or slip past a limit.
+/// - **Refused means unchanged.** `InvalidInput`, `EmailTaken`, the
+///   `*Throttled` refusals (a throttled attempt is not even counted),
+///   `InvalidToken` and `Busy` created no account and no login, and
+///   rotated nothing; the only records they leave are the limiters' counts:
+///   a login attempt counts once it passed the throttle (so
+///   `InvalidCredentials` and a login refused as `Busy` count), a sign-up
+///   once it passed its address's limit. `TokenReused` revoked the login it
+///   names, on purpose.
+/// - **Retries.** A retried refresh whose answer was lost gets the same
+///   successor within the grace period, and is not taken for reuse; a
+///   retried logout of a revoked login is `InvalidToken`; a retried sign-up
+///   whose account was created is `EmailTaken` (the account exists: log in).
+/// - **Store errors.** [`AccountError::Store`] is the store's
+///   [`StoreError`]: `Unavailable` on a sign-up, a login or a refresh may
+///   still have created the account, counted the attempt or rotated the
+///   token (a Redis reply lost after the step ran), which the retries above
+///   make harmless; it never leaves a half-written account or login.
 pub struct Accounts {
-    store: Arc<dyn Store>,
+    store: Arc<dyn AccountStore>,
     tokens: Arc<AccessTokens>,
     clock: SharedClock,
     settings: AccountSettings,
@@ -253,7 +277,7 @@ impl Accounts {
     /// unknown emails apart by its speed, so start-up fails if it cannot
     /// be made. Its cost seeds the hashing queue's estimate of waiting.
     pub async fn start(
-        store: Arc<dyn Store>,
+        store: Arc<dyn AccountStore>,
         tokens: Arc<AccessTokens>,
         clock: SharedClock,
         settings: AccountSettings,
@@ -508,7 +532,6 @@ mod tests {
     use pixel_core::Clock;
     use pixel_core::clock::ManualClock;
     use pixel_core::config::Secret;
-    use pixel_core::store::MemoryStore;
 
     async fn accounts(clock: &ManualClock) -> Accounts {
         let clock: SharedClock = Arc::new(clock.clone());
@@ -518,7 +541,7 @@ mod tests {
             clock.clone(),
         ));
         Accounts::start(
-            Arc::new(MemoryStore::new()),
+            pixel_core::Stores::memory().accounts,
             tokens,
             clock,
             AccountSettings::default(),

@@ -10,7 +10,8 @@ use axum::Router;
 use pixel_core::auth::AccessTokens;
 use pixel_core::clock::SharedClock;
 use pixel_core::http::Runner;
-use pixel_core::{Game, Role, SystemClock};
+use pixel_core::store::AccountStore;
+use pixel_core::{Game, Role, Stores, SystemClock};
 
 use tokio::net::TcpListener;
 
@@ -24,12 +25,12 @@ use crate::state::ApiState;
 /// if the account rules cannot start (see [`Accounts::start`]).
 pub async fn app(
     game: Arc<Game>,
+    accounts: Arc<dyn AccountStore>,
     tokens: Arc<AccessTokens>,
     clock: SharedClock,
     settings: AccountSettings,
 ) -> anyhow::Result<Router> {
-    let accounts =
-        Arc::new(Accounts::start(game.store().clone(), tokens.clone(), clock, settings).await?);
+    let accounts = Arc::new(Accounts::start(accounts, tokens.clone(), clock, settings).await?);
     Ok(router(ApiState::new(game, accounts, tokens))
         .layer(axum::middleware::from_fn(|req, next| {
             pixel_core::telemetry::track_http("api", req, next)
@@ -52,7 +53,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let secret = config.auth.required_secret()?;
     let clock: SharedClock = Arc::new(SystemClock);
-    let game = Game::open(&config.store, &config.game, clock.clone(), Role::Api).await?;
+    let stores = Stores::open(&config.store, Role::Api).await?;
+    let game = Game::open(stores.boards.clone(), &config.game, clock.clone()).await?;
     let store = game.store().clone();
     let tokens = Arc::new(AccessTokens::new(
         &secret,
@@ -64,7 +66,7 @@ pub async fn run(
         trusted_proxies: config.trusted_proxies.clone(),
         ..config.accounts.settings()
     };
-    let app = self::app(game, tokens, clock, settings)
+    let app = self::app(game, stores.accounts, tokens, clock, settings)
         .await?
         .merge(runner.ops(store));
     tracing::info!(addr = %listener.local_addr()?, "api listening");

@@ -13,7 +13,7 @@ use axum::Router;
 use pixel_core::SystemClock;
 use pixel_core::auth::AccessTokens;
 use pixel_core::http::Runner;
-use pixel_core::{Game, Role};
+use pixel_core::{Game, Role, Stores};
 use socketioxide_redis::{FredAdapter, RedisAdapterConfig, RedisAdapterCtr};
 use tokio::net::TcpListener;
 
@@ -31,7 +31,8 @@ pub async fn run(
     let url = config.store.required_url("gateway")?;
     let secret = config.auth.required_secret()?;
     let clock = Arc::new(SystemClock);
-    let game = Game::open(&config.store, &config.game, clock.clone(), Role::Gateway).await?;
+    let stores = Stores::open(&config.store, Role::Gateway).await?;
+    let game = Game::open(stores.boards, &config.game, clock.clone()).await?;
     let store = game.store().clone();
     let tokens = Arc::new(AccessTokens::new(
         &secret,

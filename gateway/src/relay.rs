@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use crate::binary::{self, Encoding};
 use pixel_core::Game;
 use pixel_core::domain::{BoardConfig, BoardId, PixelsEvent, Update};
-use pixel_core::store::{Store, StoreError};
+use pixel_core::store::{BoardStore, StoreError};
 use serde::Serialize;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
@@ -177,7 +177,7 @@ impl Relays {
     pub fn spawn<A: Adapter>(
         &self,
         io: &SocketIo<A>,
-        store: &Arc<dyn Store>,
+        store: &Arc<dyn BoardStore>,
         stop: &watch::Receiver<bool>,
     ) -> Vec<tokio::task::JoinHandle<()>> {
         self.iter()
@@ -225,7 +225,7 @@ impl Relay {
     async fn run<A: Adapter>(
         self: Arc<Self>,
         io: SocketIo<A>,
-        store: Arc<dyn Store>,
+        store: Arc<dyn BoardStore>,
         mut stop: watch::Receiver<bool>,
     ) {
         let board = self.board.id.clone();
@@ -368,7 +368,12 @@ impl Relay {
     /// notices a store that lost updates under the same epoch (its seq went
     /// backwards: a replica that lagged took over), which then gets a new
     /// epoch, and the relay starts over.
-    async fn check<A: Adapter>(&self, io: &SocketIo<A>, store: &dyn Store, epoch: &mut String) {
+    async fn check<A: Adapter>(
+        &self,
+        io: &SocketIo<A>,
+        store: &dyn BoardStore,
+        epoch: &mut String,
+    ) {
         let board = &self.board.id;
         let Ok(seq) = store.board_seq(board).await else {
             return;
@@ -398,7 +403,7 @@ impl Relay {
     async fn restart<A: Adapter>(
         &self,
         io: &SocketIo<A>,
-        store: &dyn Store,
+        store: &dyn BoardStore,
         epoch: &mut String,
     ) -> bool {
         // Reading the seq adopts the data set's epoch (re-initialising it

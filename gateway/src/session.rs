@@ -38,6 +38,20 @@ impl From<Claims> for Identity {
 /// the boards it joined, and its event budget. A player's identity is only
 /// as good as its token: [`Session::player`] refuses once the token has
 /// expired, so a live socket cannot outlast its sign-in.
+///
+/// What it guarantees:
+/// - **Nothing shared.** It lives in this gateway's memory for the socket's
+///   life and touches no store: a reconnect (to any gateway) starts a new
+///   session, which must `auth` and `join` again.
+/// - **Every event pays.** [`Session::check_rate`] takes one event from a
+///   token bucket before the event does anything, so a refused event
+///   (`rate_limited`) changed nothing.
+/// - **Checked at each act.** [`Session::player`] reads the identity and
+///   its expiry when a placement is made, not when the socket connected;
+///   an `auth` that fails leaves the previous identity in place.
+/// - **Joins are a set.** [`Session::join`] and [`Session::leave`] say
+///   whether they changed it, so a repeated `join` is not counted twice
+///   and a failed first `join` can be undone exactly.
 pub struct Session {
     identity: Mutex<Identity>,
     /// A socket joins few boards, and every socket holds this for its whole

@@ -1,4 +1,4 @@
-//! The game's operations over a [`Store`]: the one place where the rules that
+//! The game's operations over a [`BoardStore`]: the one place where the rules that
 //! turn a validated request into a store command live (expiry time, cooldown
 //! end, history policy), shared by the gateway (placements, catch-up), the api
 //! (meta, snapshots) and the worker (decay sweeps).
@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::clock::SharedClock;
-use crate::config::{GameConfig, StoreConfig};
+use crate::config::GameConfig;
 use crate::domain::{BoardConfig, BoardId, BoardMeta, Color, Coord, HistoryPolicy, Update};
 use crate::error::ErrorCode;
 use crate::store::{
-    Catchup, Cause, HistoryRead, MAX_CATCHUP, MemoryStore, PlaceCommand, PlaceOutcome,
-    RedisSettings, Store, StoreError, StoredSnapshot, SweepOutcome, connect_redis,
+    BoardStore, Catchup, Cause, HistoryRead, MAX_CATCHUP, PlaceCommand, PlaceOutcome, StoreError,
+    StoredSnapshot, SweepOutcome,
 };
 
 /// How long settling one placement whose answer was lost may take in all:
@@ -49,36 +49,6 @@ impl GameError {
     }
 }
 
-/// Which process opens the game: it decides whether the game may keep its
-/// state in memory (only the all-in-one server, which is the whole
-/// deployment) or needs Redis (every cluster service, whose state is
-/// shared), and names the process in errors and metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Api,
-    Gateway,
-    Worker,
-    Standalone,
-}
-
-impl Role {
-    /// The `service` label of the process's metrics and errors.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Api => "api",
-            Self::Gateway => "gateway",
-            Self::Worker => "worker",
-            Self::Standalone => "standalone",
-        }
-    }
-
-    /// Whether, without `REDIS_URL`, the game runs on the memory store
-    /// (else a missing `REDIS_URL` is an error).
-    pub fn may_run_in_memory(self) -> bool {
-        self == Self::Standalone
-    }
-}
-
 /// Who places a pixel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Player {
@@ -93,20 +63,39 @@ pub struct Placed {
     pub cooldown_until: i64,
 }
 
-/// The game's rules over a [`Store`], shared by the gateway, the api and
-/// the worker: a request reaches the store only as a validated command
+/// The game's rules over a [`BoardStore`] (it never sees accounts: a
+/// player arrives as a verified [`Player`]), shared by the gateway, the api
+/// and the worker: a request reaches the store only as a validated command
 /// (board, coordinate and colour checked, expiry and cooldown end computed
 /// here, from this process's clock), so every service applies the same
 /// rules. A placement whose answer was lost is settled here (looked up,
 /// or fenced off for good) before it is reported, within a bounded time.
 ///
-/// What an error means for what was applied: [`GameError::Store`] with
-/// [`StoreError::Unavailable`] changed nothing; with
-/// [`StoreError::OutcomeUnknown`] the placement may have been applied
+/// What it guarantees, on top of the store's atomic steps:
+/// - **One step per placement.** [`Game::place`] is one store step: the
+///   cooldown check, the pixel, its seq, its feed entry and the new cooldown
+///   together; an `Ok` names the seq the update has in the board's feed.
+/// - **Seq order.** [`Game::catch_up`] returns every update after `since`
+///   up to the caller's feed position, consecutive and in seq order, or
+///   [`Catchup::Resync`] — never a gap.
+/// - **Retries.** A placement is never retried here: an attempt whose
+///   answer was lost is settled, so it is reported as applied (with its
+///   seq) or as not applied, and only when that cannot be found out as
+///   unknown. A caller's own retry is a new placement, which the cooldown
+///   the first one set refuses if that one was applied. [`Game::init`] and
+///   [`Game::sweep`] may be retried freely.
+///
+/// What an error of a placement means for what was applied:
+/// [`GameError::Store`] with [`StoreError::Unavailable`] changed nothing;
+/// with [`StoreError::OutcomeUnknown`] the placement may have been applied
 /// (its update then appears in the board's feed with its seq, as any
-/// other); every other error changed nothing.
+/// other); every other error (`InvalidInput`, `NotFound`, `Cooldown`,
+/// `Corrupt`) changed nothing. A [`Game::sweep`] that failed may have swept
+/// the boards before the failing one, and that one whole or not at all
+/// (on Redis a lost answer reads as `Unavailable`); every removal made is in
+/// its board's feed as any other, and the next sweep carries on from there.
 pub struct Game {
-    store: Arc<dyn Store>,
+    store: Arc<dyn BoardStore>,
     boards: BTreeMap<BoardId, Arc<BoardConfig>>,
     counters: BTreeMap<BoardId, BoardCounters>,
     clock: SharedClock,
@@ -131,7 +120,7 @@ impl BoardCounters {
 }
 
 impl Game {
-    pub fn new(store: Arc<dyn Store>, boards: Vec<BoardConfig>, clock: SharedClock) -> Self {
+    pub fn new(store: Arc<dyn BoardStore>, boards: Vec<BoardConfig>, clock: SharedClock) -> Self {
         Self {
             store,
             counters: boards
@@ -147,35 +136,14 @@ impl Game {
         }
     }
 
-    /// The game over the store the configuration names — Redis when
-    /// `REDIS_URL` is set (waiting up to a minute for it), else memory for
-    /// the one role that may run without Redis ([`Role::Standalone`]) —
-    /// with every board initialised. The role names the caller in the
-    /// error for a missing `REDIS_URL` and in the store's metrics.
+    /// The game over `store` (see [`Stores::open`](crate::store::Stores::open))
+    /// with the configured boards, every one initialised in the store.
     pub async fn open(
-        store: &StoreConfig,
+        store: Arc<dyn BoardStore>,
         game: &GameConfig,
         clock: SharedClock,
-        role: Role,
     ) -> anyhow::Result<Arc<Self>> {
         let boards = game.boards()?;
-        let service = role.name();
-        let store: Arc<dyn Store> = match &store.redis_url {
-            None if role.may_run_in_memory() => Arc::new(MemoryStore::new()),
-            _ => {
-                let url = store.required_url(service)?;
-                Arc::new(
-                    connect_redis(
-                        &RedisSettings {
-                            service,
-                            ..RedisSettings::new(url)
-                        },
-                        std::time::Duration::from_secs(60),
-                    )
-                    .await?,
-                )
-            }
-        };
         let game = Arc::new(Self::new(store, boards, clock));
         game.init().await?;
         Ok(game)
@@ -194,7 +162,7 @@ impl Game {
         Ok(())
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
+    pub fn store(&self) -> &Arc<dyn BoardStore> {
         &self.store
     }
 

@@ -30,7 +30,7 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::config::LogFormat;
-use crate::store::Store;
+use crate::store::Reachable;
 use crate::telemetry::Dependency;
 
 /// What [`main`] needs to know of a binary's configuration.
@@ -165,7 +165,7 @@ impl Runner {
     /// answers, every dependency is up and shutdown has not begun. The
     /// service merges them where its own layers should (or should not)
     /// apply to them.
-    pub fn ops(&self, store: Arc<dyn Store>) -> Router {
+    pub fn ops(&self, store: Arc<dyn Reachable>) -> Router {
         let mut dependencies = self.dependencies.clone();
         dependencies.push(self.draining.dependency());
         crate::telemetry::ops_router(store, dependencies)

@@ -4,7 +4,10 @@
 //!
 //! - [`domain`]: the game's rules as types — board ids, coordinates, colours,
 //!   updates and the history policy. Input is parsed into these at the edge.
-//! - [`store`]: the [`Store`](store::Store) interface every service talks to,
+//! - [`store`]: the two store interfaces every service talks to — the
+//!   [`BoardStore`](store::BoardStore) and the
+//!   [`AccountStore`](store::AccountStore), opened together as
+//!   [`Stores`] —
 //!   its in-memory (standalone) and Redis (cluster) implementations with
 //!   each board's ordered feed of updates, the checks both must pass, and
 //!   the Redis pub/sub client of the Socket.IO adapter. Each state change of the game is one atomic store
@@ -37,4 +40,5 @@ pub mod testing;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::ErrorCode;
-pub use game::{Game, Role};
+pub use game::Game;
+pub use store::{Role, Stores};

@@ -15,7 +15,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
-use crate::store::Store;
+use crate::store::Reachable;
 
 /// Installs the global tracing subscriber (`RUST_LOG`, default `info`).
 /// Calling it again is harmless.
@@ -113,13 +113,13 @@ pub type Dependency = Arc<dyn Fn() -> Option<&'static str> + Send + Sync>;
 
 #[derive(Clone)]
 struct Readiness {
-    store: Arc<dyn Store>,
+    store: Arc<dyn Reachable>,
     dependencies: Vec<Dependency>,
 }
 
 /// `/healthz`, `/readyz` and `/metrics`. Ready means the store answers a
 /// ping and every dependency is connected.
-pub fn ops_router(store: Arc<dyn Store>, dependencies: Vec<Dependency>) -> Router {
+pub fn ops_router(store: Arc<dyn Reachable>, dependencies: Vec<Dependency>) -> Router {
     metrics_handle();
     Router::new()
         .route("/healthz", get(|| async { "ok" }))

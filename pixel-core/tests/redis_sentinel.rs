@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use pixel_core::store::conformance::{self, place_command};
-use pixel_core::store::{PlaceOutcome, RedisSettings, RedisStore, Store};
+use pixel_core::store::{BoardStore, PlaceOutcome, RedisSettings, RedisStore};
 use test_support::free_port;
 
 const MASTER: &str = "pixelmaster";

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use pixel_core::domain::{BoardConfig, HistoryPolicy};
 use pixel_core::store::conformance::{self, place_command, placed};
-use pixel_core::store::{PlaceCommand, PlaceOutcome, RedisSettings, RedisStore, Store, StoreError};
+use pixel_core::store::{
+    BoardStore, PlaceCommand, PlaceOutcome, Reachable, RedisSettings, RedisStore, StoreError,
+    Stores,
+};
 use test_support::RedisServer;
 
 /// Pings until the store answers again after an outage (it reconnects in
@@ -63,22 +66,22 @@ fn place_at_zero<'a>(
     }
 }
 
-/// A Redis store on a `redis-server` of its own, for one test.
+/// Both Redis stores on a `redis-server` of their own, for one test.
 struct Fresh {
-    store: RedisStore,
+    stores: Stores,
     _redis: RedisServer,
 }
 
-impl AsRef<dyn Store> for Fresh {
-    fn as_ref(&self) -> &(dyn Store + 'static) {
-        &self.store
+impl conformance::Fixture for Fresh {
+    fn stores(&self) -> &Stores {
+        &self.stores
     }
 }
 
 async fn fresh() -> Fresh {
     let redis = RedisServer::start();
     Fresh {
-        store: store(&redis).await,
+        stores: Stores::on(Arc::new(store(&redis).await)),
         _redis: redis,
     }
 }

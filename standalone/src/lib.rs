@@ -19,7 +19,7 @@ use pixel_core::auth::AccessTokens;
 use pixel_core::clock::SharedClock;
 use pixel_core::config::{AuthConfig, GameConfig, StoreConfig, TelemetryConfig};
 use pixel_core::http::Runner;
-use pixel_core::{Game, Role, SystemClock};
+use pixel_core::{Game, Role, Stores, SystemClock};
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 
@@ -93,7 +93,8 @@ impl pixel_core::http::ServiceConfig for StandaloneConfig {
 /// Builds the server. `clock` is the wall clock in production; tests pass a
 /// manual one to step through cooldowns and decay.
 pub async fn build(config: &StandaloneConfig, clock: SharedClock) -> anyhow::Result<App> {
-    let game = Game::open(&config.store, &config.game, clock.clone(), Role::Standalone).await?;
+    let stores = Stores::open(&config.store, Role::Standalone).await?;
+    let game = Game::open(stores.boards, &config.game, clock.clone()).await?;
     let store = game.store().clone();
     let tokens = Arc::new(AccessTokens::new(
         &config.auth.secret_or_random(),
@@ -108,7 +109,7 @@ pub async fn build(config: &StandaloneConfig, clock: SharedClock) -> anyhow::Res
         trusted_proxies: config.socket.trusted_proxies.clone(),
         ..config.accounts.settings()
     };
-    let router = api::startup::app(game.clone(), tokens, clock, accounts)
+    let router = api::startup::app(game.clone(), stores.accounts, tokens, clock, accounts)
         .await?
         .merge(web::router())
         .merge(runner.ops(store))

@@ -14,7 +14,7 @@ use common::spawn_app;
 use pixel_core::auth::AccessTokens;
 use pixel_core::clock::SharedClock;
 use pixel_core::config::Secret;
-use pixel_core::store::MemoryStore;
+use pixel_core::store::Stores;
 use pixel_core::{Game, ManualClock};
 use serde_json::Value;
 
@@ -151,17 +151,14 @@ async fn api_router() -> axum::Router {
         .with_cooldown_ms(0)
         .with_ttl_ms(1000)
         .build();
-    let game = Arc::new(Game::new(
-        Arc::new(MemoryStore::new()),
-        vec![board],
-        clock.clone(),
-    ));
+    let stores = Stores::memory();
+    let game = Arc::new(Game::new(stores.boards, vec![board], clock.clone()));
     let tokens = Arc::new(AccessTokens::new(
         &Secret::new(common::SECRET.to_owned()),
         900,
         clock.clone(),
     ));
-    api::startup::app(game, tokens, clock, Default::default())
+    api::startup::app(game, stores.accounts, tokens, clock, Default::default())
         .await
         .expect("the api starts")
 }

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use pixel_core::http::Runner;
-use pixel_core::{Game, Role, SystemClock};
+use pixel_core::{Game, Role, Stores, SystemClock};
 use tokio::net::TcpListener;
 
 use crate::config::WorkerConfig;
@@ -24,13 +24,8 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let game = Game::open(
-        &config.store,
-        &config.game,
-        Arc::new(SystemClock),
-        Role::Worker,
-    )
-    .await?;
+    let stores = Stores::open(&config.store, Role::Worker).await?;
+    let game = Game::open(stores.boards, &config.game, Arc::new(SystemClock)).await?;
     let runner = Runner::new(&config.shutdown);
     let app = runner.ops(game.store().clone());
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);

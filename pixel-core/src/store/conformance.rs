@@ -1,12 +1,15 @@
-//! Behaviour every [`Store`] implementation must show, written once and run
-//! against each: the in-memory store in its unit tests, the Redis store in
-//! its integration tests against a real `redis-server`. Each check takes a
-//! fresh store (or unique ids) and panics with a message on a violation.
+//! Behaviour every [`BoardStore`] and [`AccountStore`] implementation must
+//! show, written once and run against each by one macro,
+//! [`store_conformance_tests!`](crate::store_conformance_tests): the
+//! in-memory store in its unit tests, the Redis store in its integration
+//! tests against a real `redis-server`. Each check takes a fresh store (or
+//! unique ids) and panics with a message on a violation. The macro holds
+//! the one list of checks, and a unit test here fails if a check of this
+//! module is missing from it, so a new check runs against every store.
 
-use super::UserRecord;
 use super::{
-    Catchup, Limit, PlaceCommand, PlaceOutcome, RefreshRecord, RotateOutcome, Rotation, Store,
-    StoreError, SweepOutcome,
+    AccountStore, BoardStore, Catchup, Limit, PlaceCommand, PlaceOutcome, RefreshRecord,
+    RotateOutcome, Rotation, StoreError, Stores, SweepOutcome, UserRecord,
 };
 use crate::domain::{BoardConfig, BoardId, HistoryPolicy, PixelEntry, Update};
 
@@ -40,7 +43,7 @@ pub fn place_command<'a>(
 
 /// What `join since` gets on a connection that is up to date: every
 /// retained update after `since`, or a resync.
-async fn catch_up(store: &dyn Store, board: &BoardId, since: u64) -> Catchup {
+async fn catch_up(store: &dyn BoardStore, board: &BoardId, since: u64) -> Catchup {
     let seq = store.board_seq(board).await.unwrap();
     let read = store
         .read_history(board, since, seq, seq.saturating_sub(since) as usize)
@@ -72,7 +75,7 @@ pub fn placed(o: PlaceOutcome) -> Update {
 }
 
 /// Users are unique by email and found by email and id.
-pub async fn users(store: &dyn Store, prefix: &str) {
+pub async fn users(store: &dyn AccountStore, prefix: &str) {
     let user = UserRecord {
         id: format!("{prefix}-id"),
         email: format!("{prefix}@example.com"),
@@ -100,7 +103,7 @@ pub async fn users(store: &dyn Store, prefix: &str) {
 
 /// At most `max` attempts per window; a throttled attempt is not recorded
 /// and says when the oldest attempt leaves the window.
-pub async fn login_attempts(store: &dyn Store, email: &str) {
+pub async fn login_attempts(store: &dyn AccountStore, email: &str) {
     let window = 600_000;
     for i in 0..20 {
         assert_eq!(
@@ -171,7 +174,7 @@ fn rotation<'a>(family: &'a str, presented: &'a str, next: &'a str, now: i64) ->
 /// Rotation replaces the current token; a retry of the last rotation within
 /// the grace gets the same successor; any other token of the family is reuse
 /// and revokes it; rotations are rate-limited per family.
-pub async fn refresh_rotation_and_reuse(store: &dyn Store, prefix: &str) {
+pub async fn refresh_rotation_and_reuse(store: &dyn AccountStore, prefix: &str) {
     let now = 1_000;
     let fam = format!("{prefix}-fam");
     let rec = RefreshRecord {
@@ -333,7 +336,7 @@ pub async fn refresh_rotation_and_reuse(store: &dyn Store, prefix: &str) {
 }
 
 /// Expired families neither rotate nor revoke; logout revokes the family.
-pub async fn refresh_expiry_and_logout(store: &dyn Store, prefix: &str) {
+pub async fn refresh_expiry_and_logout(store: &dyn AccountStore, prefix: &str) {
     let fam = format!("{prefix}-fam2");
     let rec = RefreshRecord {
         user_id: "u1".into(),
@@ -379,7 +382,7 @@ pub async fn refresh_expiry_and_logout(store: &dyn Store, prefix: &str) {
 
 /// The per-key limiter: `max` hits per window, then refusals that record
 /// nothing and say when a hit leaves the window, so the window passes.
-pub async fn hit_limit(store: &dyn Store, key: &str) {
+pub async fn hit_limit(store: &dyn AccountStore, key: &str) {
     for i in 0..3 {
         assert_eq!(
             store.hit_limit(key, 1_000 + i, 1_000, 3).await.unwrap(),
@@ -415,7 +418,7 @@ pub async fn hit_limit(store: &dyn Store, key: &str) {
 }
 
 /// Placement, cooldown, seq, snapshot, catch-up and decay on one board.
-pub async fn board_lifecycle(store: &dyn Store, board_id: &str, user_prefix: &str) {
+pub async fn board_lifecycle(store: &dyn BoardStore, board_id: &str, user_prefix: &str) {
     let b = board(board_id);
     store.init_board(&b).await.unwrap();
     store.init_board(&b).await.unwrap(); // idempotent
@@ -519,7 +522,7 @@ pub async fn board_lifecycle(store: &dyn Store, board_id: &str, user_prefix: &st
 }
 
 /// The history keeps the larger of the last N updates and the last T ms.
-pub async fn history_is_bounded(store: &dyn Store, board_id: &str, user_prefix: &str) {
+pub async fn history_is_bounded(store: &dyn BoardStore, board_id: &str, user_prefix: &str) {
     let b = board(board_id);
     store.init_board(&b).await.unwrap();
     // Time dominates here: the last 2.5 s hold more than the last 2 updates.
@@ -548,7 +551,7 @@ pub async fn history_is_bounded(store: &dyn Store, board_id: &str, user_prefix: 
 
 /// The feed hands a reader every update after its position, in seq order,
 /// placements and decays alike, and wakes a reader that waits for one.
-pub async fn feed_in_order_and_wakes_readers(store: &dyn Store, board_id: &str, user: &str) {
+pub async fn feed_in_order_and_wakes_readers(store: &dyn BoardStore, board_id: &str, user: &str) {
     use std::time::Duration;
     let b = board(board_id);
     store.init_board(&b).await.unwrap();
@@ -596,7 +599,7 @@ pub async fn feed_in_order_and_wakes_readers(store: &dyn Store, board_id: &str, 
 
 /// A reader whose position fell out of the retained feed gets the oldest
 /// retained updates, so it sees the jump in seq.
-pub async fn feed_reports_what_fell_out(store: &dyn Store, board_id: &str, user: &str) {
+pub async fn feed_reports_what_fell_out(store: &dyn BoardStore, board_id: &str, user: &str) {
     use std::time::Duration;
     let b = board(board_id);
     store.init_board(&b).await.unwrap();
@@ -621,7 +624,11 @@ pub async fn feed_reports_what_fell_out(store: &dyn Store, board_id: &str, user:
 
 /// A sweep tells when the next pixel falls due and how many due ones it
 /// left behind (so a worker knows whether to sleep or go on).
-pub async fn sweep_reports_next_due_and_backlog(store: &dyn Store, board_id: &str, user: &str) {
+pub async fn sweep_reports_next_due_and_backlog(
+    store: &dyn BoardStore,
+    board_id: &str,
+    user: &str,
+) {
     let b = board(board_id);
     store.init_board(&b).await.unwrap();
     let h = HistoryPolicy::default();
@@ -641,34 +648,78 @@ pub async fn sweep_reports_next_due_and_backlog(store: &dyn Store, board_id: &st
     assert_eq!((swept.next_due, swept.backlog), (Some(104), 0));
 }
 
+/// What a conformance test runs on: both stores of one backing, kept
+/// alive for the test (with the Redis server they run on, say).
+pub trait Fixture {
+    fn stores(&self) -> &Stores;
+}
+
+impl Fixture for Stores {
+    fn stores(&self) -> &Stores {
+        self
+    }
+}
+
 /// One `#[tokio::test]` per check of this module, each against a fresh
-/// store from `$fresh` (an expression whose `.await` gives a value that is
-/// `AsRef<dyn Store>`, kept alive for the test, e.g. with the Redis server
-/// it runs on). The one list of checks, for every store.
+/// [`Fixture`] from `$fresh` (an expression whose `.await` gives one),
+/// given the store the check is about. The one list of checks, for every
+/// store: an implementation runs it by invoking this macro once.
 #[macro_export]
 macro_rules! store_conformance_tests {
     ($fresh:expr) => {
         $crate::store_conformance_tests!(@each $fresh;
-            users(, "t"),
-            login_attempts(, "a@b.c"),
-            refresh_rotation_and_reuse(, "t"),
-            refresh_expiry_and_logout(, "t"),
-            hit_limit(, "k"),
-            board_lifecycle(, "b", "u"),
-            history_is_bounded(, "b", "u"),
-            feed_in_order_and_wakes_readers(, "b", "u"),
-            feed_reports_what_fell_out(, "b", "u"),
-            sweep_reports_next_due_and_backlog(, "b", "u"),
+            users(accounts, "t"),
+            login_attempts(accounts, "a@b.c"),
+            refresh_rotation_and_reuse(accounts, "t"),
+            refresh_expiry_and_logout(accounts, "t"),
+            hit_limit(accounts, "k"),
+            board_lifecycle(boards, "b", "u"),
+            history_is_bounded(boards, "b", "u"),
+            feed_in_order_and_wakes_readers(boards, "b", "u"),
+            feed_reports_what_fell_out(boards, "b", "u"),
+            sweep_reports_next_due_and_backlog(boards, "b", "u"),
         );
     };
-    (@each $fresh:expr; $($check:ident(, $($arg:expr),*)),* $(,)?) => {
+    (@each $fresh:expr; $($check:ident($store:ident, $($arg:expr),*)),* $(,)?) => {
         $(
             #[tokio::test]
             async fn $check() {
                 let fixture = $fresh.await;
-                let store: &dyn $crate::store::Store = ::std::convert::AsRef::as_ref(&fixture);
-                $crate::store::conformance::$check(store, $($arg),*).await;
+                let stores = $crate::store::conformance::Fixture::stores(&fixture);
+                $crate::store::conformance::$check(&*stores.$store, $($arg),*).await;
             }
         )*
     };
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every check of this module (a `pub async fn` taking a store) is in
+    /// the macro's list, so no store can skip it.
+    #[test]
+    fn every_check_is_in_the_one_list() {
+        let source = include_str!("conformance.rs");
+        let (checks, list) = source
+            .split_once("macro_rules! store_conformance_tests")
+            .expect("the macro is defined here");
+        let names: Vec<&str> = checks
+            .split("\npub async fn ")
+            .skip(1)
+            .filter_map(|f| {
+                let (name, params) = f.split_once('(')?;
+                params
+                    .trim_start()
+                    .starts_with("store: &dyn ")
+                    .then_some(name)
+            })
+            .collect();
+        assert!(names.len() >= 10, "found the checks: {names:?}");
+        for name in names {
+            assert!(
+                list.contains(&format!("{name}(accounts,"))
+                    || list.contains(&format!("{name}(boards,")),
+                "the conformance check {name} is missing from store_conformance_tests!"
+            );
+        }
+    }
 }

@@ -13,11 +13,26 @@
 //! ids are `<seq>-0`; a ring buffer in memory). Seqs in the feed are
 //! consecutive, so a reader that sees seq `n + 1` after `n` knows it missed
 //! nothing, and one that sees a jump knows exactly what it missed. The feed
-//! is both the catch-up history (`join since`, [`Store::read_history`]) and
+//! is both the catch-up history (`join since`, [`BoardStore::read_history`]) and
 //! the live stream every gateway relays to its sockets ([`FeedReader`]).
 //!
-//! Implementations: [`MemoryStore`] (standalone mode) and the Redis store
-//! (cluster mode).
+//! # Two stores
+//!
+//! The boards ([`BoardStore`]: pixels, seqs, feeds, decay, cooldowns) and
+//! the accounts ([`AccountStore`]: users, refresh-token families, limiters)
+//! share no state and no step, so each caller sees only the one it needs:
+//! the [`Game`](crate::Game) the board store, the api's accounts the account
+//! store. Both are implemented by [`MemoryStore`] (standalone mode) and
+//! [`RedisStore`] (cluster mode), one value serving as both, so that a
+//! process keeps one memory state or one shared Redis connection (see
+//! [`Stores`], which opens them).
+//!
+//! What both need lives in a small supertrait, [`Reachable`] (`ping`, for
+//! readiness), which a readiness probe takes whichever store it has. The
+//! epoch stays on the board store: it says whether *seqs* still mean what
+//! they meant (ETags, relay positions, `join since`), and accounts have no
+//! seqs — a user record or a refresh family is the same record in any
+//! epoch.
 
 mod memory;
 mod redis;
@@ -27,9 +42,12 @@ pub use memory::MemoryStore;
 pub use redis::fuzzing as redis_fuzzing;
 pub use redis::{RedisSettings, RedisStore};
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::config::StoreConfig;
 use crate::domain::{BoardConfig, BoardId, Coord, HistoryPolicy, PixelEntry, Update};
 
 /// What can go wrong below the game. Each failure carries its [`Cause`]
@@ -38,7 +56,11 @@ use crate::domain::{BoardConfig, BoardId, Coord, HistoryPolicy, PixelEntry, Upda
 /// ack, the worker's loop) logs the whole chain once.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The backing store cannot be reached; nothing was changed.
+    /// The backing store cannot be reached or cannot serve now. A
+    /// placement reporting this changed nothing (one whose answer was lost
+    /// after it was sent is [`Self::OutcomeUnknown`]); the other steps
+    /// report a lost answer as this too, and each is safe to retry (see
+    /// [`BoardStore`] and [`AccountStore`]).
     #[error("storage unavailable: {0}")]
     Unavailable(#[source] Cause),
     /// A state change was sent but no answer came (a timeout, a dropped
@@ -172,7 +194,7 @@ pub struct PlaceCommand<'a> {
     pub history: HistoryPolicy,
     /// Server-generated id of this attempt, recorded with the placement, so
     /// that an attempt whose answer was lost can be settled
-    /// ([`Store::settle_placement`]).
+    /// ([`BoardStore::settle_placement`]).
     pub placement_id: &'a str,
 }
 
@@ -291,24 +313,78 @@ pub struct StoredSnapshot {
     pub pixels: Vec<PixelEntry>,
 }
 
-/// Where the game's state lives, accounts and boards alike (the in-memory
-/// store and the Redis store; both pass the one conformance list).
+/// Which process opens the game: it decides whether the game may keep its
+/// state in memory (only the all-in-one server, which is the whole
+/// deployment) or needs Redis (every cluster service, whose state is
+/// shared), and names the process in errors and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Api,
+    Gateway,
+    Worker,
+    Standalone,
+}
+
+impl Role {
+    /// The `service` label of the process's metrics and errors.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Gateway => "gateway",
+            Self::Worker => "worker",
+            Self::Standalone => "standalone",
+        }
+    }
+
+    /// Whether, without `REDIS_URL`, the game runs on the memory store
+    /// (else a missing `REDIS_URL` is an error).
+    pub fn may_run_in_memory(self) -> bool {
+        self == Self::Standalone
+    }
+}
+
+/// What both stores have in common: the backing they run on can be
+/// reached. A readiness probe asks this, whichever store a service uses.
+#[async_trait]
+pub trait Reachable: Send + Sync + 'static {
+    /// Cheap round trip proving the store can serve requests; changes
+    /// nothing.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Where the boards live: pixels, seqs, feeds, decay schedules and the
+/// players' cooldowns (a cooldown is checked and set in the same step as
+/// the pixel it allows). Implemented by [`MemoryStore`] and [`RedisStore`];
+/// both pass the one conformance list.
 ///
 /// What every implementation guarantees:
-/// - each state change is one atomic step: a placement, a sweep, a
-///   rotation either happens whole or not at all, and concurrent callers on
-///   any number of processes never interleave;
-/// - a board's seqs are consecutive and every update is in the board's feed
-///   under its seq, in seq order, from the same step;
-/// - an error says what is known: [`StoreError::Unavailable`] changed
-///   nothing, [`StoreError::OutcomeUnknown`] may have applied;
-/// - data read back that the store cannot read is [`StoreError::Corrupt`],
-///   never a default.
+/// - **Atomic steps.** A placement (cooldown check, next seq, pixel write,
+///   decay schedule, feed append, cooldown set) and a sweep (each removal
+///   with its seq and feed entry) happen whole or not at all; concurrent
+///   callers in any number of processes never interleave, so no update is
+///   lost, reordered or applied twice.
+/// - **Seq order.** A board's seqs are consecutive from 1, and every update
+///   is in the board's feed under its seq, written by the same step that
+///   gave it the seq; reads ([`Self::read_history`], [`FeedReader::read`])
+///   return updates in seq order.
+/// - **Epochs.** Seqs are meaningful only within one [`Self::epoch`]; a
+///   data set that lost updates gets a new one, so nothing built on an old
+///   seq (an ETag, a relay position) is taken as current.
+/// - **Errors say what was applied.** A placement's
+///   [`StoreError::Unavailable`] changed nothing and its
+///   [`StoreError::OutcomeUnknown`] may have applied (it is then settled
+///   with [`Self::settle_placement`]); a sweep's or an init's
+///   [`StoreError::Unavailable`] may mean a lost answer, which retrying
+///   makes harmless (below); [`StoreError::Corrupt`] is data the store
+///   cannot read (or a board that was never initialised), never replaced
+///   by a default, and changed nothing.
+/// - **Retries.** [`Self::init_board`] is idempotent. A placement is not:
+///   a retry of one whose outcome is unknown must settle it first (the
+///   attempt is then either found with its seq or fenced off for good). A
+///   sweep may be retried freely: it removes only what is due and still
+///   there.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// Cheap round trip proving the store can serve requests.
-    async fn ping(&self) -> Result<(), StoreError>;
-
+pub trait BoardStore: Reachable {
     /// Identifies the data set: it changes only when data is lost (a new
     /// in-memory store, a wiped Redis, a failover to a replica that lagged),
     /// since seqs then restart or repeat. ETags include it. A running
@@ -322,12 +398,87 @@ pub trait Store: Send + Sync + 'static {
     /// went backwards under a reader): starts a new epoch, unless another
     /// process already has, and returns the current one. Every process
     /// then takes the data set as a new one (ETags change, relays resync
-    /// their sockets).
+    /// their sockets). Idempotent: a repeat with the same `seen` keeps the
+    /// epoch the first call started.
     async fn restart_epoch(&self, seen: &str) -> Result<String, StoreError>;
 
-    /// Creates the board's state if it does not exist; keeps it if it does.
+    /// Creates the board's state if it does not exist; keeps it if it does
+    /// (idempotent). A board stored with another geometry is
+    /// [`StoreError::Corrupt`] and is not touched.
     async fn init_board(&self, board: &BoardConfig) -> Result<(), StoreError>;
 
+    /// The board's last seq (0 before its first update).
+    async fn board_seq(&self, board: &BoardId) -> Result<u64, StoreError>;
+    /// One placement as one atomic step: refused whole with
+    /// [`PlaceOutcome::Cooldown`] while the user's cooldown runs (nothing
+    /// written), else the pixel, its decay, the next seq, the feed entry and
+    /// the new cooldown together.
+    async fn place(&self, cmd: &PlaceCommand<'_>) -> Result<PlaceOutcome, StoreError>;
+    /// After `place` ended in [`StoreError::OutcomeUnknown`]: the seq the
+    /// attempt `placement_id` of `user_id` got if it was applied, else
+    /// `None` — and then it never will be (the attempt is fenced off, so a
+    /// late-running step refuses it). Definitive once it returns `Ok`; may
+    /// be retried after an error.
+    async fn settle_placement(
+        &self,
+        user_id: &str,
+        placement_id: &str,
+    ) -> Result<Option<u64>, StoreError>;
+    /// The board's pixels as they stand after update `seq`, read together
+    /// with `seq` and the epoch (no update can fall between them).
+    async fn snapshot(&self, board: &BoardConfig) -> Result<StoredSnapshot, StoreError>;
+    /// The retained updates with `after < seq <= upto` (at most `limit`),
+    /// with the board's current seq and oldest retained seq, read together
+    /// so that a reconnecting client costs one round trip.
+    async fn read_history(
+        &self,
+        board: &BoardId,
+        after: u64,
+        upto: u64,
+        limit: usize,
+    ) -> Result<HistoryRead, StoreError>;
+    /// Removes up to `limit` pixels whose expiry is `<= now`, giving each
+    /// removal the next seq and appending it to the feed. A pixel that was
+    /// overwritten after its decay was scheduled is never removed early: its
+    /// expiry moved with the overwrite.
+    async fn sweep(
+        &self,
+        board: &BoardConfig,
+        now: i64,
+        limit: usize,
+        history: HistoryPolicy,
+    ) -> Result<SweepOutcome, StoreError>;
+    /// A reader of the boards' feeds with a connection of its own.
+    fn feed(&self) -> Box<dyn FeedReader>;
+}
+
+/// Where the accounts live: users, refresh-token families (one per login)
+/// and the sliding-window limiters (login attempts per email, other hits
+/// per key such as sign-ups per address). Implemented by [`MemoryStore`]
+/// and [`RedisStore`]; both pass the one conformance list.
+///
+/// What every implementation guarantees:
+/// - **Atomic steps.** Creating a user (email uniqueness and record), a
+///   limiter hit (count and record) and a rotation (check, replace, rate
+///   window, or revoke on reuse) each happen whole or not at all, so
+///   parallel requests in any number of processes cannot register one
+///   email twice, slip past a limit, or rotate one token twice.
+/// - **Errors say what was applied.** [`StoreError::EmailTaken`] changed
+///   nothing; [`StoreError::Corrupt`] is a stored record the store cannot
+///   read, never a default; [`StoreError::Unavailable`] changed nothing
+///   when the store could not be reached, but on Redis it is also the
+///   answer to a step whose reply was lost after it was sent, which may
+///   have applied — so every step here is safe to retry (below).
+/// - **Retries.** A retried rotation that names the same successor within
+///   the grace period gets the same answer and changes nothing
+///   ([`Rotation`]); [`Self::confirm_refresh`], [`Self::revoke_refresh`] and
+///   [`Self::clear_login_attempts`] are idempotent; a retried
+///   [`Self::create_user`] whose first try was applied answers
+///   [`StoreError::EmailTaken`]; a retried limiter hit counts again.
+#[async_trait]
+pub trait AccountStore: Reachable {
+    /// Registers `user`, unless its email is taken
+    /// ([`StoreError::EmailTaken`], nothing written).
     async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError>;
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
     async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError>;
@@ -378,42 +529,56 @@ pub trait Store: Send + Sync + 'static {
         window_ms: i64,
         max: u32,
     ) -> Result<Limit, StoreError>;
+}
 
-    async fn board_seq(&self, board: &BoardId) -> Result<u64, StoreError>;
-    async fn place(&self, cmd: &PlaceCommand<'_>) -> Result<PlaceOutcome, StoreError>;
-    /// After `place` ended in [`StoreError::OutcomeUnknown`]: the seq the
-    /// attempt `placement_id` of `user_id` got if it was applied, else
-    /// `None` — and then it never will be (the attempt is fenced off, so a
-    /// late-running step refuses it). Definitive once it returns `Ok`.
-    async fn settle_placement(
-        &self,
-        user_id: &str,
-        placement_id: &str,
-    ) -> Result<Option<u64>, StoreError>;
-    async fn snapshot(&self, board: &BoardConfig) -> Result<StoredSnapshot, StoreError>;
-    /// The retained updates with `after < seq <= upto` (at most `limit`),
-    /// with the board's current seq and oldest retained seq, read together
-    /// so that a reconnecting client costs one round trip.
-    async fn read_history(
-        &self,
-        board: &BoardId,
-        after: u64,
-        upto: u64,
-        limit: usize,
-    ) -> Result<HistoryRead, StoreError>;
-    /// Removes up to `limit` pixels whose expiry is `<= now`, giving each
-    /// removal the next seq and appending it to the feed. A pixel that was
-    /// overwritten after its decay was scheduled is never removed early: its
-    /// expiry moved with the overwrite.
-    async fn sweep(
-        &self,
-        board: &BoardConfig,
-        now: i64,
-        limit: usize,
-        history: HistoryPolicy,
-    ) -> Result<SweepOutcome, StoreError>;
-    /// A reader of the boards' feeds with a connection of its own.
-    fn feed(&self) -> Box<dyn FeedReader>;
+/// The two stores of one process, on one backing: the memory store's one
+/// state, or the Redis store's one shared connection (both handles point at
+/// the same [`MemoryStore`] or [`RedisStore`]). Each caller takes only the
+/// store it needs: the game the boards, the api's accounts the accounts.
+#[derive(Clone)]
+pub struct Stores {
+    pub boards: Arc<dyn BoardStore>,
+    pub accounts: Arc<dyn AccountStore>,
+}
+
+impl Stores {
+    /// Both stores on one in-memory state (the standalone server, tests).
+    pub fn memory() -> Self {
+        Self::on(Arc::new(MemoryStore::new()))
+    }
+
+    /// Both stores on one backing that implements both.
+    pub fn on<S: BoardStore + AccountStore>(backing: Arc<S>) -> Self {
+        Self {
+            boards: backing.clone(),
+            accounts: backing,
+        }
+    }
+
+    /// The stores the configuration names — Redis when `REDIS_URL` is set
+    /// (waiting up to a minute for it), else memory for the one role that
+    /// may run without Redis ([`Role::Standalone`]). The role names the
+    /// caller in the error for a missing `REDIS_URL` and in the store's
+    /// metrics.
+    pub async fn open(config: &StoreConfig, role: Role) -> anyhow::Result<Self> {
+        let service = role.name();
+        Ok(match &config.redis_url {
+            None if role.may_run_in_memory() => Self::memory(),
+            _ => {
+                let url = config.required_url(service)?;
+                Self::on(Arc::new(
+                    connect_redis(
+                        &RedisSettings {
+                            service,
+                            ..RedisSettings::new(url)
+                        },
+                        std::time::Duration::from_secs(60),
+                    )
+                    .await?,
+                ))
+            }
+        })
+    }
 }
 
 #[cfg(any(test, feature = "test-helpers"))]

@@ -6,7 +6,9 @@
 //!
 //! # Layout
 //!
-//! - this file: the store, its epoch handling and the [`Store`] operations;
+//! - this file: the store, its connection handling and its epoch handling;
+//! - `boards.rs`: the [`BoardStore`](super::BoardStore) operations;
+//! - `accounts.rs`: the [`AccountStore`](super::AccountStore) operations;
 //! - `keys.rs`: every key name, built in one place ([`Keys`](keys::Keys));
 //! - `scripts.rs` and `scripts/*.lua`: the Lua scripts, which get every key
 //!   they touch as `KEYS[]`;
@@ -63,20 +65,18 @@
 //! store, the new epoch changes snapshot ETags and caches, and gateway
 //! relays tell their sockets to `resync`. A lagging replica keeps the old
 //! epoch but its seqs go backwards: the relay that notices starts a new
-//! epoch ([`Store::restart_epoch`]), with the same effect everywhere.
+//! epoch ([`BoardStore::restart_epoch`](super::BoardStore::restart_epoch)), with the same effect everywhere.
 
 use std::time::Instant;
 
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
-use redis::{AsyncCommands, Value};
 
-use super::{
-    Cause, FeedReader, HistoryRead, Limit, PlaceCommand, PlaceOutcome, RefreshRecord,
-    RotateOutcome, Rotation, Store, StoreError, StoredSnapshot, SweepOutcome, UserRecord,
-};
-use crate::domain::{BoardConfig, BoardId, HistoryPolicy};
+use super::{Cause, Reachable, StoreError};
+use crate::domain::BoardId;
 
+mod accounts;
+mod boards;
 mod connection;
 mod decode;
 mod feed;
@@ -88,12 +88,13 @@ pub use connection::RedisSettings;
 pub use decode::fuzzing;
 
 use connection::{Connector, redis_err};
-use decode::{PlaceReply, SweepReply, limit_reply, number, parse_entries, parse_pixel};
-use feed::RedisFeed;
 use keys::Keys;
 use scripts::Scripts;
 
-/// The cluster's store: every game state change is one Lua script.
+/// The cluster's store: every game state change is one Lua script. One
+/// value serves as both the board store and the account store
+/// ([`Stores::on`](super::Stores::on)), so a process keeps one shared
+/// connection for both.
 ///
 /// Requests share one multiplexed connection (redis-rs's
 /// `ConnectionManager`, which reconnects by itself after an outage):
@@ -285,72 +286,6 @@ impl RedisStore {
             resetting.store(false, std::sync::atomic::Ordering::Release);
         });
     }
-
-    /// One run of the placement step.
-    async fn place_once(&self, cmd: &PlaceCommand<'_>) -> Result<Placed, StoreError> {
-        let id = &cmd.board.id;
-        let mut conn = self.conn().await?;
-        let reply: (i64, i64) = self
-            .scripts
-            .place
-            .key(self.keys.seq(id))
-            .key(self.keys.pixels(id))
-            .key(self.keys.expiries(id))
-            .key(self.keys.feed(id))
-            .key(self.keys.cooldown(cmd.user_id))
-            .key(self.keys.fence(cmd.placement_id))
-            .key(self.keys.epoch())
-            .arg(cmd.board.index(cmd.coord))
-            .arg(cmd.color)
-            .arg(cmd.now)
-            .arg(cmd.expires_at)
-            .arg(cmd.cooldown_until)
-            .arg(cmd.coord.x)
-            .arg(cmd.coord.y)
-            .arg(cmd.by)
-            .arg(cmd.history.min_updates)
-            .arg(cmd.history.min_age_ms)
-            .arg(cmd.placement_id)
-            .arg(self.current_epoch())
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|e| {
-                self.notice(&e);
-                // Sent, but no answer: the step may have run.
-                if e.is_timeout() || e.is_connection_dropped() {
-                    StoreError::OutcomeUnknown(Cause::new(e))
-                } else {
-                    redis_err(e)
-                }
-            })?;
-        Ok(Placed::Done(match PlaceReply::decode(reply)? {
-            PlaceReply::OtherEpoch => return Ok(Placed::Epoch),
-            PlaceReply::Fenced => {
-                return Err(StoreError::Unavailable(Cause::msg(
-                    "placement was settled as not applied",
-                )));
-            }
-            PlaceReply::Cooldown { retry_after_ms } => PlaceOutcome::Cooldown { retry_after_ms },
-            PlaceReply::Placed { seq } => PlaceOutcome::Placed(cmd.update(seq)),
-        }))
-    }
-}
-
-/// How often a step is tried when it finds another epoch than ours: once,
-/// and once more after adopting the data set's epoch.
-const EPOCH_ATTEMPTS: usize = 2;
-
-fn epoch_unsettled() -> StoreError {
-    StoreError::Unavailable(Cause::msg(
-        "the Redis data set changed again while recovering",
-    ))
-}
-
-/// What one run of the placement step did.
-enum Placed {
-    Done(PlaceOutcome),
-    /// The data set's epoch is not ours: nothing was written.
-    Epoch,
 }
 
 /// Records a Redis call's latency and, if it failed, its error, under
@@ -372,7 +307,7 @@ async fn observe<T>(
 }
 
 #[async_trait]
-impl Store for RedisStore {
+impl Reachable for RedisStore {
     async fn ping(&self) -> Result<(), StoreError> {
         observe(self.service, "ping", async {
             let mut conn = self.conn().await?;
@@ -383,439 +318,5 @@ impl Store for RedisStore {
             Ok(())
         })
         .await
-    }
-
-    fn epoch(&self) -> String {
-        self.current_epoch()
-    }
-
-    async fn restart_epoch(&self, seen: &str) -> Result<String, StoreError> {
-        observe(self.service, "restart_epoch", async {
-            let mut conn = self.conn().await?;
-            let now: Option<String> = self
-                .scripts
-                .restart_epoch
-                .key(self.keys.epoch())
-                .arg(seen)
-                .arg(uuid::Uuid::new_v4().simple().to_string())
-                .invoke_async(&mut conn)
-                .await
-                .map_err(|e| self.fail(e))?;
-            if !now.as_deref().is_some_and(|e| self.is_current(e)) {
-                self.recover().await?;
-            }
-            Ok(self.current_epoch())
-        })
-        .await
-    }
-
-    async fn init_board(&self, board: &BoardConfig) -> Result<(), StoreError> {
-        observe(self.service, "init_board", async {
-            let geometry = format!("{}x{}", board.width, board.height);
-            let fresh = uuid::Uuid::new_v4().simple().to_string();
-            let epoch = self.init_one(&board.id, &geometry, &fresh).await?;
-            {
-                let mut boards = self.boards.lock().unwrap_or_else(|e| e.into_inner());
-                if !boards.iter().any(|(id, _)| *id == board.id) {
-                    boards.push((board.id.clone(), geometry));
-                }
-            }
-            if !self.is_current(&epoch) {
-                // The data set changed since we connected: bring the other
-                // boards back too.
-                self.recover().await?;
-            }
-            Ok(())
-        })
-        .await
-    }
-
-    async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
-        observe(self.service, "create_user", async {
-            let mut conn = self.conn().await?;
-            let json =
-                serde_json::to_string(user).map_err(|e| StoreError::Corrupt(Cause::new(e)))?;
-            let created: i64 = self
-                .scripts
-                .create_user
-                .key(self.keys.email(&user.email))
-                .key(self.keys.user(&user.id))
-                .arg(&user.id)
-                .arg(json)
-                .invoke_async(&mut conn)
-                .await
-                .map_err(|e| self.fail(e))?;
-            if created == 1 {
-                Ok(())
-            } else {
-                Err(StoreError::EmailTaken)
-            }
-        })
-        .await
-    }
-
-    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
-        observe(self.service, "user_by_email", async {
-            let id: Option<String> = {
-                let mut conn = self.conn().await?;
-                conn.get(self.keys.email(email))
-                    .await
-                    .map_err(|e| self.fail(e))?
-            };
-            match id {
-                Some(id) => self.user_by_id(&id).await,
-                None => Ok(None),
-            }
-        })
-        .await
-    }
-
-    async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
-        observe(self.service, "user_by_id", async {
-            let mut conn = self.conn().await?;
-            let json: Option<String> = conn
-                .get(self.keys.user(id))
-                .await
-                .map_err(|e| self.fail(e))?;
-            json.map(|j| serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(Cause::new(e))))
-                .transpose()
-        })
-        .await
-    }
-
-    async fn begin_login_attempt(
-        &self,
-        email: &str,
-        now: i64,
-        window_ms: i64,
-        max: u32,
-    ) -> Result<Limit, StoreError> {
-        observe(self.service, "begin_login_attempt", async {
-            let mut conn = self.conn().await?;
-            let retry_after_ms: i64 = self
-                .scripts
-                .login_attempt
-                .key(self.keys.login(email))
-                .arg(now)
-                .arg(window_ms)
-                .arg(max)
-                .arg(format!("{now}-{}", uuid::Uuid::new_v4().simple()))
-                .invoke_async(&mut conn)
-                .await
-                .map_err(|e| self.fail(e))?;
-            Ok(limit_reply(retry_after_ms))
-        })
-        .await
-    }
-
-    async fn clear_login_attempts(&self, email: &str) -> Result<(), StoreError> {
-        observe(self.service, "clear_login_attempts", async {
-            let mut conn = self.conn().await?;
-            let _: i64 = conn
-                .del(self.keys.login(email))
-                .await
-                .map_err(|e| self.fail(e))?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn insert_refresh(
-        &self,
-        hash: &str,
-        record: &RefreshRecord,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        observe(self.service, "insert_refresh", async {
-            let mut conn = self.conn().await?;
-            let _: i64 = self
-                .scripts
-                .insert_refresh
-                .key(self.keys.family(&record.family))
-                .arg(&record.user_id)
-                .arg(hash)
-                .arg(record.expires_at)
-                .arg(now)
-                .invoke_async(&mut conn)
-                .await
-                .map_err(|e| self.fail(e))?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn rotate_refresh(&self, r: &Rotation<'_>) -> Result<RotateOutcome, StoreError> {
-        observe(self.service, "rotate_refresh", async {
-            let mut conn = self.conn().await?;
-            let out: Vec<String> = self
-                .scripts
-                .rotate_refresh
-                .key(self.keys.family(r.family))
-                .arg(r.presented)
-                .arg(r.next)
-                .arg(r.now)
-                .arg(r.next_expires_at)
-                .arg(r.retry_grace_ms)
-                .arg(r.max_rotations)
-                .arg(r.window_ms)
-                .invoke_async(&mut conn)
-                .await
-                .map_err(|e| self.fail(e))?;
-            decode::rotate_reply(&out)
-        })
-        .await
-    }
-
-    async fn confirm_refresh(&self, family: &str, current: &str) -> Result<(), StoreError> {
-        observe(self.service, "confirm_refresh", async {
-            let mut conn = self.conn().await?;
-            let _: i64 = self
-                .scripts
-                .confirm_refresh
-                .key(self.keys.family(family))
-                .arg(current)
-                .invoke_async(&mut conn)
-                .await
-                .map_err(|e| self.fail(e))?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn revoke_refresh(&self, family: &str, now: i64) -> Result<bool, StoreError> {
-        observe(self.service, "revoke_refresh", async {
-            let mut conn = self.conn().await?;
-            let revoked: i64 = self
-                .scripts
-                .revoke_refresh
-                .key(self.keys.family(family))
-                .arg(now)
-                .invoke_async(&mut conn)
-                .await
-                .map_err(|e| self.fail(e))?;
-            Ok(revoked == 1)
-        })
-        .await
-    }
-
-    async fn hit_limit(
-        &self,
-        key: &str,
-        now: i64,
-        window_ms: i64,
-        max: u32,
-    ) -> Result<Limit, StoreError> {
-        observe(self.service, "hit_limit", async {
-            let mut conn = self.conn().await?;
-            let retry_after_ms: i64 = self
-                .scripts
-                .login_attempt
-                .key(self.keys.limit(key))
-                .arg(now)
-                .arg(window_ms)
-                .arg(max)
-                .arg(format!("{now}-{}", uuid::Uuid::new_v4().simple()))
-                .invoke_async(&mut conn)
-                .await
-                .map_err(|e| self.fail(e))?;
-            Ok(limit_reply(retry_after_ms))
-        })
-        .await
-    }
-
-    async fn board_seq(&self, board: &BoardId) -> Result<u64, StoreError> {
-        observe(self.service, "board_seq", async {
-            for _ in 0..EPOCH_ATTEMPTS {
-                let mut conn = self.conn().await?;
-                let (seq, epoch): (Option<u64>, Option<String>) = redis::cmd("MGET")
-                    .arg(self.keys.seq(board))
-                    .arg(self.keys.epoch())
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(|e| self.fail(e))?;
-                if epoch.is_some_and(|e| self.is_current(&e)) {
-                    return Ok(seq.unwrap_or(0));
-                }
-                self.recover().await?;
-            }
-            Err(epoch_unsettled())
-        })
-        .await
-    }
-
-    async fn place(&self, cmd: &PlaceCommand<'_>) -> Result<PlaceOutcome, StoreError> {
-        observe(self.service, "place", async {
-            for _ in 0..EPOCH_ATTEMPTS {
-                match self.place_once(cmd).await? {
-                    Placed::Epoch => self.recover().await?,
-                    Placed::Done(outcome) => return Ok(outcome),
-                }
-            }
-            Err(epoch_unsettled())
-        })
-        .await
-    }
-
-    async fn settle_placement(
-        &self,
-        user_id: &str,
-        placement_id: &str,
-    ) -> Result<Option<u64>, StoreError> {
-        observe(self.service, "settle_placement", async {
-            let mut conn = self.conn().await?;
-            let seq: u64 = self
-                .scripts
-                .settle
-                .key(self.keys.cooldown(user_id))
-                .key(self.keys.fence(placement_id))
-                .arg(placement_id)
-                .invoke_async(&mut conn)
-                .await
-                .map_err(|e| self.fail(e))?;
-            Ok((seq > 0).then_some(seq))
-        })
-        .await
-    }
-
-    async fn snapshot(&self, board: &BoardConfig) -> Result<StoredSnapshot, StoreError> {
-        observe(self.service, "snapshot", async {
-            for _ in 0..EPOCH_ATTEMPTS {
-                let mut conn = self.conn().await?;
-                let (seq, pixels, epoch): (Option<u64>, Vec<(String, String)>, Option<String>) =
-                    redis::pipe()
-                        .atomic()
-                        .get(self.keys.seq(&board.id))
-                        .hgetall(self.keys.pixels(&board.id))
-                        .get(self.keys.epoch())
-                        .query_async(&mut conn)
-                        .await
-                        .map_err(|e| self.fail(e))?;
-                let Some(epoch) = epoch.filter(|e| self.is_current(e)) else {
-                    self.recover().await?;
-                    continue;
-                };
-                let mut pixels = pixels
-                    .iter()
-                    .map(|(i, v)| parse_pixel(board, i, v))
-                    .collect::<Result<Vec<_>, _>>()?;
-                pixels.sort_unstable_by_key(|p| (p.y, p.x));
-                return Ok(StoredSnapshot {
-                    epoch,
-                    seq: seq.unwrap_or(0),
-                    pixels,
-                });
-            }
-            Err(epoch_unsettled())
-        })
-        .await
-    }
-
-    async fn read_history(
-        &self,
-        board: &BoardId,
-        after: u64,
-        upto: u64,
-        limit: usize,
-    ) -> Result<HistoryRead, StoreError> {
-        observe(self.service, "read_history", async {
-            let feed = self.keys.feed(board);
-            let mut pipe = redis::pipe();
-            pipe.atomic()
-                .get(self.keys.seq(board))
-                .cmd("XRANGE")
-                .arg(&feed)
-                .arg("-")
-                .arg("+")
-                .arg("COUNT")
-                .arg(1);
-            let wanted = upto > after && limit > 0;
-            if wanted {
-                pipe.cmd("XRANGE")
-                    .arg(&feed)
-                    .arg(format!("{}-0", after + 1))
-                    .arg(format!("{upto}-0"))
-                    .arg("COUNT")
-                    .arg(limit);
-            }
-            let mut conn = self.conn().await?;
-            let replies: Vec<Value> = pipe
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| self.fail(e))?;
-            let seq = replies.first().and_then(number).unwrap_or(0);
-            let oldest = replies
-                .get(1)
-                .map(parse_entries)
-                .transpose()?
-                .and_then(|head| head.first().map(|u| u.seq));
-            let updates = match replies.get(2) {
-                Some(range) if wanted => parse_entries(range)?,
-                _ => Vec::new(),
-            };
-            Ok(HistoryRead {
-                seq,
-                oldest,
-                updates,
-            })
-        })
-        .await
-    }
-
-    async fn sweep(
-        &self,
-        board: &BoardConfig,
-        now: i64,
-        limit: usize,
-        history: HistoryPolicy,
-    ) -> Result<SweepOutcome, StoreError> {
-        observe(self.service, "sweep", async {
-            let id = &board.id;
-            for _ in 0..EPOCH_ATTEMPTS {
-                let mut conn = self.conn().await?;
-                let out: Vec<i64> = self
-                    .scripts
-                    .sweep
-                    .key(self.keys.seq(id))
-                    .key(self.keys.pixels(id))
-                    .key(self.keys.expiries(id))
-                    .key(self.keys.feed(id))
-                    .key(self.keys.epoch())
-                    .arg(now)
-                    .arg(limit)
-                    .arg(board.width)
-                    .arg(history.min_updates)
-                    .arg(history.min_age_ms)
-                    .arg(self.current_epoch())
-                    .invoke_async(&mut conn)
-                    .await
-                    .map_err(|e| self.fail(e))?;
-                match SweepReply::decode(&out, board)? {
-                    SweepReply::OtherEpoch => self.recover().await?,
-                    SweepReply::Swept {
-                        removed,
-                        next_due,
-                        backlog,
-                    } => {
-                        return Ok(SweepOutcome {
-                            removed,
-                            next_due,
-                            backlog,
-                        });
-                    }
-                }
-            }
-            Err(epoch_unsettled())
-        })
-        .await
-    }
-
-    fn feed(&self) -> Box<dyn FeedReader> {
-        Box::new(RedisFeed {
-            connector: self.connector.clone(),
-            conn: None,
-            service: self.service,
-            keys: self.keys.clone(),
-            epoch: None,
-        })
     }
 }

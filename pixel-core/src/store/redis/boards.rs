@@ -1,0 +1,329 @@
+//! The boards on Redis: placements, settling, snapshots, history and
+//! sweeps. Every step that changes a board, and every read a cache or a
+//! feed position is built on, checks the data set's epoch (see the module
+//! docs of the Redis store) and retries once after adopting a new one.
+
+use async_trait::async_trait;
+use redis::Value;
+
+use super::connection::redis_err;
+use super::decode::{PlaceReply, SweepReply, number, parse_entries, parse_pixel};
+use super::feed::RedisFeed;
+use super::{RedisStore, observe};
+use crate::domain::{BoardConfig, BoardId, HistoryPolicy};
+use crate::store::{
+    BoardStore, Cause, FeedReader, HistoryRead, PlaceCommand, PlaceOutcome, StoreError,
+    StoredSnapshot, SweepOutcome,
+};
+
+/// How often a step is tried when it finds another epoch than ours: once,
+/// and once more after adopting the data set's epoch.
+const EPOCH_ATTEMPTS: usize = 2;
+
+fn epoch_unsettled() -> StoreError {
+    StoreError::Unavailable(Cause::msg(
+        "the Redis data set changed again while recovering",
+    ))
+}
+
+/// What one run of the placement step did.
+enum Placed {
+    Done(PlaceOutcome),
+    /// The data set's epoch is not ours: nothing was written.
+    Epoch,
+}
+
+impl RedisStore {
+    /// One run of the placement step.
+    async fn place_once(&self, cmd: &PlaceCommand<'_>) -> Result<Placed, StoreError> {
+        let id = &cmd.board.id;
+        let mut conn = self.conn().await?;
+        let reply: (i64, i64) = self
+            .scripts
+            .place
+            .key(self.keys.seq(id))
+            .key(self.keys.pixels(id))
+            .key(self.keys.expiries(id))
+            .key(self.keys.feed(id))
+            .key(self.keys.cooldown(cmd.user_id))
+            .key(self.keys.fence(cmd.placement_id))
+            .key(self.keys.epoch())
+            .arg(cmd.board.index(cmd.coord))
+            .arg(cmd.color)
+            .arg(cmd.now)
+            .arg(cmd.expires_at)
+            .arg(cmd.cooldown_until)
+            .arg(cmd.coord.x)
+            .arg(cmd.coord.y)
+            .arg(cmd.by)
+            .arg(cmd.history.min_updates)
+            .arg(cmd.history.min_age_ms)
+            .arg(cmd.placement_id)
+            .arg(self.current_epoch())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| {
+                self.notice(&e);
+                // Sent, but no answer: the step may have run.
+                if e.is_timeout() || e.is_connection_dropped() {
+                    StoreError::OutcomeUnknown(Cause::new(e))
+                } else {
+                    redis_err(e)
+                }
+            })?;
+        Ok(Placed::Done(match PlaceReply::decode(reply)? {
+            PlaceReply::OtherEpoch => return Ok(Placed::Epoch),
+            PlaceReply::Fenced => {
+                return Err(StoreError::Unavailable(Cause::msg(
+                    "placement was settled as not applied",
+                )));
+            }
+            PlaceReply::Cooldown { retry_after_ms } => PlaceOutcome::Cooldown { retry_after_ms },
+            PlaceReply::Placed { seq } => PlaceOutcome::Placed(cmd.update(seq)),
+        }))
+    }
+}
+
+#[async_trait]
+impl BoardStore for RedisStore {
+    fn epoch(&self) -> String {
+        self.current_epoch()
+    }
+
+    async fn restart_epoch(&self, seen: &str) -> Result<String, StoreError> {
+        observe(self.service, "restart_epoch", async {
+            let mut conn = self.conn().await?;
+            let now: Option<String> = self
+                .scripts
+                .restart_epoch
+                .key(self.keys.epoch())
+                .arg(seen)
+                .arg(uuid::Uuid::new_v4().simple().to_string())
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|e| self.fail(e))?;
+            if !now.as_deref().is_some_and(|e| self.is_current(e)) {
+                self.recover().await?;
+            }
+            Ok(self.current_epoch())
+        })
+        .await
+    }
+
+    async fn init_board(&self, board: &BoardConfig) -> Result<(), StoreError> {
+        observe(self.service, "init_board", async {
+            let geometry = format!("{}x{}", board.width, board.height);
+            let fresh = uuid::Uuid::new_v4().simple().to_string();
+            let epoch = self.init_one(&board.id, &geometry, &fresh).await?;
+            {
+                let mut boards = self.boards.lock().unwrap_or_else(|e| e.into_inner());
+                if !boards.iter().any(|(id, _)| *id == board.id) {
+                    boards.push((board.id.clone(), geometry));
+                }
+            }
+            if !self.is_current(&epoch) {
+                // The data set changed since we connected: bring the other
+                // boards back too.
+                self.recover().await?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn board_seq(&self, board: &BoardId) -> Result<u64, StoreError> {
+        observe(self.service, "board_seq", async {
+            for _ in 0..EPOCH_ATTEMPTS {
+                let mut conn = self.conn().await?;
+                let (seq, epoch): (Option<u64>, Option<String>) = redis::cmd("MGET")
+                    .arg(self.keys.seq(board))
+                    .arg(self.keys.epoch())
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| self.fail(e))?;
+                if epoch.is_some_and(|e| self.is_current(&e)) {
+                    return Ok(seq.unwrap_or(0));
+                }
+                self.recover().await?;
+            }
+            Err(epoch_unsettled())
+        })
+        .await
+    }
+
+    async fn place(&self, cmd: &PlaceCommand<'_>) -> Result<PlaceOutcome, StoreError> {
+        observe(self.service, "place", async {
+            for _ in 0..EPOCH_ATTEMPTS {
+                match self.place_once(cmd).await? {
+                    Placed::Epoch => self.recover().await?,
+                    Placed::Done(outcome) => return Ok(outcome),
+                }
+            }
+            Err(epoch_unsettled())
+        })
+        .await
+    }
+
+    async fn settle_placement(
+        &self,
+        user_id: &str,
+        placement_id: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        observe(self.service, "settle_placement", async {
+            let mut conn = self.conn().await?;
+            let seq: u64 = self
+                .scripts
+                .settle
+                .key(self.keys.cooldown(user_id))
+                .key(self.keys.fence(placement_id))
+                .arg(placement_id)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|e| self.fail(e))?;
+            Ok((seq > 0).then_some(seq))
+        })
+        .await
+    }
+
+    async fn snapshot(&self, board: &BoardConfig) -> Result<StoredSnapshot, StoreError> {
+        observe(self.service, "snapshot", async {
+            for _ in 0..EPOCH_ATTEMPTS {
+                let mut conn = self.conn().await?;
+                let (seq, pixels, epoch): (Option<u64>, Vec<(String, String)>, Option<String>) =
+                    redis::pipe()
+                        .atomic()
+                        .get(self.keys.seq(&board.id))
+                        .hgetall(self.keys.pixels(&board.id))
+                        .get(self.keys.epoch())
+                        .query_async(&mut conn)
+                        .await
+                        .map_err(|e| self.fail(e))?;
+                let Some(epoch) = epoch.filter(|e| self.is_current(e)) else {
+                    self.recover().await?;
+                    continue;
+                };
+                let mut pixels = pixels
+                    .iter()
+                    .map(|(i, v)| parse_pixel(board, i, v))
+                    .collect::<Result<Vec<_>, _>>()?;
+                pixels.sort_unstable_by_key(|p| (p.y, p.x));
+                return Ok(StoredSnapshot {
+                    epoch,
+                    seq: seq.unwrap_or(0),
+                    pixels,
+                });
+            }
+            Err(epoch_unsettled())
+        })
+        .await
+    }
+
+    async fn read_history(
+        &self,
+        board: &BoardId,
+        after: u64,
+        upto: u64,
+        limit: usize,
+    ) -> Result<HistoryRead, StoreError> {
+        observe(self.service, "read_history", async {
+            let feed = self.keys.feed(board);
+            let mut pipe = redis::pipe();
+            pipe.atomic()
+                .get(self.keys.seq(board))
+                .cmd("XRANGE")
+                .arg(&feed)
+                .arg("-")
+                .arg("+")
+                .arg("COUNT")
+                .arg(1);
+            let wanted = upto > after && limit > 0;
+            if wanted {
+                pipe.cmd("XRANGE")
+                    .arg(&feed)
+                    .arg(format!("{}-0", after + 1))
+                    .arg(format!("{upto}-0"))
+                    .arg("COUNT")
+                    .arg(limit);
+            }
+            let mut conn = self.conn().await?;
+            let replies: Vec<Value> = pipe
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| self.fail(e))?;
+            let seq = replies.first().and_then(number).unwrap_or(0);
+            let oldest = replies
+                .get(1)
+                .map(parse_entries)
+                .transpose()?
+                .and_then(|head| head.first().map(|u| u.seq));
+            let updates = match replies.get(2) {
+                Some(range) if wanted => parse_entries(range)?,
+                _ => Vec::new(),
+            };
+            Ok(HistoryRead {
+                seq,
+                oldest,
+                updates,
+            })
+        })
+        .await
+    }
+
+    async fn sweep(
+        &self,
+        board: &BoardConfig,
+        now: i64,
+        limit: usize,
+        history: HistoryPolicy,
+    ) -> Result<SweepOutcome, StoreError> {
+        observe(self.service, "sweep", async {
+            let id = &board.id;
+            for _ in 0..EPOCH_ATTEMPTS {
+                let mut conn = self.conn().await?;
+                let out: Vec<i64> = self
+                    .scripts
+                    .sweep
+                    .key(self.keys.seq(id))
+                    .key(self.keys.pixels(id))
+                    .key(self.keys.expiries(id))
+                    .key(self.keys.feed(id))
+                    .key(self.keys.epoch())
+                    .arg(now)
+                    .arg(limit)
+                    .arg(board.width)
+                    .arg(history.min_updates)
+                    .arg(history.min_age_ms)
+                    .arg(self.current_epoch())
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(|e| self.fail(e))?;
+                match SweepReply::decode(&out, board)? {
+                    SweepReply::OtherEpoch => self.recover().await?,
+                    SweepReply::Swept {
+                        removed,
+                        next_due,
+                        backlog,
+                    } => {
+                        return Ok(SweepOutcome {
+                            removed,
+                            next_due,
+                            backlog,
+                        });
+                    }
+                }
+            }
+            Err(epoch_unsettled())
+        })
+        .await
+    }
+
+    fn feed(&self) -> Box<dyn FeedReader> {
+        Box::new(RedisFeed {
+            connector: self.connector.clone(),
+            conn: None,
+            service: self.service,
+            keys: self.keys.clone(),
+            epoch: None,
+        })
+    }
+}
