@@ -168,6 +168,10 @@ impl Game {
                     connect_redis(
                         &RedisSettings {
                             service,
+                            min_replicas_acked: store.min_replicas_acked,
+                            replica_ack_timeout: std::time::Duration::from_millis(
+                                store.replica_ack_timeout_ms,
+                            ),
                             ..RedisSettings::new(url)
                         },
                         std::time::Duration::from_secs(60),

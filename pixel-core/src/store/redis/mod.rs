@@ -15,7 +15,8 @@
 //! - `feed.rs`: the gateways' `XREAD BLOCK` feed reader;
 //! - `connection.rs`: the URL, TLS and the connections (the shared request
 //!   connection and each feed reader's own), and the mapping of Redis
-//!   errors.
+//!   errors;
+//! - `replicas.rs`: acks that wait for replicas (`REDIS_MIN_REPLICAS_ACKED`).
 //!
 //! # Keys (under a configurable prefix, `rp` by default)
 //!
@@ -81,6 +82,7 @@ mod connection;
 mod decode;
 mod feed;
 mod keys;
+mod replicas;
 mod scripts;
 
 pub use connection::RedisSettings;
@@ -116,6 +118,8 @@ pub struct RedisStore {
     /// (`<width>x<height>`), re-initialised after a data loss.
     boards: std::sync::Mutex<Vec<(BoardId, String)>>,
     scripts: Scripts,
+    /// Set when acked writes must reach replicas first.
+    replicas: Option<replicas::Replicas>,
 }
 
 impl RedisStore {
@@ -124,9 +128,17 @@ impl RedisStore {
     /// and the connection is re-established in the background.)
     pub async fn connect(settings: &RedisSettings) -> Result<Self, StoreError> {
         let connector = Connector::open(settings)?;
-        let conn = connector.shared().await?;
+        let conn = std::sync::Arc::new(std::sync::RwLock::new(connector.shared().await?));
+        let replicas = replicas::Replicas::start(
+            settings.min_replicas_acked,
+            settings.replica_ack_timeout,
+            settings.timeout,
+            &connector,
+            &conn,
+        )
+        .await?;
         let store = Self {
-            conn: std::sync::Arc::new(std::sync::RwLock::new(conn)),
+            conn,
             resetting: Default::default(),
             connector,
             service: settings.service,
@@ -134,6 +146,7 @@ impl RedisStore {
             epoch: Default::default(),
             boards: Default::default(),
             scripts: Scripts::load(),
+            replicas,
         };
         store.recover().await?;
         Ok(store)
@@ -289,6 +302,7 @@ impl RedisStore {
     /// One run of the placement step.
     async fn place_once(&self, cmd: &PlaceCommand<'_>) -> Result<Placed, StoreError> {
         let id = &cmd.board.id;
+        let ticket = self.before_write()?;
         let mut conn = self.conn().await?;
         let reply: (i64, i64) = self
             .scripts
@@ -331,7 +345,10 @@ impl RedisStore {
                 )));
             }
             PlaceReply::Cooldown { retry_after_ms } => PlaceOutcome::Cooldown { retry_after_ms },
-            PlaceReply::Placed { seq } => PlaceOutcome::Placed(cmd.update(seq)),
+            PlaceReply::Placed { seq } => {
+                self.replicated(ticket).await?;
+                PlaceOutcome::Placed(cmd.update(seq))
+            }
         }))
     }
 }
@@ -432,6 +449,7 @@ impl Store for RedisStore {
 
     async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
         observe(self.service, "create_user", async {
+            let ticket = self.before_write()?;
             let mut conn = self.conn().await?;
             let json =
                 serde_json::to_string(user).map_err(|e| StoreError::Corrupt(Cause::new(e)))?;
@@ -446,7 +464,7 @@ impl Store for RedisStore {
                 .await
                 .map_err(|e| self.fail(e))?;
             if created == 1 {
-                Ok(())
+                self.replicated(ticket).await
             } else {
                 Err(StoreError::EmailTaken)
             }
@@ -527,6 +545,7 @@ impl Store for RedisStore {
         now: i64,
     ) -> Result<(), StoreError> {
         observe(self.service, "insert_refresh", async {
+            let ticket = self.before_write()?;
             let mut conn = self.conn().await?;
             let _: i64 = self
                 .scripts
@@ -539,13 +558,14 @@ impl Store for RedisStore {
                 .invoke_async(&mut conn)
                 .await
                 .map_err(|e| self.fail(e))?;
-            Ok(())
+            self.replicated(ticket).await
         })
         .await
     }
 
     async fn rotate_refresh(&self, r: &Rotation<'_>) -> Result<RotateOutcome, StoreError> {
         observe(self.service, "rotate_refresh", async {
+            let ticket = self.before_write()?;
             let mut conn = self.conn().await?;
             let out: Vec<String> = self
                 .scripts
@@ -561,6 +581,7 @@ impl Store for RedisStore {
                 .invoke_async(&mut conn)
                 .await
                 .map_err(|e| self.fail(e))?;
+            self.replicated(ticket).await?;
             decode::rotate_reply(&out)
         })
         .await
