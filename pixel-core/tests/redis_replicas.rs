@@ -230,6 +230,11 @@ async fn acks_wait_for_the_replica_and_writes_are_refused_without_it() {
     }))
     .await;
     let top = *acked.iter().max().unwrap();
+    assert_eq!(
+        store.settle_placement("u0", "conformance").await.unwrap(),
+        Some(acked[0]),
+        "an applied placement settles as placed while the replica is there"
+    );
     assert!(seq_on(rp).await >= top, "the replica has every acked seq");
     store.create_user(&user(1)).await.unwrap();
     let on_replica: Option<String> = query(rp, &["GET", "rp:user:user-1"]).await.unwrap();
@@ -260,7 +265,15 @@ async fn acks_wait_for_the_replica_and_writes_are_refused_without_it() {
     loop {
         match place(&store, &board, i).await {
             Err(StoreError::Unavailable(_)) => break,
-            Err(StoreError::OutcomeUnknown(_)) => unknown += 1,
+            Err(StoreError::OutcomeUnknown(_)) => {
+                unknown += 1;
+                // Applied but not replicated: the look-up that settles it
+                // does not call it placed either.
+                let settled = store
+                    .settle_placement(&format!("u{i}"), "conformance")
+                    .await;
+                assert!(settled.is_err(), "not settled as placed: {settled:?}");
+            }
             Ok(PlaceOutcome::Placed(u)) => {
                 // Only a write the replica acked just before it died.
                 assert!(

@@ -23,6 +23,7 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `epoch` | string | a random id made when the data set was created |
+//! | `barrier` | string | a counter bumped before each `WAIT` (only with `REDIS_MIN_REPLICAS_ACKED` ≥ 1) |
 //! | `user:{id}` | string | the user record as JSON |
 //! | `email:{email}` | string | the user id of an email (uniqueness) |
 //! | `login:{email}` | zset | recent login attempts (score = ms) |
@@ -135,6 +136,8 @@ impl RedisStore {
             settings.timeout,
             &connector,
             &conn,
+            Keys::new(&settings.prefix).barrier(),
+            settings.service,
         )
         .await?;
         let store = Self {
@@ -683,6 +686,7 @@ impl Store for RedisStore {
         placement_id: &str,
     ) -> Result<Option<u64>, StoreError> {
         observe(self.service, "settle_placement", async {
+            let ticket = self.before_write()?;
             let mut conn = self.conn().await?;
             let seq: u64 = self
                 .scripts
@@ -693,6 +697,10 @@ impl Store for RedisStore {
                 .invoke_async(&mut conn)
                 .await
                 .map_err(|e| self.fail(e))?;
+            if seq > 0 {
+                // Found applied: acked only once replicated, as any placement.
+                self.replicated(ticket).await?;
+            }
             Ok((seq > 0).then_some(seq))
         })
         .await

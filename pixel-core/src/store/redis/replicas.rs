@@ -12,7 +12,8 @@
 //! ([`barrier`]): one task that takes every write whose reply has come
 //! back and sends a single `WAIT` on the shared connection for all of
 //! them (group commit). Each write waits for at most the round in flight
-//! and its own. The round's pipeline starts with `CLIENT INFO`, which names
+//! and its own. The round's pipeline (`CLIENT INFO`, `INCR barrier`,
+//! `WAIT`) starts with `CLIENT INFO`, which names
 //! the connection (client id and both addresses): if it is not the one the
 //! previous round saw (the manager reconnected, the store swapped in a new
 //! connection after a timeout, or a failover moved the primary), writes
@@ -26,6 +27,9 @@
 //! is refused before it is sent ([`StoreError::Unavailable`]: nothing
 //! applied), instead of being applied and then waiting for a `WAIT` that
 //! cannot succeed.
+//!
+//! A placement whose answer was lost and that `settle_placement` then finds
+//! applied goes through the same barrier before it is reported placed.
 //!
 //! With N = 0 none of this exists: no task, no poll, no extra command.
 
@@ -94,6 +98,8 @@ impl Replicas {
         response_timeout: Duration,
         connector: &Connector,
         conn: &Arc<RwLock<ConnectionManager>>,
+        barrier_key: String,
+        service: &'static str,
     ) -> Result<Option<Self>, StoreError> {
         if min == 0 {
             return Ok(None);
@@ -141,6 +147,8 @@ impl Replicas {
             min,
             ack_timeout,
             seen,
+            barrier_key,
+            service,
         ));
         Ok(Some(Self {
             min,
@@ -154,13 +162,11 @@ impl Replicas {
         let age = self.state.poll_age();
         let in_sync = self.state.in_sync.load(Ordering::Acquire);
         if age.is_none_or(|a| a > POLL_STALE) {
-            metrics::counter!("redis_replica_refusals_total").increment(1);
             return Err(StoreError::Unavailable(Cause::msg(
                 "the primary's replicas are unknown (no recent answer to INFO replication)",
             )));
         }
         if in_sync < self.min {
-            metrics::counter!("redis_replica_refusals_total").increment(1);
             return Err(StoreError::Unavailable(Cause::msg(format!(
                 "{in_sync} of the {} replicas a write needs are in sync",
                 self.min
@@ -211,7 +217,6 @@ impl State {
         self.in_sync.store(in_sync, Ordering::Release);
         let ms = self.start.elapsed().as_millis() as u64 + 1;
         self.polled_at.store(ms, Ordering::Release);
-        metrics::gauge!("redis_replicas_in_sync").set(in_sync as f64);
     }
 
     fn poll_age(&self) -> Option<Duration> {
@@ -251,6 +256,10 @@ fn unknown(message: String) -> StoreError {
 /// Why a write is covered when it is answered `Ok`: its reply arrived
 /// before it queued here, and the round's pipeline is sent after the queue
 /// is drained, so on one connection Redis ran the write before the `WAIT`.
+/// The `INCR` of the barrier key just before the `WAIT` makes it cover the
+/// replication stream up to that point, not only this connection's own
+/// writes: a placement that `settle_placement` found applied (a read) is
+/// covered too.
 /// The write took its segment before it took the connection; the segment
 /// moves on whenever a round sees another connection than the one before.
 /// If the write went out on a connection that was replaced before this
@@ -263,6 +272,8 @@ async fn barrier(
     min: u32,
     ack_timeout: Duration,
     mut seen: Option<ConnKey>,
+    barrier_key: String,
+    service: &'static str,
 ) {
     let ack_ms = ack_timeout.as_millis() as u64;
     while let Some(first) = queue.recv().await {
@@ -272,18 +283,20 @@ async fn barrier(
         }
         let mut c = conn.read().unwrap_or_else(|e| e.into_inner()).clone();
         let started = Instant::now();
-        let reply: redis::RedisResult<(String, u32)> = redis::pipe()
+        let reply: redis::RedisResult<(String, u64, u32)> = redis::pipe()
             .cmd("CLIENT")
             .arg("INFO")
+            .cmd("INCR")
+            .arg(&barrier_key)
             .cmd("WAIT")
             .arg(min)
             .arg(ack_ms)
             .query_async(&mut c)
             .await;
-        metrics::histogram!("redis_replica_wait_seconds").record(started.elapsed().as_secs_f64());
-        metrics::histogram!("redis_replica_wait_batch").record(batch.len() as f64);
+        metrics::histogram!("redis_replica_wait_seconds", "service" => service)
+            .record(started.elapsed().as_secs_f64());
         let outcome = match reply {
-            Ok((info, acked)) => {
+            Ok((info, _, acked)) => {
                 let key = ConnKey::parse(&info);
                 if key.is_none() || key != seen {
                     state.segment.fetch_add(1, Ordering::AcqRel);
