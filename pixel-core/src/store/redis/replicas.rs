@@ -78,6 +78,18 @@ struct State {
 /// Taken before a write is sent: which connection segment it belongs to.
 pub(super) struct Ticket(Option<u64>);
 
+/// What the barrier task works with.
+struct Round {
+    /// The store's shared connection (the current one is read each round).
+    conn: Arc<RwLock<ConnectionManager>>,
+    state: Arc<State>,
+    min: u32,
+    ack_timeout: Duration,
+    /// The `barrier` key.
+    key: String,
+    service: &'static str,
+}
+
 struct Waiter {
     segment: u64,
     done: oneshot::Sender<Result<(), StoreError>>,
@@ -142,13 +154,15 @@ impl Replicas {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(barrier(
             rx,
-            conn.clone(),
-            state.clone(),
-            min,
-            ack_timeout,
+            Round {
+                conn: conn.clone(),
+                state: state.clone(),
+                min,
+                ack_timeout,
+                key: barrier_key,
+                service,
+            },
             seen,
-            barrier_key,
-            service,
         ));
         Ok(Some(Self {
             min,
@@ -267,14 +281,17 @@ fn unknown(message: String) -> StoreError {
 /// since its ticket saw the change, and the segments differ.
 async fn barrier(
     mut queue: mpsc::UnboundedReceiver<Waiter>,
-    conn: Arc<RwLock<ConnectionManager>>,
-    state: Arc<State>,
-    min: u32,
-    ack_timeout: Duration,
+    round: Round,
     mut seen: Option<ConnKey>,
-    barrier_key: String,
-    service: &'static str,
 ) {
+    let Round {
+        conn,
+        state,
+        min,
+        ack_timeout,
+        key: barrier_key,
+        service,
+    } = round;
     let ack_ms = ack_timeout.as_millis() as u64;
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
