@@ -274,13 +274,8 @@ async fn acks_wait_for_the_replica_and_writes_are_refused_without_it() {
                     .await;
                 assert!(settled.is_err(), "not settled as placed: {settled:?}");
             }
-            Ok(PlaceOutcome::Placed(u)) => {
-                // Only a write the replica acked just before it died.
-                assert!(
-                    killed.elapsed() < Duration::from_secs(1),
-                    "acked {u:?} without a replica"
-                );
-            }
+            // Sent after the replica died: no replica can have acked it.
+            Ok(PlaceOutcome::Placed(u)) => panic!("acked {u:?} with the replica dead"),
             other => panic!("{other:?}"),
         }
         assert!(
@@ -304,7 +299,7 @@ async fn acks_wait_for_the_replica_and_writes_are_refused_without_it() {
             "refused: {out:?}"
         );
         assert!(
-            started.elapsed() < Duration::from_millis(100),
+            started.elapsed() < Duration::from_secs(1),
             "refused at once"
         );
     }
