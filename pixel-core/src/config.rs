@@ -161,6 +161,17 @@ pub struct StoreConfig {
     /// (`--help` never prints its value: the URL may hold a password.)
     #[arg(long, env = "REDIS_URL", hide_env_values = true, value_parser = parse_redis_url)]
     pub redis_url: Option<String>,
+    /// Replicas that must have a write (a placement, a sign-up, a refresh
+    /// token) before it is acked; 0 acks once the primary has it. With
+    /// fewer replicas in sync, writes are refused as `unavailable`.
+    #[arg(long, env = "REDIS_MIN_REPLICAS_ACKED", default_value_t = 0,
+          value_parser = clap::value_parser!(u32).range(0..=64))]
+    pub min_replicas_acked: u32,
+    /// How long a write waits for those replicas before it is answered
+    /// "may have been applied" (below the 2 s Redis response timeout).
+    #[arg(long, env = "REDIS_REPLICA_ACK_TIMEOUT_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(10..=1500))]
+    pub replica_ack_timeout_ms: u64,
 }
 
 impl StoreConfig {

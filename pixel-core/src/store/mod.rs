@@ -570,6 +570,10 @@ impl Stores {
                     connect_redis(
                         &RedisSettings {
                             service,
+                            min_replicas_acked: config.min_replicas_acked,
+                            replica_ack_timeout: std::time::Duration::from_millis(
+                                config.replica_ack_timeout_ms,
+                            ),
                             ..RedisSettings::new(url)
                         },
                         std::time::Duration::from_secs(60),

@@ -15,6 +15,7 @@ use crate::store::{
 impl AccountStore for RedisStore {
     async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
         observe(self.service, "create_user", async {
+            let ticket = self.before_write()?;
             let mut conn = self.conn().await?;
             let json =
                 serde_json::to_string(user).map_err(|e| StoreError::Corrupt(Cause::new(e)))?;
@@ -29,7 +30,7 @@ impl AccountStore for RedisStore {
                 .await
                 .map_err(|e| self.fail(e))?;
             if created == 1 {
-                Ok(())
+                self.replicated(ticket).await
             } else {
                 Err(StoreError::EmailTaken)
             }
@@ -110,6 +111,7 @@ impl AccountStore for RedisStore {
         now: i64,
     ) -> Result<(), StoreError> {
         observe(self.service, "insert_refresh", async {
+            let ticket = self.before_write()?;
             let mut conn = self.conn().await?;
             let _: i64 = self
                 .scripts
@@ -122,13 +124,14 @@ impl AccountStore for RedisStore {
                 .invoke_async(&mut conn)
                 .await
                 .map_err(|e| self.fail(e))?;
-            Ok(())
+            self.replicated(ticket).await
         })
         .await
     }
 
     async fn rotate_refresh(&self, r: &Rotation<'_>) -> Result<RotateOutcome, StoreError> {
         observe(self.service, "rotate_refresh", async {
+            let ticket = self.before_write()?;
             let mut conn = self.conn().await?;
             let out: Vec<String> = self
                 .scripts
@@ -144,6 +147,7 @@ impl AccountStore for RedisStore {
                 .invoke_async(&mut conn)
                 .await
                 .map_err(|e| self.fail(e))?;
+            self.replicated(ticket).await?;
             decode::rotate_reply(&out)
         })
         .await

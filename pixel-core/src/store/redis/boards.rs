@@ -37,6 +37,7 @@ impl RedisStore {
     /// One run of the placement step.
     async fn place_once(&self, cmd: &PlaceCommand<'_>) -> Result<Placed, StoreError> {
         let id = &cmd.board.id;
+        let ticket = self.before_write()?;
         let mut conn = self.conn().await?;
         let reply: (i64, i64) = self
             .scripts
@@ -79,7 +80,10 @@ impl RedisStore {
                 )));
             }
             PlaceReply::Cooldown { retry_after_ms } => PlaceOutcome::Cooldown { retry_after_ms },
-            PlaceReply::Placed { seq } => PlaceOutcome::Placed(cmd.update(seq)),
+            PlaceReply::Placed { seq } => {
+                self.replicated(ticket).await?;
+                PlaceOutcome::Placed(cmd.update(seq))
+            }
         }))
     }
 }
@@ -170,6 +174,7 @@ impl BoardStore for RedisStore {
         placement_id: &str,
     ) -> Result<Option<u64>, StoreError> {
         observe(self.service, "settle_placement", async {
+            let ticket = self.before_write()?;
             let mut conn = self.conn().await?;
             let seq: u64 = self
                 .scripts
@@ -180,6 +185,10 @@ impl BoardStore for RedisStore {
                 .invoke_async(&mut conn)
                 .await
                 .map_err(|e| self.fail(e))?;
+            if seq > 0 {
+                // Found applied: acked only once replicated, as any placement.
+                self.replicated(ticket).await?;
+            }
             Ok((seq > 0).then_some(seq))
         })
         .await

@@ -22,6 +22,12 @@ pub struct RedisSettings {
     /// How long an operation waits for Redis (to connect, or to answer)
     /// before it fails as `unavailable`.
     pub timeout: std::time::Duration,
+    /// Replicas that must have an acked write before it is acked
+    /// (`REDIS_MIN_REPLICAS_ACKED`; 0: acked once the primary has it).
+    pub min_replicas_acked: u32,
+    /// How long a write waits for those replicas (`WAIT`'s timeout) before
+    /// it is answered "may have been applied"; below `timeout`.
+    pub replica_ack_timeout: std::time::Duration,
 }
 
 impl RedisSettings {
@@ -31,6 +37,8 @@ impl RedisSettings {
             prefix: "rp".into(),
             service: "pixel",
             timeout: std::time::Duration::from_secs(2),
+            min_replicas_acked: 0,
+            replica_ack_timeout: std::time::Duration::from_millis(1000),
         }
     }
 }

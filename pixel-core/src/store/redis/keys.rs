@@ -27,6 +27,12 @@ impl Keys {
         self.key(format_args!("epoch"))
     }
 
+    /// `barrier`: a counter the replication barrier bumps before each
+    /// `WAIT`, so that the `WAIT` covers everything applied before it.
+    pub(super) fn barrier(&self) -> String {
+        self.key(format_args!("barrier"))
+    }
+
     /// `user:{id}`: a user record.
     pub(super) fn user(&self, id: &str) -> String {
         self.key(format_args!("user:{id}"))

@@ -17,13 +17,15 @@
 //! - `feed.rs`: the gateways' `XREAD BLOCK` feed reader;
 //! - `connection.rs`: the URL, TLS and the connections (the shared request
 //!   connection and each feed reader's own), and the mapping of Redis
-//!   errors.
+//!   errors;
+//! - `replicas.rs`: acks that wait for replicas (`REDIS_MIN_REPLICAS_ACKED`).
 //!
 //! # Keys (under a configurable prefix, `rp` by default)
 //!
 //! | key | type | holds |
 //! |---|---|---|
 //! | `epoch` | string | a random id made when the data set was created |
+//! | `barrier` | string | a counter bumped before each `WAIT` (only with `REDIS_MIN_REPLICAS_ACKED` ≥ 1) |
 //! | `user:{id}` | string | the user record as JSON |
 //! | `email:{email}` | string | the user id of an email (uniqueness) |
 //! | `login:{email}` | zset | recent login attempts (score = ms) |
@@ -81,6 +83,7 @@ mod connection;
 mod decode;
 mod feed;
 mod keys;
+mod replicas;
 mod scripts;
 
 pub use connection::RedisSettings;
@@ -117,6 +120,8 @@ pub struct RedisStore {
     /// (`<width>x<height>`), re-initialised after a data loss.
     boards: std::sync::Mutex<Vec<(BoardId, String)>>,
     scripts: Scripts,
+    /// Set when acked writes must reach replicas first.
+    replicas: Option<replicas::Replicas>,
 }
 
 impl RedisStore {
@@ -125,9 +130,19 @@ impl RedisStore {
     /// and the connection is re-established in the background.)
     pub async fn connect(settings: &RedisSettings) -> Result<Self, StoreError> {
         let connector = Connector::open(settings)?;
-        let conn = connector.shared().await?;
+        let conn = std::sync::Arc::new(std::sync::RwLock::new(connector.shared().await?));
+        let replicas = replicas::Replicas::start(
+            settings.min_replicas_acked,
+            settings.replica_ack_timeout,
+            settings.timeout,
+            &connector,
+            &conn,
+            Keys::new(&settings.prefix).barrier(),
+            settings.service,
+        )
+        .await?;
         let store = Self {
-            conn: std::sync::Arc::new(std::sync::RwLock::new(conn)),
+            conn,
             resetting: Default::default(),
             connector,
             service: settings.service,
@@ -135,6 +150,7 @@ impl RedisStore {
             epoch: Default::default(),
             boards: Default::default(),
             scripts: Scripts::load(),
+            replicas,
         };
         store.recover().await?;
         Ok(store)
