@@ -478,8 +478,8 @@ async fn history(
     }))
 }
 
-/// `GET /api/boards/{board}/pixels` ([`crate::snapshot`] serves it; this
-/// describes it and turns an undecodable board id into a 404).
+/// `GET /api/boards/{board}/pixels` ([`crate::snapshot`] builds and
+/// caches the answer; this describes it and finds the board, 404 if none).
 #[utoipa::path(
     get,
     path = "/api/boards/{board}/pixels",
@@ -516,7 +516,8 @@ async fn pixels(
     BoardPath(id): BoardPath,
     headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
-    crate::snapshot::snapshot(state, Path(id), headers).await
+    let board = state.board(&id)?;
+    crate::snapshot::respond(&state.game, &state.snapshots, board, &headers).await
 }
 
 #[cfg(test)]

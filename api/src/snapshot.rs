@@ -31,7 +31,6 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -42,7 +41,6 @@ use serde::Serialize;
 use tokio::sync::OnceCell;
 
 use crate::error::ApiError;
-use crate::state::ApiState;
 
 /// The binary form's media type.
 pub const BINARY_TYPE: &str = "application/octet-stream";
@@ -321,29 +319,32 @@ fn coding_of(headers: &HeaderMap) -> Coding {
     }
 }
 
-/// The handler.
-pub async fn snapshot(
-    State(s): State<ApiState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
+/// The answer to `GET /api/boards/{board}/pixels` for `board` (the route
+/// in `routes` finds the board and calls this): 304 while `If-None-Match`
+/// names the current state, else the board in the form and coding the
+/// request asks for, from `cache`.
+pub(crate) async fn respond(
+    game: &Game,
+    cache: &SnapshotCache,
+    board: &Arc<BoardConfig>,
+    headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let board = s.board(&id)?;
-    let form = form_of(&headers);
+    let form = form_of(headers);
     // Reading the seq checks the epoch (and adopts a new one), so the pair
     // belongs to one data set.
-    let seq = s.game.store().board_seq(&board.id).await?;
-    let epoch = s.game.store().epoch();
+    let seq = game.store().board_seq(&board.id).await?;
+    let epoch = game.store().epoch();
     let vary = HeaderValue::from_static("accept, accept-encoding");
     let tag = etag(&epoch, &board.id, seq, form)?;
-    if etag_matches(&headers, &tag) {
+    if etag_matches(headers, &tag) {
         return Ok((
             StatusCode::NOT_MODIFIED,
             [(header::ETAG, tag), (header::VARY, vary)],
         )
             .into_response());
     }
-    let encoded = s.snapshots.get(&s.game, board, &epoch, seq).await?;
-    let coding = coding_of(&headers);
+    let encoded = cache.get(game, board, &epoch, seq).await?;
+    let coding = coding_of(headers);
     let body = encoded.body(form, coding).await?;
     let content_type = match form {
         Form::Json => HeaderValue::from_static("application/json"),
