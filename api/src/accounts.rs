@@ -34,7 +34,7 @@ use crate::hashing::{HashError, HashLimits, HashPool};
 /// What the account rules can refuse or fail with. The api maps each to a
 /// status and an error code in one place (`crate::error`).
 #[derive(Debug, thiserror::Error)]
-pub enum AccountError {
+pub(crate) enum AccountError {
     #[error("{0}")]
     InvalidInput(String),
     #[error("an account with this email already exists")]
@@ -123,7 +123,7 @@ impl Default for AccountSettings {
 
 /// A user as the api shows it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
-pub struct PublicUser {
+pub(crate) struct PublicUser {
     pub id: String,
     pub email: String,
     pub name: String,
@@ -141,7 +141,7 @@ impl From<&UserRecord> for PublicUser {
 
 /// The token body of sign-up, login and refresh.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct TokenBody {
+pub(crate) struct TokenBody {
     /// A JWT for `Authorization: Bearer` and the Socket.IO handshake.
     pub access_token: String,
     /// Opaque; for `/api/auth/refresh` and `/api/auth/logout`.
@@ -155,10 +155,10 @@ pub struct TokenBody {
 
 /// A normalised email: trimmed, lower-cased, shaped like `local@domain.tld`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Email(String);
+pub(crate) struct Email(String);
 
 impl Email {
-    pub fn parse(raw: &str) -> Result<Self, AccountError> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, AccountError> {
         let e = raw.trim().to_lowercase();
         let bad = || AccountError::InvalidInput("email must look like name@example.com".into());
         if e.len() > 254 || e.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -178,7 +178,7 @@ impl Email {
         Ok(Self(e))
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 
@@ -189,7 +189,7 @@ impl Email {
 
 /// A password of 8 to 1024 characters (the upper bound keeps hashing cheap
 /// enough that long inputs are no denial-of-service lever).
-pub fn parse_password(raw: &str) -> Result<&str, AccountError> {
+pub(crate) fn parse_password(raw: &str) -> Result<&str, AccountError> {
     let n = raw.chars().count();
     if n < 8 {
         return Err(AccountError::InvalidInput(
@@ -206,7 +206,7 @@ pub fn parse_password(raw: &str) -> Result<&str, AccountError> {
 
 /// A display name of 1 to 64 printable characters; defaults to the email's
 /// local part.
-pub fn parse_name(raw: Option<&str>, email: &Email) -> Result<String, AccountError> {
+pub(crate) fn parse_name(raw: Option<&str>, email: &Email) -> Result<String, AccountError> {
     let name = raw.map(str::trim).filter(|s| !s.is_empty());
     let name = match name {
         Some(n) => n.to_owned(),
@@ -260,7 +260,7 @@ fn is_invisible(c: char) -> bool {
 ///   still have created the account, counted the attempt or rotated the
 ///   token (a Redis reply lost after the step ran), which the retries above
 ///   make harmless; it never leaves a half-written account or login.
-pub struct Accounts {
+pub(crate) struct Accounts {
     store: Arc<dyn AccountStore>,
     tokens: Arc<AccessTokens>,
     clock: SharedClock,
@@ -276,7 +276,7 @@ impl Accounts {
     /// emails first, on the blocking pool: without it a login would tell
     /// unknown emails apart by its speed, so start-up fails if it cannot
     /// be made. Its cost seeds the hashing queue's estimate of waiting.
-    pub async fn start(
+    pub(crate) async fn start(
         store: Arc<dyn AccountStore>,
         tokens: Arc<AccessTokens>,
         clock: SharedClock,
@@ -305,7 +305,7 @@ impl Accounts {
 
     /// Signs up; `client` is the caller's address when known (sign-ups
     /// per address are limited).
-    pub async fn signup(
+    pub(crate) async fn signup(
         &self,
         email: &str,
         password: &str,
@@ -350,7 +350,11 @@ impl Accounts {
         self.issue(&user, new_family()).await
     }
 
-    pub async fn login(&self, email: &str, password: &str) -> Result<TokenBody, AccountError> {
+    pub(crate) async fn login(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> Result<TokenBody, AccountError> {
         let Ok(email) = Email::parse(email) else {
             return Err(AccountError::InvalidCredentials);
         };
@@ -385,7 +389,7 @@ impl Accounts {
         }
     }
 
-    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenBody, AccountError> {
+    pub(crate) async fn refresh(&self, refresh_token: &str) -> Result<TokenBody, AccountError> {
         let family = token_family(refresh_token).ok_or(AccountError::InvalidToken)?;
         let now = self.clock.now_ms();
         let next = self.successor(refresh_token);
@@ -435,7 +439,7 @@ impl Accounts {
 
     /// Signs the login out. Any token the login was ever given revokes it,
     /// a spent one included: whoever holds the current one may be a thief.
-    pub async fn logout(&self, refresh_token: &str) -> Result<(), AccountError> {
+    pub(crate) async fn logout(&self, refresh_token: &str) -> Result<(), AccountError> {
         let family = token_family(refresh_token).ok_or(AccountError::InvalidToken)?;
         let now = self.clock.now_ms();
         if self.store.revoke_refresh(family, now).await? {
@@ -445,7 +449,7 @@ impl Accounts {
         }
     }
 
-    pub async fn me(&self, claims: &Claims) -> Result<PublicUser, AccountError> {
+    pub(crate) async fn me(&self, claims: &Claims) -> Result<PublicUser, AccountError> {
         let user = self
             .store
             .user_by_id(&claims.sub)
@@ -454,7 +458,7 @@ impl Accounts {
         Ok(PublicUser::from(&user))
     }
 
-    pub fn settings(&self) -> &AccountSettings {
+    pub(crate) fn settings(&self) -> &AccountSettings {
         &self.settings
     }
 

@@ -8,7 +8,7 @@ use crate::error::ApiError;
 
 /// The account actions the api counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthAction {
+pub(crate) enum AuthAction {
     Signup,
     Login,
     Refresh,
@@ -30,7 +30,7 @@ impl AuthAction {
 /// signup `ok`/`taken`/`invalid`, login `ok`/`failed`/`throttled`/`invalid`,
 /// refresh `rotated`/`reused`/`invalid`, logout `ok`/`invalid`, and `error`
 /// for anything else (storage down, internal errors).
-pub fn outcome<T>(action: AuthAction, result: &Result<T, ApiError>) -> &'static str {
+pub(crate) fn outcome<T>(action: AuthAction, result: &Result<T, ApiError>) -> &'static str {
     use ApiError as E;
     match (action, result) {
         (AuthAction::Refresh, Ok(_)) => "rotated",
@@ -45,7 +45,7 @@ pub fn outcome<T>(action: AuthAction, result: &Result<T, ApiError>) -> &'static 
 }
 
 /// Counts one finished `action`.
-pub fn record<T>(action: AuthAction, result: &Result<T, ApiError>) {
+pub(crate) fn record<T>(action: AuthAction, result: &Result<T, ApiError>) {
     metrics::counter!(
         "api_auth_total",
         "action" => action.label(),

@@ -42,16 +42,16 @@ pub(crate) struct ErrorDetail {
 /// the queue (at most `HASH_QUEUE_MS` of hashing waiting on
 /// `HASH_CONCURRENCY` running) has drained much of itself within it unless
 /// the burst goes on.
-pub const BUSY_RETRY_AFTER_S: u64 = 1;
+pub(crate) const BUSY_RETRY_AFTER_S: u64 = 1;
 
 /// Milliseconds as `Retry-After` seconds: rounded up, at least 1 (a client
 /// that retries at once would be refused again).
-pub fn retry_after_s(ms: i64) -> u64 {
+pub(crate) fn retry_after_s(ms: i64) -> u64 {
     u64::try_from(ms).unwrap_or(0).div_ceil(1000).max(1)
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     #[error("{0}")]
     InvalidInput(String),
     #[error("an account with this email already exists")]

@@ -60,7 +60,7 @@ use utoipa::{Modify, OpenApi, PartialSchema, ToResponse, ToSchema};
         (name = "meta", description = "This document")
     )
 )]
-pub struct ApiDoc;
+pub(crate) struct ApiDoc;
 
 /// `Authorization: Bearer <access_token>` (a JWT from a token body).
 struct BearerAuth;

@@ -50,7 +50,7 @@ pub(crate) fn documented() -> OpenApiRouter<ApiState> {
 }
 
 /// The document, built once.
-pub fn openapi_document() -> &'static utoipa::openapi::OpenApi {
+pub(crate) fn openapi_document() -> &'static utoipa::openapi::OpenApi {
     static DOC: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(|| documented().into_openapi());
     &DOC
 }
@@ -81,7 +81,7 @@ pub(crate) async fn openapi_json() -> Response {
 /// The `/api` routes (ops routes are added by whoever serves them). Only
 /// the fallbacks are added outside [`documented`]: an unknown `/api/...`
 /// path is 404 `not_found`, a wrong method 405 `method_not_allowed`.
-pub fn router(state: ApiState) -> Router {
+pub(crate) fn router(state: ApiState) -> Router {
     let (routes, _doc) = documented().split_for_parts();
     routes
         .route("/api/{*rest}", axum::routing::any(not_found))
@@ -143,7 +143,7 @@ impl RefreshBody {
 
 /// The client's address: the TCP peer, or the client a trusted proxy
 /// forwarded for (see [`pixel_core::client_addr`]). `None` when unknown.
-pub struct ClientAddr(pub Option<IpAddr>);
+pub(crate) struct ClientAddr(pub Option<IpAddr>);
 
 impl FromRequestParts<ApiState> for ClientAddr {
     type Rejection = std::convert::Infallible;
@@ -300,7 +300,7 @@ async fn logout(
 }
 
 /// The verified claims of a `Authorization: Bearer` access token.
-pub struct Authenticated(pub Claims);
+pub(crate) struct Authenticated(pub Claims);
 
 impl FromRequestParts<ApiState> for Authenticated {
     type Rejection = ApiError;
@@ -362,7 +362,7 @@ async fn boards(State(s): State<ApiState>) -> Result<Json<Vec<BoardMeta>>, ApiEr
 /// The `{board}` path segment. One that is not UTF-8 once decoded names no
 /// board either: 404 like any unknown id, in the contract's error shape
 /// (axum's own rejection would be a plain-text 400).
-pub struct BoardPath(pub String);
+pub(crate) struct BoardPath(pub String);
 
 impl<S: Send + Sync> FromRequestParts<S> for BoardPath {
     type Rejection = ApiError;

@@ -43,7 +43,7 @@ use tokio::sync::OnceCell;
 use crate::error::ApiError;
 
 /// The binary form's media type.
-pub const BINARY_TYPE: &str = "application/octet-stream";
+pub(crate) const BINARY_TYPE: &str = "application/octet-stream";
 const BINARY_MAGIC: &[u8; 4] = b"RPXB";
 const BINARY_VERSION: u8 = 1;
 const BINARY_HEADER: usize = 4 + 1 + 4 + 4 + 8;
@@ -82,7 +82,7 @@ impl Coding {
 }
 
 /// One snapshot, encoded.
-pub struct Encoded {
+pub(crate) struct Encoded {
     epoch: String,
     seq: u64,
     json: Bytes,
@@ -202,7 +202,7 @@ impl Slot {
 
 /// Every board's last encoded snapshot.
 #[derive(Default)]
-pub struct SnapshotCache(Mutex<HashMap<BoardId, Arc<Slot>>>);
+pub(crate) struct SnapshotCache(Mutex<HashMap<BoardId, Arc<Slot>>>);
 
 impl SnapshotCache {
     fn slot(&self, board: &BoardId) -> Arc<Slot> {
@@ -213,7 +213,7 @@ impl SnapshotCache {
     /// A snapshot of `board` in data set `epoch` at seq `seq` or later:
     /// the cached one, or one build shared with every concurrent request
     /// that needs it.
-    pub async fn get(
+    pub(crate) async fn get(
         &self,
         game: &Game,
         board: &BoardConfig,

@@ -22,7 +22,7 @@ use crate::state::ApiState;
 
 /// The api's routes with their state, tracing and request metrics; without
 /// the ops routes, which the server adds once for all its services. Fails
-/// if the account rules cannot start (see [`Accounts::start`]).
+/// if the account rules cannot start (see `Accounts::start`).
 pub async fn app(
     game: Arc<Game>,
     accounts: Arc<dyn AccountStore>,

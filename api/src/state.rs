@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::snapshot::SnapshotCache;
 
 #[derive(Clone)]
-pub struct ApiState {
+pub(crate) struct ApiState {
     pub game: Arc<Game>,
     pub accounts: Arc<Accounts>,
     pub tokens: Arc<AccessTokens>,
@@ -22,13 +22,13 @@ pub struct ApiState {
 
 impl ApiState {
     /// A board by id; 404 `not_found` otherwise.
-    pub fn board(&self, id: &str) -> Result<&Arc<BoardConfig>, ApiError> {
+    pub(crate) fn board(&self, id: &str) -> Result<&Arc<BoardConfig>, ApiError> {
         self.game
             .board(id)
             .map_err(|_| ApiError::NotFound(format!("no board named {id:?}")))
     }
 
-    pub fn new(game: Arc<Game>, accounts: Arc<Accounts>, tokens: Arc<AccessTokens>) -> Self {
+    pub(crate) fn new(game: Arc<Game>, accounts: Arc<Accounts>, tokens: Arc<AccessTokens>) -> Self {
         Self {
             game,
             accounts,

@@ -21,14 +21,14 @@ use crate::stats::SeqCheck;
 
 /// Nanoseconds since the process's first call (one monotonic clock for
 /// send and arrival times).
-pub fn now_ns() -> u64 {
+pub(crate) fn now_ns() -> u64 {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }
 
 /// Wall clock in (fractional) Unix milliseconds, comparable with the
 /// server's `placed_at` / `expires_at` on the same machine.
-pub fn wall_ms() -> f64 {
+pub(crate) fn wall_ms() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
@@ -36,7 +36,7 @@ pub fn wall_ms() -> f64 {
 
 /// Counters every client task bumps, for the drivers' "done yet?" checks.
 #[derive(Default)]
-pub struct Progress {
+pub(crate) struct Progress {
     /// Placement updates received by watchers.
     pub placements: AtomicU64,
     /// Removal updates received by watchers.
@@ -49,7 +49,7 @@ pub struct Progress {
 
 /// What a watcher records.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct WatchOpts {
+pub(crate) struct WatchOpts {
     /// (seq, arrival) of every placement update, for delivery latency.
     pub arrivals: bool,
     /// Removal delay past the removed placement's `expires_at`, and a log
@@ -60,7 +60,7 @@ pub struct WatchOpts {
 }
 
 #[derive(Debug, Default)]
-pub struct WatchStats {
+pub(crate) struct WatchStats {
     pub seq: SeqCheck,
     pub events: u64,
     pub updates: u64,
@@ -143,14 +143,14 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 }
 
 /// A spectator connected and joined to `board`.
-pub async fn connect_watcher(ep: &Endpoint, i: usize, board: &str) -> Result<(Ws, Joined)> {
+pub(crate) async fn connect_watcher(ep: &Endpoint, i: usize, board: &str) -> Result<(Ws, Joined)> {
     let mut ws = sio::open(ep, i, None, 4096, 0).await?;
     let joined = sio::join(&mut ws, board).await?;
     Ok((ws, joined))
 }
 
 /// Runs a watcher until `stop` turns true (or the server closes).
-pub fn spawn_watcher(
+pub(crate) fn spawn_watcher(
     mut ws: Ws,
     joined: Joined,
     opts: WatchOpts,
@@ -190,7 +190,7 @@ pub fn spawn_watcher(
 
 /// Connects `n` clients with `f(i)`, `concurrency` handshakes at a time.
 /// Returns the successes and the first error with the failure count.
-pub async fn connect_many<T, F, Fut>(
+pub(crate) async fn connect_many<T, F, Fut>(
     n: usize,
     concurrency: usize,
     f: F,
@@ -219,7 +219,7 @@ where
 }
 
 /// Signs up `n` fresh users over REST; their access tokens.
-pub async fn signup(api: &str, n: usize) -> Result<Vec<String>> {
+pub(crate) async fn signup(api: &str, n: usize) -> Result<Vec<String>> {
     let http = reqwest::Client::new();
     let tag = format!(
         "{}-{}",
@@ -276,7 +276,7 @@ struct Sent {
 
 /// A placement the server acknowledged with `ok: true`.
 #[derive(Debug, Clone, Copy)]
-pub struct OkPlace {
+pub(crate) struct OkPlace {
     pub seq: u64,
     pub send_ns: u64,
     pub cell: u32,
@@ -284,7 +284,7 @@ pub struct OkPlace {
 }
 
 #[derive(Debug, Default)]
-pub struct PlacerStats {
+pub(crate) struct PlacerStats {
     pub sent: u64,
     pub acks: u64,
     pub ok: Vec<OkPlace>,
@@ -299,7 +299,7 @@ pub struct PlacerStats {
 
 /// A signed-in socket that places pixels: a writer task sends (batched
 /// per wake-up, one flush), a reader task matches acks to send times.
-pub struct Placer {
+pub(crate) struct Placer {
     tx: mpsc::UnboundedSender<Out>,
     stop: watch::Sender<bool>,
     reader: JoinHandle<PlacerStats>,
@@ -307,7 +307,7 @@ pub struct Placer {
 }
 
 impl Placer {
-    pub async fn connect(
+    pub(crate) async fn connect(
         ep: &Endpoint,
         i: usize,
         token: &str,
@@ -348,7 +348,7 @@ impl Placer {
         ))
     }
 
-    pub fn place(&self, x: u32, y: u32, color: u8, cell: u32, intended_ns: u64) {
+    pub(crate) fn place(&self, x: u32, y: u32, color: u8, cell: u32, intended_ns: u64) {
         let _ = self.tx.send(Out::Place {
             x,
             y,
@@ -359,7 +359,7 @@ impl Placer {
     }
 
     /// Stops the socket and returns what it saw.
-    pub async fn finish(self) -> PlacerStats {
+    pub(crate) async fn finish(self) -> PlacerStats {
         let _ = self.stop.send(true);
         drop(self.tx);
         let mut st = self.reader.await.unwrap_or_default();
@@ -502,7 +502,7 @@ async fn read_loop(
 
 /// Cells visited in order from `offset` (wrapping), colours cycling
 /// through the palette.
-pub struct Cells {
+pub(crate) struct Cells {
     pub width: u32,
     pub height: u32,
     pub palette: u32,
@@ -511,7 +511,7 @@ pub struct Cells {
 }
 
 impl Cells {
-    pub fn new(j: &Joined, offset: u64) -> Self {
+    pub(crate) fn new(j: &Joined, offset: u64) -> Self {
         Self {
             width: j.meta.width,
             height: j.meta.height,
@@ -521,19 +521,19 @@ impl Cells {
         }
     }
 
-    pub fn count(&self) -> u64 {
+    pub(crate) fn count(&self) -> u64 {
         u64::from(self.width) * u64::from(self.height)
     }
 
     /// (cell, x, y, colour)
-    pub fn take(&mut self) -> (u32, u32, u32, u8) {
+    pub(crate) fn take(&mut self) -> (u32, u32, u32, u8) {
         let cell = ((self.offset + self.next) % self.count()) as u32;
         let color = 1 + (self.next % u64::from(self.palette)) as u8;
         self.next += 1;
         (cell, cell % self.width, cell / self.width, color)
     }
 
-    pub fn at(&self, cell: u32, k: u64) -> (u32, u32, u8) {
+    pub(crate) fn at(&self, cell: u32, k: u64) -> (u32, u32, u8) {
         let color = 1 + (k % u64::from(self.palette)) as u8;
         (cell % self.width, cell / self.width, color)
     }
@@ -541,7 +541,7 @@ impl Cells {
 
 /// Open loop: placement k is due at `k / rate` seconds, whatever the acks
 /// do; round-robin over `placers`. Returns (sent, first send ns, elapsed).
-pub async fn open_loop(
+pub(crate) async fn open_loop(
     placers: &[Placer],
     cells: &mut Cells,
     rate: f64,
@@ -568,7 +568,7 @@ pub async fn open_loop(
 
 /// Closed loop: every cell of `cells_todo` once, at most `window`
 /// placements outstanding in all; waits for the last ack (or `timeout`).
-pub async fn closed_loop(
+pub(crate) async fn closed_loop(
     placers: &[Placer],
     permits: &Arc<Semaphore>,
     window: usize,
@@ -594,7 +594,7 @@ pub async fn closed_loop(
 
 /// Waits until `done()` or until nothing moved for `quiet` or `max` passed.
 /// `probe` is any progress figure. Returns whether `done()` held.
-pub async fn wait_until(
+pub(crate) async fn wait_until(
     done: impl Fn() -> bool,
     probe: impl Fn() -> u64,
     quiet: Duration,

@@ -3,8 +3,8 @@
 //! WebSocket (`sio`), simulated watchers and placers (`clients`), the
 //! scenarios, figures (`stats`) and the results table (`report`).
 
-pub mod clients;
+mod clients;
 pub mod report;
 pub mod scenarios;
-pub mod sio;
+mod sio;
 pub mod stats;

@@ -15,7 +15,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-pub type Ws = WebSocketStream<TcpStream>;
+pub(crate) type Ws = WebSocketStream<TcpStream>;
 
 /// Where clients connect, and the loopback source addresses they are
 /// spread over (nginx is sticky by client address, so this spreads them
@@ -53,7 +53,7 @@ impl Endpoint {
 /// Opens a WebSocket to `/socket.io/` from `src` (TCP_NODELAY set),
 /// completes the Engine.IO open and the Socket.IO connect of namespace `/`
 /// with `{"token": ...}` (or `{}` for a spectator).
-pub async fn open(
+pub(crate) async fn open(
     ep: &Endpoint,
     i: usize,
     token: Option<&str>,
@@ -107,7 +107,7 @@ pub async fn open(
 
 /// The next text frame (`None` when closed). WebSocket pings are answered
 /// by tungstenite on the next write; Engine.IO pings are the caller's.
-pub async fn next_text(ws: &mut Ws) -> Result<Option<String>> {
+pub(crate) async fn next_text(ws: &mut Ws) -> Result<Option<String>> {
     while let Some(msg) = ws.next().await {
         match msg? {
             Message::Text(t) => return Ok(Some(t.as_str().to_owned())),
@@ -120,7 +120,7 @@ pub async fn next_text(ws: &mut Ws) -> Result<Option<String>> {
 
 /// Board meta as the join ack carries it.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Meta {
+pub(crate) struct Meta {
     pub width: u32,
     pub height: u32,
     pub palette: Vec<IgnoredAny>,
@@ -142,14 +142,14 @@ struct JoinAck {
 /// A joined board: its seq at the join ack, its meta, and frames that came
 /// in before the ack (room broadcasts may precede it).
 #[derive(Debug)]
-pub struct Joined {
+pub(crate) struct Joined {
     pub seq: u64,
     pub meta: Meta,
     pub early: Vec<String>,
 }
 
 /// Joins `board` with ack id 0 and waits for the ack.
-pub async fn join(ws: &mut Ws, board: &str) -> Result<Joined> {
+pub(crate) async fn join(ws: &mut Ws, board: &str) -> Result<Joined> {
     let payload = serde_json::json!(["join", { "board": board }]);
     ws.send(Message::text(format!("420{payload}"))).await?;
     let mut early = Vec::new();
@@ -176,7 +176,7 @@ pub async fn join(ws: &mut Ws, board: &str) -> Result<Joined> {
 }
 
 /// `43<id>[...]` → (id, `[...]`).
-pub fn ack(t: &str) -> Option<(u64, &str)> {
+pub(crate) fn ack(t: &str) -> Option<(u64, &str)> {
     let rest = t.strip_prefix("43")?;
     let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
     if digits == 0 {
@@ -191,7 +191,7 @@ pub fn ack(t: &str) -> Option<(u64, &str)> {
 
 /// One update of a `pixels` event (the fields the benchmarks use).
 #[derive(Debug, Clone, Copy, Deserialize)]
-pub struct Upd {
+pub(crate) struct Upd {
     pub seq: u64,
     pub x: u32,
     pub y: u32,
@@ -206,14 +206,14 @@ struct PixelsBody {
 }
 
 /// A server → client event.
-pub enum Event {
+pub(crate) enum Event {
     Pixels(Vec<Upd>),
     Resync,
     Other,
 }
 
 /// Parses `42[...]`; `None` for anything that is not an event.
-pub fn event(t: &str) -> Option<Result<Event>> {
+pub(crate) fn event(t: &str) -> Option<Result<Event>> {
     let body = t.strip_prefix("42")?;
     if !body.starts_with('[') {
         return None;
@@ -230,13 +230,13 @@ pub fn event(t: &str) -> Option<Result<Event>> {
 }
 
 /// The `place` event with ack id `id`.
-pub fn place_packet(id: u64, board: &str, x: u32, y: u32, color: u8) -> String {
+pub(crate) fn place_packet(id: u64, board: &str, x: u32, y: u32, color: u8) -> String {
     format!("42{id}[\"place\",{{\"board\":\"{board}\",\"x\":{x},\"y\":{y},\"color\":{color}}}]")
 }
 
 /// A `place` ack (the fields the benchmarks use).
 #[derive(Debug, Deserialize)]
-pub struct PlaceAck {
+pub(crate) struct PlaceAck {
     pub ok: bool,
     #[serde(default)]
     pub error: Option<String>,
@@ -244,7 +244,7 @@ pub struct PlaceAck {
     pub update: Option<Upd>,
 }
 
-pub fn place_ack(body: &str) -> Result<PlaceAck> {
+pub(crate) fn place_ack(body: &str) -> Result<PlaceAck> {
     let mut v: Vec<PlaceAck> = serde_json::from_str(body)?;
     v.pop().context("empty ack")
 }

@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     assert!(tokens().verify(s).is_err() || s.split('.').count() == 3);
-    if let Some(family) = api::accounts::token_family(s) {
+    if let Some(family) = api::token_family(s) {
         assert_eq!(family.len(), 32);
         assert!(s.starts_with(family));
     }

@@ -12,21 +12,21 @@ use pixel_core::store::StoreError;
 use serde::{Serialize, Serializer};
 
 /// The contract's event names.
-pub mod events {
+pub(crate) mod events {
     /// Client → server, acked.
-    pub const JOIN: &str = "join";
-    pub const LEAVE: &str = "leave";
-    pub const PLACE: &str = "place";
-    pub const AUTH: &str = "auth";
+    pub(crate) const JOIN: &str = "join";
+    pub(crate) const LEAVE: &str = "leave";
+    pub(crate) const PLACE: &str = "place";
+    pub(crate) const AUTH: &str = "auth";
     /// Server → client.
-    pub const PIXELS: &str = "pixels";
-    pub const RESYNC: &str = "resync";
-    pub const PRESENCE: &str = "presence";
+    pub(crate) const PIXELS: &str = "pixels";
+    pub(crate) const RESYNC: &str = "resync";
+    pub(crate) const PRESENCE: &str = "presence";
 }
 
 /// `true`, always: the `ok` of a successful ack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct True;
+pub(crate) struct True;
 
 impl Serialize for True {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -47,7 +47,7 @@ impl Serialize for False {
 /// The ack of `join`: the board at `seq`, and with `since`, either the
 /// updates after it or `resync: true`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct JoinAck {
+pub(crate) struct JoinAck {
     pub ok: True,
     pub seq: u64,
     pub board: BoardMeta,
@@ -59,7 +59,7 @@ pub struct JoinAck {
 
 /// The ack of `place`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PlaceAck {
+pub(crate) struct PlaceAck {
     pub ok: True,
     pub update: Update,
     pub cooldown_until: i64,
@@ -67,14 +67,14 @@ pub struct PlaceAck {
 
 /// The ack of `leave` and `auth`: `{"ok": true}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-pub struct Done {
+pub(crate) struct Done {
     pub ok: True,
 }
 
 /// A successful ack.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
-pub enum Ack {
+pub(crate) enum Ack {
     Join(Box<JoinAck>),
     Place(PlaceAck),
     Done(Done),
@@ -171,13 +171,13 @@ impl From<TokenError> for AckError {
 /// What is sent for a handler's outcome.
 #[derive(Serialize)]
 #[serde(untagged)]
-pub enum Reply {
+pub(crate) enum Reply {
     Ok(Ack),
     Err(AckError),
 }
 
 /// The ack payload for a handler's outcome.
-pub fn reply(result: Result<Ack, AckError>) -> Reply {
+pub(crate) fn reply(result: Result<Ack, AckError>) -> Reply {
     match result {
         Ok(v) => Reply::Ok(v),
         Err(e) => Reply::Err(e),

@@ -38,18 +38,18 @@ impl Encoding {
 
 /// The Socket.IO room of a board's binary watchers on this gateway (a
 /// subset of the board's room).
-pub fn room(board: &BoardId) -> String {
+pub(crate) fn room(board: &BoardId) -> String {
     format!("board-bin:{board}")
 }
 
 /// The first argument of a binary `pixels` event; the second is the frame,
 /// sent as a Socket.IO binary attachment.
 #[derive(Debug, Serialize)]
-pub struct FrameHeader<'a> {
+pub(crate) struct FrameHeader<'a> {
     pub board: &'a BoardId,
 }
 
 /// Encodes one batch (consecutive seqs) for the binary room.
-pub fn encode(board: &BoardConfig, updates: &[Update]) -> Result<Bytes, FrameError> {
+pub(crate) fn encode(board: &BoardConfig, updates: &[Update]) -> Result<Bytes, FrameError> {
     frame::encode(board.width, board.height, updates).map(Bytes::from)
 }

@@ -25,7 +25,7 @@ use crate::state::Gateway;
 /// `err.message` = `unauthorized` or `token_expired`.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct HandshakeError(&'static str);
+pub(crate) struct HandshakeError(&'static str);
 
 /// Connect middleware: no token (absent, `null` or empty) makes a
 /// spectator; a valid token a player; anything else refuses the connection.
@@ -37,7 +37,7 @@ pub struct HandshakeError(&'static str);
 /// an event the client emits right after the ack (the contract test
 /// `protocol.test.mjs` caught one in ~150 sessions). The middleware runs
 /// before the ack is sent.
-pub async fn authenticate<A: Adapter>(
+pub(crate) async fn authenticate<A: Adapter>(
     s: SocketRef<A>,
     TryData(auth): TryData<Value>,
     State(gw): State<Arc<Gateway>>,
@@ -72,7 +72,7 @@ pub async fn authenticate<A: Adapter>(
 }
 
 /// The connect handler proper: by now the socket is live.
-pub async fn on_connect<A: Adapter>(s: SocketRef<A>) {
+pub(crate) async fn on_connect<A: Adapter>(s: SocketRef<A>) {
     tracing::debug!(sid = %s.id, "socket connected");
 }
 

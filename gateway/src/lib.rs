@@ -4,41 +4,43 @@
 //!
 //! # Layout
 //!
-//! - [`handlers`]: connect middleware (JWT on the handshake) and the
+//! - `handlers`: connect middleware (JWT on the handshake) and the
 //!   `join` / `leave` / `place` / `auth` events. Every handler is generic over
 //!   the socketioxide adapter, so the same code serves the in-process
 //!   standalone server and the Redis-backed cluster.
-//! - [`payload`]: parsing event payloads into validated requests.
-//! - [`ack`]: the one error type of this layer and its ack payload.
-//! - [`session`]: per-socket state (identity, joined boards, rate limiter).
-//! - [`relay`]: one task per board that reads the board's feed and emits
+//! - [`payload`]: parsing event payloads into validated requests (public:
+//!   the fuzz target drives it).
+//! - `ack`: the one error type of this layer and its ack payload.
+//! - `session`: per-socket state (identity, joined boards, rate limiter).
+//! - `relay`: one task per board that reads the board's feed and emits
 //!   its updates, in seq order and batched, to this node's sockets — the
 //!   only way updates reach sockets.
-//! - [`presence`]: the cluster-wide watcher count of each board (through
+//! - `presence`: the cluster-wide watcher count of each board (through
 //!   the adapter), sent as `presence` events.
-//! - [`config`] and [`startup`]: socket limits and building the Socket.IO layer.
+//! - `config` and `startup`: socket limits and building the Socket.IO layer.
 //! - `state`: [`Gateway`], what the handlers share (`handlers` and
 //!   `startup` both depend on it, not on each other).
-//! - [`cluster`]: the replica binary's wiring (Redis store and Redis
+//! - `cluster`: the replica binary's wiring (Redis store and Redis
 //!   adapter) and its entry point [`run`] — the same `run(config, listener,
 //!   shutdown)` as `api::run`, `worker::run` and `standalone::run`.
 //! - `pubsub`: the adapter's fred subscriber, which resubscribes after
 //!   every reconnect.
 
-pub mod ack;
-pub mod binary;
-pub mod cluster;
-pub mod config;
-pub mod handlers;
-pub mod limits;
+mod ack;
+mod binary;
+mod cluster;
+mod config;
+mod handlers;
+mod limits;
 pub mod payload;
-pub mod presence;
+mod presence;
 mod pubsub;
-pub mod relay;
-pub mod session;
-pub mod startup;
+mod relay;
+mod session;
+mod startup;
 mod state;
 
 pub use cluster::run;
+pub use config::{GatewayConfig, SocketSettings};
 pub use startup::socket_layer;
 pub use state::Gateway;

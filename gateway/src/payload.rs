@@ -4,7 +4,7 @@
 //! range checks happen against the board in the handlers.
 //!
 //! Each payload is a `#[derive(Deserialize)]` struct whose fields are a
-//! [`Field`]: a field never fails to deserialize, it records what it held
+//! `Field`: a field never fails to deserialize, it records what it held
 //! (absent, `null`, the right type, something else). The typed request is
 //! then checked in the contract's field order, so the message names the same
 //! field whatever order the client wrote the keys in. Unknown keys are

@@ -20,17 +20,17 @@ use tracing::Instrument;
 use crate::relay::{Relay, Relays, cluster_room, local_room};
 
 /// How often a gateway recounts a board's watchers.
-pub const PRESENCE_EVERY: Duration = Duration::from_secs(2);
+pub(crate) const PRESENCE_EVERY: Duration = Duration::from_secs(2);
 
 /// The `presence` event.
 #[derive(Debug, Clone, Serialize)]
-pub struct PresenceEvent<'a> {
+pub(crate) struct PresenceEvent<'a> {
     pub board: &'a BoardId,
     pub watchers: u64,
 }
 
 /// Starts one counting task per board; they stop when `stop` turns true.
-pub fn spawn<A: Adapter>(
+pub(crate) fn spawn<A: Adapter>(
     relays: &Relays,
     io: &SocketIo<A>,
     stop: &watch::Receiver<bool>,

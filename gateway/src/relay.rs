@@ -54,9 +54,9 @@ use tracing::Instrument;
 /// per second: 4,000 cleared a 50,000-pixel backlog at ~190,000 removals/s
 /// where 1,000 gave ~150,000 (10,000 was no faster). Events stay small:
 /// a read is split by [`EVENT_BYTES`].
-pub const READ_MAX: usize = 4_000;
+pub(crate) const READ_MAX: usize = 4_000;
 /// Largest `pixels` event, roughly (a busy read is split beyond it).
-pub const EVENT_BYTES: usize = 64 * 1024;
+pub(crate) const EVENT_BYTES: usize = 64 * 1024;
 /// How long one blocking read waits before the relay looks around (lag,
 /// lost data, shutdown).
 const READ_WAIT: Duration = Duration::from_secs(1);
@@ -66,7 +66,7 @@ const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 /// The Socket.IO room of a board's watchers on this gateway.
-pub fn room(board: &BoardId) -> String {
+pub(crate) fn room(board: &BoardId) -> String {
     format!("board:{board}")
 }
 
@@ -97,7 +97,7 @@ pub(crate) fn cluster_room<A: Adapter>(
 
 /// The `resync` event: this connection's feed skips to after `seq`.
 #[derive(Debug, Serialize)]
-pub struct ResyncEvent<'a> {
+pub(crate) struct ResyncEvent<'a> {
     pub board: &'a BoardId,
     pub seq: u64,
 }

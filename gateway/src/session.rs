@@ -15,7 +15,7 @@ use crate::ack::AckError;
 
 /// Who is behind a socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Identity {
+pub(crate) enum Identity {
     /// No token: may watch, not place.
     Spectator,
     /// A verified access token, valid until `exp_ms`.
@@ -52,7 +52,7 @@ impl From<Claims> for Identity {
 /// - **Joins are a set.** [`Session::join`] and [`Session::leave`] say
 ///   whether they changed it, so a repeated `join` is not counted twice
 ///   and a failed first `join` can be undone exactly.
-pub struct Session {
+pub(crate) struct Session {
     identity: Mutex<Identity>,
     /// A socket joins few boards, and every socket holds this for its whole
     /// life: a vector of exactly the boards joined (a hash set allocates
@@ -66,7 +66,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Session {
-    pub fn new(identity: Identity, events_per_s: NonZeroU32, burst: NonZeroU32) -> Self {
+    pub(crate) fn new(identity: Identity, events_per_s: NonZeroU32, burst: NonZeroU32) -> Self {
         Self {
             identity: Mutex::new(identity),
             joined: Mutex::default(),
@@ -75,7 +75,7 @@ impl Session {
     }
 
     /// Takes one event from the socket's budget.
-    pub fn check_rate(&self) -> Result<(), AckError> {
+    pub(crate) fn check_rate(&self) -> Result<(), AckError> {
         self.limiter.check().map_err(|_| {
             metrics::counter!("socket_rate_limited_total").increment(1);
             AckError::new(ErrorCode::RateLimited, "too many events; slow down")
@@ -84,7 +84,7 @@ impl Session {
 
     /// The player allowed to act now: spectators are `unauthorized`, players
     /// whose token has run out are `token_expired`.
-    pub fn player(&self, now_ms: i64) -> Result<Player, AckError> {
+    pub(crate) fn player(&self, now_ms: i64) -> Result<Player, AckError> {
         match &*lock(&self.identity) {
             Identity::Spectator => Err(AckError::new(
                 ErrorCode::Unauthorized,
@@ -98,12 +98,12 @@ impl Session {
         }
     }
 
-    pub fn set_identity(&self, identity: Identity) {
+    pub(crate) fn set_identity(&self, identity: Identity) {
         *lock(&self.identity) = identity;
     }
 
     /// Records a joined board; `false` if it was joined already.
-    pub fn join(&self, board: &BoardId) -> bool {
+    pub(crate) fn join(&self, board: &BoardId) -> bool {
         let mut joined = lock(&self.joined);
         if joined.contains(board) {
             return false;
@@ -114,7 +114,7 @@ impl Session {
     }
 
     /// Forgets a joined board; `false` if it was not joined.
-    pub fn leave(&self, board: &BoardId) -> bool {
+    pub(crate) fn leave(&self, board: &BoardId) -> bool {
         let mut joined = lock(&self.joined);
         let Some(i) = joined.iter().position(|b| b == board) else {
             return false;
@@ -124,7 +124,7 @@ impl Session {
         true
     }
 
-    pub fn has_joined(&self, board: &BoardId) -> bool {
+    pub(crate) fn has_joined(&self, board: &BoardId) -> bool {
         lock(&self.joined).contains(board)
     }
 }

@@ -23,7 +23,7 @@ use crate::handlers::{authenticate, on_connect};
 use crate::state::Gateway;
 
 /// A Socket.IO builder with the gateway's limits and state applied.
-pub fn builder(gw: Arc<Gateway>) -> SocketIoBuilder {
+pub(crate) fn builder(gw: Arc<Gateway>) -> SocketIoBuilder {
     let s = &gw.settings;
     SocketIo::builder()
         .ping_interval(s.ping_interval())
@@ -49,7 +49,7 @@ const ENGINE_IO_PATH: &str = "/socket.io";
 /// so each idle socket pinned that whole buffer — half of its memory (see
 /// README, "Memory per connection: measured"). The copies take the bytes
 /// of the head itself, a few hundred. Other requests pass untouched.
-pub fn detach_request<B>(mut req: Request<B>) -> Request<B> {
+pub(crate) fn detach_request<B>(mut req: Request<B>) -> Request<B> {
     if !req.uri().path().starts_with(ENGINE_IO_PATH) {
         return req;
     }
@@ -80,13 +80,13 @@ fn detach_uri(uri: &Uri) -> Option<Uri> {
 
 /// `layer` (a Socket.IO layer) behind [`detach_request`] and, when
 /// `CORS_ORIGINS` lists origins, CORS.
-pub type DetachedLayer<L> = Stack<
+pub(crate) type DetachedLayer<L> = Stack<
     Stack<L, MapRequestLayer<fn(Request<Body>) -> Request<Body>>>,
     Either<CorsLayer, Identity>,
 >;
 
 /// Puts [`detach_request`] and CORS in front of a Socket.IO layer.
-pub fn detached<L>(layer: L, settings: &SocketSettings) -> DetachedLayer<L> {
+pub(crate) fn detached<L>(layer: L, settings: &SocketSettings) -> DetachedLayer<L> {
     let detach = Stack::new(
         layer,
         MapRequestLayer::new(detach_request::<Body> as fn(_) -> _),
@@ -111,7 +111,7 @@ fn cors(settings: &SocketSettings) -> Option<CorsLayer> {
 }
 
 /// Registers the namespace `/` with its middleware and handlers.
-pub fn register<A: Adapter + DefinedAdapter>(io: &SocketIo<A>) -> A::InitRes {
+pub(crate) fn register<A: Adapter + DefinedAdapter>(io: &SocketIo<A>) -> A::InitRes {
     io.ns("/", on_connect::<A>.with(authenticate::<A>))
 }
 

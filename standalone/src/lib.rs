@@ -9,7 +9,7 @@
 //! on the wall clock; the integration tests call the two themselves, with a
 //! manual clock.
 
-pub mod web;
+mod web;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -23,8 +23,8 @@ use pixel_core::{Game, Role, Stores, SystemClock};
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 
-use api::config::AccountsConfig;
-use gateway::config::SocketSettings;
+use api::AccountsConfig;
+use gateway::SocketSettings;
 use worker::SweepSettings;
 
 /// `realtime-pixel`: the all-in-one server.
@@ -105,11 +105,11 @@ pub async fn build(config: &StandaloneConfig, clock: SharedClock) -> anyhow::Res
         Arc::new(gateway::Gateway::new(game.clone(), tokens.clone(), config.socket.clone()).await?);
     let (socket_layer, io) = gateway::socket_layer(gw.clone());
     let runner = Runner::new(&config.shutdown);
-    let accounts = api::accounts::AccountSettings {
+    let accounts = api::AccountSettings {
         trusted_proxies: config.socket.trusted_proxies.clone(),
         ..config.accounts.settings()
     };
-    let router = api::startup::app(game.clone(), stores.accounts, tokens, clock, accounts)
+    let router = api::app(game.clone(), stores.accounts, tokens, clock, accounts)
         .await?
         .merge(web::router())
         .merge(runner.ops(store))

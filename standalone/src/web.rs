@@ -33,12 +33,12 @@ fn asset(body: &'static str, content_type: &'static str) -> impl IntoResponse + 
 /// The page's Content-Security-Policy: its own scripts, styles and
 /// Socket.IO connection only, never framed (clickjacking). Kept in step
 /// with `nginx/realtime-pixel.conf.template`.
-pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+pub(crate) const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
 img-src 'self' data:; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; \
 form-action 'self'; frame-ancestors 'none'";
 
 /// Security headers of every page response.
-pub fn security_headers() -> [(HeaderName, HeaderValue); 4] {
+pub(crate) fn security_headers() -> [(HeaderName, HeaderValue); 4] {
     [
         (
             header::CONTENT_SECURITY_POLICY,
@@ -56,7 +56,7 @@ pub fn security_headers() -> [(HeaderName, HeaderValue); 4] {
     ]
 }
 
-pub fn router() -> Router {
+pub(crate) fn router() -> Router {
     PAGE_FILES
         .iter()
         .fold(Router::new(), |router, &(path, body, content_type)| {

@@ -158,7 +158,7 @@ async fn api_router() -> axum::Router {
         900,
         clock.clone(),
     ));
-    api::startup::app(game, stores.accounts, tokens, clock, Default::default())
+    api::app(game, stores.accounts, tokens, clock, Default::default())
         .await
         .expect("the api starts")
 }

@@ -17,13 +17,13 @@
 //! - [`sweep_once`]: one full pass (with [`SweepMetrics`], made once), the unit tests drive it with a manual clock.
 //! - [`sweep_until`]: the loop around it, until shutdown (the standalone
 //!   server runs it too).
-//! - [`config`]: the sweep settings and the worker binary's configuration.
-//! - [`service`]: the worker binary's wiring and its entry point [`run`] —
+//! - `config`: the sweep settings and the worker binary's configuration.
+//! - `service`: the worker binary's wiring and its entry point [`run`] —
 //!   the same `run(config, listener, shutdown)` as `api::run`,
 //!   `gateway::run` and `standalone::run`.
 
-pub mod config;
-pub mod service;
+mod config;
+mod service;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -35,7 +35,7 @@ use pixel_core::Game;
 use pixel_core::domain::BoardId;
 use pixel_core::game::GameError;
 
-pub use config::SweepSettings;
+pub use config::{SweepSettings, WorkerConfig};
 pub use service::run;
 
 /// What one pass did.

@@ -10,7 +10,7 @@ use test_support::RedisServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use worker::config::WorkerConfig;
+use worker::WorkerConfig;
 
 struct Worker {
     addr: SocketAddr,
