@@ -116,7 +116,7 @@ pub(crate) fn register<A: Adapter + DefinedAdapter>(io: &SocketIo<A>) -> A::Init
 }
 
 /// The standalone server's Socket.IO layer, on the in-process adapter
-/// (behind [`detach_request`]).
+/// (behind `detach_request`).
 pub fn socket_layer(gw: Arc<Gateway>) -> (DetachedLayer<SocketIoLayer>, SocketIo) {
     let settings = gw.settings.clone();
     let (layer, io) = builder(gw).build_layer();
