@@ -20,7 +20,7 @@ STAGES=(lint rust openapi js cluster ops deploy fuzz stream bench)
 
 describe() {
   case $1 in
-    lint) echo "cargo fmt --check, clippy (warnings are errors), cargo machete (unused dependencies)" ;;
+    lint) echo "cargo fmt --check, clippy (warnings are errors), cargo doc (broken links are errors), cargo machete (unused dependencies)" ;;
     rust) echo "every Rust test, unit and integration (the Redis store's against a real redis-server)" ;;
     openapi) echo "schemathesis against the OpenAPI document a standalone server serves" ;;
     js) echo "web modules (tsc, node --test); JS contract suite and the page in Chromium against the standalone server" ;;
@@ -124,6 +124,8 @@ stage_lint() {
   cargo fmt --all -- --check
   log "cargo clippy"
   cargo clippy --workspace --all-targets --locked -- -D warnings
+  log "cargo doc: every doc link resolves to a public item"
+  RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
   log "cargo machete: dependencies no crate uses"
   command -v cargo-machete >/dev/null 2>&1 || cargo install cargo-machete --locked
   cargo machete
