@@ -42,10 +42,11 @@ export function nextAddress() {
  * A client as the web page is one: connected through nginx with automatic
  * reconnection; on every (re)connection it joins with `since` = the newest
  * seq it holds; it keeps a board (from `base`, then the updates) and
- * checks every connection's updates for order and holes.
+ * checks every connection's updates for order and holes. `url` connects
+ * it somewhere else than nginx (one gateway).
  */
 export class Client {
-  constructor(base, user) {
+  constructor(base, user, { url } = {}) {
     this.user = user;
     this.map = pixelMap(base);
     this.seq = base.seq;
@@ -58,7 +59,7 @@ export class Client {
     this.source = new Map();
     this.conn = null;
     this.queue = Promise.resolve();
-    this.socket = openSocket({ token: user?.token, transports: ['websocket'], localAddress: nextAddress(), reconnection: true });
+    this.socket = openSocket({ token: user?.token, transports: ['websocket'], localAddress: nextAddress(), reconnection: true, url });
     this.socket.io.reconnectionDelay(100);
     this.socket.io.reconnectionDelayMax(1000);
     this.socket.on('connect', () => this.onConnect());
