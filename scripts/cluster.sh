@@ -188,8 +188,11 @@ start_data_node() {
     replicaof=(--replicaof 127.0.0.1 "$REDIS_PORT")
   fi
   mkdir -p "$CLUSTER_DIR/$name"
+  # A replica's full sync starts at once: Redis 7 waits 5 s by default
+  # (`repl-diskless-sync-delay`) for more replicas to share the transfer,
+  # and with REDIS_MIN_REPLICAS_ACKED ≥ 1 writes wait for that sync.
   launch "$name" redis-server --port "$port" --bind 127.0.0.1 --dir "$CLUSTER_DIR/$name" \
-    --appendonly yes --appendfsync always --save "" "${replicaof[@]}"
+    --appendonly yes --appendfsync always --save "" --repl-diskless-sync-delay 0 "${replicaof[@]}"
   wait_redis "$port"
 }
 
