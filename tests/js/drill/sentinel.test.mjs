@@ -28,7 +28,7 @@
 
 import { test, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import {
@@ -55,26 +55,33 @@ const MASTER = 'pixel';
 const SENTINEL_PORTS = C.env.SENTINEL_PORTS.split(' ').filter(Boolean).map(Number);
 const DATA_NODES = { redis: Number(C.env.REDIS_PORT), 'redis-replica': Number(C.env.REDIS_REPLICA_PORT) };
 
+const run = promisify(execFile);
+
 afterEach(closeAll);
 after(closeAll);
 
 // ------------------------------------------------------------------ redis --
 
-function cli(port, ...args) {
+/**
+ * `redis-cli -p PORT ARGS...`'s output, '' when the node does not answer.
+ * Asynchronous: the clients' acks and the measurements go on meanwhile.
+ */
+async function cli(port, ...args) {
   try {
-    return execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8', timeout: 3000, stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const { stdout } = await run('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8', timeout: 3000 });
+    return stdout.trim();
   } catch {
     return '';
   }
 }
 
 /** `master`, `slave`, or '' when the node does not answer. */
-const roleOf = (port) => cli(port, 'role').split('\n')[0] ?? '';
+const roleOf = async (port) => (await cli(port, 'role')).split('\n')[0] ?? '';
 
 /** The data node the sentinels name as primary (its cluster.sh name), or null. */
-function sentinelPrimary() {
+async function sentinelPrimary() {
   for (const p of SENTINEL_PORTS) {
-    const [, port] = cli(p, 'sentinel', 'get-master-addr-by-name', MASTER).split('\n');
+    const [, port] = (await cli(p, 'sentinel', 'get-master-addr-by-name', MASTER)).split('\n');
     const name = Object.keys(DATA_NODES).find((n) => DATA_NODES[n] === Number(port));
     if (name) return name;
   }
@@ -82,8 +89,8 @@ function sentinelPrimary() {
 }
 
 /** A field of `SENTINEL MASTER` as sentinel `port` sees it. */
-function sentinelField(port, field) {
-  const lines = cli(port, 'sentinel', 'master', MASTER).split('\n');
+async function sentinelField(port, field) {
+  const lines = (await cli(port, 'sentinel', 'master', MASTER)).split('\n');
   const i = lines.indexOf(field);
   return i >= 0 ? lines[i + 1] : undefined;
 }
@@ -91,14 +98,16 @@ function sentinelField(port, field) {
 /** Until each running sentinel knows one replica and its running peers. */
 async function sentinelsSettled(ports, what) {
   for (const p of ports) {
-    await waitFor(() => sentinelField(p, 'num-slaves') === '1' && sentinelField(p, 'num-other-sentinels') === String(ports.length - 1),
+    await waitFor(async () => (await sentinelField(p, 'num-slaves')) === '1' &&
+      (await sentinelField(p, 'num-other-sentinels')) === String(ports.length - 1),
       30_000, `sentinel ${p} to see the replica and its ${ports.length - 1} peers (${what})`, 100);
   }
 }
 
 /** Until `name` is a replica whose link to the primary is up. */
 async function replicating(name) {
-  await waitFor(() => roleOf(DATA_NODES[name]) === 'slave' && cli(DATA_NODES[name], 'info', 'replication').includes('master_link_status:up'),
+  await waitFor(async () => (await roleOf(DATA_NODES[name])) === 'slave' &&
+    (await cli(DATA_NODES[name], 'info', 'replication')).includes('master_link_status:up'),
     30_000, `${name} to replicate from the primary`, 50);
 }
 
@@ -111,7 +120,7 @@ const everyService = () => [C.apiUrl, C.workerUrl, ...C.gatewayUrls];
  * clients' acks and the measurements go on meanwhile).
  */
 async function startProcess(name) {
-  await promisify(execFile)(path.join(import.meta.dirname, '../../../scripts/cluster.sh'), ['start', name], {
+  await run(path.join(import.meta.dirname, '../../../scripts/cluster.sh'), ['start', name], {
     env: { ...process.env, ...C.env, CLUSTER_DIR: C.dir },
     timeout: 60_000,
   });
@@ -188,7 +197,7 @@ async function firstWrites(from, attempts, probes, account, limitMs) {
 
 test(`Sentinel: kill -9 of the primary under load through nginx, every service writes again within ${FAILOVER_BOUND_MS} ms; old primary back as replica, a sentinel and then the replica killed (REDIS_MIN_REPLICAS_ACKED=${MIN_REPLICAS})`, T(170_000), async (t) => {
   await allReady(30_000);
-  assert.equal(sentinelPrimary(), 'redis', 'the sentinels name `redis` the primary at the start');
+  assert.equal(await sentinelPrimary(), 'redis', 'the sentinels name `redis` the primary at the start');
   await replicating('redis-replica');
   await sentinelsSettled(SENTINEL_PORTS, 'before the drill');
   const servicePids = [...['api', ...C.gatewayNames, ...C.workerNames, 'nginx'].map((n) => [n, C.pidOf(n)])];
@@ -236,7 +245,7 @@ test(`Sentinel: kill -9 of the primary under load through nginx, every service w
     process.kill(primaryPid, 'SIGKILL');
     const watching = firstWrites(killedAt, attempts, probes, account, 20_000);
     await waitFor(() => !alive(primaryPid), 5000, 'the primary to be gone');
-    await waitFor(() => sentinelPrimary() === 'redis-replica' && roleOf(DATA_NODES['redis-replica']) === 'master', 20_000,
+    await waitFor(async () => (await sentinelPrimary()) === 'redis-replica' && (await roleOf(DATA_NODES['redis-replica'])) === 'master', 20_000,
       'the sentinels to promote the replica', 20);
     figures.promotedMs = Date.now() - killedAt;
     if (MIN_REPLICAS >= 1) {
@@ -258,7 +267,7 @@ test(`Sentinel: kill -9 of the primary under load through nginx, every service w
     // ------------------------------- the old primary back, as a replica --
     if (MIN_REPLICAS === 0) await startProcess('redis');
     await replicating('redis');
-    assert.equal(sentinelPrimary(), 'redis-replica', 'the promoted replica stays the primary');
+    assert.equal(await sentinelPrimary(), 'redis-replica', 'the promoted replica stays the primary');
     await sentinelsSettled(SENTINEL_PORTS, 'the old primary back as a replica');
     await progress('with the old primary back as a replica');
 
