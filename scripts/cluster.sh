@@ -354,7 +354,7 @@ ENV
   stop) stop_one "${2:?name}" ;;
   start) start_named "${2:?name}" ;;
   *)
-    sed -n '2,30p' "$0"
+    sed -n '2,31p' "$0"
     exit 2
     ;;
 esac
