@@ -13,6 +13,12 @@
 #   (worker N > 1 listens on WORKER_PORT + 100 * (N - 1))
 #   GATEWAY_PORTS="3001 3011 3021"  REDIS_PORT=6379
 #   REDIS_URL   use this Redis instead of starting one
+#   REDIS_TOPOLOGY=single   or `sentinel`: a primary (redis, REDIS_PORT), a
+#               replica (redis-replica, REDIS_REPLICA_PORT=6380) and three
+#               sentinels (sentinel-1..3, SENTINEL_PORTS="26379 26380 26381";
+#               quorum 2, down-after 1000 ms, failover-timeout 3000 ms,
+#               master name `pixel`); every service gets
+#               REDIS_URL=redis+sentinel://<the sentinels>/pixel/0
 #   JWT_SECRET  default: generated once and kept in $CLUSTER_DIR/jwt_secret
 #   PROFILE     release (default) or debug: which cargo build to run
 #   CLUSTER_DIR where pids, logs and Redis data live (.run/cluster)
@@ -45,6 +51,15 @@ NGINX_PORT=${NGINX_PORT:-8080}
 API_PORT=${API_PORT:-3000}
 WORKER_PORT=${WORKER_PORT:-3002}
 REDIS_PORT=${REDIS_PORT:-6379}
+REDIS_TOPOLOGY=${REDIS_TOPOLOGY:-single}
+REDIS_REPLICA_PORT=${REDIS_REPLICA_PORT:-6380}
+SENTINEL_PORTS=${SENTINEL_PORTS:-26379 26380 26381}
+read -r -a SN_PORTS <<<"$SENTINEL_PORTS"
+SENTINEL_MASTER=pixel
+case $REDIS_TOPOLOGY in
+  single | sentinel) ;;
+  *) echo "cluster.sh: REDIS_TOPOLOGY must be single or sentinel, not '$REDIS_TOPOLOGY'" >&2; exit 2 ;;
+esac
 PROFILE=${PROFILE:-release}
 NGINX_AUTH_RATE=${NGINX_AUTH_RATE:-5r/s}
 NGINX_AUTH_BURST=${NGINX_AUTH_BURST:-20}
@@ -68,7 +83,15 @@ export JWT_SECRET
 OWN_REDIS=0
 if [ -z "${REDIS_URL:-}" ]; then
   OWN_REDIS=1
-  REDIS_URL="redis://127.0.0.1:$REDIS_PORT/"
+  if [ "$REDIS_TOPOLOGY" = sentinel ]; then
+    REDIS_URL="redis+sentinel://$(printf '127.0.0.1:%s,' "${SN_PORTS[@]}")"
+    REDIS_URL="${REDIS_URL%,}/$SENTINEL_MASTER/0"
+  else
+    REDIS_URL="redis://127.0.0.1:$REDIS_PORT/"
+  fi
+elif [ "$REDIS_TOPOLOGY" = sentinel ]; then
+  echo "cluster.sh: REDIS_TOPOLOGY=sentinel starts its own Redis; unset REDIS_URL" >&2
+  exit 2
 fi
 export REDIS_URL
 
@@ -121,14 +144,81 @@ SERVICE_SETTINGS=(
 
 start_redis() {
   [ "$OWN_REDIS" = 1 ] || return 0
+  if [ "$REDIS_TOPOLOGY" = sentinel ]; then
+    start_data_node redis "$REDIS_PORT"
+    return
+  fi
   need_cmd redis-server redis-server
   launch redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$CLUSTER_DIR/redis" \
     --appendonly yes --appendfsync always --save ""
+  wait_redis "$REDIS_PORT"
+}
+
+wait_redis() {
   for _ in $(seq 100); do
-    redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return 0
+    redis-cli -p "$1" ping >/dev/null 2>&1 && return 0
     sleep 0.1
   done
-  log "redis did not start"; return 1
+  log "redis on port $1 did not start"; return 1
+}
+
+# The primary as the sentinels name it ("HOST PORT"), empty when none answers.
+sentinel_primary() {
+  local p out
+  for p in "${SN_PORTS[@]}"; do
+    out=$(redis-cli -p "$p" sentinel get-master-addr-by-name "$SENTINEL_MASTER" 2>/dev/null | tr '\n' ' ') || continue
+    out=${out% }
+    [[ $out =~ ^[0-9.]+\ [0-9]+$ ]] && { echo "$out"; return 0; }
+  done
+}
+
+# start_data_node NAME PORT: a Redis data node of the sentinel set-up, with
+# the single topology's durability (AOF, fsync always). It starts as a
+# replica of the primary the sentinels name; before any sentinel runs (the
+# first `up`), `redis` is the primary and `redis-replica` its replica. So an
+# old primary started again after a failover comes back as a replica of the
+# promoted one (its divergent data is replaced by a full sync).
+start_data_node() {
+  local name=$1 port=$2 primary replicaof=()
+  need_cmd redis-server redis-server
+  primary=$(sentinel_primary)
+  if [ -n "$primary" ]; then
+    # shellcheck disable=SC2206 # "HOST PORT": two arguments
+    [ "${primary#* }" = "$port" ] || replicaof=(--replicaof ${primary})
+  elif [ "$name" != redis ]; then
+    replicaof=(--replicaof 127.0.0.1 "$REDIS_PORT")
+  fi
+  mkdir -p "$CLUSTER_DIR/$name"
+  # A replica's full sync starts at once: Redis 7 waits 5 s by default
+  # (`repl-diskless-sync-delay`) for more replicas to share the transfer,
+  # and with REDIS_MIN_REPLICAS_ACKED ≥ 1 writes wait for that sync.
+  launch "$name" redis-server --port "$port" --bind 127.0.0.1 --dir "$CLUSTER_DIR/$name" \
+    --appendonly yes --appendfsync always --save "" --repl-diskless-sync-delay 0 "${replicaof[@]}"
+  wait_redis "$port"
+}
+
+# start_sentinel I: sentinel I (redis-server --sentinel) on its port,
+# monitoring the current primary (as a running sentinel names it, else
+# `redis`). Its configuration is written anew at each start (a sentinel
+# rewrites it while running); its peers and the replica it learns from the
+# primary.
+start_sentinel() {
+  local i=$1 port=${SN_PORTS[$(($1 - 1))]} dir="$CLUSTER_DIR/sentinel-$1" primary
+  need_cmd redis-server redis-server
+  primary=$(sentinel_primary)
+  [ -n "$primary" ] || primary="127.0.0.1 $REDIS_PORT"
+  mkdir -p "$dir"
+  cat >"$dir/sentinel.conf" <<CONF
+port $port
+bind 127.0.0.1
+dir $dir
+sentinel monitor $SENTINEL_MASTER $primary 2
+sentinel down-after-milliseconds $SENTINEL_MASTER 1000
+sentinel failover-timeout $SENTINEL_MASTER 3000
+sentinel parallel-syncs $SENTINEL_MASTER 1
+CONF
+  launch "sentinel-$i" redis-server "$dir/sentinel.conf" --sentinel
+  wait_redis "$port"
 }
 
 start_api() {
@@ -169,6 +259,8 @@ start_nginx() {
 start_named() {
   case $1 in
     redis) start_redis ;;
+    redis-replica) start_data_node redis-replica "$REDIS_REPLICA_PORT" ;;
+    sentinel-*) start_sentinel "${1#sentinel-}" ;;
     api) start_api ;;
     worker) start_worker 1 ;;
     worker-*) start_worker "${1#worker-}" ;;
@@ -178,8 +270,30 @@ start_named() {
   esac
 }
 
+# Until every sentinel knows the replica and its peers (what a failover
+# needs), at most 30 s.
+wait_sentinels() {
+  local p info deadline=$((SECONDS + 30))
+  for p in "${SN_PORTS[@]}"; do
+    until info=$(redis-cli -p "$p" sentinel master "$SENTINEL_MASTER" 2>/dev/null | tr '\n' ' ') &&
+      [[ " $info " == *" num-slaves 1 "* && " $info " == *" num-other-sentinels $((${#SN_PORTS[@]} - 1)) "* ]]; do
+      if ((SECONDS >= deadline)); then
+        log "sentinel on port $p does not see the replica and its peers: $info"
+        return 1
+      fi
+      sleep 0.2
+    done
+  done
+  log "sentinels ready: $(sentinel_primary) is the primary"
+}
+
 all_names() {
-  echo redis api
+  echo redis
+  if [ "$REDIS_TOPOLOGY" = sentinel ]; then
+    echo redis-replica
+    for i in $(seq 1 "${#SN_PORTS[@]}"); do echo "sentinel-$i"; done
+  fi
+  echo api
   for i in $(seq 1 "${#GW_PORTS[@]}"); do echo "gateway-$i"; done
   echo worker
   for i in $(seq 2 "$WORKERS"); do echo "worker-$i"; done
@@ -204,6 +318,9 @@ WORKERS=$WORKERS
 GATEWAYS=${#GW_PORTS[@]}
 GATEWAY_PORTS="${GW_PORTS[*]}"
 REDIS_PORT=$REDIS_PORT
+REDIS_TOPOLOGY=$REDIS_TOPOLOGY
+REDIS_REPLICA_PORT=$REDIS_REPLICA_PORT
+SENTINEL_PORTS="${SN_PORTS[*]}"
 PROFILE=$PROFILE
 NGINX_AUTH_RATE=$NGINX_AUTH_RATE
 NGINX_AUTH_BURST=$NGINX_AUTH_BURST
@@ -216,10 +333,12 @@ ENV
     done
     # An external Redis is part of the state; our own is rebuilt from the port.
     [ "$OWN_REDIS" = 1 ] || echo "REDIS_URL=$REDIS_URL" >>"$CLUSTER_DIR/cluster.env"
+    [ "$REDIS_TOPOLOGY" != sentinel ] || wait_sentinels
     log "cluster up: http://localhost:$NGINX_PORT/"
     ;;
   down)
-    for name in nginx $(for i in $(seq "$WORKERS" -1 2); do echo "worker-$i"; done) worker $(for i in $(seq "${#GW_PORTS[@]}" -1 1); do echo "gateway-$i"; done) api redis; do
+    for name in nginx $(for i in $(seq "$WORKERS" -1 2); do echo "worker-$i"; done) worker $(for i in $(seq "${#GW_PORTS[@]}" -1 1); do echo "gateway-$i"; done) api \
+      $(for i in $(seq "${#SN_PORTS[@]}" -1 1); do echo "sentinel-$i"; done) redis-replica redis; do
       stop_one "$name"
     done
     # Gateways started beyond the configured count (a drill) go too.
@@ -236,7 +355,7 @@ ENV
   stop) stop_one "${2:?name}" ;;
   start) start_named "${2:?name}" ;;
   *)
-    sed -n '2,20p' "$0"
+    sed -n '2,31p' "$0"
     exit 2
     ;;
 esac

@@ -108,7 +108,8 @@ stop_stale() {
 
 # start_cluster DIR GATEWAYS: a local cluster (scripts/cluster.sh up) in DIR
 # with its own Redis, every port free; exports CLUSTER_DIR and the ports
-# (NGINX_PORT, API_PORT, WORKER_PORT, REDIS_PORT, GATEWAY_PORTS) for the
+# (NGINX_PORT, API_PORT, WORKER_PORT, REDIS_PORT, GATEWAY_PORTS, and with
+# REDIS_TOPOLOGY=sentinel REDIS_REPLICA_PORT, SENTINEL_PORTS) for the
 # suites. Any other setting comes from the caller's environment.
 start_cluster() {
   export CLUSTER_DIR=$1 GATEWAYS=$2
@@ -117,6 +118,11 @@ start_cluster() {
   for _ in $(seq "$2"); do GATEWAY_PORTS+="$(free_port) "; done
   GATEWAY_PORTS=${GATEWAY_PORTS% }
   export NGINX_PORT API_PORT WORKER_PORT REDIS_PORT GATEWAY_PORTS
+  if [ "${REDIS_TOPOLOGY:-single}" = sentinel ]; then
+    REDIS_REPLICA_PORT=$(free_port)
+    SENTINEL_PORTS="$(free_port) $(free_port) $(free_port)"
+    export REDIS_REPLICA_PORT SENTINEL_PORTS
+  fi
   scripts/cluster.sh up
 }
 

@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 TEST_DIR="$ROOT/.run/test"
 
-STAGES=(lint rust openapi js cluster ops deploy fuzz stream bench)
+STAGES=(lint rust openapi js cluster ha ops deploy fuzz stream bench)
 
 describe() {
   case $1 in
@@ -25,6 +25,7 @@ describe() {
     openapi) echo "schemathesis against the OpenAPI document a standalone server serves" ;;
     js) echo "web modules (tsc, node --test); JS contract suite and the page in Chromium against the standalone server" ;;
     cluster) echo "local cluster behind nginx: contract suite and page, live Prometheus, fault drills, hardening nginx, pages on the gateways" ;;
+    ha) echo "the Sentinel drill through nginx (primary killed, old primary back as replica, a sentinel and the replica killed), with REDIS_MIN_REPLICAS_ACKED=0 and =1" ;;
     ops) echo "scripts/test-ops.sh static (Dockerfile, compose, chart, rules) and images (built and run with podman)" ;;
     deploy) echo "scripts/test-ops.sh compose-up, chart, compose-decay (the deployment files run for real; compose's placement decays with the shipped TTL meanwhile)" ;;
     fuzz) echo "each libFuzzer target for 5 s plus the inputs that once crashed (SKIP_FUZZ=1 skips it)" ;;
@@ -215,6 +216,34 @@ stage_cluster() {
   log "web page against the cluster's gateways: pages pinned to gateways, a gateway killed"
   node_test 180000 './browser/cluster/*.test.mjs'
   stop_cluster
+}
+
+# The Sentinel drill (tests/js/drill/): a cluster with REDIS_TOPOLOGY=sentinel
+# (a primary, a replica, three sentinels) behind nginx, release binaries as
+# deployed, 3 gateways, 1 worker. Once per value of REDIS_MIN_REPLICAS_ACKED
+# in HA_MIN_REPLICAS (default "0 1"), each on a fresh cluster: the drill
+# kills Redis nodes. A short cooldown and TTL so that placements and decay
+# removals go on all the time and each path's first write after the kill
+# is seen within ~0.25 s.
+stage_ha() {
+  need_cmds curl python3 node=nodejs npm redis-server nginx
+  suite_env
+  export PROFILE=release GATEWAYS=3 WORKERS=1 RUST_LOG=warn REDIS_TOPOLOGY=sentinel
+  export COOLDOWN_MS=250 TTL_MS=2000
+  trap 'stop_started; stop_cluster' EXIT
+  npm_ci tests/js
+  local n
+  for n in ${HA_MIN_REPLICAS:-0 1}; do
+    export REDIS_MIN_REPLICAS_ACKED=$n
+    log "Sentinel drill with REDIS_MIN_REPLICAS_ACKED=$n"
+    start_cluster "$RUN_DIR/sentinel-$n" 3
+    if [ "$n" -gt 0 ] && ! "./target/$PROFILE/pixel-gateway" --help | grep -q 'env: REDIS_MIN_REPLICAS_ACKED'; then
+      log "the gateway does not take REDIS_MIN_REPLICAS_ACKED: the drill with N=$n cannot pass on this build"
+      return 1
+    fi
+    PIXEL_URL="http://127.0.0.1:$NGINX_PORT" node_test 170000 './drill/*.test.mjs'
+    stop_cluster
+  done
 }
 
 stage_ops() {
