@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use redis::Value;
 
-use super::connection::redis_err;
+use super::connection::sent_err;
 use super::decode::{PlaceReply, SweepReply, number, parse_entries, parse_pixel};
 use super::feed::RedisFeed;
 use super::{RedisStore, observe};
@@ -65,12 +65,7 @@ impl RedisStore {
             .await
             .map_err(|e| {
                 self.notice(&e);
-                // Sent, but no answer: the step may have run.
-                if e.is_timeout() || e.is_connection_dropped() {
-                    StoreError::OutcomeUnknown(Cause::new(e))
-                } else {
-                    redis_err(e)
-                }
+                sent_err(e)
             })?;
         Ok(Placed::Done(match PlaceReply::decode(reply)? {
             PlaceReply::OtherEpoch => return Ok(Placed::Epoch),

@@ -243,3 +243,79 @@ pub(super) fn redis_err(e: redis::RedisError) -> StoreError {
         }
     }
 }
+
+/// The error of a state change that was sent (a placement's script call).
+/// Only what provably did not run reads as [`StoreError::Unavailable`]
+/// (which the player is told changed nothing): Redis answered with an
+/// error (scripts run whole or refuse before writing: [`redis_err`]
+/// classifies the reply), the connection was refused (the call never
+/// left), or the client was misconfigured. Any other failure — a dropped,
+/// reset or aborted connection, a timeout, a driver that went away, a reply
+/// cut short or unreadable — may have come after Redis ran the script:
+/// [`StoreError::OutcomeUnknown`], which the game settles by looking the
+/// placement up.
+pub(super) fn sent_err(e: redis::RedisError) -> StoreError {
+    let answered = e.code().is_some() || matches!(e.kind(), redis::ErrorKind::Server(_));
+    let never_sent = e.is_connection_refusal()
+        || matches!(
+            e.kind(),
+            redis::ErrorKind::AuthenticationFailed | redis::ErrorKind::InvalidClientConfig
+        );
+    if answered || never_sent {
+        redis_err(e)
+    } else {
+        StoreError::OutcomeUnknown(Cause::new(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use super::*;
+
+    fn io(kind: io::ErrorKind) -> redis::RedisError {
+        redis::RedisError::from(io::Error::new(kind, "test"))
+    }
+
+    #[test]
+    fn a_sent_step_that_failed_on_the_way_back_may_have_run() {
+        for kind in [
+            io::ErrorKind::ConnectionReset,
+            io::ErrorKind::ConnectionAborted,
+            io::ErrorKind::BrokenPipe,
+            io::ErrorKind::UnexpectedEof,
+            io::ErrorKind::TimedOut,
+            io::ErrorKind::Other,
+            io::ErrorKind::Interrupted,
+        ] {
+            assert!(
+                matches!(sent_err(io(kind)), StoreError::OutcomeUnknown(_)),
+                "{kind:?}"
+            );
+        }
+        for e in [
+            redis::RedisError::from((redis::ErrorKind::Io, "driver terminated")),
+            redis::RedisError::from((redis::ErrorKind::Parse, "reply cut short")),
+            redis::RedisError::from((redis::ErrorKind::UnexpectedReturnType, "odd reply")),
+        ] {
+            assert!(
+                matches!(sent_err(e), StoreError::OutcomeUnknown(_)),
+                "must not read as not applied"
+            );
+        }
+    }
+
+    #[test]
+    fn a_refused_connection_or_an_error_reply_did_not_run() {
+        assert!(matches!(
+            sent_err(io(io::ErrorKind::ConnectionRefused)),
+            StoreError::Unavailable(_)
+        ));
+        let readonly = redis::RedisError::from((
+            redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly),
+            "You can't write against a read only replica.",
+        ));
+        assert!(matches!(sent_err(readonly), StoreError::Unavailable(_)));
+    }
+}
