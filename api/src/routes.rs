@@ -561,8 +561,8 @@ impl<S: Send + Sync> FromRequestParts<S> for PixelPath {
     tag = "boards",
     params(
         ("board" = String, Path, description = "Board id", example = "main"),
-        ("x" = u32, Path, description = "Column, `0 ..< width`"),
-        ("y" = u32, Path, description = "Row, `0 ..< height`"),
+        ("x" = u32, Path, minimum = 0, example = 0, description = "Column, `0 ..< width`"),
+        ("y" = u32, Path, minimum = 0, example = 0, description = "Row, `0 ..< height`"),
     ),
     responses(
         (status = 200, description = "The placement the pixel holds", body = crate::lookup::PixelInfo),
