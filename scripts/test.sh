@@ -23,7 +23,7 @@ describe() {
     lint) echo "cargo fmt --check, clippy (warnings are errors), cargo doc (broken links are errors), cargo machete (unused dependencies)" ;;
     rust) echo "every Rust test, unit and integration (the Redis store's against a real redis-server)" ;;
     openapi) echo "schemathesis against the OpenAPI document a standalone server serves" ;;
-    js) echo "web modules (tsc, node --test); JS contract suite and the page in Chromium against the standalone server" ;;
+    js) echo "web modules (tsc, node --test); JS contract suite, the page in Chromium and the python-socketio client against the standalone server" ;;
     cluster) echo "local cluster behind nginx: contract suite and page, live Prometheus, fault drills, hardening nginx, pages on the gateways" ;;
     ha) echo "the Sentinel drill through nginx (primary killed, old primary back as replica, a sentinel and the replica killed), with REDIS_MIN_REPLICAS_ACKED=0 and =1" ;;
     ops) echo "scripts/test-ops.sh static (Dockerfile, compose, chart, rules) and images (built and run with podman)" ;;
@@ -166,6 +166,8 @@ stage_js() {
   log "JS contract suite and the page against the standalone server"
   start_standalone standalone
   contract_suite
+  log "python-socketio: binary frames and the JSON shape"
+  scripts/python-client.sh "$PIXEL_URL"
   stop_started
   # Engine.IO v4 protocol cases (raw HTTP and WebSocket) need a short
   # heartbeat and connect timeout: a server of their own.

@@ -9,6 +9,8 @@
 //!   blocks) and waiting (by expected time).
 //! - `snapshot`: board snapshots, cached encoded and compressed per seq,
 //!   built once however many requests wait (single flight).
+//! - `lookup`: the pixel lookup route's per-board index of placements
+//!   and placers, kept in memory and brought forward from the history.
 //! - `routes`: the HTTP handlers, thin wrappers over `accounts` and the
 //!   shared [`Game`](pixel_core::Game).
 //! - `state`: `ApiState`, what the handlers share (`routes` and
@@ -35,6 +37,7 @@ mod config;
 mod error;
 mod extract;
 mod hashing;
+mod lookup;
 mod openapi;
 mod routes;
 mod snapshot;

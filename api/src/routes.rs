@@ -45,6 +45,7 @@ pub(crate) fn documented() -> OpenApiRouter<ApiState> {
         .routes(routes!(boards))
         .routes(routes!(board_meta))
         .routes(routes!(pixels))
+        .routes(routes!(pixel))
         .routes(routes!(history))
         .routes(routes!(openapi_json))
 }
@@ -518,6 +519,74 @@ async fn pixels(
 ) -> Result<Response, ApiError> {
     let board = state.board(&id)?;
     crate::snapshot::respond(&state.game, &state.snapshots, board, &headers).await
+}
+
+/// The `{board}/pixels/{x}/{y}` path segments, parsed in the contract's
+/// error shape: an unknown board is 404, coordinates that are not
+/// non-negative integers 400 (axum's own rejection would be plain text).
+pub(crate) struct PixelPath {
+    board: String,
+    x: Result<u64, String>,
+    y: Result<u64, String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PixelPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path((board, x, y)) =
+            Path::<(String, String, String)>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| ApiError::NotFound(format!("no such board ({})", e.body_text())))?;
+        let coord = |v: String, name: &str| {
+            // Digits only: `u64::from_str` would also take a leading `+`.
+            v.parse::<u64>()
+                .ok()
+                .filter(|_| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| format!("{name} must be a non-negative integer"))
+        };
+        Ok(Self {
+            board,
+            x: coord(x, "x"),
+            y: coord(y, "y"),
+        })
+    }
+}
+
+/// Who placed a pixel, when, and when it fades. Served from memory (see
+/// [`crate::lookup`]): the answer reflects the board as it stood at most
+/// 250 ms before the request, at seq `as_of`.
+#[utoipa::path(
+    get,
+    path = "/api/boards/{board}/pixels/{x}/{y}",
+    tag = "boards",
+    params(
+        ("board" = String, Path, description = "Board id", example = "main"),
+        ("x" = u32, Path, minimum = 0, example = 0, description = "Column, `0 ..< width`"),
+        ("y" = u32, Path, minimum = 0, example = 0, description = "Row, `0 ..< height`"),
+    ),
+    responses(
+        (status = 200, description = "The placement the pixel holds", body = crate::lookup::PixelInfo),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
+async fn pixel(
+    State(s): State<ApiState>,
+    path: PixelPath,
+) -> Result<Json<crate::lookup::PixelInfo>, ApiError> {
+    let board = s.board(&path.board)?;
+    let (x, y) = (
+        path.x.map_err(ApiError::InvalidInput)?,
+        path.y.map_err(ApiError::InvalidInput)?,
+    );
+    let c = board.coord(x, y).map_err(ApiError::InvalidInput)?;
+    match s.placements.lookup(&s.game, board, c.x, c.y).await? {
+        Some(info) => Ok(Json(info)),
+        None => Err(ApiError::NotFound(format!("pixel ({x}, {y}) is empty"))),
+    }
 }
 
 #[cfg(test)]

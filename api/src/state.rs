@@ -1,5 +1,5 @@
 //! What the api's handlers share: the game, the account rules, the token
-//! verifier and the snapshot cache. In a module of its own so that the
+//! verifier, the snapshot cache and the pixel lookup's index. In a module of its own so that the
 //! handler modules (`routes`, `snapshot`) depend on it and not on each other.
 
 use std::sync::Arc;
@@ -10,6 +10,7 @@ use pixel_core::domain::BoardConfig;
 
 use crate::accounts::Accounts;
 use crate::error::ApiError;
+use crate::lookup::PixelIndex;
 use crate::snapshot::SnapshotCache;
 
 #[derive(Clone)]
@@ -18,6 +19,7 @@ pub(crate) struct ApiState {
     pub accounts: Arc<Accounts>,
     pub tokens: Arc<AccessTokens>,
     pub(crate) snapshots: Arc<SnapshotCache>,
+    pub(crate) placements: Arc<PixelIndex>,
 }
 
 impl ApiState {
@@ -34,6 +36,7 @@ impl ApiState {
             accounts,
             tokens,
             snapshots: Arc::default(),
+            placements: Arc::default(),
         }
     }
 }

@@ -376,3 +376,57 @@ async fn the_binary_form_is_negotiated_and_has_its_own_etag() {
     assert_eq!(not_modified.status(), 304);
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_pixel_lookup_names_the_placer_and_refuses_bad_coordinates() {
+    let app = spawn_app(&[]).await;
+    let (_, mut s) = app.joined_player("ann").await;
+    let placed = s
+        .call(
+            "place",
+            json!({"board": "main", "x": 3, "y": 4, "color": 5}),
+        )
+        .await;
+    assert_eq!(placed["ok"], true, "{placed}");
+    let u = &placed["update"];
+    let (status, v) = app.get_json("/api/boards/main/pixels/3/4", None).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v,
+        json!({
+            "board": "main", "x": 3, "y": 4, "color": 5,
+            "placed_at": u["placed_at"], "expires_at": u["expires_at"],
+            "by": "ann", "as_of": u["seq"],
+        })
+    );
+    let (status, v) = app.get_json("/api/boards/main/pixels/0/0", None).await;
+    assert_eq!(status, 404);
+    assert_eq!(v["error"]["code"], "not_found", "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("empty"),
+        "{v}"
+    );
+    for path in [
+        "/api/boards/main/pixels/x/4",
+        "/api/boards/main/pixels/3/-1",
+        "/api/boards/main/pixels/+3/4",
+        "/api/boards/main/pixels/3/4.0",
+        "/api/boards/main/pixels/3/99999999999999999999999",
+        "/api/boards/main/pixels/100000/4",
+        "/api/boards/main/pixels/3/100000",
+    ] {
+        let (status, v) = app.get_json(path, None).await;
+        assert_eq!(status, 400, "{path}: {v}");
+        assert_eq!(v["error"]["code"], "invalid_input", "{path}: {v}");
+    }
+    for path in [
+        "/api/boards/nope/pixels/3/4",
+        "/api/boards/nope/pixels/x/4",
+        "/api/boards/main/pixels/3/4/5",
+    ] {
+        let (status, v) = app.get_json(path, None).await;
+        assert_eq!(status, 404, "{path}: {v}");
+        assert_eq!(v["error"]["code"], "not_found", "{path}: {v}");
+    }
+    app.shutdown().await;
+}

@@ -4,6 +4,13 @@
  * the feed state machine (sync.js) fed, and ties rendering, input, the
  * session and the UI together. The binding contract is docs/PROTOCOL.md.
  *
+ * The page joins with `encoding: "binary"`: live updates come as binary
+ * frames (frame.js), a few bytes an update instead of ~100 of JSON. Frames
+ * carry no placer, so the hover card asks the lookup route
+ * (`GET /api/boards/{board}/pixels/{x}/{y}`) for the pixel it shows. The
+ * join ack's catch-up (`since`) stays JSON: it comes once a reconnect, is
+ * bounded by the server, and names placers.
+ *
  * URL parameters: `board` (default `main`); `gateway`, a Socket.IO origin
  * other than the page's (used by tests to pin a page to one gateway of a
  * cluster; WebSocket only, as cross-origin polling would need CORS).
@@ -20,7 +27,7 @@
  */
 import { api, sleep } from './api.js';
 import { BoardState, FeedSync } from './sync.js';
-import { fetchHistory } from './history.js';
+import { decodeFrame, FrameError } from './frame.js';
 import { HistoryPlayer } from './player.js';
 import { Renderer } from './render.js';
 import { attachInput } from './input.js';
@@ -64,6 +71,8 @@ let drawQueued = false, paintedVersion = -1, paintedFrame = -1;
 let placeAttempts = 0;
 /** `resync` events received (tests check the page saw one) */
 let resyncs = 0;
+/** binary frames applied, and refused (tests check the page reads frames) */
+let framesDecoded = 0, frameErrors = 0;
 /** @type {(v?: unknown) => void} */
 let resolveReady = () => {};
 const ready = new Promise((r) => { resolveReady = r; });
@@ -125,7 +134,7 @@ async function join() {
   const sent = sync.startJoin();
   updateStatus();
   /** @type {JoinAck} */
-  const ack = await emitAck('join', { board: BOARD, ...sent });
+  const ack = await emitAck('join', { board: BOARD, encoding: 'binary', ...sent });
   if (gen !== joinGen) return;
   if (!ack.ok) {
     if (socket.connected) {
@@ -196,10 +205,29 @@ function connect() {
     }
     retry();
   });
-  s.on('pixels', (/** @type {import('./types.js').PixelsEvent} */ m) => {
-    if (!m || m.board !== BOARD || !Array.isArray(m.updates)) return;
-    for (const u of m.updates) noteServerTime(u.placed_at);
-    act(sync.onPixels(m.updates));
+  s.on('pixels', (/** @type {import('./types.js').PixelsEvent} */ m, /** @type {unknown} */ frame) => {
+    if (!m || m.board !== BOARD) return;
+    /** @type {Update[]} */
+    let updates;
+    if (frame instanceof ArrayBuffer || ArrayBuffer.isView(frame)) {
+      try {
+        const f = decodeFrame(frame);
+        if (f.width !== board.width || f.height !== board.height) throw new FrameError(`frame for a ${f.width}x${f.height} board`);
+        updates = f.updates;
+        framesDecoded++;
+      } catch (e) {
+        // An update we cannot read is an update lost: repair the feed as for a hole.
+        console.warn('binary pixels frame refused:', e);
+        frameErrors++;
+        sync.repairs++;
+        join();
+        return;
+      }
+    } else if (Array.isArray(m.updates)) {
+      updates = m.updates;
+    } else return;
+    for (const u of updates) noteServerTime(u.placed_at);
+    act(sync.onPixels(updates));
   });
   s.on('resync', (/** @type {import('./types.js').ResyncEvent} */ m) => {
     if (!m || m.board !== BOARD || !Number.isFinite(m.seq)) return;
@@ -363,7 +391,14 @@ function setView(v) {
 // ---- details -------------------------------------------------------------------------------
 /** @type {{x: number, y: number, at: {x: number, y: number}} | null} */
 let detailsFor = null;
-let namesFetchedAt = 0;
+/**
+ * Placers asked of the lookup route, by "index:placed_at" (one placement):
+ * the name, null when the server does not know it, or 'pending'.
+ * @type {Map<string, string | null>}
+ */
+const placers = new Map();
+/** lookups answered (tests check the hover card asked the server) */
+let lookups = 0;
 
 /** @param {{x: number, y: number} | null} p  board pixel @param {{x: number, y: number}} [at]  viewport position */
 function showDetails(p, at) {
@@ -374,20 +409,37 @@ function showDetails(p, at) {
 function refreshDetails() {
   if (!detailsFor || player.open) { ui.showDetails(null, 0); return; }
   const d = board.details(detailsFor.x, detailsFor.y);
+  if (d && !d.by) {
+    const key = `${board.index(d.x, d.y)}:${d.placedAt}`;
+    const known = placers.get(key);
+    if (known === undefined) lookUpPlacer(d.x, d.y, key);
+    else if (known !== 'pending') d.by = known;
+    ui.showDetails({ ...d, byPending: known === undefined || known === 'pending' }, serverNow(), detailsFor.at);
+    return;
+  }
   ui.showDetails(d, serverNow(), detailsFor.at);
-  if (d && !d.by) learnNames();
 }
 
-/** A snapshot carries no placers' names: learn them from the retained history, now and then. */
-async function learnNames() {
-  if (Date.now() - namesFetchedAt < 30_000) return;
-  namesFetchedAt = Date.now();
+/**
+ * Frames and snapshots carry no placers' names: ask the lookup route for
+ * the pixel the card shows. The answer names the pixel only while it still
+ * holds that very placement.
+ * @param {number} x @param {number} y @param {string} key
+ */
+async function lookUpPlacer(x, y, key) {
+  if (placers.size > 5000) placers.clear();
+  placers.set(key, 'pending');
   try {
-    const upTo = sync.seq;
-    const updates = await fetchHistory(updatesPage, upTo, 50_000);
-    board.learnNames(updates);
-    refreshDetails();
-  } catch { /* history not available: names stay unknown */ }
+    /** @type {import('./types.js').PixelInfo} */
+    const info = await api(`/api/boards/${enc}/pixels/${x}/${y}`);
+    lookups++;
+    if (`${board.index(x, y)}:${info.placed_at}` === key) placers.set(key, info.by ?? null);
+    else placers.delete(key); // another placement than the one shown: the next look asks again
+  } catch {
+    // 404 (emptied meanwhile) or the server unreachable: ask again on the next look.
+    placers.delete(key);
+  }
+  refreshDetails();
 }
 
 // ---- wiring --------------------------------------------------------------------------------
@@ -519,6 +571,9 @@ Object.assign(window, {
     replay: () => (player.replay ? { length: player.replay.length, position: player.position } : null),
     placeAttempts: () => placeAttempts,
     resyncs: () => resyncs,
+    frames: () => ({ decoded: framesDecoded, refused: frameErrors }),
+    lookups: () => lookups,
+    details: () => (ui.el.details.hidden ? null : ui.el.details.textContent),
     place: (/** @type {number} */ x, /** @type {number} */ y, /** @type {number} */ c) => place(x, y, c),
   },
 });

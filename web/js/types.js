@@ -61,9 +61,19 @@
  * @typedef {PlaceAckOk | AckError} PlaceAck
  * @typedef {{ ok: true } | AckError} SimpleAck
  *
- * @typedef {object} PixelsEvent
+ * @typedef {object} PixelsEvent  JSON: `updates`; binary: no `updates`, the frame is the second argument
  * @property {string} board
- * @property {Update[]} updates
+ * @property {Update[]} [updates]
+ *
+ * @typedef {object} PixelInfo  `GET /api/boards/{board}/pixels/{x}/{y}`
+ * @property {string} board
+ * @property {number} x
+ * @property {number} y
+ * @property {number} color
+ * @property {number} placed_at
+ * @property {number} expires_at
+ * @property {string} [by]
+ * @property {number} as_of
  *
  * @typedef {object} ResyncEvent
  * @property {string} board

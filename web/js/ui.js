@@ -179,14 +179,15 @@ export class Ui {
 
   // ---- details popup -----------------------------------------------------------------------
   /**
-   * @param {{ x: number, y: number, color: number, placedAt: number, expiresAt: number, by: string | null } | null} d
+   * @param {{ x: number, y: number, color: number, placedAt: number, expiresAt: number, by: string | null, byPending?: boolean } | null} d
+   *   `byPending`: the placer is being looked up
    * @param {number} now  server time estimate
    * @param {{ x: number, y: number }} [at]  viewport position to show it near
    */
   showDetails(d, now, at) {
     const box = this.el.details;
     if (!d) { box.hidden = true; return; }
-    this.el.detailsBy.textContent = d.by ? d.by : 'Placed before the retained history';
+    this.el.detailsBy.textContent = d.by ? d.by : d.byPending ? 'Looking up the placer…' : 'Placed before the retained history';
     this.el.detailsSwatch.style.background = this.palette[d.color - 1] || '#000';
     this.el.detailsWhere.textContent = `(${d.x}, ${d.y}) · colour ${d.color}`;
     this.el.detailsPlaced.textContent = d.placedAt ? `Placed ${relTime(d.placedAt - now)} · ${clock(d.placedAt)}` : '';

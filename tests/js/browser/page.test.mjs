@@ -71,6 +71,38 @@ test('another player\'s pixel arrives live at the right place and colour', T(30_
   }
 });
 
+test('binary frames: a pixel placed in one page appears in another, its hover card names the placer, and its removal clears it', T(60_000), async () => {
+  const a = await openPage(b.browser);
+  const w = await openPage(b.browser);
+  try {
+    const name = `Placer ${Math.floor(Math.random() * 1e6)}`;
+    await signUpInPage(a.page, name);
+    const { x, y } = freshCell();
+    const placed = await a.page.evaluate(([px, py]) => window.pixelApp.place(px, py, 9), [x, y]);
+    assert.equal(placed.ok, true, JSON.stringify(placed));
+    // The watching page draws it from a decoded binary frame (it never asks for JSON).
+    await waitCanvasColor(w.page, x, y, 9);
+    const frames = await w.page.evaluate(() => window.pixelApp.frames());
+    assert.ok(frames.decoded > 0, `the watcher decoded binary frames: ${JSON.stringify(frames)}`);
+    assert.equal(frames.refused, 0);
+    // A frame has no placer: the hover card asks the lookup route.
+    const lookupsBefore = await w.page.evaluate(() => window.pixelApp.lookups());
+    const p = await screenOf(w.page, x, y);
+    await w.page.mouse.move(p.x + 1, p.y + 1);
+    await w.page.waitForFunction(() => !document.getElementById('details').hidden);
+    await w.page.waitForFunction((n) => document.getElementById('details-by').textContent === n, name, { timeout: 5000 });
+    assert.ok(await w.page.evaluate(() => window.pixelApp.lookups()) > lookupsBefore, 'the name came from the lookup route');
+    // Decay (a removal in a frame) clears it in the watching page.
+    await waitCanvasColor(w.page, x, y, 0, cfg.ttlMs + 10_000);
+    assert.equal(await w.page.evaluate(([px, py]) => window.pixelApp.pixel(px, py), [x, y]), 0);
+    assert.deepEqual(w.errors, [], 'no script errors on the watching page');
+    assert.deepEqual(a.errors, [], 'no script errors on the placing page');
+  } finally {
+    await a.context.close();
+    await w.context.close();
+  }
+});
+
 test('zoom and pan change what is under the pointer as expected; fit returns to the whole board', T(30_000), async () => {
   const { page, context } = await openPage(b.browser);
   try {
