@@ -417,6 +417,28 @@ pub async fn hit_limit(store: &dyn AccountStore, key: &str) {
     );
 }
 
+/// Without a cooldown no placement is refused for one, not even one whose
+/// clock reads a little earlier than the player's last placement's (two
+/// gateways' clocks differ; one player may place through both).
+pub async fn no_cooldown_refuses_nothing(store: &dyn BoardStore, board_id: &str, user: &str) {
+    let b = crate::testing::board(board_id).with_cooldown_ms(0).build();
+    store.init_board(&b).await.unwrap();
+    placed(
+        store
+            .place(&place_command(&b, 1, 1, 1, user, 1_000))
+            .await
+            .unwrap(),
+    );
+    let earlier = store
+        .place(&place_command(&b, 2, 2, 2, user, 999))
+        .await
+        .unwrap();
+    assert!(
+        matches!(earlier, PlaceOutcome::Placed(_)),
+        "refused with no cooldown: {earlier:?}"
+    );
+}
+
 /// Placement, cooldown, seq, snapshot, catch-up and decay on one board.
 pub async fn board_lifecycle(store: &dyn BoardStore, board_id: &str, user_prefix: &str) {
     let b = board(board_id);
@@ -674,6 +696,7 @@ macro_rules! store_conformance_tests {
             refresh_expiry_and_logout(accounts, "t"),
             hit_limit(accounts, "k"),
             board_lifecycle(boards, "b", "u"),
+            no_cooldown_refuses_nothing(boards, "b", "u"),
             history_is_bounded(boards, "b", "u"),
             feed_in_order_and_wakes_readers(boards, "b", "u"),
             feed_reports_what_fell_out(boards, "b", "u"),

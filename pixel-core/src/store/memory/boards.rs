@@ -130,7 +130,14 @@ impl BoardStore for MemoryStore {
         state.seq += 1;
         let update = cmd.update(state.seq);
         state.record(cmd.now, update.clone(), cmd.history);
-        cooldowns.insert(cmd.user_id.to_owned(), cmd.cooldown_until);
+        // Without a cooldown nothing is kept (the Redis store keeps an end
+        // of 0): a placement whose clock read a millisecond earlier, through
+        // another gateway, must not count as in cooldown.
+        if cmd.cooldown_until > cmd.now {
+            cooldowns.insert(cmd.user_id.to_owned(), cmd.cooldown_until);
+        } else {
+            cooldowns.remove(cmd.user_id);
+        }
         drop(game);
         self.changed.notify_waiters();
         Ok(PlaceOutcome::Placed(update))
