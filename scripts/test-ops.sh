@@ -101,7 +101,9 @@ static_checks() {
   nginx -t -q -p "$RUN_DIR/nginx-web" -c "$RUN_DIR/nginx-web/nginx.conf"
   log "helm lint + render, every object against the Kubernetes schemas"
   python3 scripts/ops/check_chart.py charts/realtime-pixel charts/realtime-pixel/values-production.yaml \
-    charts/realtime-pixel/ci/external-redis-values.yaml --config-doc docs/configuration.md --out "$RUN_DIR/chart"
+    charts/realtime-pixel/ci/external-redis-values.yaml charts/realtime-pixel/examples/values-sentinel.yaml \
+    charts/realtime-pixel/examples/values-external-tls.yaml --refused charts/realtime-pixel/ci/refused-values.yaml \
+    --config-doc docs/configuration.md --out "$RUN_DIR/chart"
   log "one configuration: docs/configuration.md = --help = chart = compose = cluster.sh; metrics documented and on the dashboard"
   need_cmd redis-server redis-server
   python3 scripts/ops/check_config.py --bin-dir "target/${PROFILE:-debug}" --chart charts/realtime-pixel \
