@@ -30,13 +30,25 @@
 #                                compose stays up
 #     compose-decay              later: the decay, then compose down
 #     compose-down               compose down, if compose-up left it up
+#   scripts/test-ops.sh compose-sentinel
+#                                compose's `sentinel` profile up, the
+#                                services on the sentinels
+#                                (docker/sentinel.env), a placement through
+#                                nginx, `podman kill` of the primary,
+#                                placements resume through nginx; then down
 #   scripts/test-ops.sh chart    the chart rendered with the default values
 #                                and with values-production.yaml, its
 #                                workloads run with podman as a kubelet would
 #                                (scripts/ops/kube_run.py: command, env from
 #                                the ConfigMap and Secrets, securityContext,
 #                                probes) behind an nginx doing what its
-#                                Ingress says; the same front-door checks
+#                                Ingress says; the same front-door checks;
+#                                then redis.mode=external with
+#                                examples/values-sentinel.yaml against a
+#                                local primary, replica and three
+#                                sentinels, the primary killed, placements
+#                                resume (CHART_RUNS picks among default,
+#                                production and sentinel; all by default)
 #
 # compose and chart take only image names, published ports, the secret and
 # the ingress host from here. No image registry is reachable: Redis, nginx
@@ -518,6 +530,57 @@ compose_up() {
   client_netns_down
 }
 
+compose_sentinel() {
+  # compose_sentinel: docker/compose.yaml's `sentinel` profile up (a
+  # replica and three sentinels beside `redis`), the services pointed at
+  # the sentinels by docker/sentinel.env as an operator would, a placement
+  # through nginx, the primary container killed, placements resume through
+  # nginx (the time printed). Reuses the images compose-up and chart built
+  # (builds only those missing). Then compose goes, on failure too.
+  if [ -s "$COMPOSE_STATE" ]; then
+    log "compose-up left its compose running ($COMPOSE_STATE): compose-decay or compose-down first"; return 1
+  fi
+  deploy_prereqs
+  local t missing=()
+  for t in api gateway worker web; do pod image exists "localhost/realtime-pixel-$t:local" || missing+=("$t"); done
+  [ "${#missing[@]}" -eq 0 ] || service_images local "${missing[@]}"
+  client_netns
+  local http_port prom_port started=$SECONDS
+  http_port=$(free_port) prom_port=$(free_port)
+  (
+    umask 077
+    printf 'JWT_SECRET=%q\nHTTP_PORT=%q\nPROMETHEUS_PORT=%q\n' \
+      "$(python3 -c 'import secrets; print(secrets.token_hex(32))')" "$CLIENT_HOST:$http_port" "$CLIENT_HOST:$prom_port"
+    printf 'REDIS_IMAGE=%q\nPROMETHEUS_IMAGE=%q\n' "$(standin redis)" "$(standin prometheus)"
+    printf '%s_IMAGE=localhost/realtime-pixel-%s:local\n' API api GATEWAY gateway WORKER worker WEB web
+  ) >"$COMPOSE_STATE"
+  compose_env
+  # The file's REDIS_URL, not one that this shell happens to have.
+  unset REDIS_URL
+  COMPOSE+=(--env-file docker/sentinel.env --profile sentinel)
+  : >"$RUN_DIR/compose.log"
+  "${COMPOSE[@]}" down -v -t 10 >>"$RUN_DIR/compose.log" 2>&1 || true
+  local services=(redis redis-replica sentinel-1 sentinel-2 sentinel-3 api gateway-1 gateway-2 gateway-3 worker nginx)
+  log "podman-compose --env-file docker/sentinel.env --profile sentinel up -d ${services[*]}"
+  "${COMPOSE[@]}" up -d --no-build "${services[@]}" >>"$RUN_DIR/compose.log" 2>&1 \
+    || { tail -30 "$RUN_DIR/compose.log" >&2; return 1; }
+  local s
+  for s in "${services[@]}"; do wait_healthy "realtime-pixel_${s}_1"; done
+  local url
+  url=$(pod exec realtime-pixel_api_1 printenv REDIS_URL)
+  [[ $url == redis+sentinel://* ]] || { log "the api runs on REDIS_URL=$url, not the sentinels"; return 1; }
+  wait_http "http://$HTTP_PORT/readyz" 60
+  local primary
+  primary=$(pod exec realtime-pixel_sentinel-1_1 redis-cli -p 26379 sentinel get-master-addr-by-name pixel | head -1)
+  [ "$primary" = redis ] || { log "the sentinels name $primary as the primary, expected redis"; return 1; }
+  failover_checks "http://$HTTP_PORT" "CONTAINERS_CONF=$IMG_DIR/containers.conf podman $(pod_args) kill realtime-pixel_redis_1"
+  primary=$(pod exec realtime-pixel_sentinel-1_1 redis-cli -p 26379 sentinel get-master-addr-by-name pixel | head -1)
+  [ "$primary" = redis-replica ] || { log "after the failover the sentinels name $primary, expected redis-replica"; return 1; }
+  log "compose sentinel profile: the sentinels promoted $primary; $((SECONDS - started)) s for the whole step"
+  compose_down
+  client_netns_down
+}
+
 compose_decay() {
   # compose_decay: back at the compose that compose-up left running, once
   # its placement's TTL (the shipped one) has passed: the placement decays,
@@ -544,6 +607,58 @@ compose_down_step() {
   compose_down
 }
 
+sentinels_settled() {
+  # sentinels_settled REPLICA SENTINEL...: the replica's link is up and each
+  # sentinel (HOST:PORT) sees one replica and two other sentinels.
+  local replica=$1 a
+  shift
+  redis-cli -h "${replica%:*}" -p "${replica##*:}" info replication 2>/dev/null | grep -q 'master_link_status:up' || return 1
+  for a in "$@"; do
+    redis-cli -h "${a%:*}" -p "${a##*:}" sentinel master pixel 2>/dev/null | tr -d '\r' \
+      | awk 'p=="num-slaves"{s=$0} p=="num-other-sentinels"{o=$0} {p=$0} END{exit !(s==1 && o==2)}' || return 1
+  done
+}
+
+local_sentinels() {
+  # local_sentinels HOST: a Redis primary, its replica and three sentinels
+  # (quorum 2, master `pixel`, down after 2 s) as processes of this run,
+  # listening on HOST (an address the containers reach: the clients'
+  # veth end). Sets SENTINEL_URL (redis+sentinel://…/pixel/0) and
+  # SENTINEL_PRIMARY_PID; stop_started ends them.
+  local host=$1 dir="$RUN_DIR/sentinels" primary replica port i addrs=()
+  need_cmd redis-server redis-server
+  rm -rf "$dir" && mkdir -p "$dir/primary" "$dir/replica"
+  primary=$(free_port) replica=$(free_port)
+  local common=(--bind "$host" --protected-mode no --save "" --appendonly no --replica-announce-ip "$host")
+  start sentinel-primary redis-server --port "$primary" "${common[@]}" --dir "$dir/primary"
+  SENTINEL_PRIMARY_PID=${STARTED_PIDS[-1]}
+  start sentinel-replica redis-server --port "$replica" "${common[@]}" --dir "$dir/replica" --replicaof "$host" "$primary"
+  for i in 1 2 3; do
+    port=$(free_port)
+    addrs+=("$host:$port")
+    printf 'port %s\nbind %s\nprotected-mode no\ndir %s\nsentinel announce-ip %s\nsentinel monitor pixel %s %s 2\nsentinel down-after-milliseconds pixel 2000\nsentinel failover-timeout pixel 10000\n' \
+      "$port" "$host" "$dir" "$host" "$host" "$primary" >"$dir/sentinel-$i.conf"
+    start "sentinel-$i" redis-server "$dir/sentinel-$i.conf" --sentinel
+  done
+  # Ready: the replica in sync, each sentinel knowing the other two and the replica.
+  local deadline=$((SECONDS + 30))
+  until sentinels_settled "$host:$replica" "${addrs[@]}"; do
+    ((SECONDS < deadline)) || { log "the local primary, replica and sentinels did not settle in 30 s"; return 1; }
+    sleep 0.2
+  done
+  SENTINEL_URL="redis+sentinel://$(IFS=,; echo "${addrs[*]}")/pixel/0"
+  log "a primary, a replica and three sentinels on $host: $SENTINEL_URL"
+}
+
+failover_checks() {
+  # failover_checks URL KILL_COMMAND: through the front door URL, a
+  # placement, then KILL_COMMAND takes the Redis primary away, then
+  # placements resume (the time printed) and are seen live.
+  log "failover through $1: place, kill the Redis primary ($2), place again"
+  (cd tests/js && PIXEL_URL="$1" FAILOVER_CMD="$2" ip netns exec "$CLIENT_NS" \
+    node --test --test-reporter=spec --test-timeout=180000 deploy/failover.test.mjs)
+}
+
 KUBE_STATE=""
 kube_down() {
   [ -n "$KUBE_STATE" ] || return 0
@@ -559,7 +674,7 @@ chart_checks() {
   NGINX_IMAGE=$(standin nginx) PROMETHEUS_IMAGE=$(standin prometheus) PODMAN="podman $(pod_args)"
   local redis label http_port prom_port front
   redis=$(standin redis)
-  for label in default production; do
+  for label in ${CHART_RUNS:-default production sentinel}; do
     # Only image names, the secret and the ingress host come from here (and,
     # for the defaults, the Ingress turned on: without one no client gets in).
     local values=(--set ingress.enabled=true)
@@ -570,6 +685,11 @@ chart_checks() {
         "$(python3 -c 'import base64, secrets; print(base64.b64encode(secrets.token_hex(32).encode()).decode())')" \
         >"$RUN_DIR/chart-secret.yaml"
       values+=(--objects "$RUN_DIR/chart-secret.yaml")
+    elif [ "$label" = sentinel ]; then
+      # redis.mode=external as the Sentinel example has it, its URL naming
+      # a real primary, replica and three sentinels on this machine.
+      local_sentinels "$CLIENT_HOST"
+      values=(--values charts/realtime-pixel/examples/values-sentinel.yaml --set "redis.url=$SENTINEL_URL")
     fi
     http_port=$(free_port) prom_port=$(free_port)
     front="http://$CLIENT_HOST:$http_port"
@@ -582,6 +702,11 @@ chart_checks() {
       --state "$KUBE_STATE" --http "$CLIENT_HOST:$http_port" --prometheus "$CLIENT_HOST:$prom_port"
     wait_http "$front/" 60
     front_door_checks "$front" "http://$CLIENT_HOST:$prom_port" "$(cat "$KUBE_STATE/jobs")"
+    if [ "$label" = sentinel ]; then
+      # SIGKILL of the primary process: the sentinels promote the replica.
+      failover_checks "$front" "kill -9 $SENTINEL_PRIMARY_PID"
+      stop_started
+    fi
     kube_down
   done
   client_netns_down
@@ -595,7 +720,8 @@ case ${1:-} in
   compose-up) compose_up ;;
   compose-decay) compose_decay ;;
   compose-down) compose_down_step ;;
+  compose-sentinel) compose_sentinel ;;
   chart) chart_checks ;;
-  *) sed -n '2,50p' "$0"; exit 2 ;;
+  *) sed -n '2,/^set -euo/{/^set -euo/!p}' "$0"; exit 2 ;;
 esac
 log "ops $1 checks passed"
