@@ -28,6 +28,10 @@ assert.ok(Number.isFinite(RESUME_WITHIN_MS) && RESUME_WITHIN_MS > 0, 'RESUME_WIT
 
 after(closeAll);
 
+// WebSocket only: a long-polling session needs the ingress's affinity
+// cookie on every request, which a browser keeps and this client does not.
+const WS = { transports: ['websocket'] };
+
 /** One placement attempt with a short ack timeout: the ack, or the reason there was none. */
 async function tryPlace(socket) {
   const { x, y } = freshCell();
@@ -41,7 +45,7 @@ async function tryPlace(socket) {
 /** A signed-in socket joined to the board, or null while that fails. */
 async function joinedPlayer(user) {
   try {
-    const socket = await connect({ token: user.access, timeoutMs: 3_000 });
+    const socket = await connect({ token: user.access, timeoutMs: 3_000, ...WS });
     const res = await socket.timeout(3_000).emitWithAck('join', { board: cfg.board });
     if (res?.ok) return socket;
     socket.disconnect();
@@ -56,11 +60,11 @@ test('placements resume through the front door after the Redis primary is killed
   // player's, so no cooldown is ever in the way.
   const players = [];
   for (let i = 0; i < 6; i++) players.push(await signup());
-  const watcher = await connect();
+  const watcher = await connect(WS);
   const seen = pixelLog(watcher);
   assertAckOk(await join(watcher), 'watcher join');
 
-  const first = await connect({ token: players[0].access });
+  const first = await connect({ token: players[0].access, ...WS });
   assertAckOk(await join(first), 'player join');
   const before = assertAckOk(await tryPlace(first), 'placement before the kill');
   await seen.seq(before.update.seq);
@@ -107,7 +111,7 @@ test('placements resume through the front door after the Redis primary is killed
   let live = seen;
   let watch = watcher;
   if (!watcher.connected) {
-    watch = await connect();
+    watch = await connect(WS);
     live = pixelLog(watch);
     assertAckOk(await join(watch), 'watcher rejoin');
   }
