@@ -576,7 +576,7 @@ compose_sentinel() {
   failover_checks "http://$HTTP_PORT" "CONTAINERS_CONF=$IMG_DIR/containers.conf podman $(pod_args) kill realtime-pixel_redis_1"
   primary=$(pod exec realtime-pixel_sentinel-1_1 redis-cli -p 26379 sentinel get-master-addr-by-name pixel | head -1)
   [ "$primary" = redis-replica ] || { log "after the failover the sentinels name $primary, expected redis-replica"; return 1; }
-  log "compose sentinel profile: the sentinels promoted $primary; $((SECONDS - started)) s for the whole step"
+  log "compose sentinel profile: the sentinels promoted $primary ($((SECONDS - started)) s from compose up)"
   compose_down
   client_netns_down
 }
@@ -623,15 +623,16 @@ local_sentinels() {
   # local_sentinels HOST: a Redis primary, its replica and three sentinels
   # (quorum 2, master `pixel`, down after 2 s) as processes of this run,
   # listening on HOST (an address the containers reach: the clients'
-  # veth end). Sets SENTINEL_URL (redis+sentinel://…/pixel/0) and
-  # SENTINEL_PRIMARY_PID; stop_started ends them.
+  # veth end). Sets SENTINEL_URL (redis+sentinel://…/pixel/0),
+  # SENTINEL_PRIMARY_PID, SENTINEL_REPLICA and SENTINEL_FIRST (HOST:PORT);
+  # stop_started ends them.
   local host=$1 dir="$RUN_DIR/sentinels" primary replica port i addrs=()
   need_cmd redis-server redis-server
   rm -rf "$dir" && mkdir -p "$dir/primary" "$dir/replica"
   primary=$(free_port) replica=$(free_port)
   local common=(--bind "$host" --protected-mode no --save "" --appendonly no --replica-announce-ip "$host")
   start sentinel-primary redis-server --port "$primary" "${common[@]}" --dir "$dir/primary"
-  SENTINEL_PRIMARY_PID=${STARTED_PIDS[-1]}
+  SENTINEL_PRIMARY_PID=${STARTED_PIDS[-1]} SENTINEL_REPLICA=$host:$replica
   start sentinel-replica redis-server --port "$replica" "${common[@]}" --dir "$dir/replica" --replicaof "$host" "$primary"
   for i in 1 2 3; do
     port=$(free_port)
@@ -646,6 +647,7 @@ local_sentinels() {
     ((SECONDS < deadline)) || { log "the local primary, replica and sentinels did not settle in 30 s"; return 1; }
     sleep 0.2
   done
+  SENTINEL_FIRST=${addrs[0]}
   SENTINEL_URL="redis+sentinel://$(IFS=,; echo "${addrs[*]}")/pixel/0"
   log "a primary, a replica and three sentinels on $host: $SENTINEL_URL"
 }
@@ -705,6 +707,10 @@ chart_checks() {
     if [ "$label" = sentinel ]; then
       # SIGKILL of the primary process: the sentinels promote the replica.
       failover_checks "$front" "kill -9 $SENTINEL_PRIMARY_PID"
+      local promoted
+      promoted=$(redis-cli -h "${SENTINEL_FIRST%:*}" -p "${SENTINEL_FIRST##*:}" sentinel get-master-addr-by-name pixel | tr -d '\r' | paste -sd:)
+      [ "$promoted" = "$SENTINEL_REPLICA" ] || { log "after the failover the sentinels name $promoted, expected the replica $SENTINEL_REPLICA"; return 1; }
+      log "the sentinels promoted the replica ($promoted)"
       stop_started
     fi
     kube_down

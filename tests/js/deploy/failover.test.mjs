@@ -122,5 +122,5 @@ test('placements resume through the front door after the Redis primary is killed
     update = assertAckOk(await tryPlace(again), 'placement after the watcher rejoined').update;
   }
   await live.seq(update.seq);
-  console.log(`failover: seq ${update.seq} seen live ${Date.now() - killedAt} ms after the kill`);
+  console.log(`failover: seq ${update.seq} seen live ${Date.now() - killedAt} ms after the kill, by ${live === seen ? 'the watcher that stayed connected' : 'a watcher that reconnected'}`);
 });
