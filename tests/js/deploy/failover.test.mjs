@@ -103,7 +103,7 @@ test('placements resume through the front door after the Redis primary is killed
   }
   const downMs = Date.now() - killedAt;
   assert.ok(resumed, `no placement acked within ${RESUME_WITHIN_MS} ms of the kill (${refused} refused, last: ${JSON.stringify(last)})`);
-  assert.ok(resumed.update.seq > before.update.seq, `the seq went back: ${before.update.seq} → ${resumed.update.seq}`);
+  assert.ok(resumed.update.seq > before.update.seq, `the placement acked before the kill (seq ${before.update.seq}) is gone: the new primary gave seq ${resumed.update.seq}`);
   console.log(`failover: placements resumed ${downMs} ms after the kill (${refused} attempts refused meanwhile)`);
 
   // Seen live again: by the watcher that stayed connected, or by one that
