@@ -30,13 +30,25 @@
 #                                compose stays up
 #     compose-decay              later: the decay, then compose down
 #     compose-down               compose down, if compose-up left it up
+#   scripts/test-ops.sh compose-sentinel
+#                                compose's `sentinel` profile up, the
+#                                services on the sentinels
+#                                (docker/sentinel.env), a placement through
+#                                nginx, `podman kill` of the primary,
+#                                placements resume through nginx; then down
 #   scripts/test-ops.sh chart    the chart rendered with the default values
 #                                and with values-production.yaml, its
 #                                workloads run with podman as a kubelet would
 #                                (scripts/ops/kube_run.py: command, env from
 #                                the ConfigMap and Secrets, securityContext,
 #                                probes) behind an nginx doing what its
-#                                Ingress says; the same front-door checks
+#                                Ingress says; the same front-door checks;
+#                                then redis.mode=external with
+#                                examples/values-sentinel.yaml against a
+#                                local primary, replica and three
+#                                sentinels, the primary killed, placements
+#                                resume (CHART_RUNS picks among default,
+#                                production and sentinel; all by default)
 #
 # compose and chart take only image names, published ports, the secret and
 # the ingress host from here. No image registry is reachable: Redis, nginx
@@ -101,7 +113,9 @@ static_checks() {
   nginx -t -q -p "$RUN_DIR/nginx-web" -c "$RUN_DIR/nginx-web/nginx.conf"
   log "helm lint + render, every object against the Kubernetes schemas"
   python3 scripts/ops/check_chart.py charts/realtime-pixel charts/realtime-pixel/values-production.yaml \
-    charts/realtime-pixel/ci/external-redis-values.yaml --config-doc docs/configuration.md --out "$RUN_DIR/chart"
+    charts/realtime-pixel/ci/external-redis-values.yaml charts/realtime-pixel/examples/values-sentinel.yaml \
+    charts/realtime-pixel/examples/values-external-tls.yaml --refused charts/realtime-pixel/ci/refused-values.yaml \
+    --config-doc docs/configuration.md --out "$RUN_DIR/chart"
   log "one configuration: docs/configuration.md = --help = chart = compose = cluster.sh; metrics documented and on the dashboard"
   need_cmd redis-server redis-server
   python3 scripts/ops/check_config.py --bin-dir "target/${PROFILE:-debug}" --chart charts/realtime-pixel \
@@ -516,6 +530,68 @@ compose_up() {
   client_netns_down
 }
 
+compose_sentinel() {
+  # compose_sentinel: docker/compose.yaml's `sentinel` profile up (a
+  # replica and three sentinels beside `redis`), the services pointed at
+  # the sentinels by docker/sentinel.env as an operator would, a placement
+  # through nginx, the primary container killed, placements resume through
+  # nginx (the time printed). Reuses the images compose-up and chart built
+  # (builds only those missing). Then compose goes, on failure too.
+  if [ -s "$COMPOSE_STATE" ]; then
+    log "compose-up left its compose running ($COMPOSE_STATE): compose-decay or compose-down first"; return 1
+  fi
+  deploy_prereqs
+  local t missing=()
+  for t in api gateway worker web; do pod image exists "localhost/realtime-pixel-$t:local" || missing+=("$t"); done
+  [ "${#missing[@]}" -eq 0 ] || service_images local "${missing[@]}"
+  client_netns
+  local http_port prom_port started=$SECONDS
+  http_port=$(free_port) prom_port=$(free_port)
+  (
+    umask 077
+    printf 'JWT_SECRET=%q\nHTTP_PORT=%q\nPROMETHEUS_PORT=%q\n' \
+      "$(python3 -c 'import secrets; print(secrets.token_hex(32))')" "$CLIENT_HOST:$http_port" "$CLIENT_HOST:$prom_port"
+    printf 'REDIS_IMAGE=%q\nPROMETHEUS_IMAGE=%q\n' "$(standin redis)" "$(standin prometheus)"
+    printf '%s_IMAGE=localhost/realtime-pixel-%s:local\n' API api GATEWAY gateway WORKER worker WEB web
+  ) >"$COMPOSE_STATE"
+  compose_env
+  # The file's REDIS_URL, not one that this shell happens to have.
+  unset REDIS_URL
+  COMPOSE+=(--env-file docker/sentinel.env --profile sentinel)
+  : >"$RUN_DIR/compose.log"
+  "${COMPOSE[@]}" down -v -t 10 >>"$RUN_DIR/compose.log" 2>&1 || true
+  local services=(redis redis-replica sentinel-1 sentinel-2 sentinel-3 api gateway-1 gateway-2 gateway-3 worker nginx)
+  log "podman-compose --env-file docker/sentinel.env --profile sentinel up -d ${services[*]}"
+  "${COMPOSE[@]}" up -d --no-build "${services[@]}" >>"$RUN_DIR/compose.log" 2>&1 \
+    || { tail -30 "$RUN_DIR/compose.log" >&2; return 1; }
+  local s
+  for s in "${services[@]}"; do wait_healthy "realtime-pixel_${s}_1"; done
+  local url
+  url=$(pod exec realtime-pixel_api_1 printenv REDIS_URL)
+  [[ $url == redis+sentinel://* ]] || { log "the api runs on REDIS_URL=$url, not the sentinels"; return 1; }
+  wait_http "http://$HTTP_PORT/readyz" 60
+  local primary
+  primary=$(pod exec realtime-pixel_sentinel-1_1 redis-cli -p 26379 sentinel get-master-addr-by-name pixel | head -1)
+  [ "$primary" = redis ] || { log "the sentinels name $primary as the primary, expected redis"; return 1; }
+  local podman
+  podman="CONTAINERS_CONF=$IMG_DIR/containers.conf podman $(pod_args)"
+  failover_script "$RUN_DIR/failover.sh" "$podman exec realtime-pixel_redis_1 redis-cli" \
+    "$podman exec realtime-pixel_redis-replica_1 redis-cli" "$podman kill realtime-pixel_redis_1"
+  if ! failover_checks "http://$HTTP_PORT" "$RUN_DIR/failover.sh"; then
+    # What the sentinels and the services saw.
+    pod exec realtime-pixel_sentinel-1_1 redis-cli -p 26379 sentinel get-master-addr-by-name pixel >&2 || true
+    for s in sentinel-1 redis-replica api gateway-1; do
+      log "$s, last lines"; pod logs --tail 15 "realtime-pixel_${s}_1" 2>&1 | cut -c1-300 >&2 || true
+    done
+    return 1
+  fi
+  primary=$(pod exec realtime-pixel_sentinel-1_1 redis-cli -p 26379 sentinel get-master-addr-by-name pixel | head -1)
+  [ "$primary" = redis-replica ] || { log "after the failover the sentinels name $primary, expected redis-replica"; return 1; }
+  log "compose sentinel profile: the sentinels promoted $primary ($((SECONDS - started)) s from compose up)"
+  compose_down
+  client_netns_down
+}
+
 compose_decay() {
   # compose_decay: back at the compose that compose-up left running, once
   # its placement's TTL (the shipped one) has passed: the placement decays,
@@ -542,6 +618,91 @@ compose_down_step() {
   compose_down
 }
 
+sentinels_settled() {
+  # sentinels_settled REPLICA SENTINEL...: the replica's link is up and each
+  # sentinel (HOST:PORT) sees one replica and two other sentinels.
+  local replica=$1 a
+  shift
+  redis-cli -h "${replica%:*}" -p "${replica##*:}" info replication 2>/dev/null | grep -q 'master_link_status:up' || return 1
+  for a in "$@"; do
+    redis-cli -h "${a%:*}" -p "${a##*:}" sentinel master pixel 2>/dev/null | tr -d '\r' \
+      | awk 'p=="num-slaves"{s=$0} p=="num-other-sentinels"{o=$0} {p=$0} END{exit !(s==1 && o==2)}' || return 1
+  done
+}
+
+local_sentinels() {
+  # local_sentinels HOST: a Redis primary, its replica and three sentinels
+  # (quorum 2, master `pixel`, down after 2 s) as processes of this run,
+  # listening on HOST (an address the containers reach: the clients'
+  # veth end). Sets SENTINEL_URL (redis+sentinel://…/pixel/0),
+  # SENTINEL_PRIMARY_PID, SENTINEL_REPLICA and SENTINEL_FIRST (HOST:PORT);
+  # stop_started ends them.
+  local host=$1 dir="$RUN_DIR/sentinels" primary replica port i addrs=()
+  need_cmd redis-server redis-server
+  rm -rf "$dir" && mkdir -p "$dir/primary" "$dir/replica"
+  primary=$(free_port) replica=$(free_port)
+  local common=(--bind "$host" --protected-mode no --save "" --appendonly no --replica-announce-ip "$host")
+  start sentinel-primary redis-server --port "$primary" "${common[@]}" --dir "$dir/primary"
+  SENTINEL_PRIMARY_PID=${STARTED_PIDS[-1]} SENTINEL_PRIMARY_PORT=$primary SENTINEL_REPLICA=$host:$replica
+  start sentinel-replica redis-server --port "$replica" "${common[@]}" --dir "$dir/replica" --replicaof "$host" "$primary"
+  for i in 1 2 3; do
+    port=$(free_port)
+    addrs+=("$host:$port")
+    printf 'port %s\nbind %s\nprotected-mode no\ndir %s\nsentinel announce-ip %s\nsentinel monitor pixel %s %s 2\nsentinel down-after-milliseconds pixel 2000\nsentinel failover-timeout pixel 10000\n' \
+      "$port" "$host" "$dir" "$host" "$host" "$primary" >"$dir/sentinel-$i.conf"
+    start "sentinel-$i" redis-server "$dir/sentinel-$i.conf" --sentinel
+  done
+  # Ready: the replica in sync, each sentinel knowing the other two and the replica.
+  local deadline=$((SECONDS + 30))
+  until sentinels_settled "$host:$replica" "${addrs[@]}"; do
+    ((SECONDS < deadline)) || { log "the local primary, replica and sentinels did not settle in 30 s"; return 1; }
+    sleep 0.2
+  done
+  SENTINEL_FIRST=${addrs[0]}
+  SENTINEL_URL="redis+sentinel://$(IFS=,; echo "${addrs[*]}")/pixel/0"
+  log "a primary, a replica and three sentinels on $host: $SENTINEL_URL"
+}
+
+failover_script() {
+  # failover_script FILE "PRIMARY REDIS-CLI" "REPLICA REDIS-CLI" "KILL":
+  # writes FILE, the kill of the Redis primary once the replica has every
+  # write the primary has (at most 10 s). Replication is asynchronous: a
+  # placement acked just before the kill may not have reached the replica
+  # yet, and the failover loses it (only acking after the replicas have it
+  # closes that gap).
+  # The failover test is about placements resuming, so it waits first.
+  cat >"$1" <<EOF
+#!/usr/bin/env bash
+# Written by scripts/test-ops.sh failover_script.
+set -euo pipefail
+field() { tr -d '\r' | sed -n "s/^\$1://p"; }
+want=\$($2 info replication | field master_repl_offset)
+for _ in \$(seq 100); do
+  info=\$($3 info replication)
+  if [ "\$(field master_link_status <<<"\$info")" = up ] && [ "\$(field slave_repl_offset <<<"\$info")" -ge "\$want" ]; then
+    $4
+    exit 0
+  fi
+  sleep 0.1
+done
+echo "the replica did not reach the primary's offset \$want in 10 s" >&2
+exit 1
+EOF
+  chmod +x "$1"
+}
+
+failover_checks() {
+  # failover_checks URL KILL_COMMAND: through the front door URL, a
+  # placement, then KILL_COMMAND takes the Redis primary away, then
+  # placements resume (the time printed) and are seen live.
+  # From the host, not the clients' namespace: the kill script runs
+  # `podman exec`, which needs the host's /sys (ip netns exec mounts its
+  # own, without cgroups). One client address is all this test needs.
+  log "failover through $1: place, kill the Redis primary ($2), place again"
+  (cd tests/js && PIXEL_URL="$1" FAILOVER_CMD="$2" \
+    node --test --test-reporter=spec --test-timeout=180000 deploy/failover.test.mjs)
+}
+
 KUBE_STATE=""
 kube_down() {
   [ -n "$KUBE_STATE" ] || return 0
@@ -557,7 +718,7 @@ chart_checks() {
   NGINX_IMAGE=$(standin nginx) PROMETHEUS_IMAGE=$(standin prometheus) PODMAN="podman $(pod_args)"
   local redis label http_port prom_port front
   redis=$(standin redis)
-  for label in default production; do
+  for label in ${CHART_RUNS:-default production sentinel}; do
     # Only image names, the secret and the ingress host come from here (and,
     # for the defaults, the Ingress turned on: without one no client gets in).
     local values=(--set ingress.enabled=true)
@@ -568,6 +729,11 @@ chart_checks() {
         "$(python3 -c 'import base64, secrets; print(base64.b64encode(secrets.token_hex(32).encode()).decode())')" \
         >"$RUN_DIR/chart-secret.yaml"
       values+=(--objects "$RUN_DIR/chart-secret.yaml")
+    elif [ "$label" = sentinel ]; then
+      # redis.mode=external as the Sentinel example has it, its URL naming
+      # a real primary, replica and three sentinels on this machine.
+      local_sentinels "$CLIENT_HOST"
+      values=(--values charts/realtime-pixel/examples/values-sentinel.yaml --set "redis.url=$SENTINEL_URL")
     fi
     http_port=$(free_port) prom_port=$(free_port)
     front="http://$CLIENT_HOST:$http_port"
@@ -580,6 +746,17 @@ chart_checks() {
       --state "$KUBE_STATE" --http "$CLIENT_HOST:$http_port" --prometheus "$CLIENT_HOST:$prom_port"
     wait_http "$front/" 60
     front_door_checks "$front" "http://$CLIENT_HOST:$prom_port" "$(cat "$KUBE_STATE/jobs")"
+    if [ "$label" = sentinel ]; then
+      # SIGKILL of the primary process: the sentinels promote the replica.
+      failover_script "$RUN_DIR/failover.sh" "redis-cli -h $CLIENT_HOST -p $SENTINEL_PRIMARY_PORT" \
+        "redis-cli -h ${SENTINEL_REPLICA%:*} -p ${SENTINEL_REPLICA##*:}" "kill -9 $SENTINEL_PRIMARY_PID"
+      failover_checks "$front" "$RUN_DIR/failover.sh"
+      local promoted
+      promoted=$(redis-cli -h "${SENTINEL_FIRST%:*}" -p "${SENTINEL_FIRST##*:}" sentinel get-master-addr-by-name pixel | tr -d '\r' | paste -sd:)
+      [ "$promoted" = "$SENTINEL_REPLICA" ] || { log "after the failover the sentinels name $promoted, expected the replica $SENTINEL_REPLICA"; return 1; }
+      log "the sentinels promoted the replica ($promoted)"
+      stop_started
+    fi
     kube_down
   done
   client_netns_down
@@ -593,7 +770,8 @@ case ${1:-} in
   compose-up) compose_up ;;
   compose-decay) compose_decay ;;
   compose-down) compose_down_step ;;
+  compose-sentinel) compose_sentinel ;;
   chart) chart_checks ;;
-  *) sed -n '2,50p' "$0"; exit 2 ;;
+  *) sed -n '2,/^set -euo/{/^set -euo/!p}' "$0"; exit 2 ;;
 esac
 log "ops $1 checks passed"

@@ -4,9 +4,11 @@ helm-python-sdk, Helm's Go SDK) and validates every rendered object against
 the Kubernetes schemas (PyPI kubernetes-validate, strict: unknown fields are
 errors).
 
-    check_chart.py CHART_DIR [VALUES_FILE ...] [--out DIR]
+    check_chart.py CHART_DIR [VALUES_FILE ...] [--out DIR] [--refused FILE]
 
-Renders once with the chart's defaults and once per values file. The
+Renders once with the chart's defaults and once per values file. With
+--refused, every document of FILE ({expect: TEXT, values: {...}}) must fail
+to render (schema or `fail`) with TEXT in the message. The
 prometheus-operator kinds (ServiceMonitor, PrometheusRule) are not in the
 Kubernetes schemas; they are checked for the fields the operator needs.
 Exits 1 on any lint error or invalid object.
@@ -89,6 +91,23 @@ def render_and_validate(chart_dir, values, label, out_dir):
     return ok, kinds, rendered
 
 
+def check_refused(chart_dir, path):
+    """Every document of PATH must be refused, its message naming what is wrong."""
+    ok = True
+    for i, case in enumerate(d for d in yaml.safe_load_all(open(path)) if d):
+        try:
+            render(chart_dir, case["values"])
+        except Exception as e:  # noqa: BLE001 - the render's error is what is checked
+            if case["expect"] in str(e):
+                print(f"ok   refused ({i}): {case['expect']}")
+                continue
+            print(f"FAIL refused ({i}): expected {case['expect']!r} in: {e}")
+        else:
+            print(f"FAIL refused ({i}): {case['values']} rendered; expected an error naming {case['expect']!r}")
+        ok = False
+    return ok
+
+
 def table_settings(doc):
     """The settings of the first table of docs/configuration.md (its first
     column) that every render must set: all but those whose Helm value may
@@ -122,6 +141,7 @@ def main():
     ap.add_argument("chart")
     ap.add_argument("values", nargs="*")
     ap.add_argument("--out")
+    ap.add_argument("--refused", help="values the chart must refuse (YAML documents {expect, values})")
     ap.add_argument("--config-doc", help="docs/configuration.md: check that every setting of its table reaches the pods")
     a = ap.parse_args()
     ok = True
@@ -141,6 +161,8 @@ def main():
             if must not in kinds:
                 print(f"FAIL {label}: no {must} rendered")
                 ok = False
+    if a.refused:
+        ok = check_refused(a.chart, a.refused) and ok
     return 0 if ok else 1
 
 

@@ -17,6 +17,7 @@ compose spec's schema:
     check_compose.py docker/compose.yaml docker/Dockerfile prometheus/prometheus.yml
 """
 
+import os
 import re
 import sys
 
@@ -55,6 +56,32 @@ def check_front(nginx, dockerfile_path):
                  and v.startswith("../nginx/realtime-pixel.conf.template:/etc/nginx/templates/default.conf.template")]
     if len(templates) != 1:
         errors.append("nginx does not mount nginx/realtime-pixel.conf.template as /etc/nginx/templates/default.conf.template")
+    return errors
+
+
+def check_sentinel_env(services, env_path):
+    """docker/sentinel.env, the switch to the `sentinel` profile's sentinels,
+    names every sentinel service on its port and the master they monitor."""
+    errors = []
+    sentinels = {n: s for n, s in services.items() if "sentinel" in s.get("profiles", []) and n.startswith("sentinel")}
+    if not sentinels:
+        return [f"no sentinel services in the sentinel profile (for {env_path})"]
+    env = dict(
+        line.split("=", 1) for line in open(env_path).read().splitlines() if line.strip() and not line.startswith("#")
+    )
+    m = re.fullmatch(r"redis\+sentinel://([^/]+)/([^/]+)(?:/\d+)?", env.get("REDIS_URL", ""))
+    if not m:
+        return [f"{env_path}: REDIS_URL {env.get('REDIS_URL')!r} is no redis+sentinel:// URL"]
+    hosts, master = m.groups()
+    for n, s in sentinels.items():
+        conf = " ".join(s.get("command", []))
+        port = re.search(r"port (\d+)", conf)
+        if not port or f"{n}:{port.group(1)}" not in hosts.split(","):
+            errors.append(f"{env_path}: REDIS_URL does not name {n} on its port")
+        if not re.search(rf"sentinel monitor {re.escape(master)} redis ", conf):
+            errors.append(f"{n} does not monitor the master {master!r} of {env_path} (the redis service)")
+    if len(hosts.split(",")) != len(sentinels):
+        errors.append(f"{env_path}: REDIS_URL names {hosts}, the profile runs {sorted(sentinels)}")
     return errors
 
 
@@ -113,6 +140,8 @@ def main(compose_path, dockerfile_path, prometheus_path):
             errors.append(f"{n}: no memory limit")
         if s.get("ports") and n not in ("nginx", "prometheus", "grafana"):
             errors.append(f"{n}: publishes ports {s['ports']}")
+
+    errors += check_sentinel_env(services, os.path.join(os.path.dirname(compose_path), "sentinel.env"))
 
     for e in errors:
         print(f"FAIL {e}")

@@ -37,22 +37,52 @@ app.kubernetes.io/component: {{ .component }}
 {{- default (printf "%s-jwt" (include "pixel.fullname" .)) .Values.jwt.existingSecret -}}
 {{- end -}}
 
+{{/*
+The Redis mode, checked: "bundled" or "external". `redis.enabled` (the
+key before `redis.mode`) is refused with the key that replaced it, so that
+an old values file never silently lands on the other mode.
+*/}}
+{{- define "pixel.redisMode" -}}
+{{- $r := .Values.redis -}}
+{{- if hasKey $r "enabled" -}}
+{{- fail "redis.enabled was replaced by redis.mode: use redis.mode=bundled (was enabled=true) or redis.mode=external (was enabled=false) with redis.url or redis.existingSecret" -}}
+{{- end -}}
+{{- if eq $r.mode "bundled" -}}
+{{- if or $r.url $r.existingSecret -}}
+{{- fail "redis.url and redis.existingSecret are used only with redis.mode=external (redis.mode is bundled)" -}}
+{{- end -}}
+{{- else if eq $r.mode "external" -}}
+{{- if and $r.url $r.existingSecret -}}
+{{- fail "redis.mode=external takes redis.url or redis.existingSecret, not both" -}}
+{{- end -}}
+{{- if not (or $r.url $r.existingSecret) -}}
+{{- fail "redis.mode=external needs redis.url or redis.existingSecret (a Secret holding the URL)" -}}
+{{- end -}}
+{{- if and $r.url (not (regexMatch "^(redis|rediss|redis\\+sentinel|rediss\\+sentinel)://[^\\s]+$" $r.url)) -}}
+{{- fail "redis.url must be redis://, rediss://, redis+sentinel:// or rediss+sentinel:// (docs/configuration.md, REDIS_URL)" -}}
+{{- end -}}
+{{- else -}}
+{{- fail (printf "redis.mode must be bundled or external, not %q" (toString $r.mode)) -}}
+{{- end -}}
+{{- $r.mode -}}
+{{- end -}}
+
+{{/* The Secret holding REDIS_URL in external mode: the operator's or the chart's own (from redis.url). */}}
+{{- define "pixel.redisSecretName" -}}
+{{- default (printf "%s-redis-url" (include "pixel.fullname" .)) .Values.redis.existingSecret -}}
+{{- end -}}
+
 {{/* REDIS_URL for every service. */}}
 {{- define "pixel.redisEnv" -}}
-{{- if .Values.redis.existingSecret }}
+{{- if eq (include "pixel.redisMode" .) "bundled" }}
+- name: REDIS_URL
+  value: {{ printf "redis://%s-redis:6379/0" (include "pixel.fullname" .) | quote }}
+{{- else }}
 - name: REDIS_URL
   valueFrom:
     secretKeyRef:
-      name: {{ .Values.redis.existingSecret }}
-      key: {{ .Values.redis.existingSecretKey }}
-{{- else if .Values.redis.enabled }}
-- name: REDIS_URL
-  value: {{ printf "redis://%s-redis:6379/0" (include "pixel.fullname" .) | quote }}
-{{- else if .Values.redis.url }}
-- name: REDIS_URL
-  value: {{ .Values.redis.url | quote }}
-{{- else }}
-{{- fail "redis.enabled=false needs redis.url or redis.existingSecret" }}
+      name: {{ include "pixel.redisSecretName" . }}
+      key: {{ if .Values.redis.existingSecret }}{{ .Values.redis.existingSecretKey }}{{ else }}redis-url{{ end }}
 {{- end }}
 {{- end -}}
 
