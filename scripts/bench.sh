@@ -28,7 +28,9 @@
 #               idle RSS of gateway 1, place on gateway 1 | fill, snapshot
 #               | decay steady, decay backlog (worker paused and resumed)
 # Extra arguments after the mode are passed to nothing; edit the figures
-# below to change sizes.
+# below to change sizes. The fanout's own sizes can also be given from the
+# environment, BENCH_FANOUT_WATCHERS / _PLACERS / _RATE (e.g. the JSON
+# target load: 2,000 watchers at 500 placements/s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -36,7 +38,7 @@ ROOT=$PWD
 MODE=full
 ONLY=""
 usage() {
-  sed -n '2,30p' "$0"
+  sed -n '2,33p' "$0"
   exit 2
 }
 case ${1:-} in
@@ -106,6 +108,12 @@ case $MODE in
     BIN_WATCHERS=20 BIN_PLACERS=2 BIN_RATE=50 BIN_S=2
     ;;
 esac
+
+if [ "$MODE" != internal ]; then
+  FANOUT_WATCHERS=${BENCH_FANOUT_WATCHERS:-$FANOUT_WATCHERS}
+  FANOUT_PLACERS=${BENCH_FANOUT_PLACERS:-$FANOUT_PLACERS}
+  FANOUT_RATE=${BENCH_FANOUT_RATE:-$FANOUT_RATE}
+fi
 
 export RUN_DIR="$ROOT/.run/bench-$MODE"
 [ -n "$ONLY" ] && RUN_DIR="$ROOT/.run/bench-$MODE-only"
