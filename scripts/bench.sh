@@ -21,13 +21,16 @@
 # CLUSTER_DIR under .run/bench-*/ and free ports; the standalone server),
 # once per group of server settings, and stops everything it started.
 # Scenarios, in order:
-#   standalone  fanout, idle RSS, place | fill, snapshot | decay steady
+#   standalone  fanout, idle RSS, place, fanout with binary watchers
+#               | fill, snapshot | decay steady
 #               | churn (connect → join → disconnect loops)
 #   cluster     fanout on gateway 1, fanout through nginx over 3 gateways,
 #               idle RSS of gateway 1, place on gateway 1 | fill, snapshot
 #               | decay steady, decay backlog (worker paused and resumed)
 # Extra arguments after the mode are passed to nothing; edit the figures
-# below to change sizes.
+# below to change sizes. The fanout's own sizes can also be given from the
+# environment, BENCH_FANOUT_WATCHERS / _PLACERS / _RATE (e.g. the JSON
+# target load: 2,000 watchers at 500 placements/s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -35,7 +38,7 @@ ROOT=$PWD
 MODE=full
 ONLY=""
 usage() {
-  sed -n '2,30p' "$0"
+  sed -n '2,33p' "$0"
   exit 2
 }
 case ${1:-} in
@@ -54,7 +57,8 @@ if [ "${1:-}" = --only ]; then
   ONLY=${2:-}
   if [ -z "$ONLY" ] || [ $# -ne 2 ]; then usage; fi
 fi
-ALL_NAMES=(standalone-fanout standalone-idle standalone-place standalone-fill
+ALL_NAMES=(standalone-fanout standalone-idle standalone-place standalone-fanout-binary
+  standalone-fill
   standalone-snapshot-1-plain standalone-snapshot-2-conditional standalone-decay-steady
   standalone-churn
   cluster-fanout-gateway cluster-fanout-nginx cluster-idle cluster-place cluster-fill
@@ -85,6 +89,7 @@ case $MODE in
     IDLE_CONNS=10000 PLACE_SOCKETS=50 PLACE_RATE=10000 PLACE_S=10
     SNAP_CLIENTS=16 SNAP_S=10 DECAY_TTL_MS=2000 DECAY_RATE=200 DECAY_S=10
     BACKLOG=50000 SOURCES=16 CHURN_LOOPS=64 CHURN_S=10
+    BIN_WATCHERS=2000 BIN_PLACERS=20 BIN_RATE=1000 BIN_S=10
     ;;
   quick)
     PROFILE=release RUNS=1
@@ -92,6 +97,7 @@ case $MODE in
     IDLE_CONNS=2000 PLACE_SOCKETS=50 PLACE_RATE=5000 PLACE_S=5
     SNAP_CLIENTS=16 SNAP_S=5 DECAY_TTL_MS=1500 DECAY_RATE=200 DECAY_S=4
     BACKLOG=10000 SOURCES=16 CHURN_LOOPS=64 CHURN_S=5
+    BIN_WATCHERS=600 BIN_PLACERS=12 BIN_RATE=1000 BIN_S=5
     ;;
   smoke)
     PROFILE=debug RUNS=1
@@ -99,8 +105,15 @@ case $MODE in
     IDLE_CONNS=100 PLACE_SOCKETS=4 PLACE_RATE=200 PLACE_S=2
     SNAP_CLIENTS=2 SNAP_S=1 DECAY_TTL_MS=1000 DECAY_RATE=50 DECAY_S=2
     BACKLOG=500 SOURCES=4 CHURN_LOOPS=8 CHURN_S=2
+    BIN_WATCHERS=20 BIN_PLACERS=2 BIN_RATE=50 BIN_S=2
     ;;
 esac
+
+if [ "$MODE" != internal ]; then
+  FANOUT_WATCHERS=${BENCH_FANOUT_WATCHERS:-$FANOUT_WATCHERS}
+  FANOUT_PLACERS=${BENCH_FANOUT_PLACERS:-$FANOUT_PLACERS}
+  FANOUT_RATE=${BENCH_FANOUT_RATE:-$FANOUT_RATE}
+fi
 
 export RUN_DIR="$ROOT/.run/bench-$MODE"
 [ -n "$ONLY" ] && RUN_DIR="$ROOT/.run/bench-$MODE-only"
@@ -220,8 +233,8 @@ SA_API=http://127.0.0.1:$SA_PORT
 export BENCH_RUN_DIR=$RUN_DIR BENCH_PROFILE=$PROFILE
 sa_pids() { echo "standalone=@$STANDALONE_PID"; }
 
-if wanted standalone-fanout standalone-idle standalone-place; then
-  log "standalone: fanout, idle, place"
+if wanted standalone-fanout standalone-idle standalone-place standalone-fanout-binary; then
+  log "standalone: fanout, idle, place, fanout binary"
   settings 1 3600000
   standalone_up "$SA_PORT"
   bench 01-standalone-fanout fanout --ws "$SA_WS" --api "$SA_API" --label standalone --server "$S" \
@@ -232,6 +245,9 @@ if wanted standalone-fanout standalone-idle standalone-place; then
     --restart-cmd "scripts/bench.sh _standalone restart $SA_PORT"
   bench 03-standalone-place place --ws "$SA_WS" --api "$SA_API" --label standalone --server "$S" \
     --pids "$(sa_pids)" --sockets "$PLACE_SOCKETS" --rate "$PLACE_RATE" --duration-s "$PLACE_S"
+  bench 09-standalone-fanout-binary fanout --ws "$SA_WS" --api "$SA_API" --label standalone \
+    --server "$S" --pids "$(sa_pids)" --encoding binary --watchers "$BIN_WATCHERS" \
+    --placers "$BIN_PLACERS" --rate "$BIN_RATE" --duration-s "$BIN_S"
   standalone_down
 fi
 
@@ -356,7 +372,7 @@ case $MODE in
 esac
 mkdir -p bench/results
 EXPECT=""
-[ "$MODE" = smoke ] && EXPECT="fanout,idle,place,fill,snapshot-plain,snapshot-conditional,decay-steady,decay-backlog,churn"
+[ "$MODE" = smoke ] && EXPECT="fanout,fanout-binary,idle,place,fill,snapshot-plain,snapshot-conditional,decay-steady,decay-backlog,churn"
 "$BENCH" report --dir "$RESULTS" --md "$MD" --json "$JSON" --mode "$MODE" --expect "$EXPECT" \
   --note "The load generator runs on the same machine and shares its $(nproc) cores with the servers it measures." \
   --note "Each scenario ran $RUNS time(s); the table shows the median (each figure on its own) and every run." \

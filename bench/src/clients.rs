@@ -1,5 +1,6 @@
-//! The two kinds of simulated client: watchers (join a board, record every
-//! `pixels` event, check the seq order) and placers (join, send `place`
+//! The two kinds of simulated client: watchers (join a board in JSON or
+//! binary encoding, record every `pixels` event, check the seq order) and
+//! placers (join, send `place`
 //! events from a writer task, match acks by id in a reader task), plus
 //! accounts over REST and the open- and closed-loop placement drivers.
 
@@ -16,7 +17,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::sio::{self, Endpoint, Event, Joined, Ws};
+use crate::sio::{self, Encoding, Endpoint, Event, Joined, Upd, Ws};
 use crate::stats::SeqCheck;
 
 /// Nanoseconds since the process's first call (one monotonic clock for
@@ -57,6 +58,21 @@ pub(crate) struct WatchOpts {
     pub decay: bool,
     /// Board width, to turn (x, y) into a cell index.
     pub width: u32,
+    /// Board height (a binary frame must be for this board).
+    pub height: u32,
+    /// The encoding the watcher joined with; `pixels` events of the other
+    /// one are counted in `wrong_encoding` (and still recorded).
+    pub encoding: Encoding,
+}
+
+/// A binary event whose attachments are still coming.
+#[derive(Debug)]
+struct Pending {
+    /// Which attachment holds the frame (`None`: not a `pixels` event).
+    frame: Option<usize>,
+    needed: usize,
+    parts: Vec<Vec<u8>>,
+    wire: u64,
 }
 
 #[derive(Debug, Default)]
@@ -68,6 +84,11 @@ pub(crate) struct WatchStats {
     pub removals: u64,
     pub resyncs: u64,
     pub parse_errors: u64,
+    /// `pixels` events in the encoding the watcher did not ask for.
+    pub wrong_encoding: u64,
+    /// WebSocket bytes of `pixels` events (payloads and frame headers; the
+    /// binary form's text packet and attachment both).
+    pub wire_bytes: u64,
     /// (seq, arrival ns) of placement updates.
     pub arrivals: Vec<(u64, u64)>,
     /// Removal arrival (wall ms) minus `expires_at` of the placement removed.
@@ -79,6 +100,7 @@ pub(crate) struct WatchStats {
     /// The server closed the connection (or it failed) before the end.
     pub lost: bool,
     expiry: HashMap<u32, i64>,
+    pending: Option<Pending>,
 }
 
 impl WatchStats {
@@ -89,10 +111,79 @@ impl WatchStats {
         }
     }
 
+    /// One WebSocket message (text or binary) of the watcher's socket.
+    fn message(&mut self, msg: &Message, opts: &WatchOpts, progress: &Progress) {
+        match msg {
+            Message::Text(t) => self.text(t.as_str(), opts, progress),
+            Message::Binary(b) => self.attachment(b, opts, progress),
+            _ => {}
+        }
+    }
+
+    fn text(&mut self, t: &str, opts: &WatchOpts, progress: &Progress) {
+        if self.pending.take().is_some() {
+            // A text packet while attachments were still due.
+            self.parse_errors += 1;
+        }
+        let Some((needed, header)) = sio::binary_event(t) else {
+            return self.handle(t, opts, progress);
+        };
+        let frame = match sio::pixels_attachment(header) {
+            None => None,
+            Some(Ok(k)) if k < needed => Some(k),
+            Some(_) => {
+                self.parse_errors += 1;
+                None
+            }
+        };
+        let wire = sio::ws_wire_bytes(t.len());
+        if needed == 0 {
+            self.parse_errors += u64::from(frame.is_some());
+            return;
+        }
+        self.pending = Some(Pending {
+            frame,
+            needed,
+            parts: Vec::with_capacity(needed),
+            wire,
+        });
+    }
+
+    fn attachment(&mut self, b: &[u8], opts: &WatchOpts, progress: &Progress) {
+        let Some(p) = self.pending.as_mut() else {
+            // An attachment no `45<n>-` packet announced.
+            self.parse_errors += 1;
+            return;
+        };
+        p.wire += sio::ws_wire_bytes(b.len());
+        p.parts.push(b.to_vec());
+        if p.parts.len() < p.needed {
+            return;
+        }
+        let Some(p) = self.pending.take() else { return };
+        let Some(k) = p.frame else { return };
+        match sio::frame_updates(&p.parts[k], opts.width, opts.height) {
+            Ok(updates) => {
+                self.wire_bytes += p.wire;
+                if opts.encoding != Encoding::Binary {
+                    self.wrong_encoding += 1;
+                }
+                self.record(&updates, opts, progress);
+            }
+            Err(_) => self.parse_errors += 1,
+        }
+    }
+
     fn handle(&mut self, t: &str, opts: &WatchOpts, progress: &Progress) {
         let Some(ev) = sio::event(t) else { return };
         let updates = match ev {
-            Ok(Event::Pixels(u)) => u,
+            Ok(Event::Pixels(u)) => {
+                self.wire_bytes += sio::ws_wire_bytes(t.len());
+                if opts.encoding != Encoding::Json {
+                    self.wrong_encoding += 1;
+                }
+                u
+            }
             Ok(Event::Resync) => {
                 self.resyncs += 1;
                 return;
@@ -103,12 +194,17 @@ impl WatchStats {
                 return;
             }
         };
+        self.record(&updates, opts, progress);
+    }
+
+    /// The updates of one `pixels` event, arrived now.
+    fn record(&mut self, updates: &[Upd], opts: &WatchOpts, progress: &Progress) {
         let now = now_ns();
         let wall = if opts.decay { wall_ms() } else { 0.0 };
         self.events += 1;
         self.updates += updates.len() as u64;
         let (mut placed, mut removed) = (0, 0);
-        for u in &updates {
+        for u in updates {
             self.seq.see(u.seq);
             let cell = u.y * opts.width + u.x;
             if u.color != 0 {
@@ -142,10 +238,20 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
-/// A spectator connected and joined to `board`.
+/// A spectator connected and joined to `board` (JSON encoding).
 pub(crate) async fn connect_watcher(ep: &Endpoint, i: usize, board: &str) -> Result<(Ws, Joined)> {
+    connect_watcher_with(ep, i, board, Encoding::Json).await
+}
+
+/// A spectator connected and joined to `board` in `encoding`.
+pub(crate) async fn connect_watcher_with(
+    ep: &Endpoint,
+    i: usize,
+    board: &str,
+    encoding: Encoding,
+) -> Result<(Ws, Joined)> {
     let mut ws = sio::open(ep, i, None, 4096, 0).await?;
-    let joined = sio::join(&mut ws, board).await?;
+    let joined = sio::join_with(&mut ws, board, encoding).await?;
     Ok((ws, joined))
 }
 
@@ -159,22 +265,21 @@ pub(crate) fn spawn_watcher(
 ) -> JoinHandle<WatchStats> {
     tokio::spawn(async move {
         let mut st = WatchStats::new(joined.seq);
-        for t in &joined.early {
-            st.handle(t, &opts, &progress);
+        for m in &joined.early {
+            st.message(m, &opts, &progress);
         }
         loop {
             tokio::select! {
                 () = stopped(&mut stop) => break,
                 msg = ws.next() => match msg {
-                    Some(Ok(Message::Text(t))) => {
-                        if t.as_str() == "2" {
-                            if ws.send(Message::text("3")).await.is_err() {
-                                st.lost = true;
-                                break;
-                            }
-                        } else {
-                            st.handle(t.as_str(), &opts, &progress);
+                    Some(Ok(Message::Text(t))) if t.as_str() == "2" => {
+                        if ws.send(Message::text("3")).await.is_err() {
+                            st.lost = true;
+                            break;
                         }
+                    }
+                    Some(Ok(m @ (Message::Text(_) | Message::Binary(_)))) => {
+                        st.message(&m, &opts, &progress);
                     }
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
                         st.lost = true;
@@ -616,5 +721,67 @@ pub(crate) async fn wait_until(
             last = p;
             last_change = Instant::now();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pixel_core::domain::{Update, frame};
+
+    fn placement(seq: u64, x: u32) -> Update {
+        Update {
+            seq,
+            x,
+            y: 1,
+            color: 2,
+            placed_at: Some(1_000 + seq as i64),
+            expires_at: Some(9_000 + seq as i64),
+            by: None,
+        }
+    }
+
+    #[test]
+    fn binary_watchers_record_frames_like_json_ones() {
+        let opts = WatchOpts {
+            arrivals: true,
+            decay: false,
+            width: 8,
+            height: 4,
+            encoding: Encoding::Binary,
+        };
+        let progress = Progress::default();
+        let mut st = WatchStats::new(10);
+        let header = r#"451-["pixels",{"board":"main"},{"_placeholder":true,"num":0}]"#;
+        let frame1 = frame::encode(8, 4, &[placement(11, 0), placement(12, 1)]).unwrap();
+        st.message(&Message::text(header), &opts, &progress);
+        assert_eq!(st.updates, 0, "nothing before the attachment");
+        st.message(&Message::binary(frame1.clone()), &opts, &progress);
+        assert_eq!((st.events, st.updates, st.placements), (1, 2, 2));
+        assert_eq!(st.wire_bytes, (header.len() + 2 + frame1.len() + 2) as u64);
+        assert_eq!(
+            st.arrivals.iter().map(|a| a.0).collect::<Vec<_>>(),
+            [11, 12]
+        );
+        // A hole (13 missing): counted as the JSON path counts it.
+        let frame2 = frame::encode(8, 4, &[placement(14, 2)]).unwrap();
+        st.message(&Message::text(header), &opts, &progress);
+        st.message(&Message::binary(frame2), &opts, &progress);
+        assert_eq!(st.seq.holes(), 1);
+        assert_eq!(st.parse_errors, 0);
+        // An attachment nobody announced, and a JSON event on a binary watcher.
+        st.message(&Message::binary(frame1), &opts, &progress);
+        assert_eq!(st.parse_errors, 1);
+        st.message(
+            &Message::text(
+                r#"42["pixels",{"board":"main","updates":[{"seq":15,"x":1,"y":1,"color":3}]}]"#,
+            ),
+            &opts,
+            &progress,
+        );
+        assert_eq!((st.wrong_encoding, st.updates), (1, 4));
+        assert_eq!(progress.placements.load(Ordering::Relaxed), 4);
+        assert_eq!(st.seq.holes(), 1);
+        assert_eq!(st.seq.out_of_order + st.seq.duplicates, 0);
     }
 }

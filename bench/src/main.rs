@@ -97,7 +97,12 @@ fn main() -> Result<()> {
     rt.block_on(async {
         match cli.cmd {
             Cmd::Fanout { common, args } => {
-                run("fanout", &common, &args, async || {
+                // The binary form is its own scenario in the results.
+                let name = match args.encoding {
+                    scenarios::Encoding::Json => "fanout",
+                    scenarios::Encoding::Binary => "fanout-binary",
+                };
+                run(name, &common, &args, async || {
                     scenarios::fanout(&common, &args).await
                 })
                 .await

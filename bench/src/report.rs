@@ -31,6 +31,15 @@ pub struct ReportArgs {
     pub expect: Vec<String>,
 }
 
+/// The scenario whose figures `name` reports: the binary fanout is the
+/// fanout with another encoding, so it reports the same figures.
+fn figures_of(name: &str) -> &str {
+    match name {
+        "fanout-binary" => "fanout",
+        n => n,
+    }
+}
+
 /// (scenario, figure, what it is, its target or reference, required)
 const FIGURES: &[(&str, &str, &str, &str, bool)] = &[
     (
@@ -83,6 +92,20 @@ const FIGURES: &[(&str, &str, &str, &str, bool)] = &[
         true,
     ),
     ("fanout", "holes", "seq holes", "0 (contract)", true),
+    (
+        "fanout",
+        "bytes_per_update",
+        "`pixels` bytes per update on the wire",
+        "≤ 8 B binary (~120 B JSON)",
+        true,
+    ),
+    (
+        "fanout",
+        "wrong_encoding_events",
+        "`pixels` events in the other encoding",
+        "0 (contract)",
+        true,
+    ),
     ("fanout", "ok_per_s", "placements ok/s", "—", false),
     (
         "fanout",
@@ -385,7 +408,7 @@ pub fn report(a: &ReportArgs) -> Result<()> {
         let name = r["scenario"].as_str().unwrap_or_default();
         let label = r["label"].as_str().unwrap_or_default();
         for (s, key, what, target, _) in FIGURES {
-            if *s != name {
+            if *s != figures_of(name) {
                 continue;
             }
             let m = &r["median"][*key];
@@ -495,7 +518,7 @@ fn check(results: &[Value], expect: &[String]) -> Result<()> {
                 problems.push(format!("{name} ({label}): failed runs"));
             }
             for (s, key, _, _, required) in FIGURES {
-                if *s == name && *required && !r["median"][*key].is_number() {
+                if *s == figures_of(name) && *required && !r["median"][*key].is_number() {
                     problems.push(format!("{name} ({label}): no figure {key}"));
                 }
             }
@@ -527,5 +550,10 @@ mod tests {
         assert!(check(std::slice::from_ref(&good), &["idle".into()]).is_ok());
         assert!(check(&[good.clone(), bad], &["idle".into()]).is_err());
         assert!(check(&[good], &["place".into()]).is_err());
+        let binary = json!({"scenario": "fanout-binary", "label": "x", "failed_runs": 0, "median": {"delivered_per_s": 1.0}});
+        assert!(
+            check(&[binary], &["fanout-binary".into()]).is_err(),
+            "the binary fanout needs the fanout's figures"
+        );
     }
 }

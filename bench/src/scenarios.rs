@@ -17,8 +17,10 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::clients::{
     Cells, Placer, PlacerStats, Progress, WatchOpts, WatchStats, closed_loop, connect_many,
-    connect_watcher, now_ns, open_loop, signup, spawn_watcher, wait_until, wall_ms,
+    connect_watcher, connect_watcher_with, now_ns, open_loop, signup, spawn_watcher, wait_until,
+    wall_ms,
 };
+pub use crate::sio::Encoding;
 use crate::sio::Endpoint;
 use crate::stats::{CpuMeter, latency_ms, latency_ms_f64, num, rss_bytes};
 
@@ -157,6 +159,18 @@ fn watcher_figures(out: &mut Map<String, Value>, w: &[WatchStats]) {
     out.insert("resyncs".into(), sum(&|s| s.resyncs).into());
     out.insert("parse_errors".into(), sum(&|s| s.parse_errors).into());
     out.insert(
+        "wrong_encoding_events".into(),
+        sum(&|s| s.wrong_encoding).into(),
+    );
+    out.insert(
+        "bytes_per_update".into(),
+        if updates == 0 {
+            Value::Null
+        } else {
+            num(sum(&|s| s.wire_bytes) as f64 / updates as f64)
+        },
+    );
+    out.insert(
         "watchers_lost".into(),
         w.iter().filter(|s| s.lost).count().into(),
     );
@@ -253,6 +267,9 @@ pub struct FanoutArgs {
     /// Handshakes in flight while connecting.
     #[arg(long, default_value_t = 128)]
     pub connect_concurrency: usize,
+    /// How the watchers join: JSON updates, or binary update frames.
+    #[arg(long, value_enum, default_value_t = Encoding::Json)]
+    pub encoding: Encoding,
 }
 
 pub async fn fanout(c: &Common, a: &FanoutArgs) -> Result<Map<String, Value>> {
@@ -265,7 +282,8 @@ pub async fn fanout(c: &Common, a: &FanoutArgs) -> Result<Map<String, Value>> {
     let (watchers, failed, first_err) = connect_many(a.watchers, a.connect_concurrency, |i| {
         let ep = ep.clone();
         let board = c.board.clone();
-        async move { connect_watcher(&ep, i, &board).await }
+        let encoding = a.encoding;
+        async move { connect_watcher_with(&ep, i, &board, encoding).await }
     })
     .await;
     out.insert("connect_s".into(), num(t0.elapsed().as_secs_f64()));
@@ -281,6 +299,8 @@ pub async fn fanout(c: &Common, a: &FanoutArgs) -> Result<Map<String, Value>> {
         arrivals: true,
         decay: false,
         width: cells.width,
+        height: cells.height,
+        encoding: a.encoding,
     };
     let (stop, stop_rx) = watch::channel(false);
     let n = watchers.len() as u64;
@@ -793,6 +813,8 @@ pub async fn decay_steady(c: &Common, a: &DecaySteadyArgs) -> Result<Map<String,
         arrivals: false,
         decay: true,
         width: cells.width,
+        height: cells.height,
+        encoding: Encoding::Json,
     };
     let (stop, stop_rx) = watch::channel(false);
     let n = watchers.len() as u64;
@@ -899,6 +921,8 @@ pub async fn decay_backlog(c: &Common, a: &DecayBacklogArgs) -> Result<Map<Strin
         arrivals: false,
         decay: true,
         width: cells.width,
+        height: cells.height,
+        encoding: Encoding::Json,
     };
     let (stop, stop_rx) = watch::channel(false);
     let watcher = spawn_watcher(ws, joined, opts, progress.clone(), stop_rx);

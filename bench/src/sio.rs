@@ -1,7 +1,10 @@
 //! Engine.IO v4 / Socket.IO v5 over one WebSocket, spoken directly: the
 //! open packet `0{...}`, pings `2` answered with `3`, the namespace connect
 //! `40{auth}`, events `42[...]` with ack ids `42<id>[...]` and acks
-//! `43<id>[...]`. Small enough that tens of thousands of connections cost
+//! `43<id>[...]`, and binary events `45<n>-[...]` followed by their `n`
+//! attachments as WebSocket binary messages (the binary `pixels` frames,
+//! decoded with the server's own codec so the bench reads exactly what a
+//! client must). Small enough that tens of thousands of connections cost
 //! little on the load generator's side.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -139,27 +142,58 @@ struct JoinAck {
     error: Option<String>,
 }
 
-/// A joined board: its seq at the join ack, its meta, and frames that came
-/// in before the ack (room broadcasts may precede it).
+/// A joined board: its seq at the join ack, its meta, and messages (text
+/// and binary) that came in before the ack (room broadcasts may precede it).
 #[derive(Debug)]
 pub(crate) struct Joined {
     pub seq: u64,
     pub meta: Meta,
-    pub early: Vec<String>,
+    pub early: Vec<Message>,
 }
 
-/// Joins `board` with ack id 0 and waits for the ack.
+/// How a watcher asks for its `pixels` events (`join`'s `encoding`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    /// JSON updates (the default; `encoding` left out of the join).
+    #[default]
+    Json,
+    /// One binary update frame per event (`encoding: "binary"`).
+    Binary,
+}
+
+/// Joins `board` (JSON encoding) with ack id 0 and waits for the ack.
 pub(crate) async fn join(ws: &mut Ws, board: &str) -> Result<Joined> {
-    let payload = serde_json::json!(["join", { "board": board }]);
+    join_with(ws, board, Encoding::Json).await
+}
+
+/// Joins `board` with ack id 0 in `encoding` and waits for the ack.
+pub(crate) async fn join_with(ws: &mut Ws, board: &str, encoding: Encoding) -> Result<Joined> {
+    let payload = match encoding {
+        Encoding::Json => serde_json::json!(["join", { "board": board }]),
+        Encoding::Binary => serde_json::json!(["join", { "board": board, "encoding": "binary" }]),
+    };
     ws.send(Message::text(format!("420{payload}"))).await?;
     let mut early = Vec::new();
     loop {
-        let t = next_text(ws).await?.context("closed before the join ack")?;
+        let msg = match ws.next().await {
+            Some(m) => m?,
+            None => bail!("closed before the join ack"),
+        };
+        let t = match &msg {
+            Message::Text(t) => t.as_str(),
+            Message::Binary(_) => {
+                early.push(msg);
+                continue;
+            }
+            Message::Close(_) => bail!("closed before the join ack"),
+            _ => continue,
+        };
         if t == "2" {
             ws.send(Message::text("3")).await?;
             continue;
         }
-        if let Some((0, body)) = ack(&t) {
+        if let Some((0, body)) = ack(t) {
             let mut acks: Vec<JoinAck> = serde_json::from_str(body)?;
             let a = acks.pop().context("empty join ack")?;
             if !a.ok {
@@ -171,7 +205,7 @@ pub(crate) async fn join(ws: &mut Ws, board: &str) -> Result<Joined> {
                 early,
             });
         }
-        early.push(t);
+        early.push(msg);
     }
 }
 
@@ -229,6 +263,78 @@ pub(crate) fn event(t: &str) -> Option<Result<Event>> {
     })
 }
 
+/// `45<n>-[...]` (a binary event of the default namespace, no ack id) →
+/// (attachment count, `[...]`); `None` for anything else.
+pub(crate) fn binary_event(t: &str) -> Option<(usize, &str)> {
+    let rest = t.strip_prefix("45")?;
+    let (n, body) = rest.split_once('-')?;
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) || !body.starts_with('[') {
+        return None;
+    }
+    Some((n.parse().ok()?, body))
+}
+
+#[derive(Deserialize)]
+struct Placeholder {
+    #[serde(rename = "_placeholder")]
+    placeholder: bool,
+    num: usize,
+}
+
+/// Which attachment a binary `pixels` event's header names
+/// (`["pixels",{"board"},{"_placeholder":true,"num":k}]` → `k`); `None`
+/// when the header is another event.
+pub(crate) fn pixels_attachment(header: &str) -> Option<Result<usize>> {
+    if !header.starts_with("[\"pixels\"") {
+        return None;
+    }
+    Some(
+        serde_json::from_str::<(IgnoredAny, IgnoredAny, Placeholder)>(header)
+            .map_err(anyhow::Error::from)
+            .and_then(|(_, _, p)| {
+                if p.placeholder {
+                    Ok(p.num)
+                } else {
+                    bail!("pixels attachment is not a placeholder")
+                }
+            }),
+    )
+}
+
+/// One binary update frame → its updates, with the server's codec; the
+/// frame must be for a `width` × `height` board.
+pub(crate) fn frame_updates(bytes: &[u8], width: u32, height: u32) -> Result<Vec<Upd>> {
+    let f = pixel_core::domain::frame::decode(bytes)?;
+    if (f.width, f.height) != (width, height) {
+        bail!(
+            "frame for a {}x{} board, joined a {width}x{height} one",
+            f.width,
+            f.height
+        );
+    }
+    Ok(f.updates
+        .into_iter()
+        .map(|u| Upd {
+            seq: u.seq,
+            x: u.x,
+            y: u.y,
+            color: u.color,
+            expires_at: u.expires_at,
+        })
+        .collect())
+}
+
+/// Bytes a server → client WebSocket message of `payload` bytes takes:
+/// the payload and its (unmasked) frame header.
+pub(crate) fn ws_wire_bytes(payload: usize) -> u64 {
+    let header = match payload {
+        0..126 => 2,
+        126..65536 => 4,
+        _ => 10,
+    };
+    (payload + header) as u64
+}
+
 /// The `place` event with ack id `id`.
 pub(crate) fn place_packet(id: u64, board: &str, x: u32, y: u32, color: u8) -> String {
     format!("42{id}[\"place\",{{\"board\":\"{board}\",\"x\":{x},\"y\":{y},\"color\":{color}}}]")
@@ -283,5 +389,62 @@ mod tests {
             place_packet(4, "main", 1, 2, 3),
             r#"424["place",{"board":"main","x":1,"y":2,"color":3}]"#
         );
+    }
+
+    #[test]
+    fn binary_events_parse_and_frames_decode() {
+        use pixel_core::domain::{Update, frame};
+        let header = r#"["pixels",{"board":"main"},{"_placeholder":true,"num":0}]"#;
+        let packet = format!("451-{header}");
+        assert_eq!(binary_event(&packet), Some((1, header)));
+        assert_eq!(binary_event("45-[1]"), None);
+        assert_eq!(binary_event("451[1]"), None);
+        assert_eq!(binary_event("42[1]"), None);
+        assert!(matches!(pixels_attachment(header), Some(Ok(0))));
+        assert!(pixels_attachment(r#"["other",{},{"_placeholder":true,"num":0}]"#).is_none());
+        assert!(matches!(
+            pixels_attachment(r#"["pixels",{"board":"main"},{"num":0}]"#),
+            Some(Err(_))
+        ));
+        let updates = [
+            Update {
+                seq: 41,
+                x: 3,
+                y: 2,
+                color: 5,
+                placed_at: Some(1_000),
+                expires_at: Some(61_000),
+                by: None,
+            },
+            Update {
+                seq: 42,
+                x: 0,
+                y: 1,
+                color: 0,
+                placed_at: None,
+                expires_at: None,
+                by: None,
+            },
+        ];
+        let bytes = frame::encode(8, 4, &updates).unwrap();
+        let got = frame_updates(&bytes, 8, 4).unwrap();
+        let got: Vec<_> = got
+            .iter()
+            .map(|u| (u.seq, u.x, u.y, u.color, u.expires_at))
+            .collect();
+        assert_eq!(
+            got,
+            [(41, 3, 2, 5, Some(61_000)), (42, 0, 1, 0, None)],
+            "the frame's updates, as the JSON path would see them"
+        );
+        assert!(
+            frame_updates(&bytes, 8, 5).is_err(),
+            "another board's frame"
+        );
+        assert!(frame_updates(&bytes[..bytes.len() - 1], 8, 4).is_err());
+        assert!(frame_updates(b"not a frame", 8, 4).is_err());
+        assert_eq!(ws_wire_bytes(61), 63);
+        assert_eq!(ws_wire_bytes(126), 130);
+        assert_eq!(ws_wire_bytes(70_000), 70_010);
     }
 }
