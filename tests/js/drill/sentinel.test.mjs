@@ -341,6 +341,15 @@ test(`Sentinel: kill -9 of the primary under load through nginx, every service w
     // the reused seqs show as out of order (its errors, checked above) or
     // its board differs from the server's (checkBoards, below).
   }
+  if (MIN_REPLICAS >= 1) {
+    // The dashboard's replica-wait panel (whose metric exists only with
+    // this setting on) has samples from every service that waited.
+    for (const url of [C.apiUrl, ...C.gatewayUrls]) {
+      const text = await (await fetch(`${url}/metrics`)).text();
+      const count = text.match(/^redis_replica_wait_seconds_count\{[^}]*\} (\d+)/m);
+      assert.ok(count && Number(count[1]) > 0, `${url}/metrics has redis_replica_wait_seconds samples`);
+    }
+  }
   figures.lostAcked = lost.length;
   figures.lost = lost.map((a) => ({ seq: a.ack.update.seq, ackedMsAfterKill: a.ackedAt - killedAt }));
   figures.clientsResynced = clients.filter((c) => c.resyncs > 0 || c.snapshots.length > 0).length;
