@@ -141,3 +141,22 @@ need_cmds() {
     need_cmd "${spec%%=*}" "${spec#*=}"
   done
 }
+
+# py_venv DIR PACKAGE...: a virtualenv in DIR holding exactly these pinned
+# packages (re-made when the list changes; Debian's python3-venv installed
+# first if venv's pip bootstrap is missing).
+py_venv() {
+  local venv=$1; shift
+  [ "$(cat "$venv/installed" 2>/dev/null)" = "$*" ] && return 0
+  if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    # Debian's python3 keeps venv's pip bootstrap in its own package.
+    log "installing python3-venv"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+  fi
+  log "installing $* into $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "$@"
+  echo "$*" >"$venv/installed"
+}

@@ -14,18 +14,6 @@ base=${1:?usage: scripts/python-client.sh BASE_URL}
 packages=("python-socketio[client]==5.18.1" websocket-client==1.9.2)
 venv="$PWD/.run/python-client-venv"
 
-if [ "$(cat "$venv/installed" 2>/dev/null)" != "${packages[*]}" ]; then
-  if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
-    # Debian's python3 keeps venv's pip bootstrap in its own package.
-    log "installing python3-venv"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
-  fi
-  log "installing ${packages[*]} into $venv"
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "${packages[@]}"
-  echo "${packages[*]}" >"$venv/installed"
-fi
+py_venv "$venv" "${packages[@]}"
 
 PIXEL_URL="$base" timeout 120 "$venv/bin/python" tests/python/binary_client.py

@@ -18,19 +18,7 @@ base=${1:?usage: scripts/schemathesis.sh BASE_URL}
 packages=(schemathesis==4.32.5 openapi-spec-validator==0.9.0)
 venv="$PWD/.run/schemathesis-venv"
 
-if [ "$(cat "$venv/installed" 2>/dev/null)" != "${packages[*]}" ]; then
-  if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
-    # Debian's python3 keeps venv's pip bootstrap in its own package.
-    log "installing python3-venv"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
-  fi
-  log "installing ${packages[*]} into $venv"
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "${packages[@]}"
-  echo "${packages[*]}" >"$venv/installed"
-fi
+py_venv "$venv" "${packages[@]}"
 
 # schemathesis keeps its example database in the working directory.
 work="$RUN_DIR/schemathesis"
