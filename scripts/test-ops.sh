@@ -271,10 +271,33 @@ wait_healthy() {
   local name=$1 deadline=$((SECONDS + 60))
   until pod healthcheck run "$name" >>"$RUN_DIR/podman.log" 2>&1; do
     if ((SECONDS >= deadline)); then
-      log "$name: HEALTHCHECK never passed"; pod logs "$name" | tail -20 >&2; return 1
+      log "$name: HEALTHCHECK never passed"; pod logs "$name" | tail -20 >&2
+      network_diagnosis "$name"; return 1
     fi
     sleep 0.5
   done
+}
+
+network_diagnosis() {
+  # network_diagnosis NAME: what NAME's container sees of the network when
+  # it could not start (its addresses, what `redis` resolves to there, a
+  # TCP connect to redis:6379 from inside it, every container's address).
+  local name=$1 c
+  log "$name: the network as its container sees it"
+  pod exec -i "$name" bash -s >&2 2>&1 <<'INSIDE' || true
+echo "addresses: $(hostname -I 2>/dev/null)"
+echo "resolv.conf: $(grep -v '^#' /etc/resolv.conf | tr '\n' ' ')"
+echo "redis resolves to: $(getent ahostsv4 redis | awk '{print $1}' | sort -u | tr '\n' ' ')"
+if timeout 3 bash -c 'exec 3<>/dev/tcp/redis/6379 && printf "PING\r\n" >&3 && read -r -t 2 l <&3 && echo "redis:6379 answered $l"'; then :
+else echo "redis:6379: no answer within 3 s"; fi
+INSIDE
+  for c in $(pod ps --format '{{.Names}}'); do
+    printf '  %s: %s\n' "$c" "$(pod inspect --format '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "$c" 2>/dev/null)" >&2
+  done
+  for c in /run/containers/cni/dnsname/*/addnhosts; do
+    [ -f "$c" ] && { log "dnsname's hosts ($c):"; cat "$c" >&2; }
+  done
+  return 0
 }
 
 service_images() {

@@ -209,6 +209,20 @@ pub fn parse_redis_url(raw: &str) -> Result<String, String> {
     Ok(raw.to_owned())
 }
 
+/// Where a `REDIS_URL` points, for logs: the URL without its
+/// credentials (`redis://:secret@redis:6379/0` → `redis://redis:6379/0`).
+pub fn redis_url_target(raw: &str) -> String {
+    let Some((scheme, rest)) = raw.split_once("://") else {
+        return "(not a URL)".into();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let rest = match rest[..authority_end].rfind('@') {
+        Some(at) => &rest[at + 1..],
+        None => rest,
+    };
+    format!("{scheme}://{rest}")
+}
+
 /// The sentinels' default port.
 pub const SENTINEL_PORT: u16 = 26379;
 
@@ -453,6 +467,24 @@ pub struct TelemetryConfig {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn redis_url_target_drops_credentials() {
+        assert_eq!(
+            redis_url_target("redis://:secret@redis:6379/0"),
+            "redis://redis:6379/0"
+        );
+        assert_eq!(
+            redis_url_target("redis+sentinel://u:p@s1:26379,s2/pixel/0"),
+            "redis+sentinel://s1:26379,s2/pixel/0"
+        );
+        assert_eq!(redis_url_target("redis://redis:6379"), "redis://redis:6379");
+        assert_eq!(
+            redis_url_target("unix:///run/redis.sock"),
+            "unix:///run/redis.sock"
+        );
+        assert_eq!(redis_url_target("nonsense"), "(not a URL)");
+    }
     use super::*;
 
     #[test]

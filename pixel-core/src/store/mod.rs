@@ -600,7 +600,11 @@ pub async fn connect_redis(
         match RedisStore::connect(settings).await {
             Ok(store) => return Ok(store),
             Err(StoreError::Unavailable(reason)) if tokio::time::Instant::now() < deadline => {
-                tracing::warn!(error = %crate::error::Report(&reason), "waiting for Redis");
+                tracing::warn!(
+                    redis = %crate::config::redis_url_target(&settings.url),
+                    error = %crate::error::Report(&reason),
+                    "waiting for Redis"
+                );
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(std::time::Duration::from_secs(5));
             }
