@@ -14,6 +14,7 @@ fuzz_target!(|data: &[u8]| {
         board_height: 48,
         cooldown_ms: 0,
         ttl_ms: 1000,
+        board_tile_size: 256,
     }
     .boards()
     .unwrap()[0];

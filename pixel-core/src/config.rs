@@ -60,6 +60,10 @@ pub struct GameConfig {
     /// Lifetime of a pixel, in milliseconds.
     #[arg(long, env = "TTL_MS", default_value_t = 600_000)]
     pub ttl_ms: u64,
+    /// Side of a viewport tile of the board `main`, in pixels (a power of
+    /// two, 8–4096).
+    #[arg(long, env = "BOARD_TILE_SIZE", default_value_t = 256)]
+    pub board_tile_size: u32,
 }
 
 impl GameConfig {
@@ -75,6 +79,14 @@ impl GameConfig {
             if v == 0 || v > Self::MAX_SIDE {
                 bail!("{name} must be between 1 and {}, got {v}", Self::MAX_SIDE);
             }
+        }
+        if !BoardConfig::valid_tile_size(self.board_tile_size) {
+            bail!(
+                "BOARD_TILE_SIZE must be a power of two between {} and {}, got {}",
+                BoardConfig::MIN_TILE_SIZE,
+                BoardConfig::MAX_TILE_SIZE,
+                self.board_tile_size
+            );
         }
         // Times are i64 milliseconds; a century is more than any game needs
         // and keeps every `now + duration` far from overflow.
@@ -98,6 +110,7 @@ impl GameConfig {
             palette: DEFAULT_PALETTE.iter().map(|s| s.to_string()).collect(),
             cooldown_ms: self.cooldown_ms,
             ttl_ms: self.ttl_ms,
+            tile_size: self.board_tile_size,
         }])
     }
 }
@@ -189,7 +202,7 @@ impl StoreConfig {
 /// repeats the URL, which may hold a password.
 pub fn parse_redis_url(raw: &str) -> Result<String, String> {
     use redis::IntoConnectionInfo;
-    if SentinelUrl::parse(raw)?.is_some() {
+    if SentinelUrl::parse(raw)?.is_some() || ClusterUrl::parse(raw)?.is_some() {
         return Ok(raw.to_owned());
     }
     let scheme = raw.split_once("://").map(|(s, _)| s);
@@ -200,7 +213,8 @@ pub fn parse_redis_url(raw: &str) -> Result<String, String> {
         return Err(
             "not a Redis URL: expected redis://[user:password@]host[:port][/db], \
              rediss://… (TLS), unix:///path/to/socket or \
-             redis+sentinel://[user:password@]host[:port],…/<master-name>[/db]"
+             redis+sentinel://[user:password@]host[:port],…/<master-name>[/db] or \
+             redis+cluster://[user:password@]host[:port],…"
                 .into(),
         );
     }
@@ -282,27 +296,10 @@ impl SentinelUrl {
         {
             return bad("empty or malformed credentials");
         }
-        let mut sentinels = Vec::new();
-        for host in hosts.split(',') {
-            let (name, port) = match host.rsplit_once(':') {
-                Some((h, p)) if !h.ends_with(']') || host.starts_with('[') => {
-                    match p.parse::<u16>() {
-                        Ok(port) if port > 0 => (h, port),
-                        _ => return bad("a sentinel's port is not a number from 1 to 65535"),
-                    }
-                }
-                _ => (host, SENTINEL_PORT),
-            };
-            let name = name.trim_start_matches('[').trim_end_matches(']');
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'))
-            {
-                return bad("a sentinel's host is empty or malformed");
-            }
-            sentinels.push((name.to_owned(), port));
-        }
+        let sentinels = match parse_hosts(hosts, SENTINEL_PORT, "sentinel") {
+            Ok(h) => h,
+            Err(why) => return bad(&why),
+        };
         let mut parts = path.split('/');
         let master = parts.next().unwrap_or_default();
         if master.is_empty()
@@ -361,6 +358,108 @@ impl SentinelUrl {
             ),
             Err(_) => (None, None),
         }
+    }
+}
+
+/// `host[:port][,host[:port]…]` (IPv6 in brackets), each port 1–65535
+/// (`default_port` when absent); `what` names a host in the error.
+fn parse_hosts(hosts: &str, default_port: u16, what: &str) -> Result<Vec<(String, u16)>, String> {
+    let mut out = Vec::new();
+    for host in hosts.split(',') {
+        let (name, port) = match host.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || host.starts_with('[') => match p.parse::<u16>() {
+                Ok(port) if port > 0 => (h, port),
+                _ => return Err(format!("a {what}'s port is not a number from 1 to 65535")),
+            },
+            _ => (host, default_port),
+        };
+        let name = name.trim_start_matches('[').trim_end_matches(']');
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'))
+        {
+            return Err(format!("a {what}'s host is empty or malformed"));
+        }
+        out.push((name.to_owned(), port));
+    }
+    Ok(out)
+}
+
+/// A `redis+cluster://[user:password@]host[:port][,host[:port]…][/]` URL
+/// (`rediss+cluster://` for TLS): a Redis Cluster reached through any of
+/// the nodes named (the client learns the rest from them). A cluster has
+/// only database 0, so no database may be named.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClusterUrl {
+    pub tls: bool,
+    /// `user:password` as written in the URL (still percent-encoded).
+    userinfo: Option<String>,
+    pub nodes: Vec<(String, u16)>,
+}
+
+impl fmt::Debug for ClusterUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClusterUrl")
+            .field("tls", &self.tls)
+            .field(
+                "credentials",
+                &self.userinfo.as_ref().map(|_| "(not shown)"),
+            )
+            .field("nodes", &self.nodes)
+            .finish()
+    }
+}
+
+impl ClusterUrl {
+    /// `Ok(None)` for a URL of another scheme; an error (that never repeats
+    /// the URL) for a malformed cluster URL.
+    pub fn parse(raw: &str) -> Result<Option<Self>, String> {
+        const FORM: &str = "expected redis+cluster://[user:password@]host[:port][,host[:port]…]";
+        let Some((scheme, rest)) = raw.split_once("://") else {
+            return Ok(None);
+        };
+        let tls = match scheme {
+            "redis+cluster" => false,
+            "rediss+cluster" => true,
+            _ => return Ok(None),
+        };
+        let bad = |why: &str| Err(format!("not a valid Redis Cluster URL ({why}): {FORM}"));
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        if !path.is_empty() {
+            return bad("a cluster has only database 0: nothing may follow the hosts");
+        }
+        let (userinfo, hosts) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(u.to_owned()), h),
+            None => (None, authority),
+        };
+        if userinfo.as_deref().is_some_and(str::is_empty) {
+            return bad("empty credentials");
+        }
+        let nodes = match parse_hosts(hosts, 6379, "node") {
+            Ok(h) => h,
+            Err(why) => return bad(&why),
+        };
+        Ok(Some(Self {
+            tls,
+            userinfo,
+            nodes,
+        }))
+    }
+
+    /// One URL per node named, with this URL's credentials (they hold the
+    /// password: never log them), as redis-rs's cluster client takes them.
+    pub fn node_urls(&self) -> Vec<String> {
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        let auth = self
+            .userinfo
+            .as_deref()
+            .map(|u| format!("{u}@"))
+            .unwrap_or_default();
+        self.nodes
+            .iter()
+            .map(|(h, p)| format!("{scheme}://{auth}{}:{p}/", bracket(h)))
+            .collect()
     }
 }
 
@@ -500,8 +599,17 @@ mod tests {
             board_height: 500,
             cooldown_ms: 5000,
             ttl_ms: 600_000,
+            board_tile_size: 256,
         };
         assert_eq!(g.boards().unwrap()[0].width, 500);
+        assert_eq!(g.boards().unwrap()[0].tile_size, 256);
+        for bad in [0, 100, 4, 8192] {
+            g.board_tile_size = bad;
+            let e = g.boards().unwrap_err().to_string();
+            assert!(e.contains("BOARD_TILE_SIZE"), "{e}");
+        }
+        g.board_tile_size = 16;
+        assert_eq!(g.boards().unwrap()[0].tile_size, 16);
         g.board_width = 0;
         assert!(g.boards().is_err());
         g.board_width = 5000;
@@ -537,6 +645,52 @@ mod tests {
             assert!(err.contains("Redis URL"), "{bad}: {err}");
             assert!(!err.contains("hunter2"), "{err}");
         }
+    }
+
+    #[test]
+    fn cluster_urls_name_the_nodes_and_keep_the_credentials() {
+        let u = ClusterUrl::parse("redis+cluster://:pw@n1:7000,n2,[::1]:7002")
+            .unwrap()
+            .unwrap();
+        assert!(!u.tls);
+        assert_eq!(
+            u.nodes,
+            vec![
+                ("n1".to_owned(), 7000),
+                ("n2".to_owned(), 6379),
+                ("::1".to_owned(), 7002)
+            ]
+        );
+        assert_eq!(
+            u.node_urls(),
+            vec![
+                "redis://:pw@n1:7000/",
+                "redis://:pw@n2:6379/",
+                "redis://:pw@[::1]:7002/"
+            ]
+        );
+        assert!(!format!("{u:?}").contains("pw"));
+        let t = ClusterUrl::parse("rediss+cluster://h:1/").unwrap().unwrap();
+        assert_eq!(t.node_urls(), vec!["rediss://h:1/"]);
+        assert_eq!(ClusterUrl::parse("redis://h:1/").unwrap(), None);
+        for bad in [
+            "redis+cluster://h:1/0",
+            "redis+cluster://",
+            "redis+cluster://h:0",
+            "redis+cluster://h:x",
+            "redis+cluster://@h",
+            "redis+cluster://a,,b",
+        ] {
+            let e = ClusterUrl::parse(bad).unwrap_err();
+            assert!(e.starts_with("not a valid Redis Cluster URL"), "{bad}: {e}");
+        }
+        assert!(parse_redis_url("redis+cluster://h:1,h:2").is_ok());
+        assert!(
+            parse_redis_url("redis+cluster://:secret@h:1/3")
+                .unwrap_err()
+                .find("secret")
+                .is_none()
+        );
     }
 
     #[test]

@@ -5,8 +5,8 @@
 use crate::domain::{BoardConfig, BoardId, DEFAULT_PALETTE};
 use crate::game::Player;
 
-/// A board `id` of 8×8 with the default palette, a 1 s cooldown and a
-/// 10 s time to live; the `with_*` methods change one of them.
+/// A board `id` of 8×8 with the default palette, a 1 s cooldown, a
+/// 10 s time to live and tiles of 256; the `with_*` methods change one of them.
 pub fn board(id: &str) -> BoardBuilder {
     BoardBuilder(BoardConfig {
         id: BoardId::parse(id).expect("a valid test board id"),
@@ -15,6 +15,7 @@ pub fn board(id: &str) -> BoardBuilder {
         palette: DEFAULT_PALETTE.iter().map(|s| s.to_string()).collect(),
         cooldown_ms: 1000,
         ttl_ms: 10_000,
+        tile_size: 256,
     })
 }
 
@@ -36,6 +37,11 @@ impl BoardBuilder {
 
     pub fn with_ttl_ms(mut self, ms: u64) -> Self {
         self.0.ttl_ms = ms;
+        self
+    }
+
+    pub fn with_tile_size(mut self, size: u32) -> Self {
+        self.0.tile_size = size;
         self
     }
 

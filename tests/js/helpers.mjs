@@ -424,7 +424,7 @@ export function assertUpdateShape(u, ctx) {
   else assertPlacementShape(u, ctx);
 }
 
-/** Asserts board meta: {id, width, height, palette, cooldown_ms, ttl_ms, seq}. */
+/** Asserts board meta: {id, width, height, palette, cooldown_ms, ttl_ms, seq} and our tile_size. */
 export function assertBoardMeta(meta, ctx = 'board meta') {
   assert.ok(meta && typeof meta === 'object' && !Array.isArray(meta), `${ctx}: not an object`);
   assert.deepEqual(
@@ -436,6 +436,9 @@ export function assertBoardMeta(meta, ctx = 'board meta') {
   for (const k of ['width', 'height', 'cooldown_ms', 'ttl_ms', 'seq']) assert.ok(isInt(meta[k]) && meta[k] >= 0, `${ctx}: ${k} must be a non-negative integer`);
   assert.ok(Array.isArray(meta.palette) && meta.palette.length > 0, `${ctx}: palette`);
   for (const c of meta.palette) assert.match(c, /^#[0-9a-fA-F]{6}$/, `${ctx}: palette entry ${c}`);
+  // Our addition: the side of a viewport tile, a power of two (8–4096).
+  assert.ok(isInt(meta.tile_size) && meta.tile_size >= 8 && meta.tile_size <= 4096 && (meta.tile_size & (meta.tile_size - 1)) === 0,
+    `${ctx}: tile_size must be a power of two between 8 and 4096, got ${meta.tile_size}`);
 }
 
 /** Asserts `meta` describes the default board as configured by the environment. */

@@ -224,6 +224,7 @@ mod tests {
             board_height: 10,
             cooldown_ms: 0,
             ttl_ms: 1000,
+            board_tile_size: 256,
         }
         .boards()
         .unwrap();

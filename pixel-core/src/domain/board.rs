@@ -54,9 +54,91 @@ pub struct BoardConfig {
     pub palette: Vec<String>,
     pub cooldown_ms: u64,
     pub ttl_ms: u64,
+    /// Side of a viewport tile, in pixels (a power of two): the board is
+    /// cut into `ceil(width / tile_size) × ceil(height / tile_size)` tiles,
+    /// the edge ones cut short by the board's edge.
+    pub tile_size: u32,
+}
+
+/// One square tile of a board: column `tx`, row `ty` (in tiles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct TileId {
+    pub tx: u32,
+    pub ty: u32,
+}
+
+/// The pixels of one tile: `x0..x0 + width`, `y0..y0 + height`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TileRect {
+    pub x0: u32,
+    pub y0: u32,
+    pub width: u32,
+    pub height: u32,
 }
 
 impl BoardConfig {
+    /// Smallest and largest tile sides accepted (`BOARD_TILE_SIZE`).
+    pub const MIN_TILE_SIZE: u32 = 8;
+    pub const MAX_TILE_SIZE: u32 = 4096;
+
+    /// Whether `size` is an accepted tile side: a power of two in
+    /// `MIN_TILE_SIZE..=MAX_TILE_SIZE` (a client then finds a pixel's tile
+    /// with a shift).
+    pub fn valid_tile_size(size: u32) -> bool {
+        size.is_power_of_two() && (Self::MIN_TILE_SIZE..=Self::MAX_TILE_SIZE).contains(&size)
+    }
+
+    /// Tiles per row.
+    pub fn tiles_x(&self) -> u32 {
+        self.width.div_ceil(self.tile_size)
+    }
+
+    /// Tiles per column.
+    pub fn tiles_y(&self) -> u32 {
+        self.height.div_ceil(self.tile_size)
+    }
+
+    /// The tile that holds a coordinate.
+    pub fn tile_of(&self, c: Coord) -> TileId {
+        TileId {
+            tx: c.x / self.tile_size,
+            ty: c.y / self.tile_size,
+        }
+    }
+
+    /// Parses a tile address, which must lie on this board.
+    pub fn tile(&self, tx: u64, ty: u64) -> Result<TileId, String> {
+        if tx >= u64::from(self.tiles_x()) || ty >= u64::from(self.tiles_y()) {
+            return Err(format!(
+                "tile ({tx}, {ty}) is outside the board's {}x{} tiles of {} pixels",
+                self.tiles_x(),
+                self.tiles_y(),
+                self.tile_size
+            ));
+        }
+        Ok(TileId {
+            tx: tx as u32,
+            ty: ty as u32,
+        })
+    }
+
+    /// The pixels a tile covers (edge tiles are cut short by the board).
+    pub fn tile_rect(&self, t: TileId) -> TileRect {
+        let x0 = t.tx * self.tile_size;
+        let y0 = t.ty * self.tile_size;
+        TileRect {
+            x0,
+            y0,
+            width: self.tile_size.min(self.width - x0),
+            height: self.tile_size.min(self.height - y0),
+        }
+    }
+
+    /// The tile's linear number, row by row (`ty * tiles_x + tx`).
+    pub fn tile_index(&self, t: TileId) -> u32 {
+        t.ty * self.tiles_x() + t.tx
+    }
+
     /// Parses a coordinate pair, which must lie on this board.
     pub fn coord(&self, x: u64, y: u64) -> Result<Coord, String> {
         if x >= u64::from(self.width) || y >= u64::from(self.height) {
@@ -104,6 +186,7 @@ impl BoardConfig {
             palette: self.palette.clone(),
             cooldown_ms: self.cooldown_ms,
             ttl_ms: self.ttl_ms,
+            tile_size: self.tile_size,
             seq,
         }
     }
@@ -136,12 +219,64 @@ pub struct BoardMeta {
     pub palette: Vec<String>,
     pub cooldown_ms: u64,
     pub ttl_ms: u64,
+    /// Side of a viewport tile, in pixels (see [`BoardConfig::tile_size`]).
+    pub tile_size: u32,
     pub seq: u64,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tiles_cover_the_board_and_edge_tiles_are_cut_short() {
+        let b = crate::testing::board("main")
+            .with_size(40, 17)
+            .with_tile_size(16)
+            .build();
+        assert_eq!((b.tiles_x(), b.tiles_y()), (3, 2));
+        let t = b.tile_of(Coord { x: 39, y: 16 });
+        assert_eq!(t, TileId { tx: 2, ty: 1 });
+        assert_eq!(
+            b.tile_rect(t),
+            TileRect {
+                x0: 32,
+                y0: 16,
+                width: 8,
+                height: 1
+            }
+        );
+        assert_eq!(b.tile_index(t), 5);
+        assert_eq!(b.tile_of(Coord { x: 15, y: 15 }), TileId { tx: 0, ty: 0 });
+        assert_eq!(b.tile_of(Coord { x: 16, y: 0 }), TileId { tx: 1, ty: 0 });
+        assert!(b.tile(2, 1).is_ok());
+        assert!(b.tile(3, 0).unwrap_err().contains("outside"));
+        assert!(b.tile(0, 2).is_err());
+        // Every pixel lies in exactly the tile whose rectangle holds it.
+        let mut covered = 0;
+        for ty in 0..b.tiles_y() {
+            for tx in 0..b.tiles_x() {
+                let r = b.tile_rect(TileId { tx, ty });
+                covered += r.width * r.height;
+                for y in r.y0..r.y0 + r.height {
+                    for x in r.x0..r.x0 + r.width {
+                        assert_eq!(b.tile_of(Coord { x, y }), TileId { tx, ty });
+                    }
+                }
+            }
+        }
+        assert_eq!(covered, 40 * 17);
+    }
+
+    #[test]
+    fn tile_sizes_are_powers_of_two_in_range() {
+        for ok in [8, 16, 256, 4096] {
+            assert!(BoardConfig::valid_tile_size(ok), "{ok}");
+        }
+        for bad in [0, 1, 4, 12, 100, 8192] {
+            assert!(!BoardConfig::valid_tile_size(bad), "{bad}");
+        }
+    }
 
     fn board() -> BoardConfig {
         crate::testing::board("main")

@@ -7,6 +7,6 @@ pub mod frame;
 mod history;
 mod update;
 
-pub use board::{BoardConfig, BoardId, BoardMeta, Color, Coord, DEFAULT_PALETTE};
+pub use board::{BoardConfig, BoardId, BoardMeta, Color, Coord, DEFAULT_PALETTE, TileId, TileRect};
 pub use history::HistoryPolicy;
 pub use update::{PixelEntry, PixelsEvent, Update};
