@@ -34,10 +34,15 @@
 //!
 //! Nothing may follow the last update. Decoding is total: any input gives a
 //! frame or a [`FrameError`], never a panic.
+//!
+//! Version 2 ([`encode_tile`], [`decode_tile`]) carries the updates of one
+//! viewport tile: their seqs are not consecutive (other tiles' updates lie
+//! between), so each update carries its seq as a delta, and the header
+//! names the tile and the range's start `after`.
 
 use thiserror::Error;
 
-use super::Update;
+use super::{TileId, TileRect, Update};
 
 /// The frame's first two bytes.
 pub const FRAME_MAGIC: [u8; 2] = *b"PX";
@@ -67,6 +72,10 @@ pub enum FrameError {
     NotConsecutive { position: u64, seq: u64 },
     #[error("update {position}: a placement needs placed_at and expires_at")]
     MissingTime { position: u64 },
+    #[error("update {position}: seq {seq} is not above the previous one")]
+    NotIncreasing { position: u64, seq: u64 },
+    #[error("tile ({tx}, {ty}) is not on the board")]
+    BadTile { tx: u64, ty: u64 },
     #[error("seq range overflows")]
     SeqOverflow,
     #[error("{0} trailing bytes after the last update")]
@@ -199,6 +208,199 @@ pub fn decode(bytes: &[u8]) -> Result<Frame, FrameError> {
     Ok(Frame {
         width: width as u32,
         height: height as u32,
+        updates,
+    })
+}
+
+/// The layout version of a tile frame ([`encode_tile`]).
+pub const TILE_FRAME_VERSION: u8 = 2;
+
+/// A decoded tile frame: the updates of one tile with `after < seq`,
+/// every one of them up to the last update's seq (see [`encode_tile`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TileFrame {
+    pub width: u32,
+    pub height: u32,
+    pub tile_size: u32,
+    pub tile: TileId,
+    /// The range's exclusive start: the frame holds every update of the
+    /// tile with `after < seq ≤` the last update's seq.
+    pub after: u64,
+    pub updates: Vec<Update>,
+}
+
+/// The pixels of tile `t` on a `width` × `height` board cut in squares of
+/// `size`, or `None` when the tile lies off the board.
+fn tile_rect(width: u64, height: u64, size: u64, t: TileId) -> Option<TileRect> {
+    let (x0, y0) = (u64::from(t.tx) * size, u64::from(t.ty) * size);
+    if size == 0 || x0 >= width || y0 >= height {
+        return None;
+    }
+    Some(TileRect {
+        x0: x0 as u32,
+        y0: y0 as u32,
+        width: size.min(width - x0) as u32,
+        height: size.min(height - y0) as u32,
+    })
+}
+
+/// Encodes the updates of one tile (increasing seqs, each above `after`,
+/// all inside the tile) as a version 2 frame. Its header adds the tile
+/// (`tile_size`, `tx`, `ty`) and `after` to version 1's; each update adds
+/// its seq as a delta (from the previous update, the first from `after`)
+/// and names its cell within the tile, `(y − y0) × tile width + (x − x0)`,
+/// which on a 256-pixel tile takes at most 2 bytes.
+pub fn encode_tile(
+    width: u32,
+    height: u32,
+    tile_size: u32,
+    tile: TileId,
+    after: u64,
+    updates: &[&Update],
+) -> Result<Vec<u8>, FrameError> {
+    checked_cells(u64::from(width), u64::from(height))?;
+    let rect = tile_rect(width.into(), height.into(), tile_size.into(), tile).ok_or(
+        FrameError::BadTile {
+            tx: tile.tx.into(),
+            ty: tile.ty.into(),
+        },
+    )?;
+    let cells = u64::from(rect.width) * u64::from(rect.height);
+    let first_placement = updates.iter().find(|u| u.color != 0);
+    let base_time = first_placement.and_then(|u| u.placed_at).unwrap_or(0);
+    let ttl = first_placement
+        .and_then(|u| Some(u.expires_at?.wrapping_sub(u.placed_at?)))
+        .unwrap_or(0);
+    let mut out = Vec::with_capacity(24 + updates.len() * 6);
+    out.extend_from_slice(&FRAME_MAGIC);
+    out.push(TILE_FRAME_VERSION);
+    for v in [width, height, tile_size, tile.tx, tile.ty] {
+        put_varint(&mut out, u64::from(v));
+    }
+    put_varint(&mut out, after);
+    put_varint(&mut out, updates.len() as u64);
+    put_varint(&mut out, zigzag(base_time));
+    put_varint(&mut out, zigzag(ttl));
+    let (mut prev_seq, mut prev_time) = (after, base_time);
+    for (i, u) in updates.iter().enumerate() {
+        let position = i as u64;
+        if u.seq <= prev_seq {
+            return Err(FrameError::NotIncreasing {
+                position,
+                seq: u.seq,
+            });
+        }
+        let inside = (rect.x0..rect.x0 + rect.width).contains(&u.x)
+            && (rect.y0..rect.y0 + rect.height).contains(&u.y);
+        if !inside {
+            return Err(FrameError::CellOutOfRange {
+                position,
+                cell: u64::from(u.y) * u64::from(width) + u64::from(u.x),
+                cells,
+            });
+        }
+        put_varint(&mut out, u.seq - prev_seq);
+        prev_seq = u.seq;
+        let cell = u64::from(u.y - rect.y0) * u64::from(rect.width) + u64::from(u.x - rect.x0);
+        put_varint(&mut out, cell);
+        out.push(u.color);
+        if u.color == 0 {
+            continue;
+        }
+        let (Some(placed), Some(expires)) = (u.placed_at, u.expires_at) else {
+            return Err(FrameError::MissingTime { position });
+        };
+        put_varint(&mut out, zigzag(placed.wrapping_sub(prev_time)));
+        put_varint(
+            &mut out,
+            zigzag(expires.wrapping_sub(placed).wrapping_sub(ttl)),
+        );
+        prev_time = placed;
+    }
+    Ok(out)
+}
+
+/// Decodes one tile frame (version 2). Every cell is checked against the
+/// tile, every seq must rise without passing 2⁶⁴, and nothing may follow
+/// the last update.
+pub fn decode_tile(bytes: &[u8]) -> Result<TileFrame, FrameError> {
+    let mut r = Reader { bytes, pos: 0 };
+    if r.take(2, "magic")? != FRAME_MAGIC {
+        return Err(FrameError::BadMagic);
+    }
+    let version = r.take(1, "version")?[0];
+    if version != TILE_FRAME_VERSION {
+        return Err(FrameError::UnsupportedVersion(version));
+    }
+    let width = r.varint("width")?;
+    let height = r.varint("height")?;
+    checked_cells(width, height)?;
+    let tile_size = r.varint("tile_size")?;
+    let tx = r.varint("tx")?;
+    let ty = r.varint("ty")?;
+    let bad_tile = FrameError::BadTile { tx, ty };
+    if tile_size > u64::from(u32::MAX) || tx > u64::from(u32::MAX) || ty > u64::from(u32::MAX) {
+        return Err(bad_tile);
+    }
+    let tile = TileId {
+        tx: tx as u32,
+        ty: ty as u32,
+    };
+    let rect = tile_rect(width, height, tile_size, tile).ok_or(bad_tile)?;
+    let cells = u64::from(rect.width) * u64::from(rect.height);
+    let after = r.varint("after")?;
+    let count = r.varint("count")?;
+    let base_time = unzigzag(r.varint("base_time")?);
+    let ttl = unzigzag(r.varint("ttl")?);
+    // Each update takes at least three bytes.
+    let mut updates = Vec::with_capacity((count as usize).min(r.remaining() / 3));
+    let (mut seq, mut prev_time) = (after, base_time);
+    for position in 0..count {
+        let delta = r.varint("seq_delta")?;
+        if delta == 0 {
+            return Err(FrameError::NotIncreasing { position, seq });
+        }
+        seq = seq.checked_add(delta).ok_or(FrameError::SeqOverflow)?;
+        let cell = r.varint("cell")?;
+        if cell >= cells {
+            return Err(FrameError::CellOutOfRange {
+                position,
+                cell,
+                cells,
+            });
+        }
+        let color = r.take(1, "color")?[0];
+        let w = u64::from(rect.width);
+        let x = rect.x0 + (cell % w) as u32;
+        let y = rect.y0 + (cell / w) as u32;
+        if color == 0 {
+            updates.push(Update::decay(seq, x, y));
+            continue;
+        }
+        let placed = prev_time.wrapping_add(unzigzag(r.varint("time_delta")?));
+        let expires = placed
+            .wrapping_add(ttl)
+            .wrapping_add(unzigzag(r.varint("ttl_delta")?));
+        prev_time = placed;
+        updates.push(Update {
+            seq,
+            x,
+            y,
+            color,
+            placed_at: Some(placed),
+            expires_at: Some(expires),
+            by: None,
+        });
+    }
+    if r.remaining() != 0 {
+        return Err(FrameError::TrailingBytes(r.remaining()));
+    }
+    Ok(TileFrame {
+        width: width as u32,
+        height: height as u32,
+        tile_size: tile_size as u32,
+        tile,
+        after,
         updates,
     })
 }
@@ -439,6 +641,158 @@ mod tests {
             }
             b.truncate(rng.below(b.len() as u64 + 1) as usize);
             let _ = decode(&b);
+        }
+    }
+
+    /// Splits a run into the updates of one tile of `size` on the board.
+    fn of_tile(us: &[Update], size: u32, t: TileId) -> Vec<&Update> {
+        us.iter()
+            .filter(|u| u.x / size == t.tx && u.y / size == t.ty)
+            .collect()
+    }
+
+    #[test]
+    fn random_tile_runs_round_trip() {
+        let mut rng = Rng(0x1234_5678);
+        for case in 0..300 {
+            let (w, h) = (1 + rng.below(700) as u32, 1 + rng.below(700) as u32);
+            let size = 1 << (3 + rng.below(6));
+            let n = rng.below(400) as usize;
+            let us = run(&mut rng, w, h, n, 300_000);
+            let t = TileId {
+                tx: rng.below(w.div_ceil(size).into()) as u32,
+                ty: rng.below(h.div_ceil(size).into()) as u32,
+            };
+            let mine = of_tile(&us, size, t);
+            let after = mine
+                .first()
+                .map_or(0, |u| u.seq - 1 - rng.below(3).min(u.seq - 1));
+            let bytes = encode_tile(w, h, size, t, after, &mine).unwrap();
+            let f = decode_tile(&bytes).unwrap_or_else(|e| panic!("case {case}: {e}"));
+            assert_eq!(
+                (f.width, f.height, f.tile_size, f.tile, f.after),
+                (w, h, size, t, after)
+            );
+            let want: Vec<Update> = mine
+                .iter()
+                .map(|u| Update {
+                    by: None,
+                    ..(*u).clone()
+                })
+                .collect();
+            assert_eq!(f.updates, want, "case {case}");
+        }
+    }
+
+    #[test]
+    fn a_tile_frame_on_a_4096_board_stays_small() {
+        let mut rng = Rng(42);
+        let us = run(&mut rng, 4096, 4096, 20_000, 300_000);
+        let t = TileId { tx: 3, ty: 9 };
+        let mine = of_tile(&us, 256, t);
+        assert!(mine.len() > 40, "{} updates in the tile", mine.len());
+        let bytes = encode_tile(4096, 4096, 256, t, mine[0].seq - 1, &mine).unwrap();
+        let per_update = bytes.len() as f64 / mine.len() as f64;
+        println!(
+            "tile frame: {per_update:.2} B/update over {} updates",
+            mine.len()
+        );
+        // seq delta ~3 bytes (1 in 256 updates is this tile's), cell 2,
+        // colour 1, time delta ~2-3, ttl delta 1.
+        assert!(per_update <= 10.0, "{per_update} bytes per update");
+    }
+
+    #[test]
+    fn the_tile_encoder_and_decoder_refuse_what_the_frame_cannot_say() {
+        let p = |seq, x, y| Update::placement(seq, x, y, 1, 10, 20, "a");
+        let t = TileId { tx: 1, ty: 0 };
+        let (a, b) = (p(5, 8, 0), p(5, 9, 0));
+        assert_eq!(
+            encode_tile(16, 8, 8, t, 0, &[&a, &b]),
+            Err(FrameError::NotIncreasing {
+                position: 1,
+                seq: 5
+            })
+        );
+        assert_eq!(
+            encode_tile(16, 8, 8, t, 5, &[&a]),
+            Err(FrameError::NotIncreasing {
+                position: 0,
+                seq: 5
+            })
+        );
+        let off = p(6, 7, 0); // tile (0, 0)
+        assert!(matches!(
+            encode_tile(16, 8, 8, t, 0, &[&off]),
+            Err(FrameError::CellOutOfRange { .. })
+        ));
+        assert_eq!(
+            encode_tile(16, 8, 8, TileId { tx: 2, ty: 0 }, 0, &[]),
+            Err(FrameError::BadTile { tx: 2, ty: 0 })
+        );
+        // An edge tile is cut short: on a 12-wide board tile 1 is 4 wide.
+        let edge = p(9, 11, 7);
+        let good = encode_tile(12, 8, 8, t, 0, &[&edge]).unwrap();
+        assert_eq!(decode_tile(&good).unwrap().updates[0].x, 11);
+        for cut in 0..good.len() {
+            assert!(
+                matches!(decode_tile(&good[..cut]), Err(FrameError::Truncated(_))),
+                "cut {cut}"
+            );
+        }
+        // Version 1 bytes are not a tile frame, nor the other way round.
+        assert_eq!(
+            decode_tile(&encode(4, 4, &[]).unwrap()),
+            Err(FrameError::UnsupportedVersion(1))
+        );
+        assert_eq!(decode(&good), Err(FrameError::UnsupportedVersion(2)));
+        let mut bad = good.clone();
+        bad.push(0);
+        assert_eq!(decode_tile(&bad), Err(FrameError::TrailingBytes(1)));
+        // Header: PX 2 w=12 h=8 size=8 tx=1 ty=0 after=0 count=1 base ttl,
+        // then seq_delta=9 at byte 12, cell at 13.
+        assert_eq!(&good[..9], &[b'P', b'X', 2, 12, 8, 8, 1, 0, 0]);
+        let mut zero = good.clone();
+        zero[12] = 0;
+        assert_eq!(
+            decode_tile(&zero),
+            Err(FrameError::NotIncreasing {
+                position: 0,
+                seq: 0
+            })
+        );
+        let mut cell = good.clone();
+        cell[13] = 32; // the tile has 4 x 8 cells
+        assert!(matches!(
+            decode_tile(&cell),
+            Err(FrameError::CellOutOfRange {
+                cell: 32,
+                cells: 32,
+                ..
+            })
+        ));
+        let mut tile = good.clone();
+        tile[6] = 2;
+        assert_eq!(
+            decode_tile(&tile),
+            Err(FrameError::BadTile { tx: 2, ty: 0 })
+        );
+    }
+
+    #[test]
+    fn random_bytes_never_panic_a_tile_decoder() {
+        let mut rng = Rng(11);
+        let us = run(&mut rng, 64, 48, 200, 1000);
+        let t = TileId { tx: 1, ty: 1 };
+        let good = encode_tile(64, 48, 16, t, 0, &of_tile(&us, 16, t)).unwrap();
+        for _ in 0..20_000 {
+            let mut b = good.clone();
+            for _ in 0..1 + rng.below(4) {
+                let i = rng.below(b.len() as u64) as usize;
+                b[i] = rng.next() as u8;
+            }
+            b.truncate(rng.below(b.len() as u64 + 1) as usize);
+            let _ = decode_tile(&b);
         }
     }
 }
