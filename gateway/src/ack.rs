@@ -18,6 +18,7 @@ pub(crate) mod events {
     pub(crate) const LEAVE: &str = "leave";
     pub(crate) const PLACE: &str = "place";
     pub(crate) const AUTH: &str = "auth";
+    pub(crate) const SUBSCRIBE: &str = "subscribe";
     /// Server → client.
     pub(crate) const PIXELS: &str = "pixels";
     pub(crate) const RESYNC: &str = "resync";
@@ -57,6 +58,26 @@ pub(crate) struct JoinAck {
     pub resync: bool,
 }
 
+/// The ack of `subscribe`: the tiles' live updates start after `seq`;
+/// per tile that asked with a `since`, the updates of the tile after it or
+/// `resync: true`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct SubscribeAck {
+    pub ok: True,
+    pub seq: u64,
+    pub tiles: Vec<TileAck>,
+}
+
+/// One tile of a `subscribe` ack.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct TileAck {
+    pub tile: crate::tiles::TilePair,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updates: Option<Vec<Update>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub resync: bool,
+}
+
 /// The ack of `place`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct PlaceAck {
@@ -76,6 +97,7 @@ pub(crate) struct Done {
 #[serde(untagged)]
 pub(crate) enum Ack {
     Join(Box<JoinAck>),
+    Subscribe(SubscribeAck),
     Place(PlaceAck),
     Done(Done),
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use pixel_core::ErrorCode;
+use pixel_core::domain::{BoardConfig, Coord, TileId, Update};
 use pixel_core::store::Catchup;
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
@@ -14,7 +15,9 @@ use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
 use socketioxide::socket::DisconnectReason;
 use tracing::Instrument;
 
-use crate::ack::{Ack, AckError, Done, JoinAck, PlaceAck, True, events, reply};
+use crate::ack::{
+    Ack, AckError, Done, JoinAck, PlaceAck, SubscribeAck, TileAck, True, events, reply,
+};
 use crate::payload;
 use crate::presence::PresenceEvent;
 use crate::relay::{Relay, room};
@@ -141,6 +144,7 @@ async fn dispatch<A: Adapter>(
     match event.as_str() {
         events::JOIN => join(s, data, ack, gw).await,
         events::LEAVE => leave(s, data, ack, gw).await,
+        events::SUBSCRIBE => subscribe(s, data, ack, gw).await,
         events::PLACE => place(s, data, ack, gw).await,
         events::AUTH => auth(s, data, ack, gw).await,
         _ => unknown(s, Event(event), ack).await,
@@ -158,19 +162,23 @@ async fn join<A: Adapter>(
     let run = async |session: Arc<Session>| {
         let req = payload::join(data.as_ref().ok())?;
         let board = gw.game.board(&req.board)?;
+        let tiles = match &req.tiles {
+            Some(t) => Some(tile_ids(board, t.iter().map(|t| (t.tx, t.ty)))?),
+            None => None,
+        };
         let relay = gw.relay(&board.id)?;
         // The relay puts the socket in the room at a known feed position:
         // its live updates start right after `seq`, so the ack's updates
         // plus the live ones are every seq once, in order.
         let newly = session.join(&board.id);
-        let seq = relay.join(&s, req.encoding).await;
+        let seq = relay.join(&s, req.encoding, tiles.as_deref()).await;
         let catchup = match req.since {
             Some(since) => match gw.game.catch_up(board, since, seq).await {
                 Ok(c) => Some(c),
                 Err(e) => {
                     if newly {
                         session.leave(&board.id);
-                        s.leave([room(&board.id), crate::binary::room(&board.id)]);
+                        leave_rooms(&s, &board.id);
                     }
                     return Err(e.into());
                 }
@@ -178,7 +186,12 @@ async fn join<A: Adapter>(
             None => None,
         };
         let (updates, resync) = match catchup {
-            Some(Catchup::Updates(updates)) => (Some(updates), false),
+            Some(Catchup::Updates(mut updates)) => {
+                if let Some(tiles) = &tiles {
+                    updates.retain(|u| tiles.contains(&tile_of(board, u)));
+                }
+                (Some(updates), false)
+            }
             Some(Catchup::Resync) => (None, true),
             None => (None, false),
         };
@@ -216,10 +229,126 @@ async fn leave<A: Adapter>(
         if !session.leave(&board.id) {
             return Err(not_joined());
         }
-        s.leave([room(&board.id), crate::binary::room(&board.id)]);
+        leave_rooms(&s, &board.id);
         Ok(Ack::Done(Done::default()))
     };
     handle(&s, ack, events::LEAVE, run).await;
+}
+
+/// Every room of the socket for `board`: the board's, the binary and tile
+/// watchers' and each tile's.
+fn leave_rooms<A: Adapter>(s: &SocketRef<A>, board: &pixel_core::domain::BoardId) {
+    let prefix = crate::tiles::rooms_prefix(board);
+    let mut rooms: Vec<_> = s
+        .rooms()
+        .into_iter()
+        .filter(|r| r.starts_with(&prefix))
+        .collect();
+    rooms.push(room(board).into());
+    rooms.push(crate::binary::room(board).into());
+    rooms.push(crate::tiles::watching_room(board).into());
+    s.leave(rooms);
+}
+
+/// Checks tile addresses against the board (`invalid_input` for one off it).
+fn tile_ids(
+    board: &BoardConfig,
+    tiles: impl Iterator<Item = (u64, u64)>,
+) -> Result<Vec<TileId>, AckError> {
+    tiles
+        .map(|(tx, ty)| board.tile(tx, ty).map_err(AckError::invalid))
+        .collect()
+}
+
+fn tile_of(board: &BoardConfig, u: &Update) -> TileId {
+    board.tile_of(Coord { x: u.x, y: u.y })
+}
+
+/// `subscribe`: changes the tiles a joined socket watches. Checks run in
+/// the contract's order: input (every tile on the board), then joined.
+async fn subscribe<A: Adapter>(
+    s: SocketRef<A>,
+    TryData(data): TryData<Value>,
+    ack: AckSender<A>,
+    State(gw): State<Arc<Gateway>>,
+) {
+    let run = async |session: Arc<Session>| {
+        let req = payload::subscribe(data.as_ref().ok())?;
+        let board = gw.game.board(&req.board)?;
+        let ids = tile_ids(board, req.tiles.iter().map(|t| (t.tx, t.ty)))?;
+        if !session.has_joined(&board.id) {
+            return Err(not_joined());
+        }
+        let relay = gw.relay(&board.id)?;
+        let (seq, before) = relay.subscribe(&s, &ids).await;
+        let wanted: Vec<(TileId, Option<u64>)> = ids
+            .iter()
+            .copied()
+            .zip(req.tiles.iter().map(|t| t.since))
+            .collect();
+        match tile_catch_up(&gw, board, &wanted, seq).await {
+            Ok(tiles) => Ok(Ack::Subscribe(SubscribeAck {
+                ok: True,
+                seq,
+                tiles,
+            })),
+            Err(e) => {
+                // Nothing changed: the socket watches what it watched.
+                relay.restore(&s, before).await;
+                Err(e)
+            }
+        }
+    };
+    handle(&s, ack, events::SUBSCRIBE, run).await;
+}
+
+/// Per tile, the updates of the tile after its `since` up to `upto` (or
+/// `resync` when the history no longer holds them): one history read for
+/// the oldest `since`, a read per tile only when that one is too old.
+async fn tile_catch_up(
+    gw: &Gateway,
+    board: &BoardConfig,
+    tiles: &[(TileId, Option<u64>)],
+    upto: u64,
+) -> Result<Vec<TileAck>, AckError> {
+    let oldest = tiles.iter().filter_map(|(_, since)| *since).min();
+    let shared = match oldest {
+        Some(since) => Some(gw.game.catch_up(board, since, upto).await?),
+        None => None,
+    };
+    let mut out = Vec::with_capacity(tiles.len());
+    for &(tile, since) in tiles {
+        let caught = match (since, &shared) {
+            (None, _) | (_, None) => None,
+            (Some(since), Some(Catchup::Updates(all))) => Some(Catchup::Updates(
+                all.iter()
+                    .filter(|u| u.seq > since && tile_of(board, u) == tile)
+                    .cloned()
+                    .collect(),
+            )),
+            (Some(since), Some(Catchup::Resync)) => {
+                Some(match gw.game.catch_up(board, since, upto).await? {
+                    Catchup::Updates(all) => Catchup::Updates(
+                        all.into_iter()
+                            .filter(|u| tile_of(board, u) == tile)
+                            .collect(),
+                    ),
+                    Catchup::Resync => Catchup::Resync,
+                })
+            }
+        };
+        let (updates, resync) = match caught {
+            Some(Catchup::Updates(u)) => (Some(u), false),
+            Some(Catchup::Resync) => (None, true),
+            None => (None, false),
+        };
+        out.push(TileAck {
+            tile: crate::tiles::TilePair(tile),
+            updates,
+            resync,
+        });
+    }
+    Ok(out)
 }
 
 /// How long a refused placement should wait before it is tried again.

@@ -39,6 +39,7 @@ mod relay;
 mod session;
 mod startup;
 mod state;
+mod tiles;
 
 pub use cluster::run;
 pub use config::{GatewayConfig, SocketSettings};

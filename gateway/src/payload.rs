@@ -168,6 +168,72 @@ pub struct JoinRequest<'a> {
     pub board: Cow<'a, str>,
     pub since: Option<u64>,
     pub encoding: Encoding,
+    /// The viewport tiles asked for; `None`: the whole board.
+    pub tiles: Option<Vec<TileRequest>>,
+}
+
+/// Most tiles one `join` or `subscribe` may name.
+pub const MAX_TILES: usize = 64;
+
+/// One tile of a `join` or `subscribe`, not yet checked against the board.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TileRequest {
+    pub tx: u64,
+    pub ty: u64,
+    /// `subscribe` only: the seq up to which the client holds this tile.
+    pub since: Option<u64>,
+}
+
+/// Parses `tiles`: an array of at most [`MAX_TILES`] entries `[tx, ty]`
+/// (or, where `with_since`, `[tx, ty, since]`), each a non-negative integer.
+/// A tile named twice counts once (the first entry wins).
+fn tiles(v: &Value, with_since: bool) -> Result<Vec<TileRequest>, AckError> {
+    let shape = if with_since {
+        "`tiles` must be an array of [tx, ty] or [tx, ty, since] entries of non-negative integers"
+    } else {
+        "`tiles` must be an array of [tx, ty] pairs of non-negative integers"
+    };
+    let bad = || AckError::invalid(shape);
+    let entries = v.as_array().ok_or_else(bad)?;
+    if entries.len() > MAX_TILES {
+        return Err(AckError::invalid(format!(
+            "`tiles` names {} tiles; at most {MAX_TILES} are allowed",
+            entries.len()
+        )));
+    }
+    let mut out: Vec<TileRequest> = Vec::with_capacity(entries.len());
+    for e in entries {
+        let e = e.as_array().ok_or_else(bad)?;
+        let n: Vec<u64> = e
+            .iter()
+            .map(|n| n.as_u64().ok_or_else(bad))
+            .collect::<Result<_, _>>()?;
+        let t = match (n.as_slice(), with_since) {
+            ([tx, ty], _) => TileRequest {
+                tx: *tx,
+                ty: *ty,
+                since: None,
+            },
+            ([tx, ty, since], true) => TileRequest {
+                tx: *tx,
+                ty: *ty,
+                since: Some(*since),
+            },
+            _ => return Err(bad()),
+        };
+        if !out.iter().any(|o| (o.tx, o.ty) == (t.tx, t.ty)) {
+            out.push(t);
+        }
+    }
+    Ok(out)
+}
+
+/// `tiles` of a payload: absent or `null` is `None`.
+fn optional_tiles(v: &Value, with_since: bool) -> Result<Option<Vec<TileRequest>>, AckError> {
+    match v.get("tiles") {
+        None | Some(Value::Null) => Ok(None),
+        Some(t) => tiles(t, with_since).map(Some),
+    }
 }
 
 pub fn join(v: Option<&Value>) -> Result<JoinRequest<'_>, AckError> {
@@ -183,11 +249,35 @@ pub fn join(v: Option<&Value>) -> Result<JoinRequest<'_>, AckError> {
         Field::Valid(e) => Encoding::parse(&e)?,
         Field::Invalid => return Err(Encoding::invalid()),
     };
+    // `fields` has checked that `v` is an object.
+    let tiles = optional_tiles(v.unwrap_or(&Value::Null), false)?;
     Ok(JoinRequest {
         board,
         since,
         encoding,
+        tiles,
     })
+}
+
+/// `subscribe`: `{"board", "tiles": [[tx, ty] | [tx, ty, since], ...]}`.
+#[derive(Deserialize)]
+struct SubscribePayload<'a> {
+    #[serde(default, borrow)]
+    board: Field<Cow<'a, str>>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct SubscribeRequest<'a> {
+    pub board: Cow<'a, str>,
+    pub tiles: Vec<TileRequest>,
+}
+
+pub fn subscribe(v: Option<&Value>) -> Result<SubscribeRequest<'_>, AckError> {
+    let p: SubscribePayload<'_> = fields(v)?;
+    let board = board(p.board)?;
+    let tiles = optional_tiles(v.unwrap_or(&Value::Null), true)?
+        .ok_or_else(|| AckError::invalid("`tiles` is required"))?;
+    Ok(SubscribeRequest { board, tiles })
 }
 
 /// `leave`: `{"board"}`.
@@ -322,6 +412,77 @@ mod tests {
         );
         assert!(enc(json!({"board": "b", "encoding": "BINARY"})).is_err());
         assert!(enc(json!({"board": "b", "encoding": 1})).is_err());
+    }
+
+    #[test]
+    fn tiles_are_bounded_pairs_of_whole_numbers() {
+        let t = |v: Value| join(Some(&v)).map(|r| r.tiles);
+        assert_eq!(t(json!({"board": "b"})).unwrap(), None);
+        assert_eq!(t(json!({"board": "b", "tiles": null})).unwrap(), None);
+        assert_eq!(t(json!({"board": "b", "tiles": []})).unwrap(), Some(vec![]));
+        let one = |tx, ty| TileRequest {
+            tx,
+            ty,
+            since: None,
+        };
+        assert_eq!(
+            t(json!({"board": "b", "tiles": [[1, 2], [0, 0], [1, 2]]})).unwrap(),
+            Some(vec![one(1, 2), one(0, 0)])
+        );
+        let many: Vec<Value> = (0..=MAX_TILES as u64).map(|i| json!([i, 0])).collect();
+        assert!(message(t(json!({"board": "b", "tiles": many}))).contains("at most 64"));
+        for bad in [
+            json!({"board": "b", "tiles": [1, 2]}),
+            json!({"board": "b", "tiles": [[1]]}),
+            json!({"board": "b", "tiles": [[1, 2, 3]]}),
+            json!({"board": "b", "tiles": [[1, -2]]}),
+            json!({"board": "b", "tiles": [[1, 2.5]]}),
+            json!({"board": "b", "tiles": [["1", 2]]}),
+            json!({"board": "b", "tiles": {"1,2": 3}}),
+            json!({"board": "b", "tiles": "1,2"}),
+        ] {
+            assert_eq!(
+                t(bad.clone()).unwrap_err().code,
+                pixel_core::ErrorCode::InvalidInput,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn subscribe_needs_tiles_and_takes_a_since_per_tile() {
+        let v = json!({"board": "b", "tiles": [[1, 2, 30], [3, 4]]});
+        let r = subscribe(Some(&v)).unwrap();
+        assert_eq!(r.board, "b");
+        assert_eq!(
+            r.tiles,
+            vec![
+                TileRequest {
+                    tx: 1,
+                    ty: 2,
+                    since: Some(30)
+                },
+                TileRequest {
+                    tx: 3,
+                    ty: 4,
+                    since: None
+                }
+            ]
+        );
+        assert_eq!(
+            message(subscribe(Some(&json!({"board": "b"})))),
+            "`tiles` is required"
+        );
+        assert_eq!(
+            message(subscribe(Some(&json!({"tiles": []})))),
+            "`board` must be a string"
+        );
+        assert!(subscribe(Some(&json!({"board": "b", "tiles": [[1, 2, 3, 4]]}))).is_err());
+        assert!(subscribe(Some(&json!({"board": "b", "tiles": [[1, 2, -3]]}))).is_err());
+        assert_eq!(
+            message(subscribe(Some(&json!([])))),
+            "payload must be a JSON object"
+        );
     }
 
     #[test]

@@ -38,8 +38,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::binary::{self, Encoding};
+use crate::tiles::{self, TilePair, TilePixelsEvent, TileSeqs};
 use pixel_core::Game;
-use pixel_core::domain::{BoardConfig, BoardId, PixelsEvent, Update};
+use pixel_core::domain::{BoardConfig, BoardId, PixelsEvent, TileId, Update};
 use pixel_core::store::{BoardStore, StoreError};
 use serde::Serialize;
 use socketioxide::SocketIo;
@@ -102,6 +103,12 @@ pub(crate) struct ResyncEvent<'a> {
     pub seq: u64,
 }
 
+/// A socket's tile rooms of one board, as [`Relay::subscribe`] found them.
+pub struct TileRooms {
+    watching: bool,
+    rooms: Vec<std::borrow::Cow<'static, str>>,
+}
+
 /// One board's relay on this gateway.
 pub struct Relay {
     board: Arc<BoardConfig>,
@@ -111,6 +118,9 @@ pub struct Relay {
     position: Mutex<u64>,
     /// The epoch of the data set `position` belongs to.
     epoch: std::sync::Mutex<String>,
+    /// Per tile, where its next event's range starts. Only touched under
+    /// the `position` lock (a plain mutex, never held across an await).
+    tile_seqs: std::sync::Mutex<TileSeqs>,
     /// The board's cluster-wide watcher count, as last computed.
     watchers: AtomicU64,
     metrics: RelayMetrics,
@@ -156,6 +166,7 @@ impl Relays {
                 Arc::new(Relay {
                     board: board.clone(),
                     position: Mutex::new(seq),
+                    tile_seqs: std::sync::Mutex::new(TileSeqs::new(seq)),
                     epoch: std::sync::Mutex::new(game.store().epoch()),
                     watchers: AtomicU64::new(0),
                     metrics: RelayMetrics::new(&board.id),
@@ -196,16 +207,117 @@ impl Relay {
         &self.board
     }
 
-    /// Puts `s` in the board's room and returns the seq its live updates
-    /// start after.
-    pub async fn join<A: Adapter>(&self, s: &SocketRef<A>, encoding: Encoding) -> u64 {
+    /// Puts `s` in the board's room, watching `tiles` (`None`: the whole
+    /// board), and returns the seq its live updates start after.
+    pub async fn join<A: Adapter>(
+        &self,
+        s: &SocketRef<A>,
+        encoding: Encoding,
+        tiles: Option<&[TileId]>,
+    ) -> u64 {
         let position = self.position.lock().await;
         s.join(room(&self.board.id));
         match encoding {
             Encoding::Binary => s.join(binary::room(&self.board.id)),
             Encoding::Json => s.leave(binary::room(&self.board.id)),
         }
+        self.watch_tiles(s, encoding, tiles);
         *position
+    }
+
+    /// Changes the tiles a joined socket watches (in the encoding it joined
+    /// with) and returns the seq their live updates start after, and the
+    /// socket's tile rooms before (for [`Relay::restore`]).
+    pub async fn subscribe<A: Adapter>(
+        &self,
+        s: &SocketRef<A>,
+        tiles: &[TileId],
+    ) -> (u64, TileRooms) {
+        let position = self.position.lock().await;
+        let before = self.tile_rooms(s);
+        let binary_room = binary::room(&self.board.id);
+        let encoding = if s.rooms().iter().any(|r| *r == binary_room) {
+            Encoding::Binary
+        } else {
+            Encoding::Json
+        };
+        self.watch_tiles(s, encoding, Some(tiles));
+        (*position, before)
+    }
+
+    /// The socket's tile rooms of this board now.
+    fn tile_rooms<A: Adapter>(&self, s: &SocketRef<A>) -> TileRooms {
+        let board = &self.board.id;
+        let prefix = tiles::rooms_prefix(board);
+        let watching_room = tiles::watching_room(board);
+        let rooms = s.rooms();
+        TileRooms {
+            watching: rooms.iter().any(|r| *r == watching_room),
+            rooms: rooms
+                .into_iter()
+                .filter(|r| r.starts_with(&prefix))
+                .collect(),
+        }
+    }
+
+    /// Puts the socket back in the tile rooms it had (a `subscribe` whose
+    /// catch-up failed changes nothing).
+    pub async fn restore<A: Adapter>(&self, s: &SocketRef<A>, before: TileRooms) {
+        let _position = self.position.lock().await;
+        let board = &self.board.id;
+        let prefix = tiles::rooms_prefix(board);
+        let now: Vec<_> = s
+            .rooms()
+            .into_iter()
+            .filter(|r| r.starts_with(&prefix))
+            .collect();
+        if !now.is_empty() {
+            s.leave(now);
+        }
+        if !before.rooms.is_empty() {
+            s.join(before.rooms);
+        }
+        if !before.watching {
+            s.leave(tiles::watching_room(board));
+        }
+    }
+
+    /// Leaves the socket's tile rooms of this board, then joins those of
+    /// `tiles` (and the tile watchers' room), or none (`None`).
+    fn watch_tiles<A: Adapter>(
+        &self,
+        s: &SocketRef<A>,
+        encoding: Encoding,
+        tiles: Option<&[TileId]>,
+    ) {
+        let board = &self.board.id;
+        let prefix = tiles::rooms_prefix(board);
+        let old: Vec<_> = s
+            .rooms()
+            .into_iter()
+            .filter(|r| r.starts_with(&prefix))
+            .collect();
+        if !old.is_empty() {
+            s.leave(old);
+        }
+        let Some(tiles) = tiles else {
+            s.leave(tiles::watching_room(board));
+            return;
+        };
+        s.join(tiles::watching_room(board));
+        let rooms: Vec<String> = tiles
+            .iter()
+            .map(|t| {
+                let i = self.board.tile_index(*t);
+                match encoding {
+                    Encoding::Json => tiles::json_room(board, i),
+                    Encoding::Binary => tiles::binary_room(board, i),
+                }
+            })
+            .collect();
+        if !rooms.is_empty() {
+            s.join(rooms);
+        }
     }
 
     /// The last seq this relay delivered.
@@ -296,11 +408,27 @@ impl Relay {
             self.resync(io, first.seq - 1).await;
         }
         let board = &self.board.id;
-        // Binary watchers (also in the board's room) get the batch as a
-        // frame; the JSON events skip them. Looked up once a batch, so a
-        // board without binary watchers here pays for no `except`.
-        let binary = local_to(io, binary::room(board)).is_some_and(|w| !w.sockets().is_empty());
-        for chunk in chunks(&updates, EVENT_BYTES) {
+        // Tile watchers (also in the board's room) get their tiles' parts
+        // only; the whole-board events skip them. Binary watchers get the
+        // batch as a frame; the JSON events skip them. Looked up once a
+        // batch, so a board without such watchers pays for no `except`.
+        let tiled = has_sockets(local_to(io, tiles::watching_room(board)));
+        let binary = has_sockets(local_to(io, binary::room(board)).map(|w| {
+            if tiled {
+                w.except(tiles::watching_room(board))
+            } else {
+                w
+            }
+        }));
+        let mut except = Vec::new();
+        if binary {
+            except.push(binary::room(board));
+        }
+        if tiled {
+            except.push(tiles::watching_room(board));
+        }
+        let json = !tiled || has_sockets(local_room(io, board).map(|w| w.except(except.clone())));
+        for chunk in chunks(&updates, EVENT_BYTES).into_iter().filter(|_| json) {
             let event = PixelsEvent {
                 board,
                 updates: chunk,
@@ -308,10 +436,10 @@ impl Relay {
             let Some(watchers) = local_room(io, board) else {
                 return;
             };
-            let watchers = if binary {
-                watchers.except(binary::room(board))
-            } else {
+            let watchers = if except.is_empty() {
                 watchers
+            } else {
+                watchers.except(except.clone())
             };
             if let Err(e) = watchers.emit(crate::ack::events::PIXELS, &event).await {
                 // Only sockets whose send buffer is full miss it; they see
@@ -322,15 +450,86 @@ impl Relay {
             self.metrics.events.increment(1);
         }
         if binary {
-            self.deliver_binary(io, &updates).await;
+            self.deliver_binary(io, &updates, tiled).await;
+        }
+        if tiled {
+            self.deliver_tiles(io, &updates).await;
+        } else if let Some(last) = updates.last() {
+            // Nobody here watches tiles: every tile's next range may start
+            // after this batch.
+            self.tile_seqs().reset(last.seq);
         }
         self.metrics.updates.increment(updates.len() as u64);
         *position = updates.last().map_or(*position, |u| u.seq);
     }
 
-    /// Emits `updates` as one binary frame to the board's binary watchers
-    /// on this node (encoded once for all of them).
-    async fn deliver_binary<A: Adapter>(&self, io: &SocketIo<A>, updates: &[Update]) {
+    fn tile_seqs(&self) -> std::sync::MutexGuard<'_, TileSeqs> {
+        self.tile_seqs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Emits each tile's part of `updates` to the tile's rooms on this
+    /// node: serialised once per tile and encoding, and only for a tile
+    /// someone here watches.
+    async fn deliver_tiles<A: Adapter>(&self, io: &SocketIo<A>, updates: &[Update]) {
+        let board = &self.board.id;
+        let parts = self.tile_seqs().split(&self.board, updates);
+        for part in parts {
+            let json_room = tiles::json_room(board, part.index);
+            let bin_room = tiles::binary_room(board, part.index);
+            let json = has_sockets(local_to(io, json_room.clone()));
+            let bin = has_sockets(local_to(io, bin_room.clone()));
+            if !json && !bin {
+                continue;
+            }
+            let mut after = part.after;
+            for chunk in chunks(&part.updates, EVENT_BYTES) {
+                let seq = chunk.last().map_or(after, |u| u.seq);
+                if json {
+                    let event = TilePixelsEvent {
+                        board,
+                        tile: TilePair(part.tile),
+                        after,
+                        seq,
+                        updates: chunk,
+                    };
+                    let Some(watchers) = local_to(io, json_room.clone()) else {
+                        return;
+                    };
+                    if let Err(e) = watchers.emit(crate::ack::events::PIXELS, &event).await {
+                        self.metrics.dropped.increment(1);
+                        tracing::debug!(error = %e, "some sockets missed a tile's pixels event");
+                    }
+                    self.metrics.events.increment(1);
+                }
+                if bin {
+                    match tiles::encode(&self.board, part.tile, after, chunk) {
+                        Ok(frame) => {
+                            let header = binary::FrameHeader { board };
+                            let Some(watchers) = local_to(io, bin_room.clone()) else {
+                                return;
+                            };
+                            if let Err(e) = watchers
+                                .emit(crate::ack::events::PIXELS, &(header, frame))
+                                .await
+                            {
+                                self.metrics.dropped.increment(1);
+                                tracing::debug!(error = %e, "some sockets missed a tile frame");
+                            }
+                            self.metrics.events.increment(1);
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "a tile's updates could not be encoded as a frame");
+                        }
+                    }
+                }
+                after = seq;
+            }
+        }
+    }
+
+    /// Emits `updates` as one binary frame to the board's whole-board
+    /// binary watchers on this node (encoded once for all of them).
+    async fn deliver_binary<A: Adapter>(&self, io: &SocketIo<A>, updates: &[Update], tiled: bool) {
         let board = &self.board.id;
         let frame = match binary::encode(&self.board, updates) {
             Ok(frame) => frame,
@@ -342,6 +541,11 @@ impl Relay {
         let header = binary::FrameHeader { board };
         let Some(watchers) = local_to(io, binary::room(board)) else {
             return; // shutting down (see `local_room`)
+        };
+        let watchers = if tiled {
+            watchers.except(tiles::watching_room(board))
+        } else {
+            watchers
         };
         if let Err(e) = watchers
             .emit(crate::ack::events::PIXELS, &(header, frame))
@@ -355,6 +559,8 @@ impl Relay {
     async fn resync<A: Adapter>(&self, io: &SocketIo<A>, seq: u64) {
         let board = &self.board.id;
         self.metrics.resyncs.increment(1);
+        // Every tile's next range starts after the resync's seq.
+        self.tile_seqs().reset(seq);
         let event = ResyncEvent { board, seq };
         let Some(watchers) = local_room(io, board) else {
             return;
@@ -428,11 +634,17 @@ impl Relay {
     }
 }
 
+/// Whether a room (this node only) has any socket.
+fn has_sockets<A: Adapter>(room: Option<BroadcastOperators<A>>) -> bool {
+    room.is_some_and(|w| !w.sockets().is_empty())
+}
+
 /// Splits `updates` into runs whose JSON stays under about `max_bytes`.
-fn chunks(updates: &[Update], max_bytes: usize) -> Vec<&[Update]> {
+fn chunks<U: std::borrow::Borrow<Update>>(updates: &[U], max_bytes: usize) -> Vec<&[U]> {
     let mut out = Vec::new();
     let (mut start, mut size) = (0, 0);
     for (i, u) in updates.iter().enumerate() {
+        let u = u.borrow();
         // A placement's JSON is ~90 bytes plus the name; a decay ~40.
         let len = 96 + u.by.as_ref().map_or(0, String::len);
         if size + len > max_bytes && i > start {
