@@ -12,6 +12,8 @@
  */
 
 export const FRAME_VERSION = 1;
+/** The tile frame's version: one viewport tile's updates and their seq range. */
+export const TILE_FRAME_VERSION = 2;
 
 export class FrameError extends Error {
   /** @param {string} message */
@@ -33,9 +35,11 @@ function safe(v, what) {
 const unzigzag = (v) => (v >> 1n) ^ -(v & 1n);
 
 /**
- * Decodes one frame.
+ * Decodes one frame: version 1 (a run of consecutive board seqs) or 2 (the
+ * updates of one tile, every one with `after < seq <=` the last one's seq;
+ * then `tile` is `{ tx, ty, size }` and `after` is set).
  * @param {ArrayBuffer | ArrayBufferView} data  the event's binary attachment
- * @returns {{ width: number, height: number, updates: Update[] }}
+ * @returns {{ width: number, height: number, updates: Update[], tile?: { tx: number, ty: number, size: number }, after?: number }}
  */
 export function decodeFrame(data) {
   const bytes = data instanceof ArrayBuffer
@@ -61,13 +65,16 @@ export function decodeFrame(data) {
   };
   if (byte('magic') !== 0x50 || byte('magic') !== 0x58) throw new FrameError('not an update frame (bad magic)');
   const version = byte('version');
-  if (version !== FRAME_VERSION) throw new FrameError(`unsupported frame version ${version} (this side reads version ${FRAME_VERSION})`);
+  if (version !== FRAME_VERSION && version !== TILE_FRAME_VERSION) {
+    throw new FrameError(`unsupported frame version ${version} (this side reads versions ${FRAME_VERSION} and ${TILE_FRAME_VERSION})`);
+  }
   const width = varint('width');
   const height = varint('height');
   const limit = 1n << 32n;
   if (width === 0n || height === 0n || width >= limit || height >= limit || width * height > limit) {
     throw new FrameError(`board geometry ${width}x${height} is invalid`);
   }
+  if (version === TILE_FRAME_VERSION) return decodeTile(width, height, byte, varint, () => pos === bytes.length, () => bytes.length - pos);
   const cells = width * height;
   const firstSeq = varint('first_seq');
   const count = varint('count');
@@ -94,4 +101,57 @@ export function decodeFrame(data) {
   }
   if (pos !== bytes.length) throw new FrameError(`${bytes.length - pos} trailing bytes after the last update`);
   return { width: Number(width), height: Number(height), updates };
+}
+
+/**
+ * The rest of a version 2 (tile) frame, after the geometry.
+ * @param {bigint} width @param {bigint} height
+ * @param {(what: string) => number} byte @param {(what: string) => bigint} varint
+ * @param {() => boolean} atEnd @param {() => number} left
+ */
+function decodeTile(width, height, byte, varint, atEnd, left) {
+  const size = varint('tile_size');
+  const tx = varint('tx');
+  const ty = varint('ty');
+  const x0 = tx * size;
+  const y0 = ty * size;
+  if (size === 0n || x0 >= width || y0 >= height) throw new FrameError(`tile (${tx}, ${ty}) is not on the board`);
+  const tw = size < width - x0 ? size : width - x0;
+  const th = size < height - y0 ? size : height - y0;
+  const cells = tw * th;
+  const after = varint('after');
+  const count = varint('count');
+  let prevTime = unzigzag(varint('base_time'));
+  const baseTtl = unzigzag(varint('ttl'));
+  let seq = after;
+  safe(after, 'seq');
+  /** @type {Update[]} */
+  const updates = [];
+  for (let i = 0n; i < count; i++) {
+    const delta = varint('seq_delta');
+    if (delta === 0n) throw new FrameError(`update ${i}: seq ${seq} is not above the previous one`);
+    seq += delta;
+    const s = safe(seq, 'seq');
+    const cell = varint('cell');
+    if (cell >= cells) throw new FrameError(`update ${i}: cell ${cell} is outside the ${cells}-cell tile`);
+    const color = byte('color');
+    const x = Number(x0 + cell % tw);
+    const y = Number(y0 + cell / tw);
+    if (color === 0) {
+      updates.push({ seq: s, x, y, color });
+      continue;
+    }
+    const placed = BigInt.asIntN(64, prevTime + unzigzag(varint('time_delta')));
+    const expires = BigInt.asIntN(64, placed + baseTtl + unzigzag(varint('ttl_delta')));
+    prevTime = placed;
+    updates.push({ seq: s, x, y, color, placed_at: safe(placed, 'placed_at'), expires_at: safe(expires, 'expires_at') });
+  }
+  if (!atEnd()) throw new FrameError(`${left()} trailing bytes after the last update`);
+  return {
+    width: Number(width),
+    height: Number(height),
+    tile: { tx: Number(tx), ty: Number(ty), size: Number(size) },
+    after: Number(after),
+    updates,
+  };
 }
