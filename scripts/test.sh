@@ -311,19 +311,21 @@ stage_stream() {
   suite_env
   cluster_env
   export COOLDOWN_MS=0 TTL_MS=2000 SOCKET_EVENT_RATE=5000 SOCKET_EVENT_BURST=5000 PLACE_CONCURRENCY=1024
+  # Viewport tiles of 16 pixels: 16 tiles on the suites' 64x64 board.
+  export BOARD_TILE_SIZE=16
   trap 'stop_started; stop_cluster' EXIT
   npm_ci tests/js
   build_standalone
 
   log "board stream drills against the standalone server"
   start_standalone stream-standalone
-  node_test 300000 './stream/*.test.mjs'
+  node_test 300000 './stream/*.test.mjs' './tiles/*.test.mjs'
   stop_started
 
   log "board stream drills against a cluster: 3 gateways, 2 workers"
   start_cluster "$RUN_DIR/stream-cluster" 3
   export PIXEL_URL="http://127.0.0.1:$NGINX_PORT"
-  node_test 300000 './stream/*.test.mjs'
+  node_test 300000 './stream/*.test.mjs' './tiles/*.test.mjs'
   stop_cluster
 }
 
