@@ -19,7 +19,14 @@ fuzz_target!(|data: &[u8]| {
     }
     .boards()
     .unwrap()[0];
-    let _ = gateway::payload::join(Some(&v));
+    if let Ok(j) = gateway::payload::join(Some(&v)) {
+        for t in j.tiles.iter().flatten() {
+            if let Ok(id) = board.tile(t.tx, t.ty) {
+                assert!(board.tile_index(id) < board.tiles_x() * board.tiles_y());
+            }
+        }
+    }
+    let _ = gateway::payload::subscribe(Some(&v));
     let _ = gateway::payload::leave(Some(&v));
     let _ = gateway::payload::auth(Some(&v));
     if let Ok(p) = gateway::payload::place(Some(&v)) {
