@@ -51,7 +51,7 @@ test('the Rust encoder\'s tile frame decodes to its tile, range start and update
   const { tile, after, updates } = decodeFrame(tileBin);
   assert.deepEqual(tile, { tx: 3, ty: 2, size: 256 });
   assert.ok(updates.every((u) => u.x >> 8 === 3 && u.y >> 8 === 2), 'every update lies in the tile');
-  assert.ok(updates[0].seq > after && updates.every((u, i) => i === 0 || u.seq > updates[i - 1].seq), 'seqs rise past after');
+  assert.ok(after !== undefined && updates[0].seq > after && updates.every((u, i) => i === 0 || u.seq > updates[i - 1].seq), 'seqs rise past after');
   assert.equal(decodeFrame(bin).tile, undefined, 'a whole-board frame names no tile');
 });
 
