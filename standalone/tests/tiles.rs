@@ -93,6 +93,22 @@ async fn a_tile_watcher_gets_its_tiles_with_their_ranges_and_subscribe_repairs_f
     );
     assert_eq!(ev["updates"].as_array().map(Vec::len), Some(1));
     assert_eq!(ev["updates"][0]["x"], 12);
+    // A late joiner with tiles and `since` catches up on those tiles only.
+    let mut late = app.socket(None).await.unwrap();
+    let ack = late
+        .call(
+            "join",
+            json!({"board": "main", "tiles": [[0, 0], [1, 0]], "since": start}),
+        )
+        .await;
+    let caught: Vec<u64> = ack["updates"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{ack}"))
+        .iter()
+        .map(|u| u["seq"].as_u64().unwrap())
+        .collect();
+    let sixth = seqs[4] + 1; // (3, 3), tile (0, 0)
+    assert_eq!(caught, [seqs[0], seqs[1], seqs[2], seqs[4], sixth]);
     // Bad input changes nothing.
     let bad = watcher
         .call("subscribe", json!({"board": "main", "tiles": [[2, 0]]}))
