@@ -362,3 +362,17 @@ async fn a_killed_primary_is_replaced_and_in_flight_placements_are_answered_trut
     assert!(ok > 0 && lost_acks <= 8, "{lost_acks} acks lost");
     s.ping().await.unwrap();
 }
+
+#[tokio::test]
+async fn replica_acks_are_refused_on_cluster_with_a_clear_error() {
+    let mut s = settings(shared());
+    s.min_replicas_acked = 1;
+    match RedisStore::connect(&s).await {
+        Err(StoreError::Unavailable(cause)) => {
+            let why = cause.to_string();
+            assert!(why.contains("REDIS_MIN_REPLICAS_ACKED"), "{why}");
+        }
+        Ok(_) => panic!("REDIS_MIN_REPLICAS_ACKED=1 must be refused on Cluster"),
+        Err(e) => panic!("unexpected {e:?}"),
+    }
+}

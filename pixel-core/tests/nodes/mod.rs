@@ -155,7 +155,8 @@ pub struct ClusterNodes {
 impl ClusterNodes {
     /// Starts six nodes (`cluster-node-timeout` 1000 ms), joins them with
     /// `redis-cli --cluster create … --cluster-replicas 1`, and waits for
-    /// `cluster_state:ok` on every node.
+    /// `cluster_state:ok` on every node and for every replica's link to
+    /// its primary (a replica that never synced cannot take over).
     pub fn start(tag: &str) -> Self {
         let me = std::process::id();
         let mut nodes = Self {
@@ -169,7 +170,7 @@ impl ClusterNodes {
             let script = format!(
                 "redis-server --port {port} --bind 127.0.0.1 --cluster-enabled yes \
                  --cluster-config-file nodes.conf --cluster-node-timeout 1000 \
-                 --save '' --appendonly no --dir {dir} >/dev/null 2>&1 & r=$!; \
+                 --repl-diskless-sync-delay 0 --save '' --appendonly no --dir {dir} >/dev/null 2>&1 & r=$!; \
                  trap 'kill -9 $r 2>/dev/null; rm -rf {dir}; exit 0' TERM; \
                  while kill -0 {me} 2>/dev/null && kill -0 $r 2>/dev/null; do sleep 0.2; done; \
                  kill -9 $r 2>/dev/null; wait $r 2>/dev/null; \
@@ -215,6 +216,17 @@ impl ClusterNodes {
                 );
                 std::thread::sleep(Duration::from_millis(50));
             }
+        }
+        let synced = |port: &u16| {
+            let info = cli(*port, &["INFO", "replication"]);
+            info.contains("role:master") || info.contains("master_link_status:up")
+        };
+        while !nodes.ports.iter().all(synced) {
+            assert!(
+                Instant::now() < deadline + Duration::from_secs(30),
+                "every replica is in sync with its primary"
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
         nodes
     }

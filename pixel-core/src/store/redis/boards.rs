@@ -97,6 +97,7 @@ impl RedisStore {
     /// a board step still on its way.
     async fn place_cluster(&self, cmd: &PlaceCommand<'_>) -> Result<Placed, StoreError> {
         let id = &cmd.board.id;
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
         let mut conn = self.conn().await?;
         let reserved: (i64, i64) = self
             .scripts
@@ -106,6 +107,7 @@ impl RedisStore {
             .arg(cmd.cooldown_until)
             .arg(cmd.placement_id)
             .arg(id.as_str())
+            .arg(&nonce)
             .invoke_async(&mut conn)
             .await
             .map_err(|e| {
@@ -148,6 +150,7 @@ impl RedisStore {
             .arg(cmd.placement_id)
             .arg(self.current_epoch())
             .arg(keep_ms)
+            .arg(&nonce)
             .invoke_async(&mut conn)
             .await;
         let reply = match placed {

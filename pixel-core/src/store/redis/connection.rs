@@ -321,7 +321,11 @@ pub(super) fn redis_err(e: redis::RedisError) -> StoreError {
         // A Redis that is loading its data, busy with a script, read-only
         // (a replica, or a primary that lost its replicas) or out of memory
         // cannot serve now, and refused the command: an outage, not a bug.
-        const OUTAGES: [&str; 7] = [
+        // On Cluster, `MOVED`/`ASK` that outlast the client's retries (a
+        // failover under way) were refused too.
+        const OUTAGES: [&str; 9] = [
+            "MOVED",
+            "ASK",
             "LOADING",
             "BUSY",
             "MASTERDOWN",
@@ -415,5 +419,10 @@ mod tests {
             "You can't write against a read only replica.",
         ));
         assert!(matches!(sent_err(readonly), StoreError::Unavailable(_)));
+        let moved = redis::RedisError::from((
+            redis::ErrorKind::Server(redis::ServerErrorKind::Moved),
+            "3739 127.0.0.1:7001",
+        ));
+        assert!(matches!(sent_err(moved), StoreError::Unavailable(_)));
     }
 }
