@@ -20,7 +20,7 @@
 //!   errors;
 //! - `replicas.rs`: acks that wait for replicas (`REDIS_MIN_REPLICAS_ACKED`).
 //!
-//! # Keys (under a configurable prefix, `rp` by default)
+//! # Keys (under a configurable prefix, `rp` by default; the one-server layout — Cluster's, with hash tags, is in `keys.rs` and `docs/redis-keys.md`)
 //!
 //! | key | type | holds |
 //! |---|---|---|
