@@ -376,3 +376,37 @@ async fn replica_acks_are_refused_on_cluster_with_a_clear_error() {
         Err(e) => panic!("unexpected {e:?}"),
     }
 }
+
+#[tokio::test]
+async fn processes_that_create_a_board_at_once_agree_on_its_epoch() {
+    let nodes = shared();
+    let board = conformance::board("at-once");
+    let same = settings(nodes);
+    let stores: Vec<RedisStore> = connect_all(&same, 4).await;
+    let inits = stores.iter().map(|s| s.init_board(&board));
+    for r in futures_util::future::join_all(inits).await {
+        r.unwrap();
+    }
+    let epochs: Vec<String> = stores.iter().map(|s| s.epoch()).collect();
+    assert!(epochs.iter().all(|e| *e == epochs[0]), "{epochs:?}");
+    for (i, s) in stores.iter().enumerate() {
+        let user = format!("u{i}");
+        let id = format!("p{i}");
+        placed(
+            s.place(&free_placement(&board, &user, &id, i as u64))
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(stores[0].board_seq(&board.id).await.unwrap(), 4);
+    assert_eq!(stores[3].epoch(), epochs[0], "no epoch change on the way");
+}
+
+async fn connect_all(settings: &RedisSettings, n: usize) -> Vec<RedisStore> {
+    let connects = (0..n).map(|_| RedisStore::connect(settings));
+    futures_util::future::join_all(connects)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect()
+}

@@ -293,7 +293,9 @@ impl RedisStore {
     }
 
     /// The data set's epoch on Cluster (made if missing), and whether
-    /// `board` (if not empty) was created under it before.
+    /// `board` (if not empty) was created under it before (recorded once
+    /// its keys exist, after [`Self::init_cluster`]: two processes that
+    /// create a new board at once do not take it for a lost one).
     async fn cluster_epoch(&self, board: &str) -> Result<(String, bool), StoreError> {
         let mut conn = self.conn().await?;
         let (epoch, known): (String, i64) = self
@@ -349,7 +351,19 @@ impl RedisStore {
             return Err(geometry_mismatch(board, &stored, geometry));
         }
         match status.as_str() {
-            "ok" => Ok(ClusterInit::Ok),
+            "ok" => {
+                let _: i64 = self
+                    .scripts
+                    .record_board
+                    .key(self.keys.epoch())
+                    .key(self.keys.known_boards())
+                    .arg(epoch)
+                    .arg(board.as_str())
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(|e| self.fail(e))?;
+                Ok(ClusterInit::Ok)
+            }
             "lost" => Ok(ClusterInit::Lost),
             "stale" => Ok(ClusterInit::Stale),
             other => Err(StoreError::Corrupt(Cause::msg(format!(

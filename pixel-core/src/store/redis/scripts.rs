@@ -30,6 +30,7 @@ const PLACE_BOARD: &str = include_str!("scripts/place_board.lua");
 const SETTLE_BOARD: &str = include_str!("scripts/settle_board.lua");
 const INIT_BOARD_CLUSTER: &str = include_str!("scripts/init_board_cluster.lua");
 const EPOCH_CLUSTER: &str = include_str!("scripts/epoch_cluster.lua");
+const RECORD_BOARD: &str = include_str!("scripts/record_board.lua");
 const RESTART_EPOCH_CLUSTER: &str = include_str!("scripts/restart_epoch_cluster.lua");
 
 /// The loaded scripts (`EVALSHA`; on `NOSCRIPT` the script is loaded —
@@ -54,6 +55,7 @@ pub(super) struct Scripts {
     pub(super) settle_board: Script,
     pub(super) init_board_cluster: Script,
     pub(super) epoch_cluster: Script,
+    pub(super) record_board: Script,
     pub(super) restart_epoch_cluster: Script,
 }
 
@@ -78,6 +80,7 @@ impl Scripts {
             settle_board: Script::new(SETTLE_BOARD),
             init_board_cluster: Script::new(INIT_BOARD_CLUSTER),
             epoch_cluster: Script::new(EPOCH_CLUSTER),
+            record_board: Script::new(RECORD_BOARD),
             restart_epoch_cluster: Script::new(RESTART_EPOCH_CLUSTER),
         }
     }
