@@ -226,7 +226,8 @@ async fn lost_placement_answers_are_settled_on_the_boards_shard() {
 
 #[tokio::test]
 async fn a_shard_that_lost_its_data_starts_a_new_epoch() {
-    let nodes = shared();
+    // A cluster of its own: FLUSHALL wipes the whole shard.
+    let nodes = &ClusterNodes::start("wiped");
     let board = conformance::board("wiped");
     let s = serving(nodes, &[&board]).await;
     for i in 0..3 {
@@ -252,6 +253,35 @@ async fn a_shard_that_lost_its_data_starts_a_new_epoch() {
     let snap = s.snapshot(&board).await.unwrap();
     assert_eq!(snap.epoch, s.epoch());
     assert_eq!(snap.seq, 1);
+
+    // Wiped again under a burst of placements, each of which finds the
+    // board gone and recovers at once: they settle on one new epoch and
+    // every one is placed, with gapless seqs.
+    let second = s.epoch();
+    assert_eq!(nodes::cli(primary, &["FLUSHALL"]).trim(), "OK");
+    let s = Arc::new(s);
+    let burst = (0..200u64).map(|i| {
+        let s = s.clone();
+        let board = board.clone();
+        tokio::spawn(async move {
+            let user = format!("burst-{i}");
+            let id = format!("b{i}");
+            placed(
+                s.place(&free_placement(&board, &user, &id, i))
+                    .await
+                    .unwrap(),
+            )
+            .seq
+        })
+    });
+    let mut seqs = Vec::new();
+    for t in burst {
+        seqs.push(t.await.unwrap());
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=200).collect::<Vec<_>>());
+    assert_ne!(s.epoch(), second);
+    assert_eq!(s.snapshot(&board).await.unwrap().epoch, s.epoch());
 }
 
 #[tokio::test]
@@ -409,4 +439,50 @@ async fn connect_all(settings: &RedisSettings, n: usize) -> Vec<RedisStore> {
         .into_iter()
         .map(|r| r.unwrap())
         .collect()
+}
+
+#[tokio::test]
+async fn a_seq_that_went_backwards_starts_a_new_epoch_once_on_cluster() {
+    let nodes = shared();
+    let board = conformance::board("backwards");
+    let same = settings(nodes);
+    let a = RedisStore::connect(&same).await.unwrap();
+    a.init_board(&board).await.unwrap();
+    let b = RedisStore::connect(&same).await.unwrap();
+    b.init_board(&board).await.unwrap();
+    let old = a.epoch();
+    assert_eq!(b.epoch(), old);
+    let new = a.restart_epoch(&old).await.unwrap();
+    assert_ne!(new, old);
+    assert_eq!(a.epoch(), new);
+    // A process that has not noticed places under the new epoch: the
+    // board's copy changed, so its step is refused and retried after it
+    // adopts the new one.
+    placed(
+        b.place(&free_placement(&board, "w", "b1", 1))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(b.epoch(), new);
+    // A second process that noticed the same loss does not start another.
+    assert_eq!(b.restart_epoch(&old).await.unwrap(), new);
+    assert_eq!(a.snapshot(&board).await.unwrap().epoch, new);
+}
+
+#[tokio::test]
+async fn a_bad_cluster_url_is_refused_clearly() {
+    for url in [
+        "redis+cluster://",
+        "redis+cluster://127.0.0.1:1/0",
+        "redis+cluster://127.0.0.1:notaport",
+    ] {
+        match RedisStore::connect(&RedisSettings::new(url)).await {
+            Err(StoreError::Unavailable(cause)) => {
+                let why = cause.to_string();
+                assert!(why.contains("REDIS_URL"), "{url}: {why}");
+            }
+            Ok(_) => panic!("{url} must be refused"),
+            Err(e) => panic!("{url}: unexpected {e:?}"),
+        }
+    }
 }

@@ -260,7 +260,7 @@ impl BoardStore for RedisStore {
     async fn restart_epoch(&self, seen: &str) -> Result<String, StoreError> {
         observe(self.service, "restart_epoch", async {
             if self.keys.is_cluster() {
-                let now = self.restart_cluster_epoch(seen).await?;
+                let now = self.restart_cluster_epoch(seen, None).await?;
                 if !now.as_deref().is_some_and(|e| self.is_current(e)) {
                     self.recover().await?;
                 }

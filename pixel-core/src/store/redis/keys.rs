@@ -14,7 +14,7 @@
 //! - **a board's keys** carry the board id as their tag
 //!   (`rp:board:{main}:seq`, `…:px`, `…:exp`, `…:feed`, and the keys only
 //!   the cluster has: `…:epoch`, the board's copy of the data set's epoch,
-//!   `…:retired`, the epochs it had before, `…:placed:<placement>` and
+//!   `…:placed:<placement>` and
 //!   `…:fence:<placement>`, the board side of a placement attempt). Place,
 //!   sweep, init, the epoch checks and every snapshot, seq, history and
 //!   feed read touch only these: one slot per step.
@@ -94,13 +94,6 @@ impl Keys {
         } else {
             self.epoch()
         }
-    }
-
-    /// `board:{id}:retired` (Cluster only): epochs the board's copy had
-    /// before; a process that read the data set's epoch before it changed
-    /// must not set one of them again.
-    pub(super) fn retired(&self, board: &BoardId) -> String {
-        self.board(board, "retired")
     }
 
     /// `barrier`: a counter the replication barrier bumps before each
@@ -243,7 +236,6 @@ mod tests {
             k.expiries(&b),
             k.feed(&b),
             k.epoch_of(&b),
-            k.retired(&b),
             k.geometry(&b),
             k.board_fence(&b, "p1"),
             k.placed(&b, "p1"),

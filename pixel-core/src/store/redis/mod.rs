@@ -254,8 +254,9 @@ impl RedisStore {
     /// board's copy to it. A board that was created under the epoch but
     /// whose keys are gone lost its shard's data: its seqs would start
     /// again under the same epoch, so a new epoch is started first and
-    /// every board brought to that. A board that had the epoch read here
-    /// before (another process replaced it meanwhile) sends us round again.
+    /// every board brought to that. A board with a later epoch than the one
+    /// read here (another process replaced it meanwhile) sends us round
+    /// again.
     async fn recover_cluster(&self) -> Result<(), StoreError> {
         let boards = self
             .boards
@@ -270,13 +271,18 @@ impl RedisStore {
                 epoch = e;
                 match self.init_cluster(board, geometry, &epoch, known).await? {
                     ClusterInit::Ok => {}
-                    ClusterInit::Stale => {
+                    ClusterInit::Stale(later) => {
+                        // Another process moved the data set on since we
+                        // read it (then this changes nothing), or the
+                        // data set's epoch was made again, behind the
+                        // board's (its shard lost it): move it past.
+                        self.restart_cluster_epoch(&epoch, Some(&later)).await?;
                         again = true;
                         break;
                     }
                     ClusterInit::Lost => {
                         tracing::warn!(%board, "a Redis Cluster shard lost this board's data: starting a new epoch");
-                        self.restart_cluster_epoch(&epoch).await?;
+                        self.restart_cluster_epoch(&epoch, None).await?;
                         again = true;
                         break;
                     }
@@ -303,7 +309,7 @@ impl RedisStore {
             .epoch_cluster
             .key(self.keys.epoch())
             .key(self.keys.known_boards())
-            .arg(uuid::Uuid::new_v4().simple().to_string())
+            .arg(cluster_epoch_after(None))
             .arg(board)
             .invoke_async(&mut conn)
             .await
@@ -311,15 +317,21 @@ impl RedisStore {
         Ok((epoch, known == 1))
     }
 
-    /// A new data set epoch on Cluster unless `seen` was replaced already.
-    async fn restart_cluster_epoch(&self, seen: &str) -> Result<Option<String>, StoreError> {
+    /// A new data set epoch on Cluster unless `seen` was replaced already;
+    /// later than `seen` and than `past` (a board's), whatever the clocks.
+    pub(super) async fn restart_cluster_epoch(
+        &self,
+        seen: &str,
+        past: Option<&str>,
+    ) -> Result<Option<String>, StoreError> {
+        let floor = std::cmp::max(Some(seen), past);
         let mut conn = self.conn().await?;
         self.scripts
             .restart_epoch_cluster
             .key(self.keys.epoch())
             .key(self.keys.known_boards())
             .arg(seen)
-            .arg(uuid::Uuid::new_v4().simple().to_string())
+            .arg(cluster_epoch_after(floor))
             .invoke_async(&mut conn)
             .await
             .map_err(|e| self.fail(e))
@@ -334,13 +346,12 @@ impl RedisStore {
         known: bool,
     ) -> Result<ClusterInit, StoreError> {
         let mut conn = self.conn().await?;
-        let (stored, status): (String, String) = self
+        let (stored, status, theirs): (String, String, String) = self
             .scripts
             .init_board_cluster
             .key(self.keys.seq(board))
             .key(self.keys.geometry(board))
             .key(self.keys.epoch_of(board))
-            .key(self.keys.retired(board))
             .arg(geometry)
             .arg(epoch)
             .arg(if known { "1" } else { "0" })
@@ -365,7 +376,7 @@ impl RedisStore {
                 Ok(ClusterInit::Ok)
             }
             "lost" => Ok(ClusterInit::Lost),
-            "stale" => Ok(ClusterInit::Stale),
+            "stale" => Ok(ClusterInit::Stale(theirs)),
             other => Err(StoreError::Corrupt(Cause::msg(format!(
                 "unexpected reply {other:?} of the board init script"
             )))),
@@ -452,8 +463,24 @@ enum ClusterInit {
     Ok,
     /// Created under the epoch before, its keys are gone: a new epoch first.
     Lost,
-    /// The epoch given is one the board had before: read it again.
-    Stale,
+    /// The board has a later epoch than the one given (this one).
+    Stale(String),
+}
+
+/// A fresh epoch on Cluster: the time it is made (ms, 13 digits) and a
+/// random id, so epochs compare in the order they were made (a board's copy
+/// is never set back), and later than `floor` (another epoch) even when
+/// clocks disagree.
+fn cluster_epoch_after(floor: Option<&str>) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let past = floor
+        .and_then(|f| f.get(..13))
+        .and_then(|ms| ms.parse::<u64>().ok())
+        .map_or(0, |ms| ms + 1);
+    format!("{:013}{}", now.max(past), uuid::Uuid::new_v4().simple())
 }
 
 fn geometry_mismatch(board: &BoardId, stored: &str, geometry: &str) -> StoreError {

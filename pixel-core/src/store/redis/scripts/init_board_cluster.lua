@@ -1,21 +1,23 @@
--- Redis Cluster, the board's slot. KEYS: seq, geometry, board epoch, retired
+-- Redis Cluster, the board's slot. KEYS: seq, geometry, board epoch
 -- ARGV: geometry, the data set's epoch, known (1: the board was created
 -- under that epoch before)
--- Returns {stored geometry, status}: 'ok' (the board's copy of the epoch
--- is the given one), 'lost' (the board was known but its keys are gone:
--- its shard lost its data, so its seqs would be handed out again under the
--- same epoch; nothing written, the caller starts a new epoch first) or
--- 'stale' (the given epoch is one the board had before: the caller read
--- the data set's epoch before it changed; nothing written).
+-- Returns {stored geometry, status, board's epoch}: 'ok' (the board's copy
+-- of the epoch is the given one), 'lost' (the board was known but its keys
+-- are gone: its shard lost its data, so its seqs would be handed out again
+-- under the same epoch; nothing written, the caller starts a new epoch
+-- first) or 'stale' (the board has a later epoch than the given one:
+-- epochs on Cluster begin with the time they were made, fixed width, so
+-- they compare as strings; nothing written). A copy is never set back to
+-- an earlier epoch, which another process that read the data set's epoch
+-- before it changed would otherwise do.
 local cur = redis.call('GET', KEYS[3])
 if not cur and ARGV[3] == '1' then
-  return {ARGV[1], 'lost'}
+  return {ARGV[1], 'lost', ''}
+end
+if cur and cur > ARGV[2] then
+  return {ARGV[1], 'stale', cur}
 end
 if cur ~= ARGV[2] then
-  if redis.call('SISMEMBER', KEYS[4], ARGV[2]) == 1 then
-    return {ARGV[1], 'stale'}
-  end
-  if cur then redis.call('SADD', KEYS[4], cur) end
   redis.call('SET', KEYS[3], ARGV[2])
 end
 redis.call('SETNX', KEYS[1], 0)
@@ -24,4 +26,4 @@ if not g then
   redis.call('SET', KEYS[2], ARGV[1])
   g = ARGV[1]
 end
-return {g, 'ok'}
+return {g, 'ok', ARGV[2]}
