@@ -252,7 +252,7 @@ impl Game {
             for _ in 0..SETTLE_ATTEMPTS {
                 match self
                     .store
-                    .settle_placement(cmd.user_id, cmd.placement_id)
+                    .settle_placement(&cmd.board.id, cmd.user_id, cmd.placement_id)
                     .await
                 {
                     Ok(Some(seq)) => return Ok(PlaceOutcome::Placed(cmd.update(seq))),

@@ -102,7 +102,10 @@ async fn acks_wait_for_the_replica_and_writes_are_refused_without_it() {
     .await;
     let top = *acked.iter().max().unwrap();
     assert_eq!(
-        store.settle_placement("u0", "conformance").await.unwrap(),
+        store
+            .settle_placement(&board.id, "u0", "conformance")
+            .await
+            .unwrap(),
         Some(acked[0]),
         "an applied placement settles as placed while the replica is there"
     );
@@ -141,7 +144,7 @@ async fn acks_wait_for_the_replica_and_writes_are_refused_without_it() {
                 // Applied but not replicated: the look-up that settles it
                 // does not call it placed either.
                 let settled = store
-                    .settle_placement(&format!("u{i}"), "conformance")
+                    .settle_placement(&board.id, &format!("u{i}"), "conformance")
                     .await;
                 assert!(settled.is_err(), "not settled as placed: {settled:?}");
             }

@@ -340,12 +340,19 @@ async fn lost_placement_answers_are_settled() {
         panic!("placed");
     };
     assert_eq!(
-        s.settle_placement("ann", "attempt-1").await.unwrap(),
+        s.settle_placement(&board.id, "ann", "attempt-1")
+            .await
+            .unwrap(),
         Some(update.seq)
     );
     // An attempt that never arrived: settled as not applied, and when it
     // does arrive late it is refused.
-    assert_eq!(s.settle_placement("bob", "attempt-2").await.unwrap(), None);
+    assert_eq!(
+        s.settle_placement(&board.id, "bob", "attempt-2")
+            .await
+            .unwrap(),
+        None
+    );
     let late = PlaceCommand {
         placement_id: "attempt-2",
         ..place_command(&board, 2, 2, 3, "bob", 1_000)

@@ -415,12 +415,13 @@ pub trait BoardStore: Reachable {
     /// the new cooldown together.
     async fn place(&self, cmd: &PlaceCommand<'_>) -> Result<PlaceOutcome, StoreError>;
     /// After `place` ended in [`StoreError::OutcomeUnknown`]: the seq the
-    /// attempt `placement_id` of `user_id` got if it was applied, else
+    /// attempt `placement_id` of `user_id` on `board` got if it was applied, else
     /// `None` — and then it never will be (the attempt is fenced off, so a
     /// late-running step refuses it). Definitive once it returns `Ok`; may
     /// be retried after an error.
     async fn settle_placement(
         &self,
+        board: &BoardId,
         user_id: &str,
         placement_id: &str,
     ) -> Result<Option<u64>, StoreError>;

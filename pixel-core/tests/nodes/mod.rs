@@ -139,3 +139,182 @@ pub async fn role(port: u16) -> Option<String> {
     let v: Vec<redis::Value> = query(port, &["ROLE"]).await.ok()?;
     redis::from_redis_value(v.into_iter().next()?).ok()
 }
+
+/// A Redis Cluster of three primaries with one replica each, on free
+/// ports, each node in a directory of its own. Every node runs under a
+/// small shell watchdog that kills it (and removes its directory) once
+/// the test process is gone, so a cluster shared by a whole test binary
+/// (a `static`, never dropped) is cleaned up too; dropping one kills its
+/// nodes at once.
+pub struct ClusterNodes {
+    pub ports: Vec<u16>,
+    watchdogs: Vec<Child>,
+    dirs: Vec<PathBuf>,
+}
+
+impl ClusterNodes {
+    /// Starts six nodes (`cluster-node-timeout` 1000 ms), joins them with
+    /// `redis-cli --cluster create … --cluster-replicas 1`, and waits for
+    /// `cluster_state:ok` on every node and for every replica's link to
+    /// its primary (a replica that never synced cannot take over).
+    pub fn start(tag: &str) -> Self {
+        let me = std::process::id();
+        let mut nodes = Self {
+            ports: Vec::new(),
+            watchdogs: Vec::new(),
+            dirs: Vec::new(),
+        };
+        for _ in 0..6 {
+            let port = free_port();
+            let dir = dir(tag, port);
+            let script = format!(
+                "redis-server --port {port} --bind 127.0.0.1 --cluster-enabled yes \
+                 --cluster-config-file nodes.conf --cluster-node-timeout 1000 \
+                 --repl-diskless-sync-delay 0 --save '' --appendonly no --dir {dir} >/dev/null 2>&1 & r=$!; \
+                 trap 'kill -9 $r 2>/dev/null; rm -rf {dir}; exit 0' TERM; \
+                 while kill -0 {me} 2>/dev/null && kill -0 $r 2>/dev/null; do sleep 0.2; done; \
+                 kill -9 $r 2>/dev/null; wait $r 2>/dev/null; \
+                 while kill -0 {me} 2>/dev/null; do sleep 0.5; done; rm -rf {dir}",
+                dir = dir.display()
+            );
+            let child = Command::new("sh")
+                .args(["-c", &script])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("sh and redis-server on PATH");
+            nodes.ports.push(port);
+            nodes.watchdogs.push(child);
+            nodes.dirs.push(dir);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for port in &nodes.ports {
+            while std::net::TcpStream::connect(("127.0.0.1", *port)).is_err() {
+                assert!(Instant::now() < deadline, "cluster node on {port} starts");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let mut create = Command::new("redis-cli");
+        create.arg("--cluster").arg("create");
+        for port in &nodes.ports {
+            create.arg(format!("127.0.0.1:{port}"));
+        }
+        let out = create
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .output()
+            .expect("redis-cli on PATH");
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        for port in &nodes.ports {
+            while !cli(*port, &["CLUSTER", "INFO"]).contains("cluster_state:ok") {
+                assert!(
+                    Instant::now() < deadline + Duration::from_secs(20),
+                    "node {port} reports cluster_state:ok"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        let synced = |port: &u16| {
+            let info = cli(*port, &["INFO", "replication"]);
+            info.contains("role:master") || info.contains("master_link_status:up")
+        };
+        while !nodes.ports.iter().all(synced) {
+            assert!(
+                Instant::now() < deadline + Duration::from_secs(30),
+                "every replica is in sync with its primary"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        nodes
+    }
+
+    /// `redis+cluster://` with the first three nodes (the client learns
+    /// the rest from them).
+    pub fn url(&self) -> String {
+        let hosts: Vec<String> = self.ports[..3]
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        format!("redis+cluster://{}", hosts.join(","))
+    }
+
+    /// The port of the primary that serves `key`'s slot now.
+    pub fn primary_of(&self, key: &str) -> u16 {
+        self.try_primary_of(key)
+            .unwrap_or_else(|| panic!("no primary serves {key}"))
+    }
+
+    /// The port of the primary that serves `key`'s slot now, if one does
+    /// (none while a failover is under way).
+    pub fn try_primary_of(&self, key: &str) -> Option<u16> {
+        for port in &self.ports {
+            let slot: u16 = match cli(*port, &["CLUSTER", "KEYSLOT", key]).trim().parse() {
+                Ok(s) => s,
+                Err(_) => continue,
+            };
+            // `CLUSTER NODES`: id addr flags master ping pong epoch state slots…
+            for line in cli(*port, &["CLUSTER", "NODES"]).lines() {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                if f.len() < 9 || !f[2].contains("master") || f[2].contains("fail") {
+                    continue;
+                }
+                let serves = f[8..].iter().any(|r| match r.split_once('-') {
+                    Some((a, b)) => {
+                        a.parse::<u16>().is_ok_and(|a| a <= slot)
+                            && b.parse::<u16>().is_ok_and(|b| slot <= b)
+                    }
+                    None => r.parse::<u16>() == Ok(slot),
+                });
+                if serves {
+                    let addr = f[1].split('@').next().unwrap_or("");
+                    return addr.rsplit(':').next()?.parse().ok();
+                }
+            }
+        }
+        None
+    }
+
+    /// Kills the node on `port` with SIGKILL (its watchdog then stays
+    /// only to clean up).
+    pub fn kill_node(&self, port: u16) {
+        let info = cli(port, &["INFO", "server"]);
+        let pid = info
+            .lines()
+            .find_map(|l| l.strip_prefix("process_id:"))
+            .expect("INFO server names the process")
+            .trim()
+            .to_owned();
+        let status = Command::new("kill").args(["-9", &pid]).status().unwrap();
+        assert!(status.success(), "killed node {port}");
+    }
+}
+
+impl Drop for ClusterNodes {
+    fn drop(&mut self) {
+        for child in &mut self.watchdogs {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+        }
+        for child in &mut self.watchdogs {
+            let _ = child.wait();
+        }
+        for d in &self.dirs {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+/// `redis-cli -p port args…`, its output (empty if the node is down).
+pub fn cli(port: u16, args: &[&str]) -> String {
+    Command::new("redis-cli")
+        .arg("-p")
+        .arg(port.to_string())
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}

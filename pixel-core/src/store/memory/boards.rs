@@ -145,6 +145,7 @@ impl BoardStore for MemoryStore {
 
     async fn settle_placement(
         &self,
+        _board: &BoardId,
         _user_id: &str,
         _placement_id: &str,
     ) -> Result<Option<u64>, StoreError> {

@@ -1,6 +1,8 @@
 //! The accounts on Redis: users, refresh-token families and the limiters,
 //! each state change one Lua script (see `scripts/*.lua`), each read one
-//! command; none of them touches a board's keys or the epoch.
+//! command; none of them touches a board's keys or the epoch. Each step
+//! touches one key, except creating a user, which on Redis Cluster is two
+//! steps (the record, then the email's claim: see [`RedisStore::create_user_cluster`]).
 
 use async_trait::async_trait;
 use redis::AsyncCommands;
@@ -11,6 +13,51 @@ use crate::store::{
     AccountStore, Cause, Limit, RefreshRecord, RotateOutcome, Rotation, StoreError, UserRecord,
 };
 
+impl RedisStore {
+    /// Creating a user on Cluster, where the email's key and the record's
+    /// lie in two slots: the record first if its id is new (`SET NX`), then
+    /// the email's claim (`SET NX`). An email already taken removes the
+    /// record again if this call made it; a record left by a claim that
+    /// failed on the way is named by no email, so no one can log in to it.
+    async fn create_user_cluster(&self, user: &UserRecord, json: String) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        let made: bool = redis::cmd("SET")
+            .arg(self.keys.user(&user.id))
+            .arg(&json)
+            .arg("NX")
+            .query_async::<Option<String>>(&mut conn)
+            .await
+            .map_err(|e| self.fail(e))?
+            .is_some();
+        let claimed: bool = redis::cmd("SET")
+            .arg(self.keys.email(&user.email))
+            .arg(&user.id)
+            .arg("NX")
+            .query_async::<Option<String>>(&mut conn)
+            .await
+            .map_err(|e| self.fail(e))?
+            .is_some();
+        if claimed {
+            if !made {
+                // As on one server: a claimed email's record is this one.
+                let _: () = conn
+                    .set(self.keys.user(&user.id), json)
+                    .await
+                    .map_err(|e| self.fail(e))?;
+            }
+            return Ok(());
+        }
+        if !made {
+            return Err(StoreError::EmailTaken);
+        }
+        let _: i64 = conn
+            .del(self.keys.user(&user.id))
+            .await
+            .map_err(|e| self.fail(e))?;
+        Err(StoreError::EmailTaken)
+    }
+}
+
 #[async_trait]
 impl AccountStore for RedisStore {
     async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
@@ -19,6 +66,9 @@ impl AccountStore for RedisStore {
             let mut conn = self.conn().await?;
             let json =
                 serde_json::to_string(user).map_err(|e| StoreError::Corrupt(Cause::new(e)))?;
+            if self.keys.is_cluster() {
+                return self.create_user_cluster(user, json).await;
+            }
             let created: i64 = self
                 .scripts
                 .create_user

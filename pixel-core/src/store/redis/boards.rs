@@ -36,6 +36,9 @@ enum Placed {
 impl RedisStore {
     /// One run of the placement step.
     async fn place_once(&self, cmd: &PlaceCommand<'_>) -> Result<Placed, StoreError> {
+        if self.keys.is_cluster() {
+            return self.place_cluster(cmd).await;
+        }
         let id = &cmd.board.id;
         let ticket = self.before_write()?;
         let mut conn = self.conn().await?;
@@ -83,6 +86,171 @@ impl RedisStore {
     }
 }
 
+impl RedisStore {
+    /// One run of the placement on Cluster, in two steps on two slots:
+    /// RESERVE takes the user's cooldown for this attempt (naming it and
+    /// its board), then PLACE_BOARD applies it on the board's slot. A
+    /// board step that surely did not apply (refused, fenced, another
+    /// epoch, or an error reply) gives the reservation back; one whose
+    /// outcome is unknown leaves it for settling (see
+    /// [`Self::settle_cluster`]), whose fence on the board's slot refuses
+    /// a board step still on its way.
+    async fn place_cluster(&self, cmd: &PlaceCommand<'_>) -> Result<Placed, StoreError> {
+        let id = &cmd.board.id;
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let mut conn = self.conn().await?;
+        let reserved: (i64, i64) = self
+            .scripts
+            .reserve
+            .key(self.keys.cooldown(cmd.user_id))
+            .arg(cmd.now)
+            .arg(cmd.cooldown_until)
+            .arg(cmd.placement_id)
+            .arg(id.as_str())
+            .arg(&nonce)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| {
+                self.notice(&e);
+                sent_err(e)
+            })?;
+        match reserved {
+            (1, _) => {}
+            (0, retry_after_ms) => {
+                return Ok(Placed::Done(PlaceOutcome::Cooldown {
+                    retry_after_ms: retry_after_ms.max(1),
+                }));
+            }
+            other => {
+                return Err(StoreError::Corrupt(Cause::msg(format!(
+                    "unexpected reply {other:?} of the reserve script"
+                ))));
+            }
+        }
+        let keep_ms = (cmd.cooldown_until - cmd.now).max(120_000);
+        let placed: Result<(i64, i64), _> = self
+            .scripts
+            .place_board
+            .key(self.keys.seq(id))
+            .key(self.keys.pixels(id))
+            .key(self.keys.expiries(id))
+            .key(self.keys.feed(id))
+            .key(self.keys.epoch_of(id))
+            .key(self.keys.board_fence(id, cmd.placement_id))
+            .key(self.keys.placed(id, cmd.placement_id))
+            .arg(cmd.board.index(cmd.coord))
+            .arg(cmd.color)
+            .arg(cmd.now)
+            .arg(cmd.expires_at)
+            .arg(cmd.coord.x)
+            .arg(cmd.coord.y)
+            .arg(cmd.by)
+            .arg(cmd.history.min_updates)
+            .arg(cmd.history.min_age_ms)
+            .arg(cmd.placement_id)
+            .arg(self.current_epoch())
+            .arg(keep_ms)
+            .arg(&nonce)
+            .invoke_async(&mut conn)
+            .await;
+        let reply = match placed {
+            Ok(reply) => PlaceReply::decode(reply),
+            Err(e) => {
+                self.notice(&e);
+                let err = sent_err(e);
+                if !matches!(err, StoreError::OutcomeUnknown(_)) {
+                    self.release(cmd.user_id, cmd.placement_id).await;
+                }
+                return Err(err);
+            }
+        };
+        match reply {
+            Ok(PlaceReply::Placed { seq }) => {
+                Ok(Placed::Done(PlaceOutcome::Placed(cmd.update(seq))))
+            }
+            Ok(PlaceReply::OtherEpoch) => {
+                self.release(cmd.user_id, cmd.placement_id).await;
+                Ok(Placed::Epoch)
+            }
+            Ok(PlaceReply::Fenced) => {
+                self.release(cmd.user_id, cmd.placement_id).await;
+                Err(fenced())
+            }
+            Ok(PlaceReply::Cooldown { .. }) => Err(StoreError::Corrupt(Cause::msg(
+                "the board step of a placement answered 'cooldown'",
+            ))),
+            // An unreadable reply: it may have applied.
+            Err(e) => Err(StoreError::OutcomeUnknown(Cause::msg(e.to_string()))),
+        }
+    }
+
+    /// Gives back the cooldown a placement attempt reserved, once its
+    /// board step surely did not apply. Best effort: if this fails, the
+    /// user waits out a cooldown for a placement that did not happen (never
+    /// the other way round).
+    async fn release(&self, user_id: &str, placement_id: &str) {
+        let released: Result<i64, _> = async {
+            let mut conn = self.conn().await?;
+            self.scripts
+                .release
+                .key(self.keys.cooldown(user_id))
+                .arg(placement_id)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|e| self.fail(e))
+        }
+        .await;
+        if let Err(e) = released {
+            tracing::warn!(error = %crate::error::Report(&e), "could not give back a cooldown reserved for a placement that did not apply");
+        }
+    }
+
+    /// Settling on Cluster: the board's slot has the seq the attempt got
+    /// (written by its board step, in the same atomic step as the pixel,
+    /// so a replica promoted after a failover has both or neither), or
+    /// fences the attempt off there, and its reservation is given back.
+    async fn settle_cluster(
+        &self,
+        board: &BoardId,
+        user_id: &str,
+        placement_id: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut conn = self.conn().await?;
+        let seq: u64 = self
+            .scripts
+            .settle_board
+            .key(self.keys.placed(board, placement_id))
+            .key(self.keys.board_fence(board, placement_id))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.fail(e))?;
+        if seq == 0 {
+            self.release(user_id, placement_id).await;
+        }
+        Ok((seq > 0).then_some(seq))
+    }
+
+    /// [`BoardStore::init_board`] on Cluster.
+    async fn init_board_cluster(&self, id: &BoardId, geometry: String) -> Result<(), StoreError> {
+        let (epoch, known) = self.cluster_epoch(id.as_str()).await?;
+        let status = self.init_cluster(id, &geometry, &epoch, known).await?;
+        {
+            let mut boards = self.boards.lock().unwrap_or_else(|e| e.into_inner());
+            if !boards.iter().any(|(b, _)| b == id) {
+                boards.push((id.clone(), geometry));
+            }
+        }
+        if !matches!(status, super::ClusterInit::Ok) || !self.is_current(&epoch) {
+            self.recover().await?;
+        }
+        Ok(())
+    }
+}
+
+fn fenced() -> StoreError {
+    StoreError::Unavailable(Cause::msg("placement was settled as not applied"))
+}
+
 #[async_trait]
 impl BoardStore for RedisStore {
     fn epoch(&self) -> String {
@@ -91,6 +259,13 @@ impl BoardStore for RedisStore {
 
     async fn restart_epoch(&self, seen: &str) -> Result<String, StoreError> {
         observe(self.service, "restart_epoch", async {
+            if self.keys.is_cluster() {
+                let now = self.restart_cluster_epoch(seen, None).await?;
+                if !now.as_deref().is_some_and(|e| self.is_current(e)) {
+                    self.recover().await?;
+                }
+                return Ok(self.current_epoch());
+            }
             let mut conn = self.conn().await?;
             let now: Option<String> = self
                 .scripts
@@ -112,6 +287,9 @@ impl BoardStore for RedisStore {
     async fn init_board(&self, board: &BoardConfig) -> Result<(), StoreError> {
         observe(self.service, "init_board", async {
             let geometry = format!("{}x{}", board.width, board.height);
+            if self.keys.is_cluster() {
+                return self.init_board_cluster(&board.id, geometry).await;
+            }
             let fresh = uuid::Uuid::new_v4().simple().to_string();
             let epoch = self.init_one(&board.id, &geometry, &fresh).await?;
             {
@@ -136,7 +314,7 @@ impl BoardStore for RedisStore {
                 let mut conn = self.conn().await?;
                 let (seq, epoch): (Option<u64>, Option<String>) = redis::cmd("MGET")
                     .arg(self.keys.seq(board))
-                    .arg(self.keys.epoch())
+                    .arg(self.keys.epoch_of(board))
                     .query_async(&mut conn)
                     .await
                     .map_err(|e| self.fail(e))?;
@@ -165,10 +343,14 @@ impl BoardStore for RedisStore {
 
     async fn settle_placement(
         &self,
+        board: &BoardId,
         user_id: &str,
         placement_id: &str,
     ) -> Result<Option<u64>, StoreError> {
         observe(self.service, "settle_placement", async {
+            if self.keys.is_cluster() {
+                return self.settle_cluster(board, user_id, placement_id).await;
+            }
             let ticket = self.before_write()?;
             let mut conn = self.conn().await?;
             let seq: u64 = self
@@ -198,7 +380,7 @@ impl BoardStore for RedisStore {
                         .atomic()
                         .get(self.keys.seq(&board.id))
                         .hgetall(self.keys.pixels(&board.id))
-                        .get(self.keys.epoch())
+                        .get(self.keys.epoch_of(&board.id))
                         .query_async(&mut conn)
                         .await
                         .map_err(|e| self.fail(e))?;
@@ -291,7 +473,7 @@ impl BoardStore for RedisStore {
                     .key(self.keys.pixels(id))
                     .key(self.keys.expiries(id))
                     .key(self.keys.feed(id))
-                    .key(self.keys.epoch())
+                    .key(self.keys.epoch_of(id))
                     .arg(now)
                     .arg(limit)
                     .arg(board.width)

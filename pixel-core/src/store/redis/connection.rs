@@ -1,5 +1,6 @@
 //! How the store reaches Redis: the URL (`redis://`, or `rediss://` for
-//! TLS, or `redis+sentinel://` for a primary that the sentinels name), the
+//! TLS, or `redis+sentinel://` for a primary that the sentinels name, or
+//! `redis+cluster://` for Redis Cluster), the
 //! shared request connection and the feed readers' own
 //! connections, and how a Redis error maps onto [`StoreError`]. Everything
 //! that knows how Redis is deployed is here, behind [`Connector`], so that
@@ -8,8 +9,10 @@
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisFuture, Value};
 
-use crate::config::SentinelUrl;
+use crate::config::{ClusterUrl, SentinelUrl};
 use crate::store::{Cause, StoreError};
 
 /// Connection settings of the Redis store.
@@ -52,9 +55,54 @@ pub(super) struct Connector {
     timeout: Duration,
 }
 
+/// A connection of the store: to one server (the shared request
+/// connection, or a feed reader's own), or to a Redis Cluster, where
+/// redis-rs routes each command to the shard of its key (following
+/// `MOVED`/`ASK` and a failover's new slot map by itself).
+#[derive(Clone)]
+pub(super) enum Conn {
+    Managed(ConnectionManager),
+    Plain(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Managed(c) => c.req_packed_command(cmd),
+            Conn::Plain(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Managed(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Plain(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Managed(c) => c.get_db(),
+            Conn::Plain(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
 #[derive(Clone)]
 enum Target {
     Direct(Box<redis::Client>),
+    /// Redis Cluster: the client learns the slot map from any of the
+    /// configured nodes and keeps it current.
+    Cluster(Box<redis::cluster::ClusterClient>),
     /// redis-rs's `ConnectionManager` reconnects to the address it was
     /// built with, so the primary is asked for again on every new
     /// connection, and the store replaces its shared connection after a
@@ -65,10 +113,14 @@ enum Target {
 impl Connector {
     /// Checks the URL; connects nothing yet.
     pub(super) fn open(settings: &RedisSettings) -> Result<Self, StoreError> {
-        let target = match SentinelUrl::parse(&settings.url)
-            .map_err(|e| StoreError::Unavailable(Cause::msg(format!("bad REDIS_URL: {e}"))))?
-        {
+        let bad = |e: String| StoreError::Unavailable(Cause::msg(format!("bad REDIS_URL: {e}")));
+        let cluster = ClusterUrl::parse(&settings.url).map_err(bad)?;
+        let target = match SentinelUrl::parse(&settings.url).map_err(bad)? {
             Some(url) => Target::Sentinel(std::sync::Arc::new(url)),
+            None if cluster.is_some() => Target::Cluster(Box::new(
+                cluster_client(cluster.as_ref().expect("checked"), settings.timeout)
+                    .map_err(|e| bad(e.to_string()))?,
+            )),
             None => Target::Direct(Box::new(
                 redis::Client::open(settings.url.as_str()).map_err(|e| {
                     StoreError::Unavailable(Cause::msg(format!("bad REDIS_URL: {e}")))
@@ -94,38 +146,70 @@ impl Connector {
         matches!(self.target, Target::Sentinel(_))
     }
 
+    /// Whether this is Redis Cluster (keys carry hash tags, a placement is
+    /// two steps: see `keys.rs`).
+    pub(super) fn is_cluster(&self) -> bool {
+        matches!(self.target, Target::Cluster(_))
+    }
+
     /// A client for the primary: the configured one, or the one the
     /// sentinels name now (the first sentinel that answers is believed).
     async fn client(&self) -> Result<redis::Client, StoreError> {
         match &self.target {
             Target::Direct(client) => Ok((**client).clone()),
             Target::Sentinel(url) => resolve(url, self.timeout).await,
+            Target::Cluster(_) => unreachable!("a cluster has no single client"),
         }
     }
 
     /// The shared, multiplexed request connection, connected now (it
-    /// reconnects by itself after an outage).
-    pub(super) async fn shared(&self) -> Result<ConnectionManager, StoreError> {
+    /// reconnects by itself after an outage; on Cluster one multiplexed
+    /// connection per node, behind one handle).
+    pub(super) async fn shared(&self) -> Result<Conn, StoreError> {
+        if let Target::Cluster(client) = &self.target {
+            return client
+                .get_async_connection()
+                .await
+                .map(Conn::Cluster)
+                .map_err(redis_err);
+        }
         ConnectionManager::new_with_config(self.client().await?, self.config.clone())
             .await
+            .map(Conn::Managed)
             .map_err(redis_err)
     }
 
     /// A fresh shared connection that connects on first use (to replace
     /// one whose answers stopped coming). On Sentinel the primary is asked
-    /// for first, so this one waits for the sentinels.
-    pub(super) async fn shared_lazy(&self) -> Result<ConnectionManager, StoreError> {
+    /// for first, so this one waits for the sentinels; on Cluster the slot
+    /// map is read again now.
+    pub(super) async fn shared_lazy(&self) -> Result<Conn, StoreError> {
+        if self.is_cluster() {
+            return self.shared().await;
+        }
         ConnectionManager::new_lazy_with_config(self.client().await?, self.config.clone())
+            .map(Conn::Managed)
             .map_err(redis_err)
     }
 
     /// A connection of a feed reader's own, for blocking reads that take
-    /// up to `response_timeout`.
+    /// up to `response_timeout` (on Cluster, `XREAD BLOCK` goes to the
+    /// shard of the board's feed).
     pub(super) async fn feed(
         &self,
         connect_timeout: Duration,
         response_timeout: Duration,
-    ) -> Result<MultiplexedConnection, StoreError> {
+    ) -> Result<Conn, StoreError> {
+        if let Target::Cluster(client) = &self.target {
+            let config = redis::cluster::ClusterConfig::new()
+                .set_connection_timeout(connect_timeout)
+                .set_response_timeout(response_timeout);
+            return client
+                .get_async_connection_with_config(config)
+                .await
+                .map(Conn::Cluster)
+                .map_err(redis_err);
+        }
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(connect_timeout))
             .set_response_timeout(Some(response_timeout));
@@ -133,8 +217,24 @@ impl Connector {
             .await?
             .get_multiplexed_async_connection_with_config(&config)
             .await
+            .map(Conn::Plain)
             .map_err(redis_err)
     }
+}
+
+/// A Redis Cluster client for the URL's nodes (any one that answers gives
+/// the slot map), with the store's timeouts.
+fn cluster_client(
+    url: &ClusterUrl,
+    timeout: Duration,
+) -> redis::RedisResult<redis::cluster::ClusterClient> {
+    redis::cluster::ClusterClient::builder(url.node_urls())
+        .connection_timeout(timeout)
+        .response_timeout(timeout)
+        .retries(2)
+        .min_retry_wait(50)
+        .max_retry_wait(1000)
+        .build()
 }
 
 /// Asks the sentinels, in order, for the primary of the URL's master, and
@@ -221,7 +321,11 @@ pub(super) fn redis_err(e: redis::RedisError) -> StoreError {
         // A Redis that is loading its data, busy with a script, read-only
         // (a replica, or a primary that lost its replicas) or out of memory
         // cannot serve now, and refused the command: an outage, not a bug.
-        const OUTAGES: [&str; 7] = [
+        // On Cluster, `MOVED`/`ASK` that outlast the client's retries (a
+        // failover under way) were refused too.
+        const OUTAGES: [&str; 9] = [
+            "MOVED",
+            "ASK",
             "LOADING",
             "BUSY",
             "MASTERDOWN",
@@ -315,5 +419,10 @@ mod tests {
             "You can't write against a read only replica.",
         ));
         assert!(matches!(sent_err(readonly), StoreError::Unavailable(_)));
+        let moved = redis::RedisError::from((
+            redis::ErrorKind::Server(redis::ServerErrorKind::Moved),
+            "3739 127.0.0.1:7001",
+        ));
+        assert!(matches!(sent_err(moved), StoreError::Unavailable(_)));
     }
 }

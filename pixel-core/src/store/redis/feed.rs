@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::Value;
 
-use super::connection::{Connector, redis_err};
+use super::connection::{Conn, Connector, redis_err};
 use super::decode::parse_xread;
 use super::keys::Keys;
 use crate::domain::{BoardId, Update};
@@ -19,7 +19,7 @@ use crate::store::{FeedReader, StoreError};
 /// next read opens a fresh one, so a restarted Redis is picked up again.
 pub(super) struct RedisFeed {
     pub(super) connector: Connector,
-    pub(super) conn: Option<redis::aio::MultiplexedConnection>,
+    pub(super) conn: Option<Conn>,
     pub(super) service: &'static str,
     pub(super) keys: Keys,
     /// The data set's epoch, read right after the last `XREAD` returned.
@@ -31,10 +31,7 @@ pub(super) struct RedisFeed {
 const FEED_GRACE: Duration = Duration::from_secs(2);
 
 impl RedisFeed {
-    async fn connection(
-        &mut self,
-        wait: Duration,
-    ) -> Result<&mut redis::aio::MultiplexedConnection, StoreError> {
+    async fn connection(&mut self, wait: Duration) -> Result<&mut Conn, StoreError> {
         if self.conn.is_none() {
             let conn = self.connector.feed(FEED_GRACE, wait + FEED_GRACE).await?;
             self.conn = Some(conn);
@@ -53,13 +50,15 @@ impl FeedReader for RedisFeed {
         wait: Duration,
     ) -> Result<Vec<Update>, StoreError> {
         let key = self.keys.feed(board);
-        let epoch_key = self.keys.epoch();
+        let epoch_key = self.keys.epoch_of(board);
         let service = self.service;
         let read = async {
             let conn = self.connection(wait).await?;
             // The GET runs when the XREAD has returned (commands on one
-            // connection run in order): updates of a data set that
-            // replaced ours come with its epoch, never with ours.
+            // connection run in order; on Cluster both keys are in the
+            // board's slot, so both go to its shard in order): updates of
+            // a data set that replaced ours come with its epoch, never
+            // with ours.
             let (reply, epoch): (Value, Option<String>) = redis::pipe()
                 .cmd("XREAD")
                 .arg("COUNT")

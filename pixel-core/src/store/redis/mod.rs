@@ -20,7 +20,7 @@
 //!   errors;
 //! - `replicas.rs`: acks that wait for replicas (`REDIS_MIN_REPLICAS_ACKED`).
 //!
-//! # Keys (under a configurable prefix, `rp` by default)
+//! # Keys (under a configurable prefix, `rp` by default; the one-server layout — Cluster's, with hash tags, is in `keys.rs` and `docs/redis-keys.md`)
 //!
 //! | key | type | holds |
 //! |---|---|---|
@@ -47,9 +47,11 @@
 //! more"). Gateways read it with `XREAD BLOCK` on connections of their own
 //! ([`RedisFeed`](feed::RedisFeed)); `join since` reads it with `XRANGE`.
 //!
-//! A script touches a board's keys together with a user's (and the epoch),
-//! which would lie in different hash slots, so this store needs a single
-//! Redis (or a primary with replicas), not Redis Cluster.
+//! On Redis Cluster (`redis+cluster://`) the keys carry hash tags and a
+//! placement is two steps, each on one slot (`keys.rs` says which keys go
+//! together and why; `docs/redis-keys.md` has the table of both layouts).
+//! On Cluster, `REDIS_MIN_REPLICAS_ACKED` ≥ 1 is refused at start: the
+//! replication barrier's `WAIT` covers one connection to one server.
 //!
 //! # Epochs: a Redis that lost its data
 //!
@@ -68,11 +70,17 @@
 //! relays tell their sockets to `resync`. A lagging replica keeps the old
 //! epoch but its seqs go backwards: the relay that notices starts a new
 //! epoch ([`BoardStore::restart_epoch`](super::BoardStore::restart_epoch)), with the same effect everywhere.
+//!
+//! On Cluster the shards can lose their data one at a time, so each board
+//! keeps a copy of the epoch in its own slot, which its steps check; the
+//! data set's epoch (`{epoch}`) lists the boards created under it. A board
+//! that is listed but whose copy is gone lost its shard's data: the store
+//! starts a new epoch before it creates the board again, and brings every
+//! board it serves to the new epoch (see [`RedisStore::recover`]).
 
 use std::time::Instant;
 
 use async_trait::async_trait;
-use redis::aio::ConnectionManager;
 
 use super::{Cause, Reachable, StoreError};
 use crate::domain::BoardId;
@@ -90,7 +98,7 @@ pub use connection::RedisSettings;
 #[cfg(any(test, feature = "test-helpers"))]
 pub use decode::fuzzing;
 
-use connection::{Connector, redis_err};
+use connection::{Conn, Connector, redis_err};
 use keys::Keys;
 use scripts::Scripts;
 
@@ -108,7 +116,7 @@ use scripts::Scripts;
 /// own, and placement throughput was bounded by pool size ÷ fsync time.
 pub struct RedisStore {
     /// Replaced by a fresh one after a response timeout (see [`Self::fail`]).
-    conn: std::sync::Arc<std::sync::RwLock<ConnectionManager>>,
+    conn: std::sync::Arc<std::sync::RwLock<Conn>>,
     /// Set while a replacement connection is being made.
     resetting: std::sync::Arc<std::sync::atomic::AtomicBool>,
     connector: Connector,
@@ -130,6 +138,18 @@ impl RedisStore {
     /// and the connection is re-established in the background.)
     pub async fn connect(settings: &RedisSettings) -> Result<Self, StoreError> {
         let connector = Connector::open(settings)?;
+        if connector.is_cluster() && settings.min_replicas_acked > 0 {
+            return Err(StoreError::Unavailable(Cause::msg(format!(
+                "REDIS_MIN_REPLICAS_ACKED={} is not supported on Redis Cluster (its WAIT covers \
+                 one connection to one shard): set it to 0",
+                settings.min_replicas_acked
+            ))));
+        }
+        let keys = if connector.is_cluster() {
+            Keys::cluster(&settings.prefix)
+        } else {
+            Keys::new(&settings.prefix)
+        };
         let conn = std::sync::Arc::new(std::sync::RwLock::new(connector.shared().await?));
         let replicas = replicas::Replicas::start(
             settings.min_replicas_acked,
@@ -146,7 +166,7 @@ impl RedisStore {
             resetting: Default::default(),
             connector,
             service: settings.service,
-            keys: Keys::new(&settings.prefix),
+            keys,
             epoch: Default::default(),
             boards: Default::default(),
             scripts: Scripts::load(),
@@ -171,6 +191,9 @@ impl RedisStore {
     /// serves exists with its geometry, and adopts the data set's epoch:
     /// at start, and whenever a step found another epoch than ours.
     async fn recover(&self) -> Result<(), StoreError> {
+        if self.keys.is_cluster() {
+            return self.recover_cluster().await;
+        }
         let boards = self
             .boards
             .lock()
@@ -221,12 +244,143 @@ impl RedisStore {
             .await
             .map_err(|e| self.fail(e))?;
         if stored != geometry {
-            return Err(StoreError::Corrupt(Cause::msg(format!(
-                "board {board} is {stored} in Redis but this process is configured for \
-                 {geometry} (BOARD_WIDTH x BOARD_HEIGHT): refusing to serve it"
-            ))));
+            return Err(geometry_mismatch(board, &stored, geometry));
         }
         Ok(epoch)
+    }
+
+    /// [`Self::recover`] on Cluster: reads the data set's epoch (recording
+    /// each board as created under it, in the same step), then brings each
+    /// board's copy to it. A board that was created under the epoch but
+    /// whose keys are gone lost its shard's data: its seqs would start
+    /// again under the same epoch, so a new epoch is started first and
+    /// every board brought to that. A board with a later epoch than the one
+    /// read here (another process replaced it meanwhile) sends us round
+    /// again.
+    async fn recover_cluster(&self) -> Result<(), StoreError> {
+        let boards = self
+            .boards
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for _ in 0..4 {
+            let (mut epoch, _) = self.cluster_epoch("").await?;
+            let mut again = false;
+            for (board, geometry) in &boards {
+                let (e, known) = self.cluster_epoch(board.as_str()).await?;
+                epoch = e;
+                match self.init_cluster(board, geometry, &epoch, known).await? {
+                    ClusterInit::Ok => {}
+                    ClusterInit::Stale(later) => {
+                        // Another process moved the data set on since we
+                        // read it (then this changes nothing), or the
+                        // data set's epoch was made again, behind the
+                        // board's (its shard lost it): move it past.
+                        self.restart_cluster_epoch(&epoch, Some(&later)).await?;
+                        again = true;
+                        break;
+                    }
+                    ClusterInit::Lost => {
+                        tracing::warn!(%board, "a Redis Cluster shard lost this board's data: starting a new epoch");
+                        self.restart_cluster_epoch(&epoch, None).await?;
+                        again = true;
+                        break;
+                    }
+                }
+            }
+            if !again {
+                self.adopt(epoch);
+                return Ok(());
+            }
+        }
+        Err(StoreError::Unavailable(Cause::msg(
+            "the Redis data set's epoch kept changing while recovering",
+        )))
+    }
+
+    /// The data set's epoch on Cluster (made if missing), and whether
+    /// `board` (if not empty) was created under it before (recorded once
+    /// its keys exist, after [`Self::init_cluster`]: two processes that
+    /// create a new board at once do not take it for a lost one).
+    async fn cluster_epoch(&self, board: &str) -> Result<(String, bool), StoreError> {
+        let mut conn = self.conn().await?;
+        let (epoch, known): (String, i64) = self
+            .scripts
+            .epoch_cluster
+            .key(self.keys.epoch())
+            .key(self.keys.known_boards())
+            .arg(cluster_epoch_after(None))
+            .arg(board)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok((epoch, known == 1))
+    }
+
+    /// A new data set epoch on Cluster unless `seen` was replaced already;
+    /// later than `seen` and than `past` (a board's), whatever the clocks.
+    pub(super) async fn restart_cluster_epoch(
+        &self,
+        seen: &str,
+        past: Option<&str>,
+    ) -> Result<Option<String>, StoreError> {
+        let floor = std::cmp::max(Some(seen), past);
+        let mut conn = self.conn().await?;
+        self.scripts
+            .restart_epoch_cluster
+            .key(self.keys.epoch())
+            .key(self.keys.known_boards())
+            .arg(seen)
+            .arg(cluster_epoch_after(floor))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.fail(e))
+    }
+
+    /// INIT_BOARD_CLUSTER for one board under `epoch`.
+    async fn init_cluster(
+        &self,
+        board: &BoardId,
+        geometry: &str,
+        epoch: &str,
+        known: bool,
+    ) -> Result<ClusterInit, StoreError> {
+        let mut conn = self.conn().await?;
+        let (stored, status, theirs): (String, String, String) = self
+            .scripts
+            .init_board_cluster
+            .key(self.keys.seq(board))
+            .key(self.keys.geometry(board))
+            .key(self.keys.epoch_of(board))
+            .arg(geometry)
+            .arg(epoch)
+            .arg(if known { "1" } else { "0" })
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.fail(e))?;
+        if stored != geometry {
+            return Err(geometry_mismatch(board, &stored, geometry));
+        }
+        match status.as_str() {
+            "ok" => {
+                let _: i64 = self
+                    .scripts
+                    .record_board
+                    .key(self.keys.epoch())
+                    .key(self.keys.known_boards())
+                    .arg(epoch)
+                    .arg(board.as_str())
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(|e| self.fail(e))?;
+                Ok(ClusterInit::Ok)
+            }
+            "lost" => Ok(ClusterInit::Lost),
+            "stale" => Ok(ClusterInit::Stale(theirs)),
+            other => Err(StoreError::Corrupt(Cause::msg(format!(
+                "unexpected reply {other:?} of the board init script"
+            )))),
+        }
     }
 
     fn adopt(&self, epoch: String) {
@@ -247,7 +401,7 @@ impl RedisStore {
     }
 
     /// A handle on the shared connection (cheap: it multiplexes).
-    async fn conn(&self) -> Result<ConnectionManager, StoreError> {
+    async fn conn(&self) -> Result<Conn, StoreError> {
         Ok(self.conn.read().unwrap_or_else(|e| e.into_inner()).clone())
     }
 
@@ -302,6 +456,38 @@ impl RedisStore {
             resetting.store(false, std::sync::atomic::Ordering::Release);
         });
     }
+}
+
+/// What bringing one board to an epoch found on Cluster.
+enum ClusterInit {
+    Ok,
+    /// Created under the epoch before, its keys are gone: a new epoch first.
+    Lost,
+    /// The board has a later epoch than the one given (this one).
+    Stale(String),
+}
+
+/// A fresh epoch on Cluster: the time it is made (ms, 13 digits) and a
+/// random id, so epochs compare in the order they were made (a board's copy
+/// is never set back), and later than `floor` (another epoch) even when
+/// clocks disagree.
+fn cluster_epoch_after(floor: Option<&str>) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let past = floor
+        .and_then(|f| f.get(..13))
+        .and_then(|ms| ms.parse::<u64>().ok())
+        .map_or(0, |ms| ms + 1);
+    format!("{:013}{}", now.max(past), uuid::Uuid::new_v4().simple())
+}
+
+fn geometry_mismatch(board: &BoardId, stored: &str, geometry: &str) -> StoreError {
+    StoreError::Corrupt(Cause::msg(format!(
+        "board {board} is {stored} in Redis but this process is configured for \
+         {geometry} (BOARD_WIDTH x BOARD_HEIGHT): refusing to serve it"
+    )))
 }
 
 /// Records a Redis call's latency and, if it failed, its error, under

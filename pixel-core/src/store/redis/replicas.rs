@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use redis::aio::{ConnectionManager, MultiplexedConnection};
+use super::connection::Conn;
 use tokio::sync::{mpsc, oneshot};
 
 use super::RedisStore;
@@ -81,7 +81,7 @@ pub(super) struct Ticket(Option<u64>);
 /// What the barrier task works with.
 struct Round {
     /// The store's shared connection (the current one is read each round).
-    conn: Arc<RwLock<ConnectionManager>>,
+    conn: Arc<RwLock<Conn>>,
     state: Arc<State>,
     min: u32,
     ack_timeout: Duration,
@@ -109,7 +109,7 @@ impl Replicas {
         ack_timeout: Duration,
         response_timeout: Duration,
         connector: &Connector,
-        conn: &Arc<RwLock<ConnectionManager>>,
+        conn: &Arc<RwLock<Conn>>,
         barrier_key: String,
         service: &'static str,
     ) -> Result<Option<Self>, StoreError> {
@@ -346,12 +346,7 @@ async fn barrier(
 
 /// Counts the primary's replicas in sync, every [`POLL_INTERVAL`], until
 /// the store is gone.
-async fn poll(
-    connector: Connector,
-    timeout: Duration,
-    state: Weak<State>,
-    mut conn: Option<MultiplexedConnection>,
-) {
+async fn poll(connector: Connector, timeout: Duration, state: Weak<State>, mut conn: Option<Conn>) {
     let mut failing = false;
     loop {
         tokio::time::sleep(POLL_INTERVAL).await;
@@ -379,7 +374,7 @@ async fn poll(
 async fn poll_once(
     connector: &Connector,
     timeout: Duration,
-    conn: &mut Option<MultiplexedConnection>,
+    conn: &mut Option<Conn>,
 ) -> Result<u32, StoreError> {
     if conn.is_none() {
         *conn = Some(connector.feed(timeout, timeout).await?);

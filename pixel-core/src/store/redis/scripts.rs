@@ -23,9 +23,20 @@ const INSERT_REFRESH: &str = include_str!("scripts/insert_refresh.lua");
 const ROTATE_REFRESH: &str = include_str!("scripts/rotate_refresh.lua");
 const CONFIRM_REFRESH: &str = include_str!("scripts/confirm_refresh.lua");
 const REVOKE_REFRESH: &str = include_str!("scripts/revoke_refresh.lua");
+// Redis Cluster only (see `keys.rs` for why a placement is two steps there).
+const RESERVE: &str = include_str!("scripts/reserve.lua");
+const RELEASE: &str = include_str!("scripts/release.lua");
+const PLACE_BOARD: &str = include_str!("scripts/place_board.lua");
+const SETTLE_BOARD: &str = include_str!("scripts/settle_board.lua");
+const INIT_BOARD_CLUSTER: &str = include_str!("scripts/init_board_cluster.lua");
+const EPOCH_CLUSTER: &str = include_str!("scripts/epoch_cluster.lua");
+const RECORD_BOARD: &str = include_str!("scripts/record_board.lua");
+const RESTART_EPOCH_CLUSTER: &str = include_str!("scripts/restart_epoch_cluster.lua");
 
-/// The loaded scripts (`EVALSHA`, falling back to `EVAL` once per
-/// connection when Redis does not know a script yet).
+/// The loaded scripts (`EVALSHA`; on `NOSCRIPT` the script is loaded —
+/// on Cluster `SCRIPT LOAD` goes to every primary — and sent again).
+/// `EVALSHA` names its keys, so on Cluster it goes to the shard of its
+/// first key (all of a script's keys share one slot, see `keys.rs`).
 pub(super) struct Scripts {
     pub(super) place: Script,
     pub(super) sweep: Script,
@@ -38,6 +49,14 @@ pub(super) struct Scripts {
     pub(super) rotate_refresh: Script,
     pub(super) confirm_refresh: Script,
     pub(super) revoke_refresh: Script,
+    pub(super) reserve: Script,
+    pub(super) release: Script,
+    pub(super) place_board: Script,
+    pub(super) settle_board: Script,
+    pub(super) init_board_cluster: Script,
+    pub(super) epoch_cluster: Script,
+    pub(super) record_board: Script,
+    pub(super) restart_epoch_cluster: Script,
 }
 
 impl Scripts {
@@ -55,6 +74,14 @@ impl Scripts {
             rotate_refresh: Script::new(ROTATE_REFRESH),
             confirm_refresh: Script::new(CONFIRM_REFRESH),
             revoke_refresh: Script::new(REVOKE_REFRESH),
+            reserve: Script::new(RESERVE),
+            release: Script::new(RELEASE),
+            place_board: trimming(PLACE_BOARD),
+            settle_board: Script::new(SETTLE_BOARD),
+            init_board_cluster: Script::new(INIT_BOARD_CLUSTER),
+            epoch_cluster: Script::new(EPOCH_CLUSTER),
+            record_board: Script::new(RECORD_BOARD),
+            restart_epoch_cluster: Script::new(RESTART_EPOCH_CLUSTER),
         }
     }
 }
