@@ -525,6 +525,55 @@ mod tests {
         assert!(b[37..].iter().all(|&c| c == 0));
     }
 
+    /// The binary tile's shared test vector: the web page's decoder
+    /// (`web/js/tile.js`) decodes `web/test/fixtures/tile-v1.bin` and
+    /// expects `tile-v1.json`. This checks that both are what the encoder
+    /// writes today; after a deliberate layout change, rewrite them with
+    /// `BLESS_FIXTURES=1`.
+    #[test]
+    fn the_web_fixture_is_what_the_encoder_writes() {
+        let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../web/test/fixtures");
+        // An edge tile cut short (a 45×19 board in tiles of 8: tile (5, 2)
+        // is 5×3), colours 1 and 255, a seq past 2³².
+        let board = testing::board("main")
+            .with_size(45, 19)
+            .with_tile_size(8)
+            .build();
+        let t = board.tile(5, 2).unwrap();
+        let rect = board.tile_rect(t);
+        let seq = 5_000_000_123;
+        let cells = [
+            entry(40, 16, 1),
+            entry(44, 16, 255),
+            entry(42, 17, 7),
+            entry(44, 18, 16),
+        ];
+        let bytes = binary(t, rect, seq, &cells);
+        let colours = &bytes[TILE_HEADER..];
+        let expected = serde_json::to_string_pretty(&serde_json::json!({
+            "tx": t.tx, "ty": t.ty, "x0": rect.x0, "y0": rect.y0,
+            "width": rect.width, "height": rect.height, "seq": seq, "cells": colours,
+        }))
+        .unwrap()
+            + "\n";
+        assert_eq!(colours, [1, 0, 0, 0, 255, 0, 0, 7, 0, 0, 0, 0, 0, 0, 16]);
+        let (bin, json) = (dir.join("tile-v1.bin"), dir.join("tile-v1.json"));
+        if std::env::var_os("BLESS_FIXTURES").is_some() {
+            std::fs::write(&bin, &bytes).unwrap();
+            std::fs::write(&json, &expected).unwrap();
+        }
+        assert_eq!(
+            std::fs::read(&bin).unwrap(),
+            bytes,
+            "{bin:?} (BLESS_FIXTURES=1 rewrites it)"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&json).unwrap(),
+            expected,
+            "{json:?}"
+        );
+    }
+
     #[test]
     fn the_json_form_names_the_tile_and_lists_its_pixels_in_board_coordinates() {
         let board = testing::board("main")
