@@ -518,3 +518,58 @@ async fn a_redis_that_cannot_serve_is_unavailable_inside_transactions_too() {
     );
     assert!(s.snapshot(&board).await.is_ok());
 }
+
+/// A whole-board read whose answer takes longer than the 2 s the shared
+/// connection waits (a 4096² board with a million pixels does in a debug
+/// build) still answers: snapshots go over a connection of their own with
+/// a longer bound. Redis is held busy for 2.5 s by a script here, which
+/// every connection waits out alike.
+#[tokio::test]
+async fn a_snapshot_slower_than_the_request_timeout_still_answers() {
+    let redis = RedisServer::start();
+    let board = conformance::board("slow-snapshot");
+    let s = serving(&redis, &board).await;
+    assert!(
+        placed(
+            s.place(&place_at_zero(&board, 1, 1, 3, "u1", i64::MAX))
+                .await
+                .unwrap()
+        )
+        .seq > 0
+    );
+    // The snapshot connection is made by the first snapshot (its handshake
+    // would wait on a busy Redis like any command).
+    assert_eq!(s.snapshot(&board).await.unwrap().pixels.len(), 1);
+    let url = redis.url();
+    let busy = tokio::spawn(async move {
+        let client = redis::Client::open(url).unwrap();
+        let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+        let mut conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .unwrap();
+        // Spins 2.5 s inside Redis (below the 5 s script time limit, so
+        // other clients wait instead of getting BUSY).
+        let _: () = redis::cmd("EVAL")
+            .arg(
+                "local t = redis.call('TIME'); local s = t[1] * 1000000 + t[2]; \
+                  repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] - s > 2500000",
+            )
+            .arg(0)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    let snap = s
+        .snapshot(&board)
+        .await
+        .expect("the snapshot waits the busy Redis out");
+    assert!(
+        started.elapsed() > Duration::from_secs(2),
+        "Redis was busy meanwhile"
+    );
+    assert_eq!(snap.pixels.len(), 1);
+    busy.await.unwrap();
+}

@@ -374,7 +374,7 @@ impl BoardStore for RedisStore {
     async fn snapshot(&self, board: &BoardConfig) -> Result<StoredSnapshot, StoreError> {
         observe(self.service, "snapshot", async {
             for _ in 0..EPOCH_ATTEMPTS {
-                let mut conn = self.conn().await?;
+                let mut conn = self.bulk().await?;
                 let (seq, pixels, epoch): (Option<u64>, Vec<(String, String)>, Option<String>) =
                     redis::pipe()
                         .atomic()
@@ -383,7 +383,7 @@ impl BoardStore for RedisStore {
                         .get(self.keys.epoch_of(&board.id))
                         .query_async(&mut conn)
                         .await
-                        .map_err(|e| self.fail(e))?;
+                        .map_err(|e| self.bulk_failed(e))?;
                 let Some(epoch) = epoch.filter(|e| self.is_current(e)) else {
                     self.recover().await?;
                     continue;

@@ -192,6 +192,11 @@ impl Connector {
             .map_err(redis_err)
     }
 
+    /// How long an operation waits to connect or for an answer.
+    pub(super) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// A connection of a feed reader's own, for blocking reads that take
     /// up to `response_timeout` (on Cluster, `XREAD BLOCK` goes to the
     /// shard of the board's feed).

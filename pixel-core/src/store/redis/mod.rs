@@ -130,7 +130,14 @@ pub struct RedisStore {
     scripts: Scripts,
     /// Set when acked writes must reach replicas first.
     replicas: Option<replicas::Replicas>,
+    /// The connection whole-board reads go over (see [`Self::bulk`]).
+    bulk: std::sync::Mutex<Option<Conn>>,
 }
+
+/// How long a whole-board read may take to answer: a 4096² board with a
+/// million pixels is a reply of ~30 MB (1.6 s measured in a release build,
+/// over 2 s in a debug one), which the shared connection's 2 s would refuse.
+const BULK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl RedisStore {
     /// Connects, failing fast if Redis cannot be reached now. (Later outages
@@ -171,6 +178,7 @@ impl RedisStore {
             boards: Default::default(),
             scripts: Scripts::load(),
             replicas,
+            bulk: Default::default(),
         };
         store.recover().await?;
         Ok(store)
@@ -398,6 +406,30 @@ impl RedisStore {
             metrics::counter!("store_epoch_changes_total", "service" => self.service).increment(1);
         }
         *current = epoch;
+    }
+
+    /// The connection for whole-board reads (snapshots): one of their own,
+    /// kept between reads, so that a reply of tens of megabytes neither
+    /// holds up the placements on the shared connection behind it nor runs
+    /// into the shared connection's response timeout. Dropped after an
+    /// error ([`Self::bulk_failed`]); the next read connects again (on
+    /// Sentinel, to the primary the sentinels name then).
+    async fn bulk(&self) -> Result<Conn, StoreError> {
+        if let Some(conn) = self.bulk.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            return Ok(conn);
+        }
+        let conn = self
+            .connector
+            .feed(self.connector.timeout(), BULK_TIMEOUT)
+            .await?;
+        *self.bulk.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// Maps a failed whole-board read's error and drops its connection.
+    fn bulk_failed(&self, e: redis::RedisError) -> StoreError {
+        *self.bulk.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        redis_err(e)
     }
 
     /// A handle on the shared connection (cheap: it multiplexes).
