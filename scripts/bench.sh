@@ -59,10 +59,12 @@ if [ "${1:-}" = --only ]; then
 fi
 ALL_NAMES=(standalone-fanout standalone-idle standalone-place standalone-fanout-binary
   standalone-fill
-  standalone-snapshot-1-plain standalone-snapshot-2-conditional standalone-decay-steady
+  standalone-snapshot-1-plain standalone-snapshot-2-conditional standalone-snapshot-3-tile
+  standalone-decay-steady
   standalone-churn
   cluster-fanout-gateway cluster-fanout-nginx cluster-idle cluster-place cluster-fill
-  cluster-snapshot-1-plain cluster-snapshot-2-conditional cluster-decay-steady
+  cluster-snapshot-1-plain cluster-snapshot-2-conditional cluster-snapshot-3-tile
+  cluster-decay-steady
   cluster-decay-backlog)
 for name in ${ONLY//,/ }; do
   if [[ " ${ALL_NAMES[*]} " != *" $name "* ]]; then
@@ -216,7 +218,7 @@ bench() {
 }
 
 # fill_and_snapshot PREFIX LABEL SETTINGS WS API PIDS: fills the board
-# (every cell, cooldown 0), then snapshot plain and conditional.
+# (every cell, cooldown 0), then snapshot plain and conditional, and tile (0, 0).
 fill_and_snapshot() {
   local prefix=$1 label=$2 s=$3 ws=$4 api=$5 pids=$6
   R=1 bench "$prefix-fill" fill --ws "$ws" --api "$api" --label "$label" --server "$s"
@@ -224,6 +226,8 @@ fill_and_snapshot() {
     --pids "$pids" --mode plain --clients "$SNAP_CLIENTS" --duration-s "$SNAP_S"
   bench "$prefix-snapshot-2-conditional" snapshot --ws "$ws" --api "$api" --label "$label" --server "$s" \
     --pids "$pids" --mode conditional --clients "$SNAP_CLIENTS" --duration-s "$SNAP_S"
+  bench "$prefix-snapshot-3-tile" snapshot --ws "$ws" --api "$api" --label "$label" --server "$s" \
+    --pids "$pids" --mode tile --clients "$SNAP_CLIENTS" --duration-s "$SNAP_S"
 }
 
 # ---------------------------------------------------------------- standalone
@@ -251,7 +255,7 @@ if wanted standalone-fanout standalone-idle standalone-place standalone-fanout-b
   standalone_down
 fi
 
-if wanted standalone-fill standalone-snapshot-1-plain standalone-snapshot-2-conditional; then
+if wanted standalone-fill standalone-snapshot-1-plain standalone-snapshot-2-conditional standalone-snapshot-3-tile; then
   log "standalone: fill, snapshot"
   settings 0 3600000
   standalone_up "$SA_PORT"
@@ -337,7 +341,7 @@ if wanted cluster-fanout-gateway cluster-fanout-nginx cluster-idle cluster-place
   cluster_down
 fi
 
-if wanted cluster-fill cluster-snapshot-1-plain cluster-snapshot-2-conditional; then
+if wanted cluster-fill cluster-snapshot-1-plain cluster-snapshot-2-conditional cluster-snapshot-3-tile; then
   log "cluster: fill, snapshot"
   settings 0 3600000
   cluster_up b 1
@@ -372,7 +376,7 @@ case $MODE in
 esac
 mkdir -p bench/results
 EXPECT=""
-[ "$MODE" = smoke ] && EXPECT="fanout,fanout-binary,idle,place,fill,snapshot-plain,snapshot-conditional,decay-steady,decay-backlog,churn"
+[ "$MODE" = smoke ] && EXPECT="fanout,fanout-binary,idle,place,fill,snapshot-plain,snapshot-conditional,snapshot-tile,decay-steady,decay-backlog,churn"
 "$BENCH" report --dir "$RESULTS" --md "$MD" --json "$JSON" --mode "$MODE" --expect "$EXPECT" \
   --note "The load generator runs on the same machine and shares its $(nproc) cores with the servers it measures." \
   --note "Each scenario ran $RUNS time(s); the table shows the median (each figure on its own) and every run." \

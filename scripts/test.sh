@@ -63,7 +63,8 @@ npm_ci() {
 # The settings the contract suites and the servers under test share.
 suite_env() {
   export JWT_SECRET="test-secret-for-the-contract-suite-0123456789"
-  export COOLDOWN_MS=1000 TTL_MS=3000 BOARD_WIDTH=64 BOARD_HEIGHT=64
+  # Tiles of 16: the board is 4×4 tiles, so tile snapshots have several.
+  export COOLDOWN_MS=1000 TTL_MS=3000 BOARD_WIDTH=64 BOARD_HEIGHT=64 BOARD_TILE_SIZE=16
   export SOCKET_EVENT_RATE=20 SOCKET_EVENT_BURST=40 MAX_PAYLOAD_BYTES=16384
   # Every suite client shares 127.0.0.1: per-address limits are off for the
   # contract suites, the hashing queue takes their bursts of sign-ups, and a
@@ -168,6 +169,12 @@ stage_js() {
   contract_suite
   log "python-socketio: binary frames and the JSON shape"
   scripts/python-client.sh "$PIXEL_URL"
+  stop_started
+  # Every power-of-two tile divides 64: tile snapshots whose right and
+  # bottom tiles are cut short need a board of their own.
+  log "tile snapshots on a 100×70 board in tiles of 32 (edge tiles cut short)"
+  start_standalone edge-tiles-standalone BOARD_WIDTH=100 BOARD_HEIGHT=70 BOARD_TILE_SIZE=32
+  BOARD_WIDTH=100 BOARD_HEIGHT=70 EXPECT_EDGE_TILES=1 node_test 120000 './rest-tiles.test.mjs'
   stop_started
   # Engine.IO v4 protocol cases (raw HTTP and WebSocket) need a short
   # heartbeat and connect timeout: a server of their own.

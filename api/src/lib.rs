@@ -9,6 +9,8 @@
 //!   blocks) and waiting (by expected time).
 //! - `snapshot`: board snapshots, cached encoded and compressed per seq,
 //!   built once however many requests wait (single flight).
+//! - `tiles`: tile snapshots, cut from a per-board live copy of the
+//!   board brought forward from the history, cached per tile and seq.
 //! - `lookup`: the pixel lookup route's per-board index of placements
 //!   and placers, kept in memory and brought forward from the history.
 //! - `routes`: the HTTP handlers, thin wrappers over `accounts` and the
@@ -43,6 +45,7 @@ mod routes;
 mod snapshot;
 mod startup;
 mod state;
+mod tiles;
 
 pub use accounts::{AccountSettings, token_family};
 pub use config::{AccountsConfig, ApiConfig};

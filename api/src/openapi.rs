@@ -223,3 +223,42 @@ impl PartialSchema for BinarySnapshot {
 }
 
 impl ToSchema for BinarySnapshot {}
+
+/// `GET /api/boards/{board}/tiles/{tx}/{ty}` as JSON (built in
+/// `crate::tiles` without a named type).
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes the body `crate::tiles` encodes
+pub(crate) struct TileSnapshot {
+    board: BoardId,
+    /// `[tx, ty]`.
+    #[schema(min_items = 2, max_items = 2)]
+    tile: [u32; 2],
+    /// The tile's first column (`tx * tile_size`).
+    x0: u32,
+    /// The tile's first row (`ty * tile_size`).
+    y0: u32,
+    /// Columns of the tile (`tile_size`, less at the board's right edge).
+    width: u32,
+    /// Rows of the tile (`tile_size`, less at the board's bottom edge).
+    height: u32,
+    /// The tile as it stands after this update.
+    seq: u64,
+    /// Every non-empty pixel of the tile, in board coordinates, row-major.
+    pixels: Vec<PixelEntry>,
+}
+
+/// The binary tile (see the response's description).
+pub(crate) struct BinaryTile;
+
+impl PartialSchema for BinaryTile {
+    fn schema() -> RefOr<utoipa::openapi::schema::Schema> {
+        string()
+            .content_media_type("application/octet-stream")
+            .description(Some(
+                "`RPXT`, 1, u32 tx, ty, x0, y0, width, height, u64 seq (little-endian), width × height colour bytes",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for BinaryTile {}

@@ -46,6 +46,7 @@ pub(crate) fn documented() -> OpenApiRouter<ApiState> {
         .routes(routes!(board_meta))
         .routes(routes!(pixels))
         .routes(routes!(pixel))
+        .routes(routes!(tile))
         .routes(routes!(history))
         .routes(routes!(openapi_json))
 }
@@ -538,17 +539,10 @@ impl<S: Send + Sync> FromRequestParts<S> for PixelPath {
             Path::<(String, String, String)>::from_request_parts(parts, state)
                 .await
                 .map_err(|e| ApiError::NotFound(format!("no such board ({})", e.body_text())))?;
-        let coord = |v: String, name: &str| {
-            // Digits only: `u64::from_str` would also take a leading `+`.
-            v.parse::<u64>()
-                .ok()
-                .filter(|_| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
-                .ok_or_else(|| format!("{name} must be a non-negative integer"))
-        };
         Ok(Self {
             board,
-            x: coord(x, "x"),
-            y: coord(y, "y"),
+            x: digits(&x, "x"),
+            y: digits(&y, "y"),
         })
     }
 }
@@ -587,6 +581,92 @@ async fn pixel(
         Some(info) => Ok(Json(info)),
         None => Err(ApiError::NotFound(format!("pixel ({x}, {y}) is empty"))),
     }
+}
+
+/// The `{board}/tiles/{tx}/{ty}` path segments, parsed in the contract's
+/// error shape: an unknown board is 404, a tile address that is not a pair
+/// of non-negative integers 400.
+pub(crate) struct TilePath {
+    board: String,
+    tx: Result<u64, String>,
+    ty: Result<u64, String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for TilePath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path((board, tx, ty)) =
+            Path::<(String, String, String)>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| ApiError::NotFound(format!("no such board ({})", e.body_text())))?;
+        Ok(Self {
+            board,
+            tx: digits(&tx, "tx"),
+            ty: digits(&ty, "ty"),
+        })
+    }
+}
+
+/// A non-negative decimal integer path segment (digits only:
+/// `u64::from_str` would also take a leading `+`).
+fn digits(v: &str, name: &str) -> Result<u64, String> {
+    v.parse::<u64>()
+        .ok()
+        .filter(|_| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| format!("{name} must be a non-negative integer"))
+}
+
+/// One viewport tile of the board after update `seq` ([`crate::tiles`]
+/// builds and caches the answer; this describes it and checks the path).
+#[utoipa::path(
+    get,
+    path = "/api/boards/{board}/tiles/{tx}/{ty}",
+    tag = "boards",
+    params(
+        ("board" = String, Path, description = "Board id", example = "main"),
+        ("tx" = u32, Path, minimum = 0, example = 0,
+            description = "Tile column, `0 ..< ceil(width / tile_size)`"),
+        ("ty" = u32, Path, minimum = 0, example = 0,
+            description = "Tile row, `0 ..< ceil(height / tile_size)`"),
+        ("If-None-Match" = Option<String>, Header,
+            description = "An `ETag` of an earlier answer: 304 while the board is unchanged"),
+    ),
+    responses(
+        (status = 200,
+            description = "The tile after update `seq`: JSON, or with `Accept: application/octet-stream` the binary form (`RPXT`, version 1, u32 tx, ty, x0, y0, width, height, u64 seq little-endian, then one colour byte per cell of the tile in row-major order)",
+            content(
+                (crate::openapi::TileSnapshot = "application/json"),
+                (crate::openapi::BinaryTile = "application/octet-stream"),
+            ),
+            headers(
+                ("ETag" = String, description = "Names the board, tile, seq and form"),
+                ("Vary" = String, description = "`accept, accept-encoding`"),
+                ("Cache-Control" = String, description = "`no-cache`"),
+            )),
+        (status = 304, description = "Unchanged since the `If-None-Match` tag",
+            headers(
+                ("ETag" = String, description = "The current tag"),
+                ("Vary" = String, description = "`accept, accept-encoding`"),
+            )),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
+async fn tile(
+    State(s): State<ApiState>,
+    path: TilePath,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    let board = s.board(&path.board)?;
+    let (tx, ty) = (
+        path.tx.map_err(ApiError::InvalidInput)?,
+        path.ty.map_err(ApiError::InvalidInput)?,
+    );
+    let t = board.tile(tx, ty).map_err(ApiError::InvalidInput)?;
+    crate::tiles::respond(&s.game, &s.tiles, board, t, &headers).await
 }
 
 #[cfg(test)]

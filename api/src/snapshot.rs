@@ -59,20 +59,20 @@ struct SnapshotBody<'a> {
 
 /// Which representation a request gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Form {
+pub(crate) enum Form {
     Json,
     Binary,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Coding {
+pub(crate) enum Coding {
     Identity,
     Gzip,
     Brotli,
 }
 
 impl Coding {
-    fn header(self) -> Option<&'static str> {
+    pub(crate) fn header(self) -> Option<&'static str> {
         match self {
             Self::Identity => None,
             Self::Gzip => Some("gzip"),
@@ -158,7 +158,7 @@ fn binary(board: &BoardConfig, seq: u64, pixels: &[PixelEntry]) -> Vec<u8> {
     out
 }
 
-fn compress(plain: &[u8], coding: Coding) -> Result<Bytes, ApiError> {
+pub(crate) fn compress(plain: &[u8], coding: Coding) -> Result<Bytes, ApiError> {
     let io = |e: std::io::Error| ApiError::Internal(e.into());
     Ok(match coding {
         Coding::Identity => Bytes::copy_from_slice(plain),
@@ -265,7 +265,7 @@ fn etag(epoch: &str, board: &BoardId, seq: u64, form: Form) -> Result<HeaderValu
     })
 }
 
-fn etag_matches(headers: &HeaderMap, tag: &HeaderValue) -> bool {
+pub(crate) fn etag_matches(headers: &HeaderMap, tag: &HeaderValue) -> bool {
     headers
         .get_all(header::IF_NONE_MATCH)
         .iter()
@@ -293,14 +293,14 @@ fn header_tokens<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Vec<(S
         .collect()
 }
 
-fn form_of(headers: &HeaderMap) -> Form {
+pub(crate) fn form_of(headers: &HeaderMap) -> Form {
     let binary = header_tokens(headers, header::ACCEPT)
         .iter()
         .any(|(t, q)| t == BINARY_TYPE && *q > 0.0);
     if binary { Form::Binary } else { Form::Json }
 }
 
-fn coding_of(headers: &HeaderMap) -> Coding {
+pub(crate) fn coding_of(headers: &HeaderMap) -> Coding {
     let accepted = header_tokens(headers, header::ACCEPT_ENCODING);
     let q = |name: &str| {
         accepted

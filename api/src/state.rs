@@ -1,5 +1,5 @@
 //! What the api's handlers share: the game, the account rules, the token
-//! verifier, the snapshot cache and the pixel lookup's index. In a module of its own so that the
+//! verifier, the snapshot cache, the tile snapshots' live copies and the pixel lookup's index. In a module of its own so that the
 //! handler modules (`routes`, `snapshot`) depend on it and not on each other.
 
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use crate::accounts::Accounts;
 use crate::error::ApiError;
 use crate::lookup::PixelIndex;
 use crate::snapshot::SnapshotCache;
+use crate::tiles::TileCache;
 
 #[derive(Clone)]
 pub(crate) struct ApiState {
@@ -20,6 +21,7 @@ pub(crate) struct ApiState {
     pub tokens: Arc<AccessTokens>,
     pub(crate) snapshots: Arc<SnapshotCache>,
     pub(crate) placements: Arc<PixelIndex>,
+    pub(crate) tiles: Arc<TileCache>,
 }
 
 impl ApiState {
@@ -37,6 +39,7 @@ impl ApiState {
             tokens,
             snapshots: Arc::default(),
             placements: Arc::default(),
+            tiles: Arc::default(),
         }
     }
 }

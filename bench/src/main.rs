@@ -135,6 +135,7 @@ fn main() -> Result<()> {
                 let name = match args.mode {
                     scenarios::SnapshotMode::Plain => "snapshot-plain",
                     scenarios::SnapshotMode::Conditional => "snapshot-conditional",
+                    scenarios::SnapshotMode::Tile => "snapshot-tile",
                 };
                 run(name, &common, &args, async || {
                     scenarios::snapshot(&common, &args).await

@@ -216,6 +216,21 @@ const FIGURES: &[(&str, &str, &str, &str, bool)] = &[
         false,
     ),
     (
+        "snapshot-tile",
+        "good_per_s",
+        "tile 200 answers/s",
+        "— (binary, gzip)",
+        true,
+    ),
+    ("snapshot-tile", "latency_p99_ms", "tile p99, ms", "—", true),
+    (
+        "snapshot-tile",
+        "bytes_per_response",
+        "bytes per tile answer (gzip)",
+        "—",
+        false,
+    ),
+    (
         "snapshot-conditional",
         "good_per_s",
         "304 answers/s",

@@ -663,6 +663,9 @@ pub enum SnapshotMode {
     Plain,
     /// `If-None-Match` with the current ETag (304 expected).
     Conditional,
+    /// Tile (0, 0) in the binary form, `Accept-Encoding: gzip` (200
+    /// expected): `GET /api/boards/{board}/tiles/0/0`.
+    Tile,
 }
 
 #[derive(Debug, Clone, clap::Args, Serialize)]
@@ -691,6 +694,10 @@ pub async fn snapshot(c: &Common, a: &SnapshotArgs) -> Result<Map<String, Value>
     if a.mode == SnapshotMode::Conditional && etag.is_none() {
         bail!("the snapshot carries no ETag");
     }
+    let url = match a.mode {
+        SnapshotMode::Tile => format!("{}/api/boards/{}/tiles/0/0", c.api, c.board),
+        _ => url,
+    };
     let ep = c.endpoint();
     let cpu = CpuMeter::start(&c.pids());
     let deadline = Instant::now() + Duration::from_secs_f64(a.duration_s);
@@ -716,6 +723,9 @@ pub async fn snapshot(c: &Common, a: &SnapshotArgs) -> Result<Map<String, Value>
                 let mut req = http.get(&url).header("accept-encoding", "gzip");
                 if mode == SnapshotMode::Conditional {
                     req = req.header("if-none-match", etag.as_deref().unwrap_or_default());
+                }
+                if mode == SnapshotMode::Tile {
+                    req = req.header("accept", "application/octet-stream");
                 }
                 let t = now_ns();
                 let code = match req.send().await {
@@ -753,10 +763,10 @@ pub async fn snapshot(c: &Common, a: &SnapshotArgs) -> Result<Map<String, Value>
     cpu.finish(&mut out);
     let n = lat.len() as u64;
     let good = status
-        .get(if a.mode == SnapshotMode::Plain {
-            "200"
-        } else {
+        .get(if a.mode == SnapshotMode::Conditional {
             "304"
+        } else {
+            "200"
         })
         .copied()
         .unwrap_or(0);

@@ -1,6 +1,8 @@
 // @ts-check
 /** REST calls (docs/PROTOCOL.md "REST api"): JSON in and out, errors as ApiError. */
 
+import { decodeTile } from './tile.js';
+
 export class ApiError extends Error {
   /** @param {string} message @param {string | undefined} code @param {number} status */
   constructor(message, code, status) {
@@ -32,6 +34,26 @@ export async function api(path, body) {
     throw new ApiError((err && err.message) || `HTTP ${res.status}`, err && err.code, res.status);
   }
   return data;
+}
+
+/**
+ * A tile snapshot in the binary form (docs/PROTOCOL.md "Additions: tile
+ * snapshots"), decoded. Errors as `api`'s; a malformed body throws `TileError`.
+ * @param {string} board @param {number} tx @param {number} ty
+ * @returns {Promise<import('./tile.js').Tile>}
+ */
+export async function apiTile(board, tx, ty) {
+  const res = await fetch(`/api/boards/${encodeURIComponent(board)}/tiles/${tx}/${ty}`, {
+    cache: 'no-cache',
+    headers: { Accept: 'application/octet-stream' },
+  });
+  if (!res.ok) {
+    let data = null;
+    try { data = await res.json(); } catch { /* empty or not JSON */ }
+    const err = data && data.error;
+    throw new ApiError((err && err.message) || `HTTP ${res.status}`, err && err.code, res.status);
+  }
+  return decodeTile(await res.arrayBuffer());
 }
 
 /** @param {number} ms */
