@@ -99,3 +99,29 @@ test('panning: dropped tiles are forgotten, their events ignored; resync refetch
   assert.deepEqual(t.onResync(1), [{ tx: 1, ty: 0, min: 1 }, { tx: 2, ty: 0, min: 1 }]);
   assert.ok(t.onSnapshot(2, 0, 1).load);
 });
+
+test('BoardState.loadTile replaces one tile only, and its cells hold the snapshot seq', async () => {
+  const { BoardState } = await import('../js/sync.js');
+  const b = new BoardState(40, 20);
+  b.apply({ x: 0, y: 0, color: 2, seq: 3, placed_at: 1, expires_at: 9 });
+  b.apply({ x: 17, y: 1, color: 4, seq: 4, placed_at: 2, expires_at: 8 });
+  b.apply({ x: 18, y: 1, color: 5, seq: 5, placed_at: 2, expires_at: 8 });
+  // binary form: tile (1, 0) of size 16 at (16, 0), 16 x 16; cell (17, 1) keeps colour 4, (18, 1) cleared, (20, 2) set
+  const cells = new Uint8Array(16 * 16);
+  cells[1 * 16 + 1] = 4;
+  cells[2 * 16 + 4] = 7;
+  b.loadTile({ x0: 16, y0: 0, width: 16, height: 16, seq: 10, cells });
+  assert.deepEqual(b.nonEmpty(), [[0, 0, 2], [17, 1, 4], [20, 2, 7]]);
+  assert.equal(b.expiresAt[1 * 40 + 17], 8); // same colour: times kept
+  assert.equal(b.expiresAt[2 * 40 + 20], 0);
+  assert.equal(b.pseq[0], 3); // outside the tile: untouched
+  assert.equal(b.pseq[5 * 40 + 30], 10);
+  // an update the snapshot already holds is skipped, a newer one applies
+  assert.equal(b.apply({ x: 20, y: 2, color: 1, seq: 10, placed_at: 0, expires_at: 0 }), false);
+  assert.equal(b.apply({ x: 20, y: 2, color: 1, seq: 11, placed_at: 0, expires_at: 0 }), true);
+  // JSON form, with times; a pixel named outside the tile is ignored
+  b.loadTile({ x0: 32, y0: 16, width: 8, height: 4, seq: 12, pixels: [[33, 17, 3, 5, 50], [0, 0, 9, 0, 0]] });
+  assert.equal(b.colors[17 * 40 + 33], 3);
+  assert.equal(b.expiresAt[17 * 40 + 33], 50);
+  assert.equal(b.colors[0], 2);
+});
