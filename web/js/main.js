@@ -11,6 +11,13 @@
  * join ack's catch-up (`since`) stays JSON: it comes once a reconnect, is
  * bounded by the server, and names placers.
  *
+ * Zoomed in, the socket watches only the viewport tiles in view plus a
+ * one-tile margin (tiles.js): the view's tiles change with `subscribe`
+ * (debounced, one in flight), each new tile starts from a binary tile
+ * snapshot (tile.js) and follows its own seq range. With every tile in view,
+ * or more than the protocol's 64, it watches the whole board (sync.js).
+ * Pixels of tiles no longer watched stay as last seen until watched again.
+ *
  * URL parameters: `board` (default `main`); `gateway`, a Socket.IO origin
  * other than the page's (used by tests to pin a page to one gateway of a
  * cluster; WebSocket only, as cross-origin polling would need CORS).

@@ -82,17 +82,22 @@ test('zoomed in, the page watches only the tiles in view and shows exactly the s
     const outside = all.filter((t) => !held.has(key(t)));
     assert.ok(outside.length > 0);
 
-    // A placement in a tile not watched does not reach the page; one in view does.
-    const [ox, oy] = outside[outside.length - 1];
-    const far = { x: ox * TILE + 5, y: oy * TILE + 6 };
+    // A placement in view comes as a tile event; its decay (a removal in a tile frame) clears it.
     const events0 = (await page.evaluate(() => window.pixelApp.tiles())).events;
-    await placeOnce(far.x, far.y, 11);
     const near = { x: 8, y: 8 };
     await placeOnce(near.x, near.y, 4);
     await waitCanvasColor(page, near.x, near.y, 4);
+    assert.ok((await page.evaluate(() => window.pixelApp.tiles())).events > events0, 'the placement in view came as a tile event');
+    await waitCanvasColor(page, near.x, near.y, 0, cfg.ttlMs + 10_000);
+
+    // A placement in a tile not watched does not reach the page; a later one in view does.
+    const [ox, oy] = outside[outside.length - 1];
+    const far = { x: ox * TILE + 5, y: oy * TILE + 6 };
+    await placeOnce(far.x, far.y, 11);
+    await placeOnce(near.x + 1, near.y, 5);
+    await waitCanvasColor(page, near.x + 1, near.y, 5);
     await assertSameTiles(page, watched, 'after placements in and out of view');
     assert.notEqual(await page.evaluate(([x, y]) => window.pixelApp.pixel(x, y), [far.x, far.y]), 11, 'a tile not watched gets no events');
-    assert.ok((await page.evaluate(() => window.pixelApp.tiles())).events > events0, 'the placement in view came as a tile event');
 
     // Pan to the far tile: the page subscribes to it and shows the placement from its tile snapshot.
     const subs0 = (await page.evaluate(() => window.pixelApp.tiles())).subscribes;
