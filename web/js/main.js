@@ -358,6 +358,8 @@ function connect() {
     } else if (Array.isArray(m.updates)) {
       updates = m.updates;
     } else return;
+    // A whole-board event still in flight from before the page joined with tiles.
+    if (tileMode) return;
     for (const u of updates) noteServerTime(u.placed_at);
     act(sync.onPixels(updates));
   });
