@@ -11,6 +11,13 @@
  * join ack's catch-up (`since`) stays JSON: it comes once a reconnect, is
  * bounded by the server, and names placers.
  *
+ * Zoomed in, the socket watches only the viewport tiles in view plus a
+ * one-tile margin (tiles.js): the view's tiles change with `subscribe`
+ * (debounced, one in flight), each new tile starts from a binary tile
+ * snapshot (tile.js) and follows its own seq range. With every tile in view,
+ * or more than the protocol's 64, it watches the whole board (sync.js).
+ * Pixels of tiles no longer watched stay as last seen until watched again.
+ *
  * URL parameters: `board` (default `main`); `gateway`, a Socket.IO origin
  * other than the page's (used by tests to pin a page to one gateway of a
  * cluster; WebSocket only, as cross-origin polling would need CORS).
@@ -25,7 +32,8 @@
  * @typedef {import('./view.js').View} View
  * @typedef {import('socket.io-client').Socket} Socket
  */
-import { api, sleep } from './api.js';
+import { api, apiTile, sleep } from './api.js';
+import { TileTracker, tilesForRect, visibleRect, sameTiles } from './tiles.js';
 import { BoardState, FeedSync } from './sync.js';
 import { decodeFrame, FrameError } from './frame.js';
 import { HistoryPlayer } from './player.js';
@@ -66,6 +74,16 @@ let clockOffset = -Infinity;
 /** @type {Socket | null} */
 let socket = null;
 let joinGen = 0, snapGen = 0, connected = false, refusals = 0;
+/**
+ * Viewport tiles: while the view shows part of the board, the socket
+ * watches only the tiles in view (plus a one-tile margin) and each tile
+ * follows its own seq range (tiles.js); showing the whole board, or more
+ * tiles than the protocol allows, it watches the whole board (sync.js).
+ */
+let tileMode = false, tracker = new TileTracker();
+let subInFlight = false, subAgain = false, tileEvents = 0, subscribes = 0;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let tileTimer;
 let drawQueued = false, paintedVersion = -1, paintedFrame = -1;
 /** placements the user asked for (tests check that gestures do not place) */
 let placeAttempts = 0;
@@ -129,6 +147,13 @@ function act(a) {
 
 async function join() {
   if (!socket || !socket.connected) return;
+  const want = desiredTiles();
+  if (want) { joinTiles(want); return; }
+  if (tileMode) {
+    // Back from tiles: the board-wide feed position is unknown, start from a snapshot.
+    tileMode = false;
+    sync.replaceBoard(board);
+  }
   const gen = ++joinGen;
   snapGen++; // a snapshot load started for an earlier join is moot
   const sent = sync.startJoin();
@@ -170,6 +195,106 @@ async function loadSnapshot() {
     }
     await sleep(delay);
   }
+}
+
+// ---- viewport tiles ------------------------------------------------------------------------
+/** The tiles the view needs, or null for the whole board. @returns {[number, number][] | null} */
+function desiredTiles() {
+  if (!meta || !meta.tile_size) return null;
+  const size = meta.tile_size;
+  const want = tilesForRect(visibleRect(view, renderer.size), { width: board.width, height: board.height, tile_size: size });
+  if (!want || want.length === Math.ceil(board.width / size) * Math.ceil(board.height / size)) return null;
+  return want;
+}
+
+/** Joins watching `want` only; every tile starts from a tile snapshot. @param {[number, number][]} want */
+async function joinTiles(want) {
+  const gen = ++joinGen;
+  snapGen++;
+  tileMode = true;
+  tracker = new TileTracker();
+  subInFlight = false;
+  const req = tracker.request(want);
+  sync.phase = 'joining';
+  updateStatus();
+  /** @type {JoinAck} */
+  const ack = await emitAck('join', { board: BOARD, encoding: 'binary', tiles: req });
+  if (gen !== joinGen) return;
+  if (!ack.ok) {
+    if (socket && socket.connected) {
+      ui.showMessage(`Could not join the board: ${describeError(ack)}`, 'error');
+      await sleep(2000);
+      if (gen === joinGen) join();
+    }
+    return;
+  }
+  sync.phase = 'live';
+  tileStep(tracker.onAck({ seq: ack.seq, tiles: want.map((t) => ({ tile: t })) }), gen);
+}
+
+/**
+ * Carries out a tiles.js step: apply its updates, fetch snapshots, repair holes.
+ * @param {{ apply: Update[], hole: boolean, fetch?: { tx: number, ty: number, min: number }[] }} step @param {number} gen
+ */
+function tileStep(step, gen) {
+  for (const u of step.apply) { noteServerTime(u.placed_at); board.apply(u); }
+  for (const f of step.fetch ?? []) fetchTile(f.tx, f.ty, gen);
+  if (step.hole) { sync.repairs++; subscribeTiles(); }
+  updateStatus();
+  queueDraw();
+}
+
+/** @param {number} tx @param {number} ty @param {number} gen */
+async function fetchTile(tx, ty, gen) {
+  for (let delay = 100; gen === joinGen; delay = Math.min(delay * 2, 8000)) {
+    try {
+      const t = await apiTile(BOARD, tx, ty);
+      if (gen !== joinGen) return;
+      const r = tracker.onSnapshot(tx, ty, t.seq);
+      if (r.load) board.loadTile(t);
+      tileStep(r, gen);
+      if (!r.refetch) {
+        if (tilesHeld()) resolveReady();
+        return;
+      }
+    } catch (e) {
+      if (gen === joinGen) ui.showMessage(`Could not load the board (${/** @type {Error} */ (e).message}) — retrying…`, 'error');
+    }
+    await sleep(delay);
+  }
+}
+
+const tilesHeld = () => tracker.watched().every(([tx, ty]) => tracker.get(tx, ty)?.have !== null);
+
+/** Replaces the watched tiles with the view's (one `subscribe` in flight at a time). */
+async function subscribeTiles() {
+  if (!tileMode || !socket || !socket.connected) return;
+  if (subInFlight) { subAgain = true; return; }
+  const want = desiredTiles();
+  if (!want) { join(); return; }
+  const gen = joinGen;
+  subInFlight = true;
+  subAgain = false;
+  subscribes++;
+  const req = tracker.request(want);
+  const ack = await emitAck('subscribe', { board: BOARD, tiles: req });
+  if (gen !== joinGen) return;
+  subInFlight = false;
+  if (!ack.ok) { join(); return; }
+  tileStep(tracker.onAck(ack), gen);
+  if (subAgain) subscribeTiles();
+}
+
+/** The view moved: follow it with the tiles, debounced. */
+function viewMoved() {
+  clearTimeout(tileTimer);
+  tileTimer = setTimeout(() => {
+    if (!socket || !socket.connected || !meta) return;
+    const want = desiredTiles();
+    if (!want) { if (tileMode) join(); return; }
+    if (!tileMode) { join(); return; }
+    if (!sameTiles(want, tracker.watched())) subscribeTiles();
+  }, 150);
 }
 
 function connect() {
@@ -215,6 +340,13 @@ function connect() {
         if (f.width !== board.width || f.height !== board.height) throw new FrameError(`frame for a ${f.width}x${f.height} board`);
         updates = f.updates;
         framesDecoded++;
+        if (f.tile) {
+          if (!tileMode) return;
+          tileEvents++;
+          const last = updates.length ? updates[updates.length - 1].seq : /** @type {number} */ (f.after);
+          tileStep(tracker.onEvent(f.tile.tx, f.tile.ty, { after: /** @type {number} */ (f.after), seq: last, updates }), joinGen);
+          return;
+        }
       } catch (e) {
         // An update we cannot read is an update lost: repair the feed as for a hole.
         console.warn('binary pixels frame refused:', e);
@@ -226,12 +358,15 @@ function connect() {
     } else if (Array.isArray(m.updates)) {
       updates = m.updates;
     } else return;
+    // A whole-board event still in flight from before the page joined with tiles.
+    if (tileMode) return;
     for (const u of updates) noteServerTime(u.placed_at);
     act(sync.onPixels(updates));
   });
   s.on('resync', (/** @type {import('./types.js').ResyncEvent} */ m) => {
     if (!m || m.board !== BOARD || !Number.isFinite(m.seq)) return;
     resyncs++;
+    if (tileMode) { tileStep({ apply: [], hole: false, fetch: tracker.onResync(m.seq) }, joinGen); return; }
     act(sync.onResync(m.seq));
   });
   s.on('presence', (/** @type {import('./types.js').PresenceEvent} */ m) => {
@@ -250,7 +385,10 @@ function updateStatus() {
   document.body.classList.toggle('offline', !connected);
   if (!connected) ui.hidePresence();
   if (!connected) ui.setStatus('bad', 'Reconnecting…', 'The connection to the server is down; retrying');
-  else if (sync.phase !== 'live') ui.setStatus('warn', 'Syncing…', `seq ${sync.seq}`);
+  else if (tileMode) {
+    if (sync.phase === 'live' && tilesHeld()) ui.setStatus('ok', 'Live', `${tracker.tiles.size} tiles`);
+    else ui.setStatus('warn', 'Syncing…', `${tracker.tiles.size} tiles`);
+  } else if (sync.phase !== 'live') ui.setStatus('warn', 'Syncing…', `seq ${sync.seq}`);
   else ui.setStatus('ok', 'Live', `seq ${sync.seq}`);
 }
 
@@ -327,6 +465,7 @@ function fitIfNeeded() {
   renderer.resize();
   view = V.fit(board, renderer.size, freeInsets());
   viewFitted = true;
+  viewMoved();
 }
 
 /** How far the floating controls reach into the viewport from each edge. */
@@ -384,6 +523,7 @@ function drawMinimap() {
 function setView(v) {
   view = V.clampCenter(v, board);
   viewFitted = true;
+  viewMoved();
   queueDraw();
   refreshDetails();
 }
@@ -522,7 +662,7 @@ function wire() {
       return `${kind === 'signup' ? 'Sign-up' : 'Sign-in'} failed: ${/** @type {Error} */ (e).message}`;
     }
   }, () => { session.signOut(); ui.showMessage('Signed out', 'info'); });
-  new ResizeObserver(() => { renderer.resize(); fitIfNeeded(); queueDraw(); }).observe(canvas);
+  new ResizeObserver(() => { renderer.resize(); fitIfNeeded(); viewMoved(); queueDraw(); }).observe(canvas);
   // Floating messages and the phone's zoom tools sit just above the dock, whatever its height.
   const dockObserver = new ResizeObserver((entries) => {
     const h = Math.max(...entries.map((e) => (/** @type {HTMLElement} */ (e.target)).offsetHeight));
@@ -572,6 +712,8 @@ Object.assign(window, {
     placeAttempts: () => placeAttempts,
     resyncs: () => resyncs,
     frames: () => ({ decoded: framesDecoded, refused: frameErrors }),
+    /** the tiles the socket watches (null: the whole board), tile events and subscribes so far */
+    tiles: () => ({ watched: tileMode ? tracker.watched() : null, events: tileEvents, subscribes, held: tileMode && tilesHeld() }),
     lookups: () => lookups,
     details: () => (ui.el.details.hidden ? null : ui.el.details.textContent),
     place: (/** @type {number} */ x, /** @type {number} */ y, /** @type {number} */ c) => place(x, y, c),

@@ -90,6 +90,41 @@ export class BoardState {
   }
 
   /**
+   * Replaces one tile's pixels with a tile snapshot (docs/PROTOCOL.md, "Tile
+   * snapshots"), leaving the rest of the board as it is: the JSON form
+   * (`pixels` with times) or the binary one decoded by tile.js (`cells`,
+   * colours only). The binary form carries no times, so a cell keeps the
+   * times and placer it held when its colour is unchanged and gets none
+   * (no fading known) otherwise; the JSON form is exact. Every cell of the
+   * tile then holds the snapshot's seq, so the tile's feed connects.
+   * @param {{ x0: number, y0: number, width: number, height: number, seq: number,
+   *   pixels?: import('./types.js').SnapshotPixel[], cells?: Uint8Array }} t
+   */
+  loadTile(t) {
+    const x1 = Math.min(this.width, t.x0 + t.width), y1 = Math.min(this.height, t.y0 + t.height);
+    for (let y = t.y0; y < y1; y++) {
+      for (let x = t.x0; x < x1; x++) {
+        const i = y * this.width + x;
+        const c = t.cells ? t.cells[(y - t.y0) * t.width + (x - t.x0)] : 0;
+        this.pseq[i] = t.seq;
+        if (t.cells && c !== 0 && c === this.colors[i]) continue;
+        this.colors[i] = c;
+        this.placedAt[i] = 0;
+        this.expiresAt[i] = 0;
+        this.by.delete(i);
+      }
+    }
+    for (const [x, y, c, placed, expires] of t.pixels ?? []) {
+      if (x < t.x0 || y < t.y0 || x >= x1 || y >= y1) continue;
+      const i = y * this.width + x;
+      this.colors[i] = c;
+      this.placedAt[i] = placed || 0;
+      this.expiresAt[i] = expires || 0;
+    }
+    this.version++;
+  }
+
+  /**
    * Fills in placers' names from history updates (a snapshot carries no
    * names): a placement names a pixel that still holds that very placement.
    * @param {Update[]} updates

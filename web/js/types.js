@@ -11,6 +11,7 @@
  * @property {number} cooldown_ms
  * @property {number} ttl_ms
  * @property {number} seq
+ * @property {number} [tile_size]  the side of a viewport tile (docs/PROTOCOL.md, "Viewport tiles")
  *
  * A placement carries placed_at, expires_at and by; a decay has color 0 and none of them.
  * @typedef {object} Update
