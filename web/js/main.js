@@ -32,7 +32,7 @@
  * @typedef {import('./view.js').View} View
  * @typedef {import('socket.io-client').Socket} Socket
  */
-import { api, apiTile, sleep } from './api.js';
+import { api, sleep } from './api.js';
 import { TileTracker, tilesForRect, visibleRect, sameTiles } from './tiles.js';
 import { BoardState, FeedSync } from './sync.js';
 import { decodeFrame, FrameError } from './frame.js';
@@ -248,7 +248,10 @@ function tileStep(step, gen) {
 async function fetchTile(tx, ty, gen) {
   for (let delay = 100; gen === joinGen; delay = Math.min(delay * 2, 8000)) {
     try {
-      const t = await apiTile(BOARD, tx, ty);
+      // The JSON form: it carries each pixel's times, so pixels first seen
+      // in a tile snapshot fade like the others (the binary form, apiTile,
+      // has colours only).
+      const t = await api(`/api/boards/${enc}/tiles/${tx}/${ty}`);
       if (gen !== joinGen) return;
       const r = tracker.onSnapshot(tx, ty, t.seq);
       if (r.load) board.loadTile(t);
