@@ -34,7 +34,7 @@ mod handlers;
 mod limits;
 pub mod payload;
 mod presence;
-mod pubsub;
+pub mod pubsub;
 mod relay;
 mod session;
 mod startup;
