@@ -65,6 +65,8 @@ suite_env() {
   export JWT_SECRET="test-secret-for-the-contract-suite-0123456789"
   # Tiles of 16: the board is 4×4 tiles, so tile snapshots have several.
   export COOLDOWN_MS=1000 TTL_MS=3000 BOARD_WIDTH=64 BOARD_HEIGHT=64 BOARD_TILE_SIZE=16
+  # Two boards: tests/js/boards.test.mjs checks that each streams only its own.
+  export BOARD_IDS=main,second
   export SOCKET_EVENT_RATE=20 SOCKET_EVENT_BURST=40 MAX_PAYLOAD_BYTES=16384
   # Every suite client shares 127.0.0.1: per-address limits are off for the
   # contract suites, the hashing queue takes their bursts of sign-ups, and a

@@ -10,6 +10,7 @@ use redis::Value;
 
 fuzz_target!(|data: &[u8]| {
     let board = &pixel_core::config::GameConfig {
+        board_ids: "main".into(),
         board_width: 64,
         board_height: 48,
         cooldown_ms: 0,

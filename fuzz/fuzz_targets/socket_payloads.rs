@@ -11,6 +11,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let board = &pixel_core::config::GameConfig {
+        board_ids: "main".into(),
         board_width: 64,
         board_height: 48,
         cooldown_ms: 0,

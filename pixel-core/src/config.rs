@@ -45,9 +45,13 @@ impl FromStr for Secret {
     }
 }
 
-/// The default board `main` and the game's timings.
+/// The boards (`main` by default) and the game's timings.
 #[derive(Debug, Clone, clap::Args)]
 pub struct GameConfig {
+    /// The boards served, comma-separated ids (each 1–64 of
+    /// `[A-Za-z0-9_-]`), all of the size, timings and tile size below.
+    #[arg(long, env = "BOARD_IDS", default_value = "main")]
+    pub board_ids: String,
     /// Width of the default board `main`, in pixels.
     #[arg(long, env = "BOARD_WIDTH", default_value_t = 500)]
     pub board_width: u32,
@@ -70,6 +74,31 @@ impl GameConfig {
     /// Largest side accepted: 4096² pixels keeps a snapshot and the linear
     /// pixel index well within bounds.
     pub const MAX_SIDE: u32 = 4096;
+    /// Most boards one deployment serves (each has a relay per gateway and
+    /// a sweep per worker).
+    pub const MAX_BOARDS: usize = 64;
+
+    /// The ids of `BOARD_IDS`: well-formed, unique, at least one.
+    fn ids(&self) -> anyhow::Result<Vec<BoardId>> {
+        let mut ids: Vec<BoardId> = Vec::new();
+        for raw in self.board_ids.split(',') {
+            let raw = raw.trim();
+            let id =
+                BoardId::parse(raw).map_err(|e| anyhow::anyhow!("BOARD_IDS: {e}, got {raw:?}"))?;
+            if ids.contains(&id) {
+                bail!("BOARD_IDS names {id} twice");
+            }
+            ids.push(id);
+        }
+        if ids.len() > Self::MAX_BOARDS {
+            bail!(
+                "BOARD_IDS names {} boards, at most {} are served",
+                ids.len(),
+                Self::MAX_BOARDS
+            );
+        }
+        Ok(ids)
+    }
 
     pub fn boards(&self) -> anyhow::Result<Vec<BoardConfig>> {
         for (name, v) in [
@@ -103,15 +132,19 @@ impl GameConfig {
                 self.cooldown_ms
             );
         }
-        Ok(vec![BoardConfig {
-            id: BoardId::parse("main").map_err(anyhow::Error::msg)?,
-            width: self.board_width,
-            height: self.board_height,
-            palette: DEFAULT_PALETTE.iter().map(|s| s.to_string()).collect(),
-            cooldown_ms: self.cooldown_ms,
-            ttl_ms: self.ttl_ms,
-            tile_size: self.board_tile_size,
-        }])
+        Ok(self
+            .ids()?
+            .into_iter()
+            .map(|id| BoardConfig {
+                id,
+                width: self.board_width,
+                height: self.board_height,
+                palette: DEFAULT_PALETTE.iter().map(|s| s.to_string()).collect(),
+                cooldown_ms: self.cooldown_ms,
+                ttl_ms: self.ttl_ms,
+                tile_size: self.board_tile_size,
+            })
+            .collect())
     }
 }
 
@@ -593,8 +626,54 @@ mod tests {
     }
 
     #[test]
+    fn board_ids_name_the_boards_served() {
+        let mut g = GameConfig {
+            board_ids: "main".into(),
+            board_width: 16,
+            board_height: 8,
+            cooldown_ms: 0,
+            ttl_ms: 1000,
+            board_tile_size: 8,
+        };
+        let ids = |g: &GameConfig| -> Vec<String> {
+            g.boards()
+                .unwrap()
+                .iter()
+                .map(|b| b.id.to_string())
+                .collect()
+        };
+        assert_eq!(ids(&g), ["main"]);
+        g.board_ids = "main, second,third-3".into();
+        assert_eq!(ids(&g), ["main", "second", "third-3"]);
+        assert!(
+            g.boards()
+                .unwrap()
+                .iter()
+                .all(|b| b.width == 16 && b.tile_size == 8)
+        );
+        g.board_ids = "other".into();
+        assert_eq!(ids(&g), ["other"]);
+        for (bad, says) in [
+            ("", "BOARD_IDS: board id must be 1 to 64"),
+            ("main,", "BOARD_IDS: board id must be 1 to 64"),
+            ("main,ma in", "may only contain"),
+            ("a,b,a", "names a twice"),
+        ] {
+            g.board_ids = bad.into();
+            let e = g.boards().unwrap_err().to_string();
+            assert!(e.contains(says), "{bad:?}: {e}");
+        }
+        g.board_ids = (0..65)
+            .map(|i| format!("b{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        assert!(g.boards().unwrap_err().to_string().contains("at most 64"));
+    }
+
+    #[test]
     fn board_sizes_are_bounded() {
         let mut g = GameConfig {
+            board_ids: "main".into(),
             board_width: 500,
             board_height: 500,
             cooldown_ms: 5000,

@@ -220,6 +220,7 @@ mod tests {
 
     async fn game_with_pixels(clock: &ManualClock, n: u32) -> Game {
         let mut boards = pixel_core::config::GameConfig {
+            board_ids: "main".into(),
             board_width: 10,
             board_height: 10,
             cooldown_ms: 0,
