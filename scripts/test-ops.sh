@@ -554,6 +554,12 @@ compose_up() {
   client_netns_down
 }
 
+compose_address() {
+  # compose_address SERVICE: SERVICE's fixed address in docker/compose.yaml.
+  python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["services"][sys.argv[2]]["networks"]["default"]["ipv4_address"])' \
+    docker/compose.yaml "$1"
+}
+
 compose_sentinel() {
   # compose_sentinel: docker/compose.yaml's `sentinel` profile up (a
   # replica and three sentinels beside `redis`), the services pointed at
@@ -596,7 +602,15 @@ compose_sentinel() {
   wait_http "http://$HTTP_PORT/readyz" 60
   local primary
   primary=$(pod exec realtime-pixel_sentinel-1_1 redis-cli -p 26379 sentinel get-master-addr-by-name pixel | head -1)
-  [ "$primary" = redis ] || { log "the sentinels name $primary as the primary, expected redis"; return 1; }
+  # Addresses, not names: the data nodes' fixed ones (docker/compose.yaml),
+  # which their containers must have.
+  local redis_ip replica_ip
+  redis_ip=$(compose_address redis) replica_ip=$(compose_address redis-replica)
+  for s in redis:"$redis_ip" redis-replica:"$replica_ip"; do
+    [ "$(pod inspect --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "realtime-pixel_${s%%:*}_1")" = "${s#*:}" ] \
+      || { log "${s%%:*}'s container does not have its fixed address ${s#*:}"; return 1; }
+  done
+  [ "$primary" = "$redis_ip" ] || { log "the sentinels name $primary as the primary, expected redis's $redis_ip"; return 1; }
   local podman
   podman="CONTAINERS_CONF=$IMG_DIR/containers.conf podman $(pod_args)"
   failover_script "$RUN_DIR/failover.sh" "$podman exec realtime-pixel_redis_1 redis-cli" \
@@ -610,7 +624,7 @@ compose_sentinel() {
     return 1
   fi
   primary=$(pod exec realtime-pixel_sentinel-1_1 redis-cli -p 26379 sentinel get-master-addr-by-name pixel | head -1)
-  [ "$primary" = redis-replica ] || { log "after the failover the sentinels name $primary, expected redis-replica"; return 1; }
+  [ "$primary" = "$replica_ip" ] || { log "after the failover the sentinels name $primary, expected redis-replica's $replica_ip"; return 1; }
   log "compose sentinel profile: the sentinels promoted $primary ($((SECONDS - started)) s from compose up)"
   compose_down
   client_netns_down

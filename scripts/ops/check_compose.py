@@ -10,6 +10,13 @@ compose spec's schema:
   image: WEB_ROOT is where that stage puts the page's files, nothing of
   web/ is mounted, the front's template is, and it listens on the image's
   PORT (which its health probe and the published port use);
+- the address plan holds together: every service has a fixed address, in
+  the containers' range (ip_range: podman's CNI allocator refuses one
+  outside it) and apart from the others (with none allocated on the fly,
+  none can take a fixed one first); the data nodes announce, replicate
+  from and are monitored at those addresses, never by name (a stopped
+  container's name leaves the network's DNS); TRUSTED_PROXIES is the
+  containers' range;
 - Redis runs with AOF and fsync always; every service has a restart policy,
   a healthcheck and a memory limit; only nginx, Prometheus and Grafana
   publish ports (so /metrics stays private).
@@ -17,6 +24,7 @@ compose spec's schema:
     check_compose.py docker/compose.yaml docker/Dockerfile prometheus/prometheus.yml
 """
 
+import ipaddress
 import os
 import re
 import sys
@@ -59,6 +67,66 @@ def check_front(nginx, dockerfile_path):
     return errors
 
 
+def fixed_ip(service):
+    return ((service.get("networks") or {}).get("default") or {}).get("ipv4_address")
+
+
+def check_address_plan(compose):
+    """The fixed addresses against the network's plan, and the data nodes
+    naming each other by them."""
+    errors = []
+    services = compose["services"]
+    try:
+        (ipam,) = compose["networks"]["default"]["ipam"]["config"]
+        subnet, pool = ipaddress.ip_network(ipam["subnet"]), ipaddress.ip_network(ipam["ip_range"])
+        gateway = ipaddress.ip_address(ipam["gateway"])
+    except (KeyError, TypeError, ValueError) as e:
+        return [f"networks.default.ipam: no single subnet, ip_range and gateway ({e!r})"]
+    if not pool.subnet_of(subnet) or gateway not in subnet or gateway in pool:
+        errors.append(f"network plan: ip_range {pool} and gateway {gateway} must be in {subnet}, the gateway outside {pool}")
+    trusted = re.fullmatch(r"\$\{TRUSTED_PROXIES:-([^}]*)\}", str(services["api"]["environment"].get("TRUSTED_PROXIES", "")))
+    if not trusted or trusted.group(1) != str(pool):
+        errors.append(f"TRUSTED_PROXIES' default is not the containers' range {pool}")
+    seen = {}
+    for n, s in services.items():
+        ip = fixed_ip(s)
+        if ip is None:
+            errors.append(f"{n}: no fixed address (every service has one, so none takes another's)")
+            continue
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            errors.append(f"{n}: ipv4_address {ip!r} is no address")
+            continue
+        if addr not in pool or addr == pool.broadcast_address or addr == pool.network_address:
+            errors.append(f"{n}: fixed address {ip} is not a host address of the containers' range {pool}")
+        if ip in seen:
+            errors.append(f"{n} and {seen[ip]} have the same address {ip}")
+        seen[ip] = n
+    redis_ip = fixed_ip(services["redis"])
+    if not redis_ip:
+        return errors + ["redis has no fixed address (networks.default.ipv4_address)"]
+
+    def announced(cmd):
+        m = re.search(r"--replica-announce-ip (\S+)", cmd)
+        return m and m.group(1)
+
+    cmd = " ".join(services["redis"]["command"])
+    if announced(cmd) != redis_ip:
+        errors.append(f"redis announces {announced(cmd)!r}, not its address {redis_ip}")
+    replica = services.get("redis-replica")
+    if replica:
+        cmd = " ".join(replica["command"])
+        if f"--replicaof {redis_ip} 6379" not in cmd:
+            errors.append(f"redis-replica does not replicate from redis's address {redis_ip}")
+        if not fixed_ip(replica) or announced(cmd) != fixed_ip(replica):
+            errors.append(f"redis-replica announces {announced(cmd)!r}, not its fixed address {fixed_ip(replica)}")
+    for n, s in services.items():
+        if n.startswith("sentinel") and "hostnames" in " ".join(s.get("command", [])):
+            errors.append(f"{n}: resolve-hostnames/announce-hostnames: the sentinels name the nodes by address")
+    return errors
+
+
 def check_sentinel_env(services, env_path):
     """docker/sentinel.env, the switch to the `sentinel` profile's sentinels,
     names every sentinel service on its port and the master they monitor."""
@@ -78,8 +146,12 @@ def check_sentinel_env(services, env_path):
         port = re.search(r"port (\d+)", conf)
         if not port or f"{n}:{port.group(1)}" not in hosts.split(","):
             errors.append(f"{env_path}: REDIS_URL does not name {n} on its port")
-        if not re.search(rf"sentinel monitor {re.escape(master)} redis ", conf):
-            errors.append(f"{n} does not monitor the master {master!r} of {env_path} (the redis service)")
+        redis_ip = fixed_ip(services["redis"])
+        if not redis_ip or not re.search(rf"sentinel monitor {re.escape(master)} {re.escape(redis_ip)} ", conf):
+            errors.append(f"{n} does not monitor the master {master!r} of {env_path} at the redis service's fixed address")
+        ip = fixed_ip(s)
+        if not ip or s.get("environment", {}).get("ANNOUNCE_IP") != ip:
+            errors.append(f"{n} does not announce its own fixed address")
     if len(hosts.split(",")) != len(sentinels):
         errors.append(f"{env_path}: REDIS_URL names {hosts}, the profile runs {sorted(sentinels)}")
     return errors
@@ -141,6 +213,7 @@ def main(compose_path, dockerfile_path, prometheus_path):
         if s.get("ports") and n not in ("nginx", "prometheus", "grafana"):
             errors.append(f"{n}: publishes ports {s['ports']}")
 
+    errors += check_address_plan(compose)
     errors += check_sentinel_env(services, os.path.join(os.path.dirname(compose_path), "sentinel.env"))
 
     for e in errors:
