@@ -573,3 +573,30 @@ async fn a_snapshot_slower_than_the_request_timeout_still_answers() {
     assert_eq!(snap.pixels.len(), 1);
     busy.await.unwrap();
 }
+
+/// The snapshot connection is kept between reads, and nothing notices its
+/// death while it sits idle: the first snapshot after Redis restarted must
+/// answer all the same (the cluster drills read one right after Redis is
+/// back), on a fresh connection, not fail `unavailable` once.
+#[tokio::test]
+async fn the_first_snapshot_after_a_redis_restart_answers() {
+    let mut redis = RedisServer::start_durable();
+    let board = conformance::board("restart-snapshot");
+    let s = serving(&redis, &board).await;
+    assert!(
+        placed(
+            s.place(&place_at_zero(&board, 2, 2, 3, "u1", i64::MAX))
+                .await
+                .unwrap()
+        )
+        .seq > 0
+    );
+    assert_eq!(s.snapshot(&board).await.unwrap().pixels.len(), 1);
+    redis.restart();
+    wait_until_served(&s).await;
+    let snap = s
+        .snapshot(&board)
+        .await
+        .expect("the first snapshot after the restart answers");
+    assert_eq!(snap.pixels.len(), 1);
+}

@@ -374,16 +374,15 @@ impl BoardStore for RedisStore {
     async fn snapshot(&self, board: &BoardConfig) -> Result<StoredSnapshot, StoreError> {
         observe(self.service, "snapshot", async {
             for _ in 0..EPOCH_ATTEMPTS {
-                let mut conn = self.bulk().await?;
                 let (seq, pixels, epoch): (Option<u64>, Vec<(String, String)>, Option<String>) =
-                    redis::pipe()
-                        .atomic()
-                        .get(self.keys.seq(&board.id))
-                        .hgetall(self.keys.pixels(&board.id))
-                        .get(self.keys.epoch_of(&board.id))
-                        .query_async(&mut conn)
-                        .await
-                        .map_err(|e| self.bulk_failed(e))?;
+                    self.bulk_query(
+                        redis::pipe()
+                            .atomic()
+                            .get(self.keys.seq(&board.id))
+                            .hgetall(self.keys.pixels(&board.id))
+                            .get(self.keys.epoch_of(&board.id)),
+                    )
+                    .await?;
                 let Some(epoch) = epoch.filter(|e| self.is_current(e)) else {
                     self.recover().await?;
                     continue;

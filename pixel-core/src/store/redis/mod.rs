@@ -412,18 +412,44 @@ impl RedisStore {
     /// kept between reads, so that a reply of tens of megabytes neither
     /// holds up the placements on the shared connection behind it nor runs
     /// into the shared connection's response timeout. Dropped after an
-    /// error ([`Self::bulk_failed`]); the next read connects again (on
-    /// Sentinel, to the primary the sentinels name then).
-    async fn bulk(&self) -> Result<Conn, StoreError> {
+    /// error; the next read connects again (on Sentinel, to the primary
+    /// the sentinels name then). The second value says whether it was kept
+    /// from an earlier read (and so may have broken since).
+    async fn bulk(&self) -> Result<(Conn, bool), StoreError> {
         if let Some(conn) = self.bulk.lock().unwrap_or_else(|e| e.into_inner()).clone() {
-            return Ok(conn);
+            return Ok((conn, true));
         }
         let conn = self
             .connector
             .feed(self.connector.timeout(), BULK_TIMEOUT)
             .await?;
         *self.bulk.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn.clone());
-        Ok(conn)
+        Ok((conn, false))
+    }
+
+    /// Runs a whole-board read (a read only, so safe to repeat) on the bulk
+    /// connection. A kept connection that turns out broken (Redis restarted
+    /// or failed over since the last read: nothing notices a plain
+    /// connection's death until it is used) is replaced and the read tried
+    /// once more on the fresh one, so the first snapshot after a Redis
+    /// restart answers rather than failing `unavailable`.
+    async fn bulk_query<T: redis::FromRedisValue>(
+        &self,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, StoreError> {
+        let (mut conn, kept) = self.bulk().await?;
+        match pipe.query_async(&mut conn).await {
+            Ok(v) => Ok(v),
+            Err(e) if kept && broken(&e) => {
+                tracing::debug!(error = %e, "the bulk connection broke since the last read; reconnecting");
+                *self.bulk.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                let (mut conn, _) = self.bulk().await?;
+                pipe.query_async(&mut conn)
+                    .await
+                    .map_err(|e| self.bulk_failed(e))
+            }
+            Err(e) => Err(self.bulk_failed(e)),
+        }
     }
 
     /// Maps a failed whole-board read's error and drops its connection.
@@ -553,4 +579,13 @@ impl Reachable for RedisStore {
         })
         .await
     }
+}
+
+/// Whether an error says the connection itself is gone (as opposed to a
+/// slow answer or an error reply), so that a fresh connection may succeed.
+fn broken(e: &redis::RedisError) -> bool {
+    e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_unrecoverable_error()
+        || (e.is_io_error() && !e.is_timeout())
 }
