@@ -10,18 +10,24 @@ import path from 'node:path';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
+/**
+ * The variables of a shell file of `NAME=value` lines (cluster.sh writes
+ * values quoted for the shell, e.g. `main\,second` for a comma list), as
+ * bash itself reads them: sourced by bash, each variable printed back.
+ */
+function readEnvFile(file) {
+  const script = 'set -a; . "$1"; for v in $(sed -n "s/^\\([A-Z_][A-Z0-9_]*\\)=.*/\\1/p" "$1"); do printf "%s=%s\\0" "$v" "${!v}"; done';
+  const out = execFileSync('bash', ['-c', script, 'read-env', file], { encoding: 'utf8' });
+  return Object.fromEntries(out.split('\0').filter(Boolean).map((kv) => {
+    const i = kv.indexOf('=');
+    return [kv.slice(0, i), kv.slice(i + 1)];
+  }));
+}
+
 /** The cluster in `dir` (default $CLUSTER_DIR), or null when there is none. */
 export function clusterOf(dir = process.env.CLUSTER_DIR) {
   if (!dir) return null;
-  const env = Object.fromEntries(
-    readFileSync(path.join(dir, 'cluster.env'), 'utf8')
-      .split('\n')
-      .filter((l) => l.includes('='))
-      .map((l) => {
-        const i = l.indexOf('=');
-        return [l.slice(0, i), l.slice(i + 1).replace(/^"|"$/g, '')];
-      }),
-  );
+  const env = readEnvFile(path.join(dir, 'cluster.env'));
   const gatewayPorts = env.GATEWAY_PORTS.split(' ').filter(Boolean).map(Number);
   const workers = Number(env.WORKERS ?? 1);
   return {
