@@ -101,7 +101,19 @@ test('decay removals reach every gateway, each pixel exactly once, whatever the 
 const gaugeOf = (i) => socketsOn(gatewayUrl(i));
 
 async function whichGateway(open) {
-  const before = await Promise.all(gatewayPorts.map((_, i) => gaugeOf(i)));
+  // The previous test's sockets were closed by the client a moment ago; a
+  // gateway may not have let one go yet, and that late -1 would cancel the
+  // new connection's +1. So the baseline is taken once the gauges hold
+  // still (the same on two reads 300 ms apart).
+  const gauges = () => Promise.all(gatewayPorts.map((_, i) => gaugeOf(i)));
+  let before = await gauges();
+  await waitFor(async () => {
+    await sleep(300);
+    const now = await gauges();
+    const still = now.every((n, i) => n === before[i]);
+    before = now;
+    return still;
+  }, 10_000, 'the gateways\' socket gauges to settle');
   const result = await open();
   const idx = await waitFor(async () => {
     const now = await Promise.all(gatewayPorts.map((_, i) => gaugeOf(i)));
