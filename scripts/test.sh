@@ -23,7 +23,7 @@ describe() {
     lint) echo "cargo fmt --check, clippy (warnings are errors), cargo doc (broken links are errors), cargo machete (unused dependencies)" ;;
     rust) echo "every Rust test, unit and integration (the Redis store's against a real redis-server)" ;;
     openapi) echo "schemathesis against the OpenAPI document a standalone server serves" ;;
-    js) echo "web modules (tsc, node --test); JS contract suite, the page in Chromium and the python-socketio client against the standalone server" ;;
+    js) echo "web modules (tsc, node --test); JS contract suite, the page in Chromium and the python-socketio client against the standalone server; the suite again on a 4096² board" ;;
     cluster) echo "local cluster behind nginx: contract suite and page, live Prometheus, fault drills, hardening nginx, pages on the gateways" ;;
     ha) echo "the Sentinel drill through nginx (primary killed, old primary back as replica, a sentinel and the replica killed), with REDIS_MIN_REPLICAS_ACKED=0 and =1" ;;
     ops) echo "scripts/test-ops.sh static (Dockerfile, compose, chart, rules) and images (built and run with podman)" ;;
@@ -177,6 +177,13 @@ stage_js() {
   log "tile snapshots on a 100×70 board in tiles of 32 (edge tiles cut short)"
   start_standalone edge-tiles-standalone BOARD_WIDTH=100 BOARD_HEIGHT=70 BOARD_TILE_SIZE=32
   BOARD_WIDTH=100 BOARD_HEIGHT=70 EXPECT_EDGE_TILES=1 node_test 120000 './rest-tiles.test.mjs'
+  stop_started
+  # A board of the size r/place-like deployments aim at: every cell index
+  # needs three varint bytes, the full binary snapshot is 16.7 MB, and the
+  # suite's placements land all over it.
+  log "JS contract suite on a 4096×4096 board in tiles of 256"
+  start_standalone big-board-standalone BOARD_WIDTH=4096 BOARD_HEIGHT=4096 BOARD_TILE_SIZE=256
+  BOARD_WIDTH=4096 BOARD_HEIGHT=4096 BOARD_TILE_SIZE=256 node_test 120000 './*.test.mjs'
   stop_started
   # Engine.IO v4 protocol cases (raw HTTP and WebSocket) need a short
   # heartbeat and connect timeout: a server of their own.
