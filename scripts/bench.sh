@@ -9,7 +9,7 @@
 #   scripts/bench.sh --smoke   seconds-long (debug build): checks that every
 #                              scenario ran and produced figures; part of
 #                              scripts/test.sh. Results stay in .run/.
-#   scripts/bench.sh [--quick] --only NAMES
+#   scripts/bench.sh [--quick|--smoke] --only NAMES
 #                              only the scenarios named (comma-separated, as
 #                              in the results without their number, e.g.
 #                              standalone-fanout,standalone-idle,
@@ -27,6 +27,9 @@
 #   cluster     fanout on gateway 1, fanout through nginx over 3 gateways,
 #               idle RSS of gateway 1, place on gateway 1 | fill, snapshot
 #               | decay steady, decay backlog (worker paused and resumed)
+#   sentinel    a primary, a replica, three sentinels, 1 gateway: place with
+#               REDIS_MIN_REPLICAS_ACKED=1; failover (the primary kill -9ed
+#               under placements) with N=0 and with N=1
 # Extra arguments after the mode are passed to nothing; edit the figures
 # below to change sizes. The fanout's own sizes can also be given from the
 # environment, BENCH_FANOUT_WATCHERS / _PLACERS / _RATE (e.g. the JSON
@@ -38,7 +41,7 @@ ROOT=$PWD
 MODE=full
 ONLY=""
 usage() {
-  sed -n '2,33p' "$0"
+  sed -n '2,36p' "$0"
   exit 2
 }
 case ${1:-} in
@@ -46,10 +49,10 @@ case ${1:-} in
   --quick) MODE=quick ;;
   --smoke) MODE=smoke ;;
   --only) ;;
-  _standalone) MODE=internal ;;
+  _standalone | _redis) MODE=internal ;;
   *) usage ;;
 esac
-if [ "${1:-}" = --quick ] && [ $# -gt 1 ]; then
+if { [ "${1:-}" = --quick ] || [ "${1:-}" = --smoke ]; } && [ $# -gt 1 ]; then
   shift
   [ "$1" = --only ] || usage
 fi
@@ -65,7 +68,8 @@ ALL_NAMES=(standalone-fanout standalone-idle standalone-place standalone-fanout-
   cluster-fanout-gateway cluster-fanout-nginx cluster-idle cluster-place cluster-fill
   cluster-snapshot-1-plain cluster-snapshot-2-conditional cluster-snapshot-3-tile
   cluster-decay-steady
-  cluster-decay-backlog)
+  cluster-decay-backlog
+  sentinel-place sentinel-failover-0 sentinel-failover-1)
 for name in ${ONLY//,/ }; do
   if [[ " ${ALL_NAMES[*]} " != *" $name "* ]]; then
     echo "bench.sh: --only: unknown scenario '$name'; one of: ${ALL_NAMES[*]}" >&2
@@ -92,6 +96,7 @@ case $MODE in
     SNAP_CLIENTS=16 SNAP_S=10 DECAY_TTL_MS=2000 DECAY_RATE=200 DECAY_S=10
     BACKLOG=50000 SOURCES=16 CHURN_LOOPS=64 CHURN_S=10
     BIN_WATCHERS=2000 BIN_PLACERS=20 BIN_RATE=1000 BIN_S=10
+    FAILOVER_SOCKETS=20 FAILOVER_RATE=500 FAILOVER_S=15 FAILOVER_KILL_S=4
     ;;
   quick)
     PROFILE=release RUNS=1
@@ -100,6 +105,7 @@ case $MODE in
     SNAP_CLIENTS=16 SNAP_S=5 DECAY_TTL_MS=1500 DECAY_RATE=200 DECAY_S=4
     BACKLOG=10000 SOURCES=16 CHURN_LOOPS=64 CHURN_S=5
     BIN_WATCHERS=600 BIN_PLACERS=12 BIN_RATE=1000 BIN_S=5
+    FAILOVER_SOCKETS=20 FAILOVER_RATE=500 FAILOVER_S=12 FAILOVER_KILL_S=4
     ;;
   smoke)
     PROFILE=debug RUNS=1
@@ -108,6 +114,7 @@ case $MODE in
     SNAP_CLIENTS=2 SNAP_S=1 DECAY_TTL_MS=1000 DECAY_RATE=50 DECAY_S=2
     BACKLOG=500 SOURCES=4 CHURN_LOOPS=8 CHURN_S=2
     BIN_WATCHERS=20 BIN_PLACERS=2 BIN_RATE=50 BIN_S=2
+    FAILOVER_SOCKETS=4 FAILOVER_RATE=50 FAILOVER_S=8 FAILOVER_KILL_S=2
     ;;
 esac
 
@@ -147,9 +154,55 @@ standalone_down() {
 
 # `scripts/bench.sh _standalone restart PORT`: the idle scenario's restart
 # command (a fresh process per run), with the caller's environment.
-if [ "$MODE" = internal ]; then
+if [ "$MODE" = internal ] && [ "$1" = _standalone ]; then
   standalone_down
   standalone_up "${3:?port}"
+  exit 0
+fi
+
+# `scripts/bench.sh _redis kill-primary | restore`: the failover
+# scenario's commands, on the Sentinel cluster in $CLUSTER_DIR.
+# kill-primary: `kill -9` of whichever data node the sentinels call the
+# primary now (recorded); restore: once the sentinels name the other node,
+# the killed one started again (they make it a replica) and waited for
+# until its replication link is up, so the next run starts from a primary
+# with an in-sync replica.
+if [ "$MODE" = internal ] && [ "$1" = _redis ]; then
+  : "${CLUSTER_DIR:?the cluster the scenario runs on}"
+  # shellcheck disable=SC1091
+  set -a && source "$CLUSTER_DIR/cluster.env" && set +a
+  read -r -a sentinels <<<"$SENTINEL_PORTS"
+  case ${2:-} in
+    kill-primary)
+      port=$(redis-cli -p "${sentinels[0]}" sentinel get-master-addr-by-name pixel | tail -1)
+      name=redis
+      [ "$port" = "$REDIS_PORT" ] || name=redis-replica
+      echo "$name" >"$CLUSTER_DIR/killed"
+      kill -9 "$(cat "$CLUSTER_DIR/pids/$name.pid")"
+      ;;
+    restore)
+      name=$(cat "$CLUSTER_DIR/killed")
+      killed_port=$REDIS_PORT
+      [ "$name" = redis ] || killed_port=$REDIS_REPLICA_PORT
+      # Once the sentinels have promoted the other node (so the restarted
+      # one joins as its replica rather than being taken back as primary).
+      for _ in $(seq 300); do
+        port=$(redis-cli -p "${sentinels[0]}" sentinel get-master-addr-by-name pixel 2>/dev/null | tail -1)
+        [ -n "$port" ] && [ "$port" != "$killed_port" ] && break
+        sleep 0.1
+      done
+      scripts/cluster.sh start "$name" >/dev/null
+      port=$REDIS_PORT
+      [ "$name" = redis ] || port=$REDIS_REPLICA_PORT
+      for _ in $(seq 300); do
+        redis-cli -p "$port" info replication 2>/dev/null | grep -q master_link_status:up && exit 0
+        sleep 0.1
+      done
+      echo "bench.sh: $name (port $port) did not come back as an in-sync replica" >&2
+      exit 1
+      ;;
+    *) usage ;;
+  esac
   exit 0
 fi
 
@@ -291,9 +344,10 @@ cluster_up() {
   CLUSTER_DIR="$RUN_DIR/cluster-$1"
   export CLUSTER_DIR PROFILE GATEWAYS=$2 WORKERS=1
   NGINX_PORT=$(free_port) API_PORT=$(free_port) WORKER_PORT=$(free_port) REDIS_PORT=$(free_port)
+  REDIS_REPLICA_PORT=$(free_port) SENTINEL_PORTS="$(free_port) $(free_port) $(free_port)"
   GATEWAY_PORTS=""
   for _ in $(seq "$2"); do GATEWAY_PORTS+="$(free_port) "; done
-  export NGINX_PORT API_PORT WORKER_PORT REDIS_PORT GATEWAY_PORTS
+  export NGINX_PORT API_PORT WORKER_PORT REDIS_PORT REDIS_REPLICA_PORT SENTINEL_PORTS GATEWAY_PORTS
   scripts/cluster.sh up
   read -r -a GW <<<"$GATEWAY_PORTS"
 }
@@ -363,6 +417,36 @@ if wanted cluster-decay-steady cluster-decay-backlog; then
   cluster_down
 fi
 
+# ---------------------------------------------------------------- Redis HA
+# A primary, a replica and three sentinels (scripts/cluster.sh
+# REDIS_TOPOLOGY=sentinel), 1 gateway. With REDIS_MIN_REPLICAS_ACKED=1 an
+# ack waits for the replica: placements/s and ack latency against
+# cluster-place's one primary. Then, with N=0 and N=1, the primary
+# `kill -9`ed under placements: time to the first acked placement after
+# it, and acked placements missing from the board afterwards.
+if wanted sentinel-place sentinel-failover-0 sentinel-failover-1; then
+  settings 1 3600000
+  for n in 0 1; do
+    wanted sentinel-failover-$n || { [ "$n" = 1 ] && wanted sentinel-place; } || continue
+    log "Sentinel, REDIS_MIN_REPLICAS_ACKED=$n: place, failover"
+    export REDIS_TOPOLOGY=sentinel REDIS_MIN_REPLICAS_ACKED=$n
+    cluster_up "sentinel-$n" 1
+    GW1=127.0.0.1:${GW[0]}
+    API=http://127.0.0.1:$API_PORT
+    label="Sentinel, REDIS_MIN_REPLICAS_ACKED=$n, 1 gateway"
+    if [ "$n" = 1 ]; then
+      bench 21-sentinel-place place --ws "$GW1" --api "$API" --label "$label" --server "$S" \
+        --pids "$(cl_pids)" --sockets "$PLACE_SOCKETS" --rate "$PLACE_RATE" --duration-s "$PLACE_S"
+    fi
+    bench "2$((n + 2))-sentinel-failover-$n" failover --ws "$GW1" --api "$API" --label "$label" \
+      --server "$S REDIS_MIN_REPLICAS_ACKED=$n" --pids "$(cl_pids)" --sockets "$FAILOVER_SOCKETS" \
+      --rate "$FAILOVER_RATE" --duration-s "$FAILOVER_S" --kill-after-s "$FAILOVER_KILL_S" \
+      --kill-cmd "scripts/bench.sh _redis kill-primary" --restore-cmd "scripts/bench.sh _redis restore"
+    cluster_down
+    unset REDIS_TOPOLOGY REDIS_MIN_REPLICAS_ACKED
+  done
+fi
+
 # ---------------------------------------------------------------- report
 if [ -n "$ONLY" ]; then
   log "results: $RESULTS"
@@ -376,7 +460,7 @@ case $MODE in
 esac
 mkdir -p bench/results
 EXPECT=""
-[ "$MODE" = smoke ] && EXPECT="fanout,fanout-binary,idle,place,fill,snapshot-plain,snapshot-conditional,snapshot-tile,decay-steady,decay-backlog,churn"
+[ "$MODE" = smoke ] && EXPECT="fanout,fanout-binary,idle,place,fill,snapshot-plain,snapshot-conditional,snapshot-tile,decay-steady,decay-backlog,churn,failover"
 "$BENCH" report --dir "$RESULTS" --md "$MD" --json "$JSON" --mode "$MODE" --expect "$EXPECT" \
   --note "The load generator runs on the same machine and shares its $(nproc) cores with the servers it measures." \
   --note "Each scenario ran $RUNS time(s); the table shows the median (each figure on its own) and every run." \

@@ -384,6 +384,8 @@ struct Sent {
 pub(crate) struct OkPlace {
     pub seq: u64,
     pub send_ns: u64,
+    /// When its ack arrived (the same clock as `send_ns`).
+    pub ack_ns: u64,
     pub cell: u32,
     pub expires_at: i64,
 }
@@ -580,6 +582,7 @@ async fn read_loop(
                 progress.ok.fetch_add(1, Ordering::Relaxed);
                 if let Some(u) = a.update {
                     st.ok.push(OkPlace {
+                        ack_ns: now,
                         seq: u.seq,
                         send_ns: sent.send_ns,
                         cell: sent.cell,

@@ -4,6 +4,7 @@
 //! scenarios, figures (`stats`) and the results table (`report`).
 
 mod clients;
+pub mod failover;
 pub mod report;
 pub mod scenarios;
 mod sio;

@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use bench::{report, scenarios, stats};
+use bench::{failover, report, scenarios, stats};
 use scenarios::{
     ChurnArgs, Common, DecayBacklogArgs, DecaySteadyArgs, FanoutArgs, FillArgs, IdleArgs,
     PlaceArgs, SnapshotArgs,
@@ -85,6 +85,14 @@ enum Cmd {
         #[command(flatten)]
         args: DecayBacklogArgs,
     },
+    /// Placements while a command kills the Redis primary: time until acks
+    /// are ok again, what they said meanwhile, acked placements missing.
+    Failover {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: failover::FailoverArgs,
+    },
     /// Results directory → markdown + JSON tables (and checks).
     Report(report::ReportArgs),
 }
@@ -151,6 +159,12 @@ fn main() -> Result<()> {
             Cmd::DecayBacklog { common, args } => {
                 run("decay-backlog", &common, &args, async || {
                     scenarios::decay_backlog(&common, &args).await
+                })
+                .await
+            }
+            Cmd::Failover { common, args } => {
+                run("failover", &common, &args, async || {
+                    failover::failover(&common, &args).await
                 })
                 .await
             }
