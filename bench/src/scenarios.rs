@@ -505,24 +505,50 @@ pub struct PlaceArgs {
     /// Longest wait for the last acks, seconds.
     #[arg(long, default_value_t = 30.0)]
     pub drain_s: f64,
+    /// Boards the sockets and the rate are split over (each socket joins
+    /// one, each board gets an equal share); default: `--board` alone.
+    #[arg(long, value_delimiter = ',')]
+    pub boards: Vec<String>,
 }
 
 pub async fn place(c: &Common, a: &PlaceArgs) -> Result<Map<String, Value>> {
     let ep = c.endpoint();
     let progress = Arc::new(Progress::default());
-    let tokens = signup(&c.api, a.sockets).await?;
-    let (placers, joined) = connect_placers(c, &ep, 0, &tokens, &progress, None).await?;
-    let mut cells = Cells::new(&joined, offset());
+    let boards = if a.boards.is_empty() {
+        vec![c.board.clone()]
+    } else {
+        a.boards.clone()
+    };
+    let per_board = a.sockets / boards.len();
+    if per_board == 0 {
+        bail!("--sockets must be at least the number of boards");
+    }
+    let tokens = signup(&c.api, per_board * boards.len()).await?;
+    let mut groups = Vec::new();
+    for (i, board) in boards.iter().enumerate() {
+        let on_board = Common {
+            board: board.clone(),
+            ..c.clone()
+        };
+        let mine = &tokens[i * per_board..(i + 1) * per_board];
+        let (placers, joined) =
+            connect_placers(&on_board, &ep, i * per_board, mine, &progress, None).await?;
+        let cells = Cells::new(&joined, offset());
+        groups.push((placers, cells, joined));
+    }
     let mut out = Map::new();
-    out.insert("cooldown_ms".into(), joined.meta.cooldown_ms.into());
+    out.insert("cooldown_ms".into(), groups[0].2.meta.cooldown_ms.into());
+    out.insert("boards".into(), boards.len().into());
     let cpu = CpuMeter::start(&c.pids());
-    let (sent, _, elapsed) = open_loop(
-        &placers,
-        &mut cells,
-        a.rate,
-        Duration::from_secs_f64(a.duration_s),
-    )
-    .await;
+    let rate = a.rate / boards.len() as f64;
+    let duration = Duration::from_secs_f64(a.duration_s);
+    let loops = groups
+        .iter_mut()
+        .map(|(placers, cells, _)| open_loop(placers, cells, rate, duration));
+    let ran = futures_util::future::join_all(loops).await;
+    let sent: u64 = ran.iter().map(|r| r.0).sum();
+    let elapsed = ran.iter().map(|r| r.2).max().unwrap_or_default();
+    let placers: Vec<Placer> = groups.into_iter().flat_map(|(p, _, _)| p).collect();
     let p = progress.clone();
     let drain_start = Instant::now();
     let drained = wait_until(
