@@ -337,23 +337,36 @@ pub(crate) async fn signup(api: &str, n: usize) -> Result<Vec<String>> {
     let results: Vec<Result<String>> = stream::iter(0..n)
         .map(|i| {
             let http = http.clone();
-            let email = format!("bench-{tag}-{i}@bench.test");
+            let tag = tag.clone();
             async move {
-                let r = http
-                    .post(format!("{api}/api/auth/signup"))
-                    .json(&json!({"email": email, "password": "bench-password-1", "name": format!("bench{i}")}))
-                    .send()
-                    .await
-                    .context("signup request")?;
-                let status = r.status();
-                let body: serde_json::Value = r.json().await.unwrap_or_default();
-                if status.as_u16() != 201 {
-                    bail!("signup answered {status}: {body}");
+                // A 503 (storage unavailable: e.g. just after a Redis
+                // failover, or with REDIS_MIN_REPLICAS_ACKED while the
+                // replica catches up) is retried for a while, under a new
+                // email (the first may have been applied).
+                let mut attempt = 0u32;
+                loop {
+                    let email = format!("bench-{tag}-{i}-{attempt}@bench.test");
+                    let r = http
+                        .post(format!("{api}/api/auth/signup"))
+                        .json(&json!({"email": email, "password": "bench-password-1", "name": format!("bench{i}")}))
+                        .send()
+                        .await
+                        .context("signup request")?;
+                    let status = r.status();
+                    let body: serde_json::Value = r.json().await.unwrap_or_default();
+                    if status.as_u16() == 503 && attempt < 40 {
+                        attempt += 1;
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                        continue;
+                    }
+                    if status.as_u16() != 201 {
+                        bail!("signup answered {status}: {body}");
+                    }
+                    return body["access_token"]
+                        .as_str()
+                        .map(str::to_owned)
+                        .context("signup without access_token");
                 }
-                body["access_token"]
-                    .as_str()
-                    .map(str::to_owned)
-                    .context("signup without access_token")
             }
         })
         .buffer_unordered(4)
