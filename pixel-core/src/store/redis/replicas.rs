@@ -587,14 +587,18 @@ impl Shards {
             start: Instant::now(),
             polled: RwLock::new(None),
         });
-        let mut poll_conn = connector.feed(response_timeout, response_timeout).await?;
+        let mut poller = Poller {
+            connector: connector.clone(),
+            known: connector.cluster_nodes(),
+            conns: Default::default(),
+        };
         // One poll before the store is handed out, so writes right after
         // start are judged on a real count.
-        if let Ok(ranges) = poll_shards(&mut poll_conn).await {
+        if let Ok(ranges) = poller.poll().await {
             *view.polled.write().unwrap_or_else(|e| e.into_inner()) =
                 Some((view.start.elapsed(), ranges));
         }
-        tokio::spawn(poll_cluster(poll_conn, Arc::downgrade(&view)));
+        tokio::spawn(poll_cluster(poller, Arc::downgrade(&view)));
         Ok(Some(Self {
             min,
             ack_timeout,
@@ -740,16 +744,147 @@ impl Shards {
     }
 }
 
+/// How long the poll waits for one node: under [`POLL_STALE`], so that a
+/// node that stopped answering does not make every shard's count stale.
+const POLL_NODE_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// The poll of the shards' replicas: plain connections of its own to the
+/// nodes, by the addresses the cluster names (independent of the cluster
+/// client's slot map, which is refreshed only when a write is redirected
+/// or fails; a refused write is never sent).
+struct Poller {
+    connector: Connector,
+    /// The nodes to ask for the slot map: the last map's, else the URL's.
+    known: Vec<(String, u16)>,
+    conns: std::collections::HashMap<(String, u16), Conn>,
+}
+
+impl Poller {
+    /// `cmd` on the node at `addr` (connected now if need be; a failed
+    /// connection is dropped, so the next poll connects again).
+    async fn ask(
+        connector: Connector,
+        addr: (String, u16),
+        conn: Option<Conn>,
+        cmd: redis::Cmd,
+    ) -> (
+        (String, u16),
+        Option<Conn>,
+        Result<redis::Value, StoreError>,
+    ) {
+        let asked = async {
+            let mut c = match conn {
+                Some(c) => c,
+                None => {
+                    connector
+                        .cluster_node(&addr.0, addr.1, POLL_NODE_TIMEOUT)
+                        .await?
+                }
+            };
+            let v = cmd
+                .query_async::<redis::Value>(&mut c)
+                .await
+                .map_err(super::connection::redis_err)?;
+            Ok::<_, StoreError>((c, v))
+        };
+        match tokio::time::timeout(POLL_NODE_TIMEOUT, asked).await {
+            Ok(Ok((c, v))) => (addr, Some(c), Ok(v)),
+            Ok(Err(e)) => (addr, None, Err(e)),
+            Err(_) => (
+                addr,
+                None,
+                Err(StoreError::Unavailable(Cause::msg(
+                    "a cluster node did not answer",
+                ))),
+            ),
+        }
+    }
+
+    /// `cmd` on every node of `addrs` at once; the answers by node.
+    async fn ask_all(
+        &mut self,
+        addrs: Vec<(String, u16)>,
+        cmd: &redis::Cmd,
+    ) -> Vec<((String, u16), Result<redis::Value, StoreError>)> {
+        let mut asked = tokio::task::JoinSet::new();
+        for addr in addrs {
+            let conn = self.conns.remove(&addr);
+            asked.spawn(Self::ask(self.connector.clone(), addr, conn, cmd.clone()));
+        }
+        let mut out = Vec::new();
+        while let Some(done) = asked.join_next().await {
+            if let Ok((addr, conn, v)) = done {
+                if let Some(c) = conn {
+                    self.conns.insert(addr.clone(), c);
+                }
+                out.push((addr, v));
+            }
+        }
+        out
+    }
+
+    /// The slot map (`CLUSTER SLOTS` of the first node that answers) and,
+    /// per range, the replicas in sync of the primary it names (`INFO
+    /// replication`; `None` where that primary did not answer or is not a
+    /// primary).
+    async fn poll(&mut self) -> Result<Vec<SlotRange>, StoreError> {
+        let mut candidates = self.known.clone();
+        for n in self.connector.cluster_nodes() {
+            if !candidates.contains(&n) {
+                candidates.push(n);
+            }
+        }
+        let answers = self
+            .ask_all(candidates, redis::cmd("CLUSTER").arg("SLOTS"))
+            .await;
+        let mut last =
+            StoreError::Unavailable(Cause::msg("no cluster node answered CLUSTER SLOTS"));
+        let mut map = None;
+        for (addr, answer) in answers {
+            match answer.and_then(|v| slot_map(&v, &addr.0)) {
+                Ok(m) => {
+                    map = Some(m);
+                    break;
+                }
+                Err(e) => last = e,
+            }
+        }
+        let Some((ranges, nodes)) = map else {
+            return Err(last);
+        };
+        self.known = nodes;
+        let mut primaries: Vec<(String, u16)> = ranges.iter().map(|r| r.2.clone()).collect();
+        primaries.sort();
+        primaries.dedup();
+        let counts: std::collections::HashMap<(String, u16), Option<u32>> = self
+            .ask_all(primaries, redis::cmd("INFO").arg("replication"))
+            .await
+            .into_iter()
+            .map(|(addr, v)| {
+                let n = v
+                    .ok()
+                    .and_then(|v| redis::from_redis_value::<String>(v).ok())
+                    .and_then(|i| in_sync(&i).ok());
+                (addr, n)
+            })
+            .collect();
+        Ok(ranges
+            .into_iter()
+            .map(|(a, b, primary)| (a, b, counts.get(&primary).copied().flatten()))
+            .collect())
+    }
+}
+
 /// Polls the shards' replicas every [`POLL_INTERVAL`] until the store is
 /// gone.
-async fn poll_cluster(mut conn: Conn, view: Weak<ShardView>) {
+async fn poll_cluster(mut poller: Poller, view: Weak<ShardView>) {
     let mut failing = false;
     loop {
         tokio::time::sleep(POLL_INTERVAL).await;
         let Some(view) = view.upgrade() else {
             return;
         };
-        match poll_shards(&mut conn).await {
+        match poller.poll().await {
             Ok(ranges) => {
                 *view.polled.write().unwrap_or_else(|e| e.into_inner()) =
                     Some((view.start.elapsed(), ranges));
@@ -765,52 +900,62 @@ async fn poll_cluster(mut conn: Conn, view: Weak<ShardView>) {
     }
 }
 
-/// The slot ranges (`CLUSTER SLOTS`) and, for each, the replicas in sync
-/// of the primary the cluster client routes the range to (`INFO
-/// replication`, all ranges at once: a primary that does not answer holds
-/// up no other).
-async fn poll_shards(conn: &mut Conn) -> Result<Vec<SlotRange>, StoreError> {
-    use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
-    let Conn::Cluster(c) = conn else {
-        return Err(StoreError::Unavailable(Cause::msg(
-            "per-shard acks need a cluster connection",
-        )));
+/// A slot range of `CLUSTER SLOTS`: first, last, its primary's address.
+type MappedRange = (u16, u16, (String, u16));
+
+/// The ranges of a `CLUSTER SLOTS` reply, and every node it names.
+type SlotMap = (Vec<MappedRange>, Vec<(String, u16)>);
+
+/// The ranges of a `CLUSTER SLOTS` reply with their primaries, and every
+/// node it names (an empty host is the node asked, `asked`).
+fn slot_map(reply: &redis::Value, asked: &str) -> Result<SlotMap, StoreError> {
+    let bad = || {
+        StoreError::Corrupt(Cause::msg(format!(
+            "unexpected CLUSTER SLOTS reply {reply:?}"
+        )))
     };
-    let slots = c
-        .route_command(
-            redis::cmd("CLUSTER").arg("SLOTS").clone(),
-            RoutingInfo::SingleNode(SingleNodeRoutingInfo::RandomPrimary),
-        )
-        .await
-        .map_err(super::connection::redis_err)?;
-    let ranges = slot_ranges(&slots)?;
-    let mut asked = tokio::task::JoinSet::new();
-    for (i, (first, _)) in ranges.iter().enumerate() {
-        let mut c = c.clone();
-        let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::new(
-            *first,
-            SlotAddr::Master,
-        )));
-        asked.spawn(async move {
-            let info = c
-                .route_command(redis::cmd("INFO").arg("replication").clone(), route)
-                .await
-                .ok()
-                .and_then(|v| redis::from_redis_value::<String>(v).ok());
-            (i, info.and_then(|i| in_sync(&i).ok()))
-        });
-    }
-    let mut counts = vec![None; ranges.len()];
-    while let Some(done) = asked.join_next().await {
-        if let Ok((i, n)) = done {
-            counts[i] = n;
+    let text = |v: &redis::Value| match v {
+        redis::Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        redis::Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    };
+    let node = |v: &redis::Value| -> Option<(String, u16)> {
+        let redis::Value::Array(parts) = v else {
+            return None;
+        };
+        let host = text(parts.first()?)?;
+        let port = match parts.get(1)? {
+            redis::Value::Int(p) => u16::try_from(*p).ok()?,
+            _ => return None,
+        };
+        Some((
+            if host.is_empty() {
+                asked.to_owned()
+            } else {
+                host
+            },
+            port,
+        ))
+    };
+    let ranges = slot_ranges(reply)?;
+    let redis::Value::Array(entries) = reply else {
+        return Err(bad());
+    };
+    let mut mapped = Vec::with_capacity(ranges.len());
+    let mut nodes = Vec::new();
+    for ((a, b), e) in ranges.into_iter().zip(entries) {
+        let redis::Value::Array(parts) = e else {
+            return Err(bad());
+        };
+        let primary = parts.get(2).and_then(node).ok_or_else(bad)?;
+        for n in parts[2..].iter().filter_map(node) {
+            if !nodes.contains(&n) {
+                nodes.push(n);
+            }
         }
+        mapped.push((a, b, primary));
     }
-    Ok(ranges
-        .into_iter()
-        .zip(counts)
-        .map(|((a, b), n)| (a, b, n))
-        .collect())
+    Ok((mapped, nodes))
 }
 
 /// The slot ranges of a `CLUSTER SLOTS` reply.
@@ -896,6 +1041,19 @@ mod tests {
             Array(vec![Int(5461), Int(16383), node(7002)]),
         ]);
         assert_eq!(slot_ranges(&reply).unwrap(), vec![(0, 5460), (5461, 16383)]);
+        let (mapped, nodes) = slot_map(&reply, "10.0.0.1").unwrap();
+        let at = |p| ("127.0.0.1".to_owned(), p);
+        assert_eq!(mapped, vec![(0, 5460, at(7001)), (5461, 16383, at(7002))]);
+        assert_eq!(nodes, vec![at(7001), at(7004), at(7002)]);
+        let unnamed = Array(vec![Array(vec![
+            Int(0),
+            Int(16383),
+            Array(vec![BulkString(Vec::new()), Int(7001)]),
+        ])]);
+        assert_eq!(
+            slot_map(&unnamed, "10.0.0.1").unwrap().0[0].2,
+            ("10.0.0.1".to_owned(), 7001)
+        );
         assert!(slot_ranges(&Int(1)).is_err());
     }
 
