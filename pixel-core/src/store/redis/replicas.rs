@@ -57,9 +57,11 @@
 //! cooldown); a sign-up on the slots of its user record and email claim;
 //! a refresh on its family's slot.
 //!
-//! A poll on a cluster connection of its own (every 250 ms) reads the slot
-//! ranges (`CLUSTER SLOTS`) and, for each range, `INFO replication` of its
-//! primary: a write to a slot whose primary has fewer than N replicas in
+//! A poll (every 250 ms, on plain connections of its own to the nodes, by
+//! the addresses the cluster names: the cluster client's slot map is only
+//! refreshed by a write that was redirected or failed, and a refused write
+//! is never sent) reads the slot ranges (`CLUSTER SLOTS`, from the first
+//! node that answers) and each range's primary's `INFO replication`: a write to a slot whose primary has fewer than N replicas in
 //! sync (or no recent answer) is refused before it is sent, as on one
 //! server, so a shard without its replica refuses at once instead of
 //! applying and then waiting out the `WAIT`.
