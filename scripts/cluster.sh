@@ -6,7 +6,8 @@
 #   scripts/cluster.sh down     stop exactly what `up` started
 #   scripts/cluster.sh status   what runs, on which port
 #   scripts/cluster.sh stop NAME / start NAME   one process (redis, api,
-#                               gateway-1.., worker, nginx), e.g. for drills
+#                               gateway-1.., worker, nginx; redis-1..6 with
+#                               REDIS_TOPOLOGY=cluster), e.g. for drills
 #
 # Settings (environment; defaults are the contract's ports):
 #   GATEWAYS=3  WORKERS=1  NGINX_PORT=8080  API_PORT=3000  WORKER_PORT=3002
@@ -19,6 +20,16 @@
 #               quorum 2, down-after 1000 ms, failover-timeout 3000 ms,
 #               master name `pixel`); every service gets
 #               REDIS_URL=redis+sentinel://<the sentinels>/pixel/0
+#   REDIS_TOPOLOGY=cluster: Redis Cluster of 3 primaries and 3 replicas
+#               (redis-1..redis-6 on REDIS_CLUSTER_PORTS, default
+#               "7101 7102 7103 7104 7105 7106", each with its cluster bus
+#               on port + 10000; cluster-node-timeout 1500 ms,
+#               AOF with fsync always; made with `redis-cli --cluster create
+#               --cluster-replicas 1`, so redis-1..3 start as the primaries);
+#               `up` waits for cluster_state:ok on every node; a node stopped
+#               and started again rejoins with its nodes.conf (an old
+#               primary comes back as a replica of the promoted one); every
+#               service gets REDIS_URL=redis+cluster://<the six nodes>
 #   JWT_SECRET  default: generated once and kept in $CLUSTER_DIR/jwt_secret
 #   PROFILE     release (default) or debug: which cargo build to run
 #   CLUSTER_DIR where pids, logs and Redis data live (.run/cluster)
@@ -56,9 +67,17 @@ REDIS_REPLICA_PORT=${REDIS_REPLICA_PORT:-6380}
 SENTINEL_PORTS=${SENTINEL_PORTS:-26379 26380 26381}
 read -r -a SN_PORTS <<<"$SENTINEL_PORTS"
 SENTINEL_MASTER=pixel
+REDIS_CLUSTER_PORTS=${REDIS_CLUSTER_PORTS:-7101 7102 7103 7104 7105 7106}
+read -r -a RC_PORTS <<<"$REDIS_CLUSTER_PORTS"
 case $REDIS_TOPOLOGY in
   single | sentinel) ;;
-  *) echo "cluster.sh: REDIS_TOPOLOGY must be single or sentinel, not '$REDIS_TOPOLOGY'" >&2; exit 2 ;;
+  cluster)
+    if [ "${#RC_PORTS[@]}" -ne 6 ]; then
+      echo "cluster.sh: REDIS_CLUSTER_PORTS must name six ports (3 primaries, 3 replicas), not '$REDIS_CLUSTER_PORTS'" >&2
+      exit 2
+    fi
+    ;;
+  *) echo "cluster.sh: REDIS_TOPOLOGY must be single, sentinel or cluster, not '$REDIS_TOPOLOGY'" >&2; exit 2 ;;
 esac
 PROFILE=${PROFILE:-release}
 NGINX_AUTH_RATE=${NGINX_AUTH_RATE:-5r/s}
@@ -86,11 +105,14 @@ if [ -z "${REDIS_URL:-}" ]; then
   if [ "$REDIS_TOPOLOGY" = sentinel ]; then
     REDIS_URL="redis+sentinel://$(printf '127.0.0.1:%s,' "${SN_PORTS[@]}")"
     REDIS_URL="${REDIS_URL%,}/$SENTINEL_MASTER/0"
+  elif [ "$REDIS_TOPOLOGY" = cluster ]; then
+    REDIS_URL="redis+cluster://$(printf '127.0.0.1:%s,' "${RC_PORTS[@]}")"
+    REDIS_URL="${REDIS_URL%,}"
   else
     REDIS_URL="redis://127.0.0.1:$REDIS_PORT/"
   fi
-elif [ "$REDIS_TOPOLOGY" = sentinel ]; then
-  echo "cluster.sh: REDIS_TOPOLOGY=sentinel starts its own Redis; unset REDIS_URL" >&2
+elif [ "$REDIS_TOPOLOGY" != single ]; then
+  echo "cluster.sh: REDIS_TOPOLOGY=$REDIS_TOPOLOGY starts its own Redis; unset REDIS_URL" >&2
   exit 2
 fi
 export REDIS_URL
@@ -197,6 +219,44 @@ start_data_node() {
   wait_redis "$port"
 }
 
+# start_cluster_node I: Redis Cluster node redis-I on the I-th of
+# REDIS_CLUSTER_PORTS, with the single topology's durability. Its
+# nodes.conf (in its own directory) is kept: a node started again rejoins
+# the cluster as what the others now take it for (an old primary whose
+# replica was promoted comes back as that one's replica).
+start_cluster_node() {
+  local i=$1 port=${RC_PORTS[$(($1 - 1))]} dir="$CLUSTER_DIR/redis-$1"
+  need_cmd redis-server redis-server
+  mkdir -p "$dir"
+  launch "redis-$i" redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" \
+    --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 1500 \
+    --appendonly yes --appendfsync always --save "" --repl-diskless-sync-delay 0
+  wait_redis "$port"
+}
+
+# The cluster is made once (the first `up`, while no node knows any slot):
+# redis-1..3 the primaries, redis-4..6 their replicas. Then until every
+# node says cluster_state:ok and knows all six nodes, at most 30 s.
+create_redis_cluster() {
+  local p nodes=() deadline=$((SECONDS + 30))
+  for p in "${RC_PORTS[@]}"; do nodes+=("127.0.0.1:$p"); done
+  if redis-cli -p "${RC_PORTS[0]}" cluster info 2>/dev/null | grep -q '^cluster_slots_assigned:0'; then
+    redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >"$CLUSTER_DIR/redis-cluster-create.log" 2>&1 ||
+      { log "redis-cli --cluster create failed:"; cat "$CLUSTER_DIR/redis-cluster-create.log" >&2; return 1; }
+  fi
+  for p in "${RC_PORTS[@]}"; do
+    until redis-cli -p "$p" cluster info 2>/dev/null | grep -q '^cluster_state:ok' &&
+      [ "$(redis-cli -p "$p" cluster nodes 2>/dev/null | grep -cv 'fail\|handshake\|noaddr')" = 6 ]; do
+      if ((SECONDS >= deadline)); then
+        log "Redis Cluster node on port $p is not ok: $(redis-cli -p "$p" cluster info 2>&1 | head -1)"
+        return 1
+      fi
+      sleep 0.2
+    done
+  done
+  log "Redis Cluster ready: primaries $(redis-cli -p "${RC_PORTS[0]}" cluster nodes | awk '$3 ~ /master/ {sub(/@.*/, "", $2); printf "%s ", $2}')"
+}
+
 # start_sentinel I: sentinel I (redis-server --sentinel) on its port,
 # monitoring the current primary (as a running sentinel names it, else
 # `redis`). Its configuration is written anew at each start (a sentinel
@@ -260,6 +320,7 @@ start_named() {
   case $1 in
     redis) start_redis ;;
     redis-replica) start_data_node redis-replica "$REDIS_REPLICA_PORT" ;;
+    redis-[1-6]) start_cluster_node "${1#redis-}" ;;
     sentinel-*) start_sentinel "${1#sentinel-}" ;;
     api) start_api ;;
     worker) start_worker 1 ;;
@@ -288,7 +349,11 @@ wait_sentinels() {
 }
 
 all_names() {
-  echo redis
+  if [ "$REDIS_TOPOLOGY" = cluster ]; then
+    for i in $(seq 1 "${#RC_PORTS[@]}"); do echo "redis-$i"; done
+  else
+    echo redis
+  fi
   if [ "$REDIS_TOPOLOGY" = sentinel ]; then
     echo redis-replica
     for i in $(seq 1 "${#SN_PORTS[@]}"); do echo "sentinel-$i"; done
@@ -308,6 +373,8 @@ case ${1:-} in
       cargo build --locked --bin pixel-api --bin pixel-gateway --bin pixel-worker
     fi
     for name in $(all_names); do
+      # On Cluster the services start once the cluster is made.
+      [ "$name" != api ] || [ "$REDIS_TOPOLOGY" != cluster ] || [ "$OWN_REDIS" != 1 ] || create_redis_cluster
       alive "$name" || start_named "$name"
     done
     cat >"$CLUSTER_DIR/cluster.env" <<ENV
@@ -321,6 +388,7 @@ REDIS_PORT=$REDIS_PORT
 REDIS_TOPOLOGY=$REDIS_TOPOLOGY
 REDIS_REPLICA_PORT=$REDIS_REPLICA_PORT
 SENTINEL_PORTS="${SN_PORTS[*]}"
+REDIS_CLUSTER_PORTS="${RC_PORTS[*]}"
 PROFILE=$PROFILE
 NGINX_AUTH_RATE=$NGINX_AUTH_RATE
 NGINX_AUTH_BURST=$NGINX_AUTH_BURST
@@ -338,7 +406,8 @@ ENV
     ;;
   down)
     for name in nginx $(for i in $(seq "$WORKERS" -1 2); do echo "worker-$i"; done) worker $(for i in $(seq "${#GW_PORTS[@]}" -1 1); do echo "gateway-$i"; done) api \
-      $(for i in $(seq "${#SN_PORTS[@]}" -1 1); do echo "sentinel-$i"; done) redis-replica redis; do
+      $(for i in $(seq "${#SN_PORTS[@]}" -1 1); do echo "sentinel-$i"; done) redis-replica redis \
+      $(for i in $(seq "${#RC_PORTS[@]}" -1 1); do echo "redis-$i"; done); do
       stop_one "$name"
     done
     # Gateways started beyond the configured count (a drill) go too.
@@ -355,7 +424,7 @@ ENV
   stop) stop_one "${2:?name}" ;;
   start) start_named "${2:?name}" ;;
   *)
-    sed -n '2,31p' "$0"
+    sed -n '2,42p' "$0"
     exit 2
     ;;
 esac

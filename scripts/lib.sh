@@ -109,7 +109,8 @@ stop_stale() {
 # start_cluster DIR GATEWAYS: a local cluster (scripts/cluster.sh up) in DIR
 # with its own Redis, every port free; exports CLUSTER_DIR and the ports
 # (NGINX_PORT, API_PORT, WORKER_PORT, REDIS_PORT, GATEWAY_PORTS, and with
-# REDIS_TOPOLOGY=sentinel REDIS_REPLICA_PORT, SENTINEL_PORTS) for the
+# REDIS_TOPOLOGY=sentinel REDIS_REPLICA_PORT, SENTINEL_PORTS; with
+# REDIS_TOPOLOGY=cluster REDIS_CLUSTER_PORTS) for the
 # suites. Any other setting comes from the caller's environment.
 start_cluster() {
   export CLUSTER_DIR=$1 GATEWAYS=$2
@@ -122,6 +123,25 @@ start_cluster() {
     REDIS_REPLICA_PORT=$(free_port)
     SENTINEL_PORTS="$(free_port) $(free_port) $(free_port)"
     export REDIS_REPLICA_PORT SENTINEL_PORTS
+  elif [ "${REDIS_TOPOLOGY:-single}" = cluster ]; then
+    # Six free ports whose cluster bus ports (+ 10000) are free too.
+    REDIS_CLUSTER_PORTS=$(python3 -c '
+import random, socket
+def free(p):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+ports = []
+while len(ports) < 6:
+    p = random.randint(20000, 55000)
+    if p not in ports and p + 10000 not in ports and free(p) and free(p + 10000):
+        ports.append(p)
+print(" ".join(map(str, ports)))')
+    export REDIS_CLUSTER_PORTS
   fi
   scripts/cluster.sh up
 }

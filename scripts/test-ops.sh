@@ -115,7 +115,7 @@ static_checks() {
   log "helm lint + render, every object against the Kubernetes schemas"
   python3 scripts/ops/check_chart.py charts/realtime-pixel charts/realtime-pixel/values-production.yaml \
     charts/realtime-pixel/ci/external-redis-values.yaml charts/realtime-pixel/examples/values-sentinel.yaml \
-    charts/realtime-pixel/examples/values-external-tls.yaml --refused charts/realtime-pixel/ci/refused-values.yaml \
+    charts/realtime-pixel/examples/values-external-tls.yaml charts/realtime-pixel/examples/values-cluster.yaml --refused charts/realtime-pixel/ci/refused-values.yaml \
     --config-doc docs/configuration.md --out "$RUN_DIR/chart"
   log "one configuration: docs/configuration.md = --help = chart = compose = cluster.sh; metrics documented and on the dashboard"
   need_cmd redis-server redis-server

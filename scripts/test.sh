@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 TEST_DIR="$ROOT/.run/test"
 
-STAGES=(lint rust openapi js cluster ha ops deploy fuzz stream bench)
+STAGES=(lint rust openapi js cluster ha cluster-ha ops deploy fuzz stream bench)
 
 describe() {
   case $1 in
@@ -26,6 +26,7 @@ describe() {
     js) echo "web modules (tsc, node --test); JS contract suite, the page in Chromium and the python-socketio client against the standalone server; the suite again on a 4096² board" ;;
     cluster) echo "local cluster behind nginx: contract suite and page, live Prometheus, fault drills, hardening nginx, pages on the gateways" ;;
     ha) echo "the Sentinel drill through nginx (primary killed, old primary back as replica, a sentinel and the replica killed), with REDIS_MIN_REPLICAS_ACKED=0 and =1" ;;
+    cluster-ha) echo "on Redis Cluster (3 primaries, 3 replicas): the contract suite and the stream drills through nginx, then the Cluster drill (a board's shard primary killed under load, two boards on two shards), with REDIS_MIN_REPLICAS_ACKED=0 and =1" ;;
     ops) echo "scripts/test-ops.sh static (Dockerfile, compose, chart, rules) and images (built and run with podman)" ;;
     deploy) echo "scripts/test-ops.sh compose-up, chart, compose-decay, compose-sentinel (the deployment files run for real; compose's placement decays with the shipped TTL meanwhile; the chart and compose's sentinel profile also on Redis Sentinel, the primary killed)" ;;
     fuzz) echo "each libFuzzer target for 5 s plus the inputs that once crashed (SKIP_FUZZ=1 skips it)" ;;
@@ -36,7 +37,7 @@ describe() {
 
 list_stages() {
   local s
-  for s in "${STAGES[@]}"; do printf '  %-8s %s\n' "$s" "$(describe "$s")"; done
+  for s in "${STAGES[@]}"; do printf '  %-10s %s\n' "$s" "$(describe "$s")"; done
 }
 
 # stage_dir NAME: the stage's own directory under .run/test, emptied (after
@@ -260,6 +261,45 @@ stage_ha() {
       return 1
     fi
     PIXEL_URL="http://127.0.0.1:$NGINX_PORT" node_test 170000 './drill/*.test.mjs'
+    stop_cluster
+  done
+}
+
+# On Redis Cluster (tests/js/cluster-drill/): cluster.sh with
+# REDIS_TOPOLOGY=cluster (three primaries, three replicas), release
+# binaries as deployed, BOARD_IDS=main,second (their slots are on two
+# shards: the drill checks it). First the contract suite and then the
+# stream drills through nginx, each on a cluster with its own settings (the
+# `cluster` and `stream` stages'); then the Cluster drill, once per value
+# of REDIS_MIN_REPLICAS_ACKED in CLUSTER_HA_MIN_REPLICAS (default "0 1"),
+# each on a fresh cluster: it kills a shard's primary.
+stage_cluster-ha() {
+  need_cmds curl python3 node=nodejs npm redis-server nginx
+  trap 'stop_started; stop_cluster' EXIT
+  npm_ci tests/js
+  (
+    suite_env
+    export PROFILE=release GATEWAYS=3 WORKERS=2 RUST_LOG=warn SHUTDOWN_READY_DELAY_MS=1000 REDIS_TOPOLOGY=cluster
+    trap 'stop_cluster' EXIT
+    log "Redis Cluster: the JS contract suite through nginx"
+    start_cluster "$RUN_DIR/contract" 3
+    PIXEL_URL="http://127.0.0.1:$NGINX_PORT" PIXEL_OPS_URL="http://127.0.0.1:$API_PORT" node_test 120000 './*.test.mjs'
+    stop_cluster
+    log "Redis Cluster: the board stream drills through nginx"
+    export COOLDOWN_MS=0 TTL_MS=2000 SOCKET_EVENT_RATE=5000 SOCKET_EVENT_BURST=5000 PLACE_CONCURRENCY=1024
+    start_cluster "$RUN_DIR/stream" 3
+    PIXEL_URL="http://127.0.0.1:$NGINX_PORT" node_test 300000 './stream/*.test.mjs'
+    stop_cluster
+  )
+  suite_env
+  export PROFILE=release GATEWAYS=3 WORKERS=1 RUST_LOG=warn REDIS_TOPOLOGY=cluster
+  export COOLDOWN_MS=250 TTL_MS=2000
+  local n
+  for n in ${CLUSTER_HA_MIN_REPLICAS:-0 1}; do
+    export REDIS_MIN_REPLICAS_ACKED=$n
+    log "Redis Cluster drill with REDIS_MIN_REPLICAS_ACKED=$n"
+    start_cluster "$RUN_DIR/drill-$n" 3
+    PIXEL_URL="http://127.0.0.1:$NGINX_PORT" node_test 170000 './cluster-drill/*.test.mjs'
     stop_cluster
   done
 }

@@ -483,16 +483,22 @@ impl ClusterUrl {
     /// One URL per node named, with this URL's credentials (they hold the
     /// password: never log them), as redis-rs's cluster client takes them.
     pub fn node_urls(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .map(|(h, p)| self.node_url(h, *p))
+            .collect()
+    }
+
+    /// The URL of any node of the cluster (one the cluster names, say),
+    /// with this URL's credentials and TLS.
+    pub fn node_url(&self, host: &str, port: u16) -> String {
         let scheme = if self.tls { "rediss" } else { "redis" };
         let auth = self
             .userinfo
             .as_deref()
             .map(|u| format!("{u}@"))
             .unwrap_or_default();
-        self.nodes
-            .iter()
-            .map(|(h, p)| format!("{scheme}://{auth}{}:{p}/", bracket(h)))
-            .collect()
+        format!("{scheme}://{auth}{}:{port}/", bracket(host))
     }
 }
 

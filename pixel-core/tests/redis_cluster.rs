@@ -14,8 +14,8 @@ use nodes::ClusterNodes;
 use pixel_core::domain::BoardConfig;
 use pixel_core::store::conformance::{self, place_command, placed};
 use pixel_core::store::{
-    BoardStore, PlaceCommand, PlaceOutcome, Reachable, RedisSettings, RedisStore, StoreError,
-    Stores,
+    AccountStore, BoardStore, PlaceCommand, PlaceOutcome, Reachable, RedisSettings, RedisStore,
+    StoreError, Stores,
 };
 
 /// One cluster for the tests that do not break it (each store has a
@@ -361,7 +361,7 @@ async fn a_killed_primary_is_replaced_and_in_flight_placements_are_answered_trut
                 ok += 1;
                 // Replication is asynchronous: an ack of the old primary
                 // that its replica had not yet received is lost with it
-                // (REDIS_MIN_REPLICAS_ACKED is refused on Cluster).
+                // (REDIS_MIN_REPLICAS_ACKED is 0 here).
                 if on_board.get(user) != Some(&u.seq) {
                     lost_acks += 1;
                 }
@@ -393,18 +393,169 @@ async fn a_killed_primary_is_replaced_and_in_flight_placements_are_answered_trut
     s.ping().await.unwrap();
 }
 
-#[tokio::test]
-async fn replica_acks_are_refused_on_cluster_with_a_clear_error() {
-    let mut s = settings(shared());
-    s.min_replicas_acked = 1;
-    match RedisStore::connect(&s).await {
-        Err(StoreError::Unavailable(cause)) => {
-            let why = cause.to_string();
-            assert!(why.contains("REDIS_MIN_REPLICAS_ACKED"), "{why}");
-        }
-        Ok(_) => panic!("REDIS_MIN_REPLICAS_ACKED=1 must be refused on Cluster"),
-        Err(e) => panic!("unexpected {e:?}"),
+/// A store that acks a write once N replicas of its shard have it, and
+/// its key prefix.
+async fn acking(nodes: &ClusterNodes, n: u32, boards: &[&BoardConfig]) -> (RedisStore, String) {
+    let mut settings = settings(nodes);
+    settings.min_replicas_acked = n;
+    let s = RedisStore::connect(&settings)
+        .await
+        .expect("REDIS_MIN_REPLICAS_ACKED works on Cluster");
+    for b in boards {
+        s.init_board(b).await.unwrap();
     }
+    (s, settings.prefix)
+}
+
+/// `GET key` on the replica on `port` (READONLY: a replica serves reads
+/// of its primary's slots on such a connection).
+async fn get_on_replica(port: u16, key: &str) -> Option<String> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+    let (_, v): ((), Option<String>) = redis::pipe()
+        .cmd("READONLY")
+        .cmd("GET")
+        .arg(key)
+        .query_async(&mut conn)
+        .await
+        .ok()?;
+    v
+}
+
+fn user(id: &str) -> pixel_core::store::UserRecord {
+    pixel_core::store::UserRecord {
+        id: id.into(),
+        email: format!("{id}@example.test"),
+        name: id.into(),
+        password_hash: "x".into(),
+    }
+}
+
+#[tokio::test]
+async fn replica_acks_on_cluster_wait_for_each_shards_replica() {
+    let nodes = shared();
+    let (a, b) = boards_on_two_shards(nodes);
+    let (s, prefix) = acking(nodes, 1, &[&a, &b]).await;
+    for (i, board) in [&a, &b].into_iter().enumerate() {
+        let seq_key = format!("{prefix}:board:{{{}}}:seq", board.id);
+        let replicas = nodes.replicas_of(nodes.primary_of(&seq_key));
+        assert_eq!(
+            replicas.len(),
+            1,
+            "the shard of {} has its replica",
+            board.id
+        );
+        for k in 0..5u64 {
+            let (user, id) = (format!("acked-{i}-{k}"), format!("acked-{i}-{k}"));
+            let started = Instant::now();
+            let outcome = s
+                .place(&free_placement(board, &user, &id, k))
+                .await
+                .expect("acked with a replica in sync");
+            let u = placed(outcome);
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "an acked placement took {:?}",
+                started.elapsed()
+            );
+            // What the ack promised: the shard's replica has the write.
+            assert_eq!(
+                get_on_replica(replicas[0], &seq_key).await,
+                Some(u.seq.to_string()),
+                "the replica of {}'s shard has seq {} once it is acked",
+                board.id,
+                u.seq
+            );
+        }
+    }
+    // Sign-up (two slots) and a refresh token wait too, and succeed.
+    s.create_user(&user("acked-user")).await.unwrap();
+    s.insert_refresh(
+        "hash-1",
+        &pixel_core::store::RefreshRecord {
+            family: "fam-acked".into(),
+            user_id: "acked-user".into(),
+            expires_at: 4_000_000_000_000,
+        },
+        1_000,
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_shard_without_its_replica_refuses_acked_writes_quickly_and_never_hangs() {
+    let nodes = ClusterNodes::start("acks-down");
+    let (a, b) = boards_on_two_shards(&nodes);
+    let (s, _) = acking(&nodes, 1, &[&a, &b]).await;
+    let (plain, _) = acking(&nodes, 0, &[&a, &b]).await;
+    let primary = nodes.primary_of(a.id.as_str());
+    let replica = nodes.replicas_of(primary)[0];
+
+    // A replica that stops answering: the primary still counts it in sync
+    // for a second, so the write applies, and its WAIT times out: "may
+    // have been applied", after about REDIS_REPLICA_ACK_TIMEOUT_MS.
+    let replica_pid = nodes.pid_of(replica);
+    nodes.signal(&replica_pid, "STOP");
+    let started = Instant::now();
+    let r = s.place(&free_placement(&a, "stalled", "stalled", 1)).await;
+    let took = started.elapsed();
+    nodes.signal(&replica_pid, "CONT");
+    match r {
+        Err(StoreError::OutcomeUnknown(cause)) => {
+            assert!(cause.to_string().contains("replicas confirmed"), "{cause}")
+        }
+        other => panic!("a write whose WAIT timed out: {other:?}"),
+    }
+    assert!(took < Duration::from_secs(3), "answered after {took:?}");
+
+    // A replica gone: refused before anything is written, at once.
+    nodes.kill_node(replica);
+    nodes::eventually(
+        "placements on the shard without a replica are refused",
+        Duration::from_secs(10),
+        || async {
+            matches!(
+                s.place(&free_placement(&a, "probe", "probe", 2)).await,
+                Err(StoreError::Unavailable(_))
+            )
+        },
+    )
+    .await;
+    let before = s.board_seq(&a.id).await.unwrap();
+    for k in 0..10u64 {
+        let id = format!("refused-{k}");
+        let started = Instant::now();
+        let r = s.place(&free_placement(&a, &id, &id, 10 + k)).await;
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "refused after {:?}",
+            started.elapsed()
+        );
+        match r {
+            Err(StoreError::Unavailable(cause)) => {
+                assert!(cause.to_string().contains("replicas"), "{cause}")
+            }
+            other => panic!("a shard without its replica: {other:?}"),
+        }
+    }
+    assert_eq!(
+        s.board_seq(&a.id).await.unwrap(),
+        before,
+        "a refused placement changed nothing"
+    );
+    // The other shard still has its replica: acked as before.
+    let ok = s
+        .place(&free_placement(&b, "other-shard", "other-shard", 1))
+        .await
+        .expect("the other shard acks");
+    placed(ok);
+    // N = 0 is unchanged: acked once the primary has it.
+    let ok = plain
+        .place(&free_placement(&a, "unreplicated", "unreplicated", 30))
+        .await
+        .expect("N=0 acks without a replica");
+    placed(ok);
 }
 
 #[tokio::test]

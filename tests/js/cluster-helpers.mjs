@@ -30,6 +30,8 @@ export function clusterOf(dir = process.env.CLUSTER_DIR) {
   const env = readEnvFile(path.join(dir, 'cluster.env'));
   const gatewayPorts = env.GATEWAY_PORTS.split(' ').filter(Boolean).map(Number);
   const workers = Number(env.WORKERS ?? 1);
+  const redisCluster = env.REDIS_TOPOLOGY === 'cluster';
+  const redisPorts = redisCluster ? env.REDIS_CLUSTER_PORTS.split(' ').filter(Boolean).map(Number) : [];
   return {
     dir,
     env,
@@ -56,10 +58,95 @@ export function clusterOf(dir = process.env.CLUSTER_DIR) {
     logOf(name) {
       return readFileSync(path.join(dir, `${name}.log`), 'utf8');
     },
+    /** Whether Redis is a Redis Cluster (REDIS_TOPOLOGY=cluster). */
+    redisCluster,
+    /** The Cluster's nodes: ports of redis-1..redis-6 (empty otherwise). */
+    redisPorts,
+    /**
+     * `redis-cli ARGS...` on the cluster's Redis: on Cluster to any node
+     * that answers, following redirections to the key's shard (`-c`).
+     */
     redisCli(...args) {
-      return execFileSync('redis-cli', ['-p', env.REDIS_PORT, ...args], { encoding: 'utf8', timeout: 10_000 }).trim();
+      if (!redisCluster) return cliOn(env.REDIS_PORT, ...args);
+      let last;
+      for (const port of redisPorts) {
+        try {
+          return execFileSync('redis-cli', ['-c', '-p', String(port), ...args], { encoding: 'utf8', timeout: 10_000 }).trim();
+        } catch (err) {
+          last = err;
+        }
+      }
+      throw last;
+    },
+    /** `redis-cli -p PORT ARGS...` on one node. */
+    redisCliOn: cliOn,
+    /** A key of the store (prefix `rp`) in the layout of this topology (docs/redis-keys.md). */
+    key: {
+      epoch: () => (redisCluster ? 'rp:{epoch}' : 'rp:epoch'),
+      board: (board, part) => (redisCluster ? `rp:board:{${board}}:${part}` : `rp:board:${board}:${part}`),
+    },
+    /** FLUSHALL on every primary (the one server, or each shard's primary). */
+    flushAll() {
+      if (!redisCluster) return cliOn(env.REDIS_PORT, 'FLUSHALL');
+      for (const n of redisNodes(redisPorts).filter((x) => x.role === 'master')) cliOn(n.port, 'FLUSHALL');
+      return 'OK';
+    },
+    /** The Cluster's nodes as they see each other now (see `redisNodes`). */
+    redisNodes: () => redisNodes(redisPorts),
+    /** The hash slot of `key` (CLUSTER KEYSLOT). */
+    keySlot(key) {
+      return Number(this.redisCli('CLUSTER', 'KEYSLOT', key));
+    },
+    /**
+     * The cluster.sh name and port of the primary that owns board `board`'s
+     * keys now (the slot of its feed key, from CLUSTER KEYSLOT, in the slot
+     * ranges of CLUSTER NODES); null when no node owns it.
+     */
+    primaryOfBoard(board) {
+      const slot = this.keySlot(this.key.board(board, 'feed'));
+      const owner = redisNodes(redisPorts).find((n) => n.role === 'master' && !n.failed && n.slots.some(([a, b]) => slot >= a && slot <= b));
+      return owner ? { ...owner, slot } : null;
     },
   };
+}
+
+function cliOn(port, ...args) {
+  return execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8', timeout: 10_000 }).trim();
+}
+
+/**
+ * The nodes of a Redis Cluster as the first of `ports` that answers sees
+ * them (CLUSTER NODES): { id, port, name (redis-I, by `ports`), role
+ * ('master' or 'slave'), primaryId, failed, slots: [[first, last]...] }.
+ */
+function redisNodes(ports) {
+  let text;
+  for (const p of ports) {
+    try {
+      text = cliOn(p, 'CLUSTER', 'NODES');
+      break;
+    } catch {
+      // that node is down: ask the next
+    }
+  }
+  if (text === undefined) throw new Error(`no Redis Cluster node answers on ${ports.join(', ')}`);
+  return text.split('\n').filter(Boolean).map((line) => {
+    const [id, addr, flags, primaryId, , , , , ...slots] = line.split(' ');
+    const port = Number(addr.split('@')[0].split(':').at(-1));
+    const i = ports.indexOf(port);
+    return {
+      id,
+      port,
+      name: i >= 0 ? `redis-${i + 1}` : addr,
+      role: flags.includes('master') ? 'master' : 'slave',
+      primaryId: primaryId === '-' ? null : primaryId,
+      failed: /fail/.test(flags),
+      slots: slots.filter((r) => !r.startsWith('[')).map((r) => {
+        const [a, b = a] = r.split('-').map(Number);
+        return [a, b];
+      }),
+    };
+  });
 }
 
 /** The HTTP status of GET `url`, or 0 when nothing answers. */

@@ -43,11 +43,13 @@ export function nextAddress() {
  * reconnection; on every (re)connection it joins with `since` = the newest
  * seq it holds; it keeps a board (from `base`, then the updates) and
  * checks every connection's updates for order and holes. `url` connects
- * it somewhere else than nginx (one gateway).
+ * it somewhere else than nginx (one gateway); `board` is the board it
+ * watches and places on (default the suites' board).
  */
 export class Client {
-  constructor(base, user, { url } = {}) {
+  constructor(base, user, { url, board = cfg.board } = {}) {
     this.user = user;
+    this.board = board;
     this.map = pixelMap(base);
     this.seq = base.seq;
     this.errors = [];
@@ -93,7 +95,7 @@ export class Client {
       this.conn = conn;
       let res;
       try {
-        res = await this.socket.timeout(PLACE_ACK_TIMEOUT_MS).emitWithAck('join', { board: cfg.board, since: this.seq });
+        res = await this.socket.timeout(PLACE_ACK_TIMEOUT_MS).emitWithAck('join', { board: this.board, since: this.seq });
       } catch {
         return; // disconnected again: the next connection joins
       }
@@ -116,7 +118,7 @@ export class Client {
       this.errors.push(`${item.kind} event outside any connection`);
       return;
     }
-    if (item.ev?.board !== cfg.board) return;
+    if (item.ev?.board !== this.board) return;
     this.serial(() => this.handle(conn, item));
   }
 
@@ -160,7 +162,7 @@ export class Client {
 
   async loadSnapshot(minSeq) {
     const snap = await waitFor(async () => {
-      const res = await http('GET', `/api/boards/${cfg.board}/pixels`).catch(() => null);
+      const res = await http('GET', `/api/boards/${this.board}/pixels`).catch(() => null);
       return res?.status === 200 && res.json.seq >= minSeq ? res.json : null;
     }, 30_000, `a snapshot at seq >= ${minSeq}`, 200);
     this.map = pixelMap(snap);
@@ -191,9 +193,9 @@ export class Client {
         y = crypto.randomInt(cfg.height);
       } while (used.has(`${x},${y}`));
       used.add(`${x},${y}`);
-      const a = { by: this.name, x, y, color: 1 + crypto.randomInt(cfg.paletteSize), client: this, sentAt: Date.now() };
+      const a = { by: this.name, board: this.board, x, y, color: 1 + crypto.randomInt(cfg.paletteSize), client: this, sentAt: Date.now() };
       attempts.push(a);
-      const sent = this.socket.timeout(PLACE_ACK_TIMEOUT_MS).emitWithAck('place', { board: cfg.board, x, y, color: a.color }).then(
+      const sent = this.socket.timeout(PLACE_ACK_TIMEOUT_MS).emitWithAck('place', { board: this.board, x, y, color: a.color }).then(
         (res) => {
           a.ack = res;
           a.ackedAt = Date.now();
@@ -220,14 +222,14 @@ export class Client {
 // ------------------------------------------------------------------ checks --
 
 /**
- * Every update after `since`, at least up to `until`, paged from the
- * updates route; gap-free.
+ * Every update of `board` (default the suites' board) after `since`, at
+ * least up to `until`, paged from the updates route; gap-free.
  */
-export async function feedSince(since, until) {
+export async function feedSince(since, until, board = cfg.board) {
   const updates = [];
   let cursor = since;
   for (;;) {
-    const res = await http('GET', `/api/boards/${cfg.board}/updates?since=${cursor}&limit=10000`);
+    const res = await http('GET', `/api/boards/${board}/updates?since=${cursor}&limit=10000`);
     assert.equal(res.status, 200, `updates: ${res.status} ${res.text}`);
     if (cursor === since && res.json.seq > since) {
       assert.ok(res.json.oldest !== null && res.json.oldest <= since + 1, `the history reaches back to seq ${since + 1} (oldest ${res.json.oldest})`);

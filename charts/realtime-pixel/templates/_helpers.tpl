@@ -58,8 +58,8 @@ an old values file never silently lands on the other mode.
 {{- if not (or $r.url $r.existingSecret) -}}
 {{- fail "redis.mode=external needs redis.url or redis.existingSecret (a Secret holding the URL)" -}}
 {{- end -}}
-{{- if and $r.url (not (regexMatch "^(redis|rediss|redis\\+sentinel|rediss\\+sentinel)://[^\\s]+$" $r.url)) -}}
-{{- fail "redis.url must be redis://, rediss://, redis+sentinel:// or rediss+sentinel:// (docs/configuration.md, REDIS_URL)" -}}
+{{- if and $r.url (not (regexMatch "^(redis|rediss|redis\\+sentinel|rediss\\+sentinel|redis\\+cluster|rediss\\+cluster)://[^\\s]+$" $r.url)) -}}
+{{- fail "redis.url must be redis://, rediss://, redis+sentinel://, rediss+sentinel://, redis+cluster:// or rediss+cluster:// (docs/configuration.md, REDIS_URL)" -}}
 {{- end -}}
 {{- else -}}
 {{- fail (printf "redis.mode must be bundled or external, not %q" (toString $r.mode)) -}}

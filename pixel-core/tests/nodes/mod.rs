@@ -165,7 +165,7 @@ impl ClusterNodes {
             dirs: Vec::new(),
         };
         for _ in 0..6 {
-            let port = free_port();
+            let port = cluster_port();
             let dir = dir(tag, port);
             let script = format!(
                 "redis-server --port {port} --bind 127.0.0.1 --cluster-enabled yes \
@@ -277,6 +277,50 @@ impl ClusterNodes {
         None
     }
 
+    /// The ports of the replicas of the primary on `primary` (`CLUSTER
+    /// NODES` as that primary sees them).
+    pub fn replicas_of(&self, primary: u16) -> Vec<u16> {
+        let nodes = cli(primary, &["CLUSTER", "NODES"]);
+        let port_of = |addr: &str| -> Option<u16> {
+            addr.split('@').next()?.rsplit(':').next()?.parse().ok()
+        };
+        let Some(id) = nodes.lines().find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() > 2 && f[2].contains("myself")).then(|| f[0].to_owned())
+        }) else {
+            return Vec::new();
+        };
+        nodes
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.len() > 3 && f[2].contains("slave") && f[3] == id)
+                    .then(|| port_of(f[1]))
+                    .flatten()
+            })
+            .collect()
+    }
+
+    /// The process id of the node on `port` (from `INFO server`).
+    pub fn pid_of(&self, port: u16) -> String {
+        let info = cli(port, &["INFO", "server"]);
+        info.lines()
+            .find_map(|l| l.strip_prefix("process_id:"))
+            .expect("INFO server names the process")
+            .trim()
+            .to_owned()
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`, ...) to process `pid` (a node's:
+    /// [`Self::pid_of`], asked before the node stops answering).
+    pub fn signal(&self, pid: &str, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), pid])
+            .status()
+            .unwrap();
+        assert!(status.success(), "signalled process {pid}");
+    }
+
     /// Kills the node on `port` with SIGKILL (its watchdog then stays
     /// only to clean up).
     pub fn kill_node(&self, port: u16) {
@@ -304,6 +348,17 @@ impl Drop for ClusterNodes {
         }
         for d in &self.dirs {
             let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+/// A free port for a cluster node whose cluster bus port (port + 10000)
+/// is a port too, and free: a node on a port above 55535 does not start.
+fn cluster_port() -> u16 {
+    loop {
+        let port = free_port();
+        if port <= 55535 && std::net::TcpListener::bind(("127.0.0.1", port + 10000)).is_ok() {
+            return port;
         }
     }
 }

@@ -266,8 +266,8 @@ test('a gateway whose relay position fell out of the retained stream tells its s
     for (let k = 0; k < 20; k++) await place();
     // What the history bounds do to a gateway that is away too long, now:
     // keep only the newest 5 entries.
-    redisCli('XTRIM', `rp:board:${cfg.board}:feed`, 'MAXLEN', '5');
-    trimmedTo = Number(redisCli('XRANGE', `rp:board:${cfg.board}:feed`, '-', '+', 'COUNT', '1').split('\n')[0].split('-')[0]);
+    redisCli('XTRIM', theCluster.key.board(cfg.board, 'feed'), 'MAXLEN', '5');
+    trimmedTo = Number(redisCli('XRANGE', theCluster.key.board(cfg.board, 'feed'), '-', '+', 'COUNT', '1').split('\n')[0].split('-')[0]);
   } finally {
     process.kill(pid, 'SIGCONT');
     frozen = false;
@@ -291,7 +291,7 @@ test('a gateway whose relay position fell out of the retained stream tells its s
   assert.deepEqual(mine, pixelMap(now));
 });
 
-// Last in this file: it wipes Redis (users included).
+// Last in this file: it wipes Redis (users included; on Redis Cluster every shard).
 test('Redis wiped (FLUSHALL) under traffic: every process follows the new data set, watchers resync to it, no stale snapshot or ETag', { ...T(180_000), ...clusterOnly }, async () => {
   const snapshotUrl = `${apiBase}/api/boards/${cfg.board}/pixels`;
   const epochOf = (etag) => etag.replace(/"/g, '').split('-').at(-1);
@@ -306,7 +306,8 @@ test('Redis wiped (FLUSHALL) under traffic: every process follows the new data s
   const oldTag = old.headers.get('etag');
   await old.arrayBuffer();
   const wipedAt = Date.now();
-  redisCli('FLUSHALL');
+  // Every primary: on Redis Cluster each shard's.
+  theCluster.flushAll();
   await waitFor(async () => {
     const r = await fetch(snapshotUrl);
     const seq = (await r.json()).seq;
@@ -319,9 +320,9 @@ test('Redis wiped (FLUSHALL) under traffic: every process follows the new data s
   for (const base of [...urls, apiBase]) {
     assert.equal((await fetch(`${base}/readyz`)).status, 200, `${base} ready`);
   }
-  assert.equal(redisCli('GET', `rp:board:${cfg.board}:geometry`), `${cfg.width}x${cfg.height}`,
+  assert.equal(redisCli('GET', theCluster.key.board(cfg.board, 'geometry')), `${cfg.width}x${cfg.height}`,
     'the board was re-created with its geometry');
-  assert.ok(redisCli('GET', 'rp:epoch').length > 0, 'the new data set has an epoch');
+  assert.ok(redisCli('GET', theCluster.key.epoch()).length > 0, 'the new data set has an epoch');
 
   // The snapshot is the new data set's, exactly what Redis holds, under a
   // new ETag; the old ETag no longer matches.
@@ -329,10 +330,10 @@ test('Redis wiped (FLUSHALL) under traffic: every process follows the new data s
   assert.equal(cond.status, 200, 'the old ETag does not match the new data set');
   const finalTag = cond.headers.get('etag');
   const final = await cond.json();
-  assert.equal(epochOf(finalTag), redisCli('GET', 'rp:epoch'));
+  assert.equal(epochOf(finalTag), redisCli('GET', theCluster.key.epoch()));
   assert.equal(final.seq, last);
-  assert.equal(Number(redisCli('GET', `rp:board:${cfg.board}:seq`)), last);
-  const stored = redisCli('HGETALL', `rp:board:${cfg.board}:px`).split('\n').filter(Boolean);
+  assert.equal(Number(redisCli('GET', theCluster.key.board(cfg.board, 'seq'))), last);
+  const stored = redisCli('HGETALL', theCluster.key.board(cfg.board, 'px')).split('\n').filter(Boolean);
   const inRedis = new Map();
   for (let i = 0; i < stored.length; i += 2) {
     const idx = Number(stored[i]);

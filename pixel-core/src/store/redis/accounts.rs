@@ -20,6 +20,10 @@ impl RedisStore {
     /// record again if this call made it; a record left by a claim that
     /// failed on the way is named by no email, so no one can log in to it.
     async fn create_user_cluster(&self, user: &UserRecord, json: String) -> Result<(), StoreError> {
+        // Waits on both slots (with REDIS_MIN_REPLICAS_ACKED ≥ 1).
+        let ticket = self
+            .before_write_to(&[&self.keys.user(&user.id), &self.keys.email(&user.email)])
+            .await?;
         let mut conn = self.conn().await?;
         let made: bool = redis::cmd("SET")
             .arg(self.keys.user(&user.id))
@@ -45,7 +49,7 @@ impl RedisStore {
                     .await
                     .map_err(|e| self.fail(e))?;
             }
-            return Ok(());
+            return self.replicated(ticket).await;
         }
         if !made {
             return Err(StoreError::EmailTaken);
@@ -161,7 +165,9 @@ impl AccountStore for RedisStore {
         now: i64,
     ) -> Result<(), StoreError> {
         observe(self.service, "insert_refresh", async {
-            let ticket = self.before_write()?;
+            let ticket = self
+                .before_write_to(&[&self.keys.family(&record.family)])
+                .await?;
             let mut conn = self.conn().await?;
             let _: i64 = self
                 .scripts
@@ -181,7 +187,7 @@ impl AccountStore for RedisStore {
 
     async fn rotate_refresh(&self, r: &Rotation<'_>) -> Result<RotateOutcome, StoreError> {
         observe(self.service, "rotate_refresh", async {
-            let ticket = self.before_write()?;
+            let ticket = self.before_write_to(&[&self.keys.family(r.family)]).await?;
             let mut conn = self.conn().await?;
             let out: Vec<String> = self
                 .scripts

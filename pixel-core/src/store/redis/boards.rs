@@ -98,6 +98,10 @@ impl RedisStore {
     async fn place_cluster(&self, cmd: &PlaceCommand<'_>) -> Result<Placed, StoreError> {
         let id = &cmd.board.id;
         let nonce = uuid::Uuid::new_v4().simple().to_string();
+        // Waits on the board's slot (its pixel, feed entry and `placed`
+        // record), refused before anything is written when that shard's
+        // primary lacks replicas.
+        let ticket = self.before_write_to(&[&self.keys.seq(id)]).await?;
         let mut conn = self.conn().await?;
         let reserved: (i64, i64) = self
             .scripts
@@ -166,6 +170,7 @@ impl RedisStore {
         };
         match reply {
             Ok(PlaceReply::Placed { seq }) => {
+                self.replicated(ticket).await?;
                 Ok(Placed::Done(PlaceOutcome::Placed(cmd.update(seq))))
             }
             Ok(PlaceReply::OtherEpoch) => {
@@ -215,6 +220,9 @@ impl RedisStore {
         user_id: &str,
         placement_id: &str,
     ) -> Result<Option<u64>, StoreError> {
+        let ticket = self
+            .before_write_to(&[&self.keys.placed(board, placement_id)])
+            .await?;
         let mut conn = self.conn().await?;
         let seq: u64 = self
             .scripts
@@ -226,6 +234,9 @@ impl RedisStore {
             .map_err(|e| self.fail(e))?;
         if seq == 0 {
             self.release(user_id, placement_id).await;
+        } else {
+            // Found applied: acked only once replicated, as any placement.
+            self.replicated(ticket).await?;
         }
         Ok((seq > 0).then_some(seq))
     }

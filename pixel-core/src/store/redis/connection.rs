@@ -102,7 +102,10 @@ enum Target {
     Direct(Box<redis::Client>),
     /// Redis Cluster: the client learns the slot map from any of the
     /// configured nodes and keeps it current.
-    Cluster(Box<redis::cluster::ClusterClient>),
+    Cluster(
+        Box<redis::cluster::ClusterClient>,
+        std::sync::Arc<ClusterUrl>,
+    ),
     /// redis-rs's `ConnectionManager` reconnects to the address it was
     /// built with, so the primary is asked for again on every new
     /// connection, and the store replaces its shared connection after a
@@ -117,10 +120,15 @@ impl Connector {
         let cluster = ClusterUrl::parse(&settings.url).map_err(bad)?;
         let target = match SentinelUrl::parse(&settings.url).map_err(bad)? {
             Some(url) => Target::Sentinel(std::sync::Arc::new(url)),
-            None if cluster.is_some() => Target::Cluster(Box::new(
-                cluster_client(cluster.as_ref().expect("checked"), settings.timeout)
-                    .map_err(|e| bad(e.to_string()))?,
-            )),
+            None if cluster.is_some() => {
+                let url = cluster.expect("checked");
+                Target::Cluster(
+                    Box::new(
+                        cluster_client(&url, settings.timeout).map_err(|e| bad(e.to_string()))?,
+                    ),
+                    std::sync::Arc::new(url),
+                )
+            }
             None => Target::Direct(Box::new(
                 redis::Client::open(settings.url.as_str()).map_err(|e| {
                     StoreError::Unavailable(Cause::msg(format!("bad REDIS_URL: {e}")))
@@ -149,7 +157,7 @@ impl Connector {
     /// Whether this is Redis Cluster (keys carry hash tags, a placement is
     /// two steps: see `keys.rs`).
     pub(super) fn is_cluster(&self) -> bool {
-        matches!(self.target, Target::Cluster(_))
+        matches!(self.target, Target::Cluster(..))
     }
 
     /// A client for the primary: the configured one, or the one the
@@ -158,7 +166,7 @@ impl Connector {
         match &self.target {
             Target::Direct(client) => Ok((**client).clone()),
             Target::Sentinel(url) => resolve(url, self.timeout).await,
-            Target::Cluster(_) => unreachable!("a cluster has no single client"),
+            Target::Cluster(..) => unreachable!("a cluster has no single client"),
         }
     }
 
@@ -166,7 +174,7 @@ impl Connector {
     /// reconnects by itself after an outage; on Cluster one multiplexed
     /// connection per node, behind one handle).
     pub(super) async fn shared(&self) -> Result<Conn, StoreError> {
-        if let Target::Cluster(client) = &self.target {
+        if let Target::Cluster(client, _) = &self.target {
             return client
                 .get_async_connection()
                 .await
@@ -192,6 +200,37 @@ impl Connector {
             .map_err(redis_err)
     }
 
+    /// On Cluster: the nodes the URL names, and a plain connection to one
+    /// node by its address (as the cluster names it), with the URL's
+    /// credentials and TLS, answering within `timeout`.
+    pub(super) fn cluster_nodes(&self) -> Vec<(String, u16)> {
+        match &self.target {
+            Target::Cluster(_, url) => url.nodes.clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    pub(super) async fn cluster_node(
+        &self,
+        host: &str,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<Conn, StoreError> {
+        let Target::Cluster(_, url) = &self.target else {
+            return Err(unavailable_msg("not a Redis Cluster".into()));
+        };
+        let client = redis::Client::open(url.node_url(host, port))
+            .map_err(|e| unavailable_msg(format!("a cluster node's address: {e}")))?;
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout));
+        client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map(Conn::Plain)
+            .map_err(redis_err)
+    }
+
     /// How long an operation waits to connect or for an answer.
     pub(super) fn timeout(&self) -> Duration {
         self.timeout
@@ -205,7 +244,7 @@ impl Connector {
         connect_timeout: Duration,
         response_timeout: Duration,
     ) -> Result<Conn, StoreError> {
-        if let Target::Cluster(client) = &self.target {
+        if let Target::Cluster(client, _) = &self.target {
             let config = redis::cluster::ClusterConfig::new()
                 .set_connection_timeout(connect_timeout)
                 .set_response_timeout(response_timeout);

@@ -50,8 +50,9 @@
 //! On Redis Cluster (`redis+cluster://`) the keys carry hash tags and a
 //! placement is two steps, each on one slot (`keys.rs` says which keys go
 //! together and why; `docs/redis-keys.md` has the table of both layouts).
-//! On Cluster, `REDIS_MIN_REPLICAS_ACKED` ≥ 1 is refused at start: the
-//! replication barrier's `WAIT` covers one connection to one server.
+//! On Cluster, `REDIS_MIN_REPLICAS_ACKED` ≥ 1 is a guarantee per shard: an
+//! acked write waited until the primary of its slot reported N replicas
+//! have it (`replicas.rs`).
 //!
 //! # Epochs: a Redis that lost its data
 //!
@@ -130,6 +131,8 @@ pub struct RedisStore {
     scripts: Scripts,
     /// Set when acked writes must reach replicas first.
     replicas: Option<replicas::Replicas>,
+    /// Set when acked writes must reach replicas first, on Redis Cluster.
+    shards: Option<replicas::Shards>,
     /// The connection whole-board reads go over (see [`Self::bulk`]).
     bulk: std::sync::Mutex<Option<Conn>>,
 }
@@ -145,21 +148,30 @@ impl RedisStore {
     /// and the connection is re-established in the background.)
     pub async fn connect(settings: &RedisSettings) -> Result<Self, StoreError> {
         let connector = Connector::open(settings)?;
-        if connector.is_cluster() && settings.min_replicas_acked > 0 {
-            return Err(StoreError::Unavailable(Cause::msg(format!(
-                "REDIS_MIN_REPLICAS_ACKED={} is not supported on Redis Cluster (its WAIT covers \
-                 one connection to one shard): set it to 0",
-                settings.min_replicas_acked
-            ))));
-        }
         let keys = if connector.is_cluster() {
             Keys::cluster(&settings.prefix)
         } else {
             Keys::new(&settings.prefix)
         };
         let conn = std::sync::Arc::new(std::sync::RwLock::new(connector.shared().await?));
+        // On Cluster the guarantee is per shard (`replicas::Shards`).
+        let (one_server_min, shard_min) = if connector.is_cluster() {
+            (0, settings.min_replicas_acked)
+        } else {
+            (settings.min_replicas_acked, 0)
+        };
+        let shards = replicas::Shards::start(
+            shard_min,
+            settings.replica_ack_timeout,
+            settings.timeout,
+            &connector,
+            &conn,
+            &settings.prefix,
+            settings.service,
+        )
+        .await?;
         let replicas = replicas::Replicas::start(
-            settings.min_replicas_acked,
+            one_server_min,
             settings.replica_ack_timeout,
             settings.timeout,
             &connector,
@@ -178,6 +190,7 @@ impl RedisStore {
             boards: Default::default(),
             scripts: Scripts::load(),
             replicas,
+            shards,
             bulk: Default::default(),
         };
         store.recover().await?;

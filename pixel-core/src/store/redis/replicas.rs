@@ -32,6 +32,39 @@
 //! applied goes through the same barrier before it is reported placed.
 //!
 //! With N = 0 none of this exists: no task, no poll, no extra command.
+//!
+//! # On Redis Cluster ([`Shards`])
+//!
+//! Each shard replicates on its own, so the guarantee is per shard: an
+//! acked write waits until the primary of the slot it wrote reports N of
+//! its replicas have it. After the write, one pipeline (`CLIENT INFO`,
+//! `INCR` of a barrier key in the same slot, `WAIT N timeout`) is routed
+//! to that slot's primary (`route_pipeline` to
+//! `SpecificNode(Route(slot, Master))`), so it runs on the connection the
+//! cluster client keeps to that node, the one the write went over: a
+//! plain `WAIT` would be sent to every primary (redis-rs routes it to all
+//! of them and keeps the smallest count). The `INCR` makes the `WAIT`
+//! cover the node's replication stream up to that point, as on one server.
+//! `CLIENT INFO` names the connection, per slot: when it is not the one
+//! the previous round of that slot saw (a reconnect, or a failover that
+//! moved the slot to a promoted replica, which may lack the write), the
+//! write is answered "may have been applied", never "replicated". A
+//! `WAIT` that times out is answered "may have been applied" too.
+//!
+//! A placement waits on the board's slot, where its pixel, feed entry and
+//! `placed` record are (the user's cooldown reservation, on the user's
+//! slot, does not wait: a failover that loses it only shortens that
+//! cooldown); a sign-up on the slots of its user record and email claim;
+//! a refresh on its family's slot.
+//!
+//! A poll (every 250 ms, on plain connections of its own to the nodes, by
+//! the addresses the cluster names: the cluster client's slot map is only
+//! refreshed by a write that was redirected or failed, and a refused write
+//! is never sent) reads the slot ranges (`CLUSTER SLOTS`, from the first
+//! node that answers) and each range's primary's `INFO replication`: a write to a slot whose primary has fewer than N replicas in
+//! sync (or no recent answer) is refused before it is sent, as on one
+//! server, so a shard without its replica refuses at once instead of
+//! applying and then waiting out the `WAIT`.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
@@ -75,8 +108,9 @@ struct State {
     segment: AtomicU64,
 }
 
-/// Taken before a write is sent: which connection segment it belongs to.
-pub(super) struct Ticket(Option<u64>);
+/// Taken before a write is sent: which connection segment it belongs to
+/// (on Cluster, per slot written).
+pub(super) struct Ticket(Option<u64>, Vec<(u16, u64)>);
 
 /// What the barrier task works with.
 struct Round {
@@ -116,14 +150,7 @@ impl Replicas {
         if min == 0 {
             return Ok(None);
         }
-        if ack_timeout >= response_timeout {
-            return Err(StoreError::Unavailable(Cause::msg(format!(
-                "REDIS_REPLICA_ACK_TIMEOUT_MS ({} ms) must be below the Redis response timeout \
-                 ({} ms)",
-                ack_timeout.as_millis(),
-                response_timeout.as_millis()
-            ))));
-        }
+        check_ack_timeout(ack_timeout, response_timeout)?;
         let state = Arc::new(State {
             start: Instant::now(),
             in_sync: AtomicU32::new(0),
@@ -187,7 +214,10 @@ impl Replicas {
             ))));
         }
         // Before the connection is taken (see `barrier` for why).
-        Ok(Ticket(Some(self.state.segment.load(Ordering::Acquire))))
+        Ok(Ticket(
+            Some(self.state.segment.load(Ordering::Acquire)),
+            Vec::new(),
+        ))
     }
 
     async fn confirm(&self, segment: u64) -> Result<(), StoreError> {
@@ -211,14 +241,31 @@ impl RedisStore {
     /// fewer replicas than required are in sync.
     pub(super) fn before_write(&self) -> Result<Ticket, StoreError> {
         match &self.replicas {
-            None => Ok(Ticket(None)),
+            None => Ok(Ticket(None, Vec::new())),
             Some(r) => r.ticket(),
+        }
+    }
+
+    /// [`Self::before_write`] for a write of `keys`: on Cluster, refuses it
+    /// when the primary of one of their slots has fewer replicas in sync
+    /// than required, and names the slots the write must wait on. On one
+    /// server the keys do not matter.
+    pub(super) async fn before_write_to(&self, keys: &[&str]) -> Result<Ticket, StoreError> {
+        match &self.shards {
+            None => self.before_write(),
+            Some(shards) => shards.ticket(keys).await,
         }
     }
 
     /// After an acked write was applied: returns once the required
     /// replicas have it, or fails as "may have been applied".
     pub(super) async fn replicated(&self, ticket: Ticket) -> Result<(), StoreError> {
+        if let Some(shards) = &self.shards {
+            for (slot, segment) in ticket.1 {
+                shards.confirm(slot, segment).await?;
+            }
+            return Ok(());
+        }
         match (&self.replicas, ticket.0) {
             (Some(r), Some(segment)) => r.confirm(segment).await,
             _ => Ok(()),
@@ -421,9 +468,596 @@ fn in_sync(info: &str) -> Result<u32, StoreError> {
     }
 }
 
+// --------------------------------------------------------------- Cluster --
+
+/// The number of hash slots of a Redis Cluster.
+const SLOTS: u16 = 16384;
+
+/// The hash slot of `key`, as Redis Cluster computes it: CRC16 (XMODEM)
+/// of the hash tag (the part between the first `{` and the next `}`, when
+/// not empty) or else of the whole key, modulo 16384.
+pub(super) fn slot_of(key: &[u8]) -> u16 {
+    let tagged = key.iter().position(|&b| b == b'{').and_then(|open| {
+        let rest = &key[open + 1..];
+        let close = rest.iter().position(|&b| b == b'}')?;
+        (close > 0).then(|| &rest[..close])
+    });
+    crc16(tagged.unwrap_or(key)) % SLOTS
+}
+
+fn crc16(data: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &byte in data {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
+}
+
+/// A barrier key for every slot: `<prefix>:barrier:{<n>}`, with the
+/// smallest `n` whose tag hashes to the slot.
+fn barrier_keys(prefix: &str) -> Vec<String> {
+    let mut keys = vec![String::new(); SLOTS as usize];
+    let mut missing = SLOTS as usize;
+    let mut n: u64 = 0;
+    while missing > 0 {
+        let tag = n.to_string();
+        let slot = slot_of(tag.as_bytes()) as usize;
+        if keys[slot].is_empty() {
+            keys[slot] = format!("{prefix}:barrier:{{{tag}}}");
+            missing -= 1;
+        }
+        n += 1;
+    }
+    keys
+}
+
+/// Per-shard acks on Redis Cluster (see the module doc).
+pub(super) struct Shards {
+    min: u32,
+    ack_timeout: Duration,
+    /// How long a write waits for its round before it is answered "may
+    /// have been applied": the `WAIT` timeout plus the response timeout.
+    patience: Duration,
+    /// The store's shared connection (a cluster connection).
+    conn: Arc<RwLock<Conn>>,
+    barriers: Vec<String>,
+    service: &'static str,
+    view: Arc<ShardView>,
+    /// Per slot: the connection the last round saw, and its segment.
+    seen: std::sync::Mutex<std::collections::HashMap<u16, SlotSeen>>,
+}
+
+/// The connection a slot's last round saw, and the slot's segment.
+type SlotSeen = (Option<ConnKey>, u64);
+
+/// What the poll found: per slot range, the replicas in sync of its
+/// primary (`None`: no answer), and when.
+struct ShardView {
+    start: Instant,
+    polled: RwLock<Option<(Duration, Vec<SlotRange>)>>,
+}
+
+/// A range of slots (first, last) and the replicas in sync of its primary
+/// (`None`: it did not answer).
+type SlotRange = (u16, u16, Option<u32>);
+
+impl ShardView {
+    /// The replicas in sync of `slot`'s primary at the last poll, if that
+    /// is recent and the primary answered.
+    fn in_sync(&self, slot: u16) -> Result<u32, String> {
+        let polled = self.polled.read().unwrap_or_else(|e| e.into_inner());
+        let Some((at, ranges)) = polled.as_ref() else {
+            return Err("the shards' replicas are unknown (no answer to the poll yet)".into());
+        };
+        if self.start.elapsed().saturating_sub(*at) > POLL_STALE {
+            return Err("the shards' replicas are unknown (no recent answer to the poll)".into());
+        }
+        match ranges.iter().find(|(a, b, _)| (*a..=*b).contains(&slot)) {
+            Some((_, _, Some(n))) => Ok(*n),
+            Some((a, b, None)) => Err(format!(
+                "the primary of slots {a}-{b} did not answer INFO replication"
+            )),
+            None => Err(format!("no shard serves slot {slot}")),
+        }
+    }
+}
+
+impl Shards {
+    /// Starts the poll of the shards' replicas for `min` replicas (nothing
+    /// for 0).
+    pub(super) async fn start(
+        min: u32,
+        ack_timeout: Duration,
+        response_timeout: Duration,
+        connector: &Connector,
+        conn: &Arc<RwLock<Conn>>,
+        prefix: &str,
+        service: &'static str,
+    ) -> Result<Option<Self>, StoreError> {
+        if min == 0 {
+            return Ok(None);
+        }
+        check_ack_timeout(ack_timeout, response_timeout)?;
+        let view = Arc::new(ShardView {
+            start: Instant::now(),
+            polled: RwLock::new(None),
+        });
+        let mut poller = Poller {
+            connector: connector.clone(),
+            known: connector.cluster_nodes(),
+            conns: Default::default(),
+        };
+        // One poll before the store is handed out, so writes right after
+        // start are judged on a real count.
+        if let Ok(ranges) = poller.poll().await {
+            *view.polled.write().unwrap_or_else(|e| e.into_inner()) =
+                Some((view.start.elapsed(), ranges));
+        }
+        tokio::spawn(poll_cluster(poller, Arc::downgrade(&view)));
+        Ok(Some(Self {
+            min,
+            ack_timeout,
+            patience: ack_timeout + response_timeout,
+            conn: conn.clone(),
+            barriers: barrier_keys(prefix),
+            service,
+            view,
+            seen: Default::default(),
+        }))
+    }
+
+    async fn ticket(&self, keys: &[&str]) -> Result<Ticket, StoreError> {
+        let mut slots: Vec<u16> = keys.iter().map(|k| slot_of(k.as_bytes())).collect();
+        slots.sort_unstable();
+        slots.dedup();
+        let mut taken = Vec::with_capacity(slots.len());
+        for slot in slots {
+            let in_sync = self
+                .view
+                .in_sync(slot)
+                .map_err(|m| StoreError::Unavailable(Cause::msg(m)))?;
+            if in_sync < self.min {
+                return Err(StoreError::Unavailable(Cause::msg(format!(
+                    "{in_sync} of the {} replicas a write needs are in sync on the shard of slot \
+                     {slot}",
+                    self.min
+                ))));
+            }
+            let known = self
+                .seen
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&slot)
+                .map(|(_, segment)| *segment);
+            let segment = match known {
+                Some(segment) => segment,
+                // The slot's connection is named before its first write, so
+                // that this write is not taken for one on another.
+                None => {
+                    let info = self
+                        .route(slot, redis::pipe().cmd("CLIENT").arg("INFO"))
+                        .await;
+                    let key = info
+                        .ok()
+                        .and_then(|v| v.into_iter().next())
+                        .and_then(|v| redis::from_redis_value::<String>(v).ok())
+                        .and_then(|i| ConnKey::parse(&i));
+                    self.observe(slot, key)
+                }
+            };
+            taken.push((slot, segment));
+        }
+        Ok(Ticket(None, taken))
+    }
+
+    /// Records the connection a round of `slot` found; a new one (or none)
+    /// moves the slot's segment on. Returns the segment now.
+    fn observe(&self, slot: u16, key: Option<ConnKey>) -> u64 {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = seen.entry(slot).or_insert((None, 0));
+        if key.is_none() || entry.0 != key {
+            entry.1 += 1;
+            entry.0 = key;
+        }
+        entry.1
+    }
+
+    /// `pipe` on the connection to `slot`'s primary.
+    async fn route(
+        &self,
+        slot: u16,
+        pipe: &redis::Pipeline,
+    ) -> redis::RedisResult<Vec<redis::Value>> {
+        use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
+        let conn = self.conn.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let Conn::Cluster(mut c) = conn else {
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "per-shard acks need a cluster connection",
+            )));
+        };
+        let count = pipe.cmd_iter().count();
+        c.route_pipeline(
+            pipe.clone(),
+            0,
+            count,
+            SingleNodeRoutingInfo::SpecificNode(Route::new(slot, SlotAddr::Master)),
+        )
+        .await
+    }
+
+    async fn confirm(&self, slot: u16, segment: u64) -> Result<(), StoreError> {
+        let ack_ms = self.ack_timeout.as_millis() as u64;
+        let mut pipe = redis::pipe();
+        pipe.cmd("CLIENT")
+            .arg("INFO")
+            .cmd("INCR")
+            .arg(&self.barriers[slot as usize])
+            .cmd("WAIT")
+            .arg(self.min)
+            .arg(ack_ms);
+        let started = Instant::now();
+        let reply = tokio::time::timeout(self.patience, self.route(slot, &pipe)).await;
+        metrics::histogram!("redis_replica_wait_seconds", "service" => self.service)
+            .record(started.elapsed().as_secs_f64());
+        let values = match reply {
+            Ok(Ok(values)) => values,
+            Ok(Err(e)) => {
+                self.observe(slot, None);
+                return Err(unknown(format!("waiting for the replicas failed: {e}")));
+            }
+            Err(_) => {
+                self.observe(slot, None);
+                return Err(unknown(format!(
+                    "the replicas did not confirm the write within {} ms",
+                    self.patience.as_millis()
+                )));
+            }
+        };
+        let parsed: Result<(String, u64, u32), _> =
+            redis::from_redis_value(redis::Value::Array(values));
+        let (info, _, acked) = match parsed {
+            Ok(p) => p,
+            Err(e) => {
+                self.observe(slot, None);
+                return Err(unknown(format!("waiting for the replicas failed: {e}")));
+            }
+        };
+        if self.observe(slot, ConnKey::parse(&info)) != segment {
+            return Err(unknown(
+                "the connection to the shard changed before its replicas confirmed the write"
+                    .into(),
+            ));
+        }
+        if acked < self.min {
+            return Err(unknown(format!(
+                "{acked} of {} replicas confirmed the write within {ack_ms} ms",
+                self.min
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// How long the poll waits for one node: under [`POLL_STALE`], so that a
+/// node that stopped answering does not make every shard's count stale.
+const POLL_NODE_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// The poll of the shards' replicas: plain connections of its own to the
+/// nodes, by the addresses the cluster names (independent of the cluster
+/// client's slot map, which is refreshed only when a write is redirected
+/// or fails; a refused write is never sent).
+struct Poller {
+    connector: Connector,
+    /// The nodes to ask for the slot map: the last map's, else the URL's.
+    known: Vec<(String, u16)>,
+    conns: std::collections::HashMap<(String, u16), Conn>,
+}
+
+impl Poller {
+    /// `cmd` on the node at `addr` (connected now if need be; a failed
+    /// connection is dropped, so the next poll connects again).
+    async fn ask(
+        connector: Connector,
+        addr: (String, u16),
+        conn: Option<Conn>,
+        cmd: redis::Cmd,
+    ) -> (
+        (String, u16),
+        Option<Conn>,
+        Result<redis::Value, StoreError>,
+    ) {
+        let asked = async {
+            let mut c = match conn {
+                Some(c) => c,
+                None => {
+                    connector
+                        .cluster_node(&addr.0, addr.1, POLL_NODE_TIMEOUT)
+                        .await?
+                }
+            };
+            let v = cmd
+                .query_async::<redis::Value>(&mut c)
+                .await
+                .map_err(super::connection::redis_err)?;
+            Ok::<_, StoreError>((c, v))
+        };
+        match tokio::time::timeout(POLL_NODE_TIMEOUT, asked).await {
+            Ok(Ok((c, v))) => (addr, Some(c), Ok(v)),
+            Ok(Err(e)) => (addr, None, Err(e)),
+            Err(_) => (
+                addr,
+                None,
+                Err(StoreError::Unavailable(Cause::msg(
+                    "a cluster node did not answer",
+                ))),
+            ),
+        }
+    }
+
+    /// `cmd` on every node of `addrs` at once; the answers by node.
+    async fn ask_all(
+        &mut self,
+        addrs: Vec<(String, u16)>,
+        cmd: &redis::Cmd,
+    ) -> Vec<((String, u16), Result<redis::Value, StoreError>)> {
+        let mut asked = tokio::task::JoinSet::new();
+        for addr in addrs {
+            let conn = self.conns.remove(&addr);
+            asked.spawn(Self::ask(self.connector.clone(), addr, conn, cmd.clone()));
+        }
+        let mut out = Vec::new();
+        while let Some(done) = asked.join_next().await {
+            if let Ok((addr, conn, v)) = done {
+                if let Some(c) = conn {
+                    self.conns.insert(addr.clone(), c);
+                }
+                out.push((addr, v));
+            }
+        }
+        out
+    }
+
+    /// The slot map (`CLUSTER SLOTS` of the first node that answers) and,
+    /// per range, the replicas in sync of the primary it names (`INFO
+    /// replication`; `None` where that primary did not answer or is not a
+    /// primary).
+    async fn poll(&mut self) -> Result<Vec<SlotRange>, StoreError> {
+        let mut candidates = self.known.clone();
+        for n in self.connector.cluster_nodes() {
+            if !candidates.contains(&n) {
+                candidates.push(n);
+            }
+        }
+        let answers = self
+            .ask_all(candidates, redis::cmd("CLUSTER").arg("SLOTS"))
+            .await;
+        let mut last =
+            StoreError::Unavailable(Cause::msg("no cluster node answered CLUSTER SLOTS"));
+        let mut map = None;
+        for (addr, answer) in answers {
+            match answer.and_then(|v| slot_map(&v, &addr.0)) {
+                Ok(m) => {
+                    map = Some(m);
+                    break;
+                }
+                Err(e) => last = e,
+            }
+        }
+        let Some((ranges, nodes)) = map else {
+            return Err(last);
+        };
+        self.known = nodes;
+        let mut primaries: Vec<(String, u16)> = ranges.iter().map(|r| r.2.clone()).collect();
+        primaries.sort();
+        primaries.dedup();
+        let counts: std::collections::HashMap<(String, u16), Option<u32>> = self
+            .ask_all(primaries, redis::cmd("INFO").arg("replication"))
+            .await
+            .into_iter()
+            .map(|(addr, v)| {
+                let n = v
+                    .ok()
+                    .and_then(|v| redis::from_redis_value::<String>(v).ok())
+                    .and_then(|i| in_sync(&i).ok());
+                (addr, n)
+            })
+            .collect();
+        Ok(ranges
+            .into_iter()
+            .map(|(a, b, primary)| (a, b, counts.get(&primary).copied().flatten()))
+            .collect())
+    }
+}
+
+/// Polls the shards' replicas every [`POLL_INTERVAL`] until the store is
+/// gone.
+async fn poll_cluster(mut poller: Poller, view: Weak<ShardView>) {
+    let mut failing = false;
+    loop {
+        tokio::time::sleep(POLL_INTERVAL).await;
+        let Some(view) = view.upgrade() else {
+            return;
+        };
+        match poller.poll().await {
+            Ok(ranges) => {
+                *view.polled.write().unwrap_or_else(|e| e.into_inner()) =
+                    Some((view.start.elapsed(), ranges));
+                failing = false;
+            }
+            Err(e) => {
+                if !failing {
+                    tracing::warn!(error = %crate::error::Report(&e), "asking Redis Cluster about its shards' replicas failed");
+                }
+                failing = true;
+            }
+        }
+    }
+}
+
+/// A slot range of `CLUSTER SLOTS`: first, last, its primary's address.
+type MappedRange = (u16, u16, (String, u16));
+
+/// The ranges of a `CLUSTER SLOTS` reply, and every node it names.
+type SlotMap = (Vec<MappedRange>, Vec<(String, u16)>);
+
+/// The ranges of a `CLUSTER SLOTS` reply with their primaries, and every
+/// node it names (an empty host is the node asked, `asked`).
+fn slot_map(reply: &redis::Value, asked: &str) -> Result<SlotMap, StoreError> {
+    let bad = || {
+        StoreError::Corrupt(Cause::msg(format!(
+            "unexpected CLUSTER SLOTS reply {reply:?}"
+        )))
+    };
+    let text = |v: &redis::Value| match v {
+        redis::Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        redis::Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    };
+    let node = |v: &redis::Value| -> Option<(String, u16)> {
+        let redis::Value::Array(parts) = v else {
+            return None;
+        };
+        let host = text(parts.first()?)?;
+        let port = match parts.get(1)? {
+            redis::Value::Int(p) => u16::try_from(*p).ok()?,
+            _ => return None,
+        };
+        Some((
+            if host.is_empty() {
+                asked.to_owned()
+            } else {
+                host
+            },
+            port,
+        ))
+    };
+    let ranges = slot_ranges(reply)?;
+    let redis::Value::Array(entries) = reply else {
+        return Err(bad());
+    };
+    let mut mapped = Vec::with_capacity(ranges.len());
+    let mut nodes = Vec::new();
+    for ((a, b), e) in ranges.into_iter().zip(entries) {
+        let redis::Value::Array(parts) = e else {
+            return Err(bad());
+        };
+        let primary = parts.get(2).and_then(node).ok_or_else(bad)?;
+        for n in parts[2..].iter().filter_map(node) {
+            if !nodes.contains(&n) {
+                nodes.push(n);
+            }
+        }
+        mapped.push((a, b, primary));
+    }
+    Ok((mapped, nodes))
+}
+
+/// The slot ranges of a `CLUSTER SLOTS` reply.
+fn slot_ranges(reply: &redis::Value) -> Result<Vec<(u16, u16)>, StoreError> {
+    let bad = || {
+        StoreError::Corrupt(Cause::msg(format!(
+            "unexpected CLUSTER SLOTS reply {reply:?}"
+        )))
+    };
+    let redis::Value::Array(entries) = reply else {
+        return Err(bad());
+    };
+    entries
+        .iter()
+        .map(|e| match e {
+            redis::Value::Array(parts) => match (parts.first(), parts.get(1)) {
+                (Some(redis::Value::Int(a)), Some(redis::Value::Int(b))) => Ok((
+                    u16::try_from(*a).map_err(|_| bad())?,
+                    u16::try_from(*b).map_err(|_| bad())?,
+                )),
+                _ => Err(bad()),
+            },
+            _ => Err(bad()),
+        })
+        .collect()
+}
+
+fn check_ack_timeout(ack_timeout: Duration, response_timeout: Duration) -> Result<(), StoreError> {
+    if ack_timeout >= response_timeout {
+        return Err(StoreError::Unavailable(Cause::msg(format!(
+            "REDIS_REPLICA_ACK_TIMEOUT_MS ({} ms) must be below the Redis response timeout ({} \
+             ms)",
+            ack_timeout.as_millis(),
+            response_timeout.as_millis()
+        ))));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slots_are_those_of_redis_cluster() {
+        use redis::cluster_routing::Slot;
+        for key in [
+            "rp:board:{main}:feed",
+            "rp:board:{second}:seq",
+            "rp:cooldown:{0b7c}",
+            "rp:user:3f2a",
+            "rp:email:a{}b@x",
+            "rp:email:a}b{c@x",
+            "{}",
+            "",
+            "foo{bar}{zap}",
+        ] {
+            assert_eq!(
+                Slot::new(slot_of(key.as_bytes())),
+                Some(Slot::for_key(key)),
+                "{key}"
+            );
+        }
+        // Redis's own examples (CLUSTER KEYSLOT).
+        assert_eq!(slot_of(b"somekey"), 11058);
+        assert_eq!(slot_of(b"foo{hash_tag}"), 2515);
+    }
+
+    #[test]
+    fn every_slot_has_a_barrier_key_in_it() {
+        let keys = barrier_keys("rp");
+        for (slot, key) in keys.iter().enumerate() {
+            assert_eq!(slot_of(key.as_bytes()) as usize, slot, "{key}");
+        }
+    }
+
+    #[test]
+    fn reads_slot_ranges() {
+        use redis::Value::{Array, BulkString, Int};
+        let node = |p| Array(vec![BulkString(b"127.0.0.1".to_vec()), Int(p)]);
+        let reply = Array(vec![
+            Array(vec![Int(0), Int(5460), node(7001), node(7004)]),
+            Array(vec![Int(5461), Int(16383), node(7002)]),
+        ]);
+        assert_eq!(slot_ranges(&reply).unwrap(), vec![(0, 5460), (5461, 16383)]);
+        let (mapped, nodes) = slot_map(&reply, "10.0.0.1").unwrap();
+        let at = |p| ("127.0.0.1".to_owned(), p);
+        assert_eq!(mapped, vec![(0, 5460, at(7001)), (5461, 16383, at(7002))]);
+        assert_eq!(nodes, vec![at(7001), at(7004), at(7002)]);
+        let unnamed = Array(vec![Array(vec![
+            Int(0),
+            Int(16383),
+            Array(vec![BulkString(Vec::new()), Int(7001)]),
+        ])]);
+        assert_eq!(
+            slot_map(&unnamed, "10.0.0.1").unwrap().0[0].2,
+            ("10.0.0.1".to_owned(), 7001)
+        );
+        assert!(slot_ranges(&Int(1)).is_err());
+    }
 
     #[test]
     fn counts_online_replicas_that_acked_recently() {
