@@ -600,3 +600,38 @@ async fn the_first_snapshot_after_a_redis_restart_answers() {
         .expect("the first snapshot after the restart answers");
     assert_eq!(snap.pixels.len(), 1);
 }
+
+/// A lost answer is settled as applied even when the same player's next
+/// placement has landed meanwhile (with a short cooldown, a player's next
+/// placement can be applied before the settling look-up runs, e.g. while
+/// the first one waits out a `WAIT` for a replica that died): the look-up
+/// must not take "the user's latest placement is another one" for "this
+/// one was never applied" and tell the player nothing changed.
+#[tokio::test]
+async fn a_lost_answer_is_settled_as_applied_after_the_players_next_placement() {
+    let redis = RedisServer::start();
+    let board = conformance::board("settle-later");
+    let s = serving(&redis, &board).await;
+    let first = PlaceCommand {
+        placement_id: "first-attempt",
+        ..place_command(&board, 1, 1, 2, "ann", 1_000)
+    };
+    let PlaceOutcome::Placed(update) = s.place(&first).await.unwrap() else {
+        panic!("placed");
+    };
+    let next = PlaceCommand {
+        placement_id: "next-attempt",
+        ..place_command(&board, 2, 2, 3, "ann", 1_000_000)
+    };
+    assert!(matches!(
+        s.place(&next).await.unwrap(),
+        PlaceOutcome::Placed(_)
+    ));
+    assert_eq!(
+        s.settle_placement(&board.id, "ann", "first-attempt")
+            .await
+            .unwrap(),
+        Some(update.seq),
+        "the first placement was applied"
+    );
+}

@@ -52,6 +52,7 @@ impl RedisStore {
             .key(self.keys.cooldown(cmd.user_id))
             .key(self.keys.fence(cmd.placement_id))
             .key(self.keys.epoch())
+            .key(self.keys.placed_one(cmd.placement_id))
             .arg(cmd.board.index(cmd.coord))
             .arg(cmd.color)
             .arg(cmd.now)
@@ -64,6 +65,7 @@ impl RedisStore {
             .arg(cmd.history.min_age_ms)
             .arg(cmd.placement_id)
             .arg(self.current_epoch())
+            .arg(super::PLACED_KEEP_MS)
             .invoke_async(&mut conn)
             .await
             .map_err(|e| {
@@ -369,6 +371,7 @@ impl BoardStore for RedisStore {
                 .settle
                 .key(self.keys.cooldown(user_id))
                 .key(self.keys.fence(placement_id))
+                .key(self.keys.placed_one(placement_id))
                 .arg(placement_id)
                 .invoke_async(&mut conn)
                 .await

@@ -137,6 +137,13 @@ pub struct RedisStore {
     bulk: std::sync::Mutex<Option<Conn>>,
 }
 
+/// How long a placement's seq is kept under its attempt's id
+/// (`placed:{placement}`, one server), for settling a lost answer: the
+/// look-up runs within the store's answer bound plus the game's settle
+/// budget (seconds) of the attempt; a minute leaves room to spare while
+/// keeping the keys few (at 10,000 placements/s, 600,000 keys of ~90 bytes).
+pub(super) const PLACED_KEEP_MS: u64 = 60_000;
+
 /// How long a whole-board read may take to answer: a 4096² board with a
 /// million pixels is a reply of ~30 MB (1.6 s measured in a release build,
 /// over 2 s in a debug one), which the shared connection's 2 s would refuse.

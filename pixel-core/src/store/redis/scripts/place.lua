@@ -1,8 +1,11 @@
--- KEYS: seq, px, exp, feed, cooldown, fence, epoch
+-- KEYS: seq, px, exp, feed, cooldown, fence, epoch, placed
 -- ARGV: index, color, now, expires_at, cooldown_until, x, y, by, min_updates, min_age,
---       placement_id, epoch
+--       placement_id, epoch, placed_keep_ms
+-- `placed` (`placed:<placement_id>`) keeps the seq this attempt got for a
+-- while, so an attempt whose answer was lost can be looked up (SETTLE)
+-- even after the user's next placement replaced the cooldown key.
 -- The cooldown key holds `until:placement_id:seq` of the user's last
--- placement, so an attempt whose answer was lost can be looked up (SETTLE).
+-- placement.
 if redis.call('GET', KEYS[7]) ~= ARGV[12] then
   -- Another data set than the caller's: nothing written.
   return {3, 0}
@@ -30,4 +33,5 @@ local cd = tonumber(ARGV[5])
 local until_new = '0'
 if cd > now then until_new = ARGV[5] end
 redis.call('SET', KEYS[5], until_new .. ':' .. ARGV[11] .. ':' .. seq, 'PX', math.max(cd - now, 120000))
+redis.call('SET', KEYS[8], seq, 'PX', tonumber(ARGV[13]))
 return {1, seq}
