@@ -8,3 +8,4 @@ pub mod report;
 pub mod scenarios;
 mod sio;
 pub mod stats;
+pub mod tiles;

@@ -79,7 +79,7 @@ impl Common {
     }
 }
 
-fn offset() -> u64 {
+pub(crate) fn offset() -> u64 {
     u64::from(rand_u32())
 }
 
@@ -103,7 +103,7 @@ fn secs(ns: u64) -> f64 {
 }
 
 /// Placers' ack latencies and generator lag into `out`; ok count.
-fn placer_figures(out: &mut Map<String, Value>, placers: &[PlacerStats]) -> u64 {
+pub(crate) fn placer_figures(out: &mut Map<String, Value>, placers: &[PlacerStats]) -> u64 {
     let sent: u64 = placers.iter().map(|p| p.sent).sum();
     let acks: u64 = placers.iter().map(|p| p.acks).sum();
     let ok: u64 = placers.iter().map(|p| p.ok.len() as u64).sum();
@@ -208,7 +208,7 @@ pub async fn gateway_sockets(urls: &[String]) -> Vec<Option<f64>> {
     out
 }
 
-async fn connect_placers(
+pub(crate) async fn connect_placers(
     c: &Common,
     ep: &Endpoint,
     first_index: usize,
@@ -235,7 +235,7 @@ async fn connect_placers(
     Ok((placers, joined.context("no placers")?))
 }
 
-async fn finish_placers(placers: Vec<Placer>) -> Vec<PlacerStats> {
+pub(crate) async fn finish_placers(placers: Vec<Placer>) -> Vec<PlacerStats> {
     let mut v = Vec::new();
     for p in placers {
         v.push(p.finish().await);

@@ -166,6 +166,48 @@ async fn placements_reach_every_watcher_with_increasing_seqs() {
 }
 
 #[tokio::test]
+async fn a_lone_placement_goes_at_once_and_a_busy_window_comes_as_one_event() {
+    // A long window, so that "at once" and "held for the window" are far
+    // apart even on a loaded machine.
+    let app = spawn_app(&["--cooldown-ms", "0", "--relay-batch-ms", "2000"]).await;
+    let ann = app.signup("ann").await;
+    let mut a = app.socket(Some(token(&ann))).await.unwrap();
+    let mut watcher = app.socket(None).await.unwrap();
+    for s in [&mut a, &mut watcher] {
+        assert_eq!(s.call("join", json!({"board": "main"})).await["ok"], true);
+    }
+    let t = std::time::Instant::now();
+    assert_eq!(place(&mut a, 0, 0, 1).await["ok"], true);
+    let first = watcher.next_pixels().await;
+    let lone = t.elapsed();
+    assert_eq!(first["updates"].as_array().unwrap().len(), 1);
+    assert_eq!(first["updates"][0]["seq"], 1);
+    assert!(
+        lone < std::time::Duration::from_millis(1000),
+        "a placement after a quiet window is not held: {lone:?}"
+    );
+    // Placements within the window after that delivery: held until it
+    // closes, then one event, in order, without a hole.
+    for x in 1..=10 {
+        assert_eq!(place(&mut a, x, 1, 2).await["ok"], true);
+    }
+    let batch = watcher.next_pixels().await;
+    let held = t.elapsed();
+    let seqs: Vec<u64> = batch["updates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, (2..=11).collect::<Vec<_>>(), "one event: {batch}");
+    assert!(
+        held >= std::time::Duration::from_millis(1900),
+        "the window's placements wait for it to close: {held:?}"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
 async fn join_since_catches_up_or_asks_for_resync() {
     let app = spawn_app(&["--cooldown-ms", "0"]).await;
     let (_, mut a) = app.joined_player("ann").await;
