@@ -697,14 +697,17 @@ mod tests {
     #[test]
     fn whole_board_watchers_check_seqs_per_connection() {
         let mut w = TileWatch::new(3, None);
-        let f = frame::encode(64, 40, &[placement(4, 1, 1), placement(6, 2, 2)]).unwrap();
-        w.text(
-            r#"451-["pixels",{"board":"main"},{"_placeholder":true,"num":0}]"#,
-            G,
-            Encoding::Binary,
-        );
-        w.attachment(&f, G, Encoding::Binary);
+        let header = r#"451-["pixels",{"board":"main"},{"_placeholder":true,"num":0}]"#;
+        // Seq 4, then 6: a hole (5) on this connection.
+        for u in [placement(4, 1, 1), placement(6, 2, 2)] {
+            let f = frame::encode(64, 40, &[u]).unwrap();
+            w.text(header, G, Encoding::Binary);
+            w.attachment(&f, G, Encoding::Binary);
+        }
         assert_eq!(w.whole.as_ref().unwrap().holes(), 1);
-        assert_eq!((w.events, w.updates, w.foreign), (1, 2, 0));
+        assert_eq!(
+            (w.events, w.updates, w.foreign, w.parse_errors),
+            (2, 2, 0, 0)
+        );
     }
 }
