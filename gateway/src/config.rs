@@ -40,12 +40,12 @@ pub struct SocketSettings {
         value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(64..)
     )]
     pub ws_read_buffer_bytes: usize,
-    /// The relay's batching window, in milliseconds: after a read of a
-    /// board's feed that returned updates, the next waits this long, so a
-    /// busy board sends one event a window carrying all it gathered (fewer,
-    /// bigger events: less CPU and fewer bytes per update) and an update
-    /// waits at most this long more. A lone update after a quiet window
-    /// goes out at once. 0: no window (an event per read).
+    /// The relay's batching window, in milliseconds: after a busy read of a
+    /// board's feed (two or more updates waiting), the next waits this
+    /// long, so a busy board sends about one event a window carrying all it
+    /// gathered (fewer, bigger events: less CPU and fewer bytes per update)
+    /// and an update waits at most this long more. After a read of one
+    /// update (a lone placement) the next does not wait. 0: no window.
     #[arg(
         long,
         env = "RELAY_BATCH_MS",
