@@ -135,7 +135,7 @@ pub struct Relay {
     tile_seqs: std::sync::Mutex<TileSeqs>,
     /// The board's cluster-wide watcher count, as last computed.
     watchers: AtomicU64,
-    /// The batching window: the pause after a read that returned updates.
+    /// The batching window: the pause after a busy read.
     batch: Duration,
     metrics: RelayMetrics,
 }
