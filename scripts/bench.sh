@@ -24,6 +24,9 @@
 #   standalone  fanout, idle RSS, place, fanout with binary watchers
 #               | fill, snapshot | decay steady
 #               | churn (connect → join → disconnect loops)
+#               | tile fanout: a big board (4096² full size, tiles of 256),
+#                 watchers each on 4 adjacent tiles, then the same with
+#                 whole-board watchers (fanout-tiles, fanout-tiles-whole)
 #   cluster     fanout on gateway 1, fanout through nginx over 3 gateways,
 #               idle RSS of gateway 1, place on gateway 1 | fill, snapshot
 #               | decay steady, decay backlog (worker paused and resumed)
@@ -33,7 +36,9 @@
 # Extra arguments after the mode are passed to nothing; edit the figures
 # below to change sizes. The fanout's own sizes can also be given from the
 # environment, BENCH_FANOUT_WATCHERS / _PLACERS / _RATE (e.g. the JSON
-# target load: 2,000 watchers at 500 placements/s).
+# target load: 2,000 watchers at 500 placements/s). RELAY_BATCH_MS, when
+# set, reaches the servers (and the recorded settings), e.g. 0 for the
+# relay without a batching window.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -41,7 +46,7 @@ ROOT=$PWD
 MODE=full
 ONLY=""
 usage() {
-  sed -n '2,36p' "$0"
+  sed -n '2,41p' "$0"
   exit 2
 }
 case ${1:-} in
@@ -65,6 +70,7 @@ ALL_NAMES=(standalone-fanout standalone-idle standalone-place standalone-fanout-
   standalone-snapshot-1-plain standalone-snapshot-2-conditional standalone-snapshot-3-tile
   standalone-decay-steady
   standalone-churn
+  standalone-fanout-tiles standalone-fanout-tiles-whole
   cluster-fanout-gateway cluster-fanout-nginx cluster-idle cluster-place cluster-fill
   cluster-snapshot-1-plain cluster-snapshot-2-conditional cluster-snapshot-3-tile
   cluster-decay-steady
@@ -97,6 +103,7 @@ case $MODE in
     BACKLOG=50000 SOURCES=16 CHURN_LOOPS=64 CHURN_S=10
     BIN_WATCHERS=2000 BIN_PLACERS=20 BIN_RATE=1000 BIN_S=10
     FAILOVER_SOCKETS=20 FAILOVER_RATE=500 FAILOVER_S=15 FAILOVER_KILL_S=4
+    TILE_BOARD=4096 TILE_SIZE=256 TILE_WATCHERS=2000 TILE_PLACERS=10 TILE_RATE=500 TILE_S=10
     ;;
   quick)
     PROFILE=release RUNS=1
@@ -106,6 +113,7 @@ case $MODE in
     BACKLOG=10000 SOURCES=16 CHURN_LOOPS=64 CHURN_S=5
     BIN_WATCHERS=600 BIN_PLACERS=12 BIN_RATE=1000 BIN_S=5
     FAILOVER_SOCKETS=20 FAILOVER_RATE=500 FAILOVER_S=12 FAILOVER_KILL_S=4
+    TILE_BOARD=4096 TILE_SIZE=256 TILE_WATCHERS=600 TILE_PLACERS=6 TILE_RATE=500 TILE_S=5
     ;;
   smoke)
     PROFILE=debug RUNS=1
@@ -115,6 +123,7 @@ case $MODE in
     BACKLOG=500 SOURCES=4 CHURN_LOOPS=8 CHURN_S=2
     BIN_WATCHERS=20 BIN_PLACERS=2 BIN_RATE=50 BIN_S=2
     FAILOVER_SOCKETS=4 FAILOVER_RATE=50 FAILOVER_S=8 FAILOVER_KILL_S=2
+    TILE_BOARD=512 TILE_SIZE=64 TILE_WATCHERS=20 TILE_PLACERS=2 TILE_RATE=50 TILE_S=2
     ;;
 esac
 
@@ -242,13 +251,13 @@ BENCH="$BIN/pixel-bench"
 # limits) are off: the generator is thousands of clients on a handful of
 # loopback addresses (real clients keep the defaults). Everything else
 # stays at its default unless a group below says otherwise.
-unset REDIS_URL PLACE_CONCURRENCY MAX_PAYLOAD_BYTES SOCKET_BUFFER_PACKETS
+unset REDIS_URL PLACE_CONCURRENCY MAX_PAYLOAD_BYTES SOCKET_BUFFER_PACKETS BOARD_TILE_SIZE
 export JWT_SECRET="bench-secret-0123456789abcdef0123456789abcdef"
 export RUST_LOG=warn BOARD_WIDTH=$BOARD BOARD_HEIGHT=$BOARD
 export SOCKET_EVENT_RATE=1000000 SOCKET_EVENT_BURST=1000000
 export SIGNUPS_PER_ADDRESS_HOUR=0 MAX_CONNECTIONS_PER_ADDRESS=0 HASH_QUEUE=100000 HASH_QUEUE_MS=600000
 export NGINX_AUTH_RATE=100000r/s NGINX_AUTH_BURST=100000 NGINX_CONN_PER_ADDR=60000
-BASE_SETTINGS="BOARD=${BOARD}x$BOARD SOCKET_EVENT_RATE=$SOCKET_EVENT_RATE SOCKET_EVENT_BURST=$SOCKET_EVENT_BURST SIGNUPS_PER_ADDRESS_HOUR=0 MAX_CONNECTIONS_PER_ADDRESS=0 HASH_QUEUE=$HASH_QUEUE HASH_QUEUE_MS=$HASH_QUEUE_MS NGINX_CONN_PER_ADDR=$NGINX_CONN_PER_ADDR"
+BASE_SETTINGS="BOARD=${BOARD}x$BOARD SOCKET_EVENT_RATE=$SOCKET_EVENT_RATE SOCKET_EVENT_BURST=$SOCKET_EVENT_BURST SIGNUPS_PER_ADDRESS_HOUR=0 MAX_CONNECTIONS_PER_ADDRESS=0 HASH_QUEUE=$HASH_QUEUE HASH_QUEUE_MS=$HASH_QUEUE_MS NGINX_CONN_PER_ADDR=$NGINX_CONN_PER_ADDR${RELAY_BATCH_MS:+ RELAY_BATCH_MS=$RELAY_BATCH_MS}"
 
 # settings COOLDOWN TTL: exports them; S is the line the results record.
 settings() {
@@ -335,6 +344,26 @@ if wanted standalone-churn; then
   bench 08-standalone-churn churn --ws "$SA_WS" --api "$SA_API" --label standalone --server "$S" \
     --pids "$(sa_pids)" --concurrency "$CHURN_LOOPS" --duration-s "$CHURN_S"
   standalone_down
+fi
+
+# The tile fan-out on a board of its own size: watchers each on a 2 × 2
+# block of adjacent tiles spread over the board, then whole-board watchers
+# at the same load for comparison.
+if wanted standalone-fanout-tiles standalone-fanout-tiles-whole; then
+  log "standalone: tile fanout (${TILE_BOARD}², tiles of $TILE_SIZE)"
+  export BOARD_WIDTH=$TILE_BOARD BOARD_HEIGHT=$TILE_BOARD BOARD_TILE_SIZE=$TILE_SIZE
+  settings 1 3600000
+  S="${S/BOARD=${BOARD}x$BOARD/BOARD=${TILE_BOARD}x$TILE_BOARD BOARD_TILE_SIZE=$TILE_SIZE}"
+  standalone_up "$SA_PORT"
+  bench 21-standalone-fanout-tiles fanout-tiles --ws "$SA_WS" --api "$SA_API" --label standalone \
+    --server "$S" --pids "$(sa_pids)" --block 2 --watchers "$TILE_WATCHERS" \
+    --placers "$TILE_PLACERS" --rate "$TILE_RATE" --duration-s "$TILE_S"
+  bench 22-standalone-fanout-tiles-whole fanout-tiles --ws "$SA_WS" --api "$SA_API" --label standalone \
+    --server "$S" --pids "$(sa_pids)" --block 0 --watchers "$TILE_WATCHERS" \
+    --placers "$TILE_PLACERS" --rate "$TILE_RATE" --duration-s "$TILE_S"
+  standalone_down
+  export BOARD_WIDTH=$BOARD BOARD_HEIGHT=$BOARD
+  unset BOARD_TILE_SIZE
 fi
 
 # ---------------------------------------------------------------- cluster
@@ -460,7 +489,7 @@ case $MODE in
 esac
 mkdir -p bench/results
 EXPECT=""
-[ "$MODE" = smoke ] && EXPECT="fanout,fanout-binary,idle,place,fill,snapshot-plain,snapshot-conditional,snapshot-tile,decay-steady,decay-backlog,churn,failover"
+[ "$MODE" = smoke ] && EXPECT="fanout,fanout-binary,fanout-tiles,fanout-tiles-whole,idle,place,fill,snapshot-plain,snapshot-conditional,snapshot-tile,decay-steady,decay-backlog,churn,failover"
 "$BENCH" report --dir "$RESULTS" --md "$MD" --json "$JSON" --mode "$MODE" --expect "$EXPECT" \
   --note "The load generator runs on the same machine and shares its $(nproc) cores with the servers it measures." \
   --note "Each scenario ran $RUNS time(s); the table shows the median (each figure on its own) and every run." \

@@ -629,6 +629,9 @@ pub(crate) struct Cells {
     pub palette: u32,
     pub offset: u64,
     pub next: u64,
+    /// Cells between one placement and the next (coprime with the cell
+    /// count, so every cell comes once before any repeats).
+    pub stride: u64,
 }
 
 impl Cells {
@@ -639,7 +642,21 @@ impl Cells {
             palette: j.meta.palette.len().max(1) as u32,
             offset,
             next: 0,
+            stride: 1,
         }
+    }
+
+    /// Visits the cells with a stride of about 0.618 of the board instead
+    /// of one by one, so that consecutive placements land all over it
+    /// (every tile gets its share from the start).
+    pub(crate) fn spread(mut self) -> Self {
+        let count = self.count();
+        let mut stride = ((count as f64 * 0.618_034) as u64).max(1);
+        while gcd(stride, count) != 1 {
+            stride += 1;
+        }
+        self.stride = stride;
+        self
     }
 
     pub(crate) fn count(&self) -> u64 {
@@ -648,7 +665,8 @@ impl Cells {
 
     /// (cell, x, y, colour)
     pub(crate) fn take(&mut self) -> (u32, u32, u32, u8) {
-        let cell = ((self.offset + self.next) % self.count()) as u32;
+        let count = self.count();
+        let cell = ((self.offset % count + (self.next % count) * self.stride) % count) as u32;
         let color = 1 + (self.next % u64::from(self.palette)) as u8;
         self.next += 1;
         (cell, cell % self.width, cell / self.width, color)
@@ -658,6 +676,13 @@ impl Cells {
         let color = 1 + (k % u64::from(self.palette)) as u8;
         (cell % self.width, cell / self.width, color)
     }
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
 }
 
 /// Open loop: placement k is due at `k / rate` seconds, whatever the acks

@@ -9,3 +9,4 @@ pub mod report;
 pub mod scenarios;
 mod sio;
 pub mod stats;
+pub mod tiles;

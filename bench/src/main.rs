@@ -34,6 +34,16 @@ enum Cmd {
         #[command(flatten)]
         args: FanoutArgs,
     },
+    /// W watchers each on a block of adjacent viewport tiles (or, with
+    /// `--block 0`, the whole board), placements spread over the board:
+    /// bytes and events per watcher per second, per-tile order, and that
+    /// each watcher gets only its tiles' updates.
+    FanoutTiles {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: bench::tiles::TileFanoutArgs,
+    },
     /// Idle joined connections: the server's RSS per connection.
     Idle {
         #[command(flatten)]
@@ -112,6 +122,18 @@ fn main() -> Result<()> {
                 };
                 run(name, &common, &args, async || {
                     scenarios::fanout(&common, &args).await
+                })
+                .await
+            }
+            Cmd::FanoutTiles { common, args } => {
+                // Whole-board watchers on the same board: the comparison.
+                let name = if args.block == 0 {
+                    "fanout-tiles-whole"
+                } else {
+                    "fanout-tiles"
+                };
+                run(name, &common, &args, async || {
+                    bench::tiles::fanout_tiles(&common, &args).await
                 })
                 .await
             }

@@ -36,6 +36,7 @@ pub struct ReportArgs {
 fn figures_of(name: &str) -> &str {
     match name {
         "fanout-binary" => "fanout",
+        "fanout-tiles-whole" => "fanout-tiles",
         n => n,
     }
 }
@@ -116,6 +117,90 @@ const FIGURES: &[(&str, &str, &str, &str, bool)] = &[
     ),
     (
         "fanout",
+        "cpu_pct_loadgen",
+        "load generator CPU, % of a core",
+        "—",
+        false,
+    ),
+    (
+        "fanout-tiles",
+        "tiles_per_watcher",
+        "tiles per watcher",
+        "4 (0: whole board)",
+        true,
+    ),
+    (
+        "fanout-tiles",
+        "delivery_ratio",
+        "delivery ratio (of the ok placements in the watcher's tiles)",
+        "1.0 (no loss)",
+        true,
+    ),
+    (
+        "fanout-tiles",
+        "latency_p50_ms",
+        "place → delivery p50, ms",
+        "—",
+        true,
+    ),
+    (
+        "fanout-tiles",
+        "latency_p99_ms",
+        "place → delivery p99, ms",
+        "—",
+        true,
+    ),
+    (
+        "fanout-tiles",
+        "bytes_per_watcher_s",
+        "`pixels` bytes per watcher per second",
+        "—",
+        true,
+    ),
+    (
+        "fanout-tiles",
+        "events_per_watcher_s",
+        "`pixels` events per watcher per second",
+        "—",
+        true,
+    ),
+    (
+        "fanout-tiles",
+        "updates_per_watcher_s",
+        "updates per watcher per second",
+        "—",
+        true,
+    ),
+    (
+        "fanout-tiles",
+        "holes",
+        "holes (per tile; per connection for whole-board watchers)",
+        "0 (contract)",
+        true,
+    ),
+    (
+        "fanout-tiles",
+        "out_of_order",
+        "out-of-order updates",
+        "0 (contract)",
+        true,
+    ),
+    (
+        "fanout-tiles",
+        "foreign_updates",
+        "updates outside the watcher's tiles",
+        "0 (contract)",
+        true,
+    ),
+    (
+        "fanout-tiles",
+        "cpu_pct_standalone",
+        "server CPU, % of a core",
+        "—",
+        false,
+    ),
+    (
+        "fanout-tiles",
         "cpu_pct_loadgen",
         "load generator CPU, % of a core",
         "—",

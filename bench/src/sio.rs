@@ -129,6 +129,9 @@ pub(crate) struct Meta {
     pub palette: Vec<IgnoredAny>,
     pub cooldown_ms: u64,
     pub ttl_ms: u64,
+    /// The side of a viewport tile (an addition; absent on older servers).
+    #[serde(default)]
+    pub tile_size: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -169,10 +172,25 @@ pub(crate) async fn join(ws: &mut Ws, board: &str) -> Result<Joined> {
 
 /// Joins `board` with ack id 0 in `encoding` and waits for the ack.
 pub(crate) async fn join_with(ws: &mut Ws, board: &str, encoding: Encoding) -> Result<Joined> {
-    let payload = match encoding {
-        Encoding::Json => serde_json::json!(["join", { "board": board }]),
-        Encoding::Binary => serde_json::json!(["join", { "board": board, "encoding": "binary" }]),
-    };
+    join_tiles(ws, board, encoding, None).await
+}
+
+/// Joins `board` with ack id 0 in `encoding`, watching `tiles` (`None`:
+/// the whole board), and waits for the ack.
+pub(crate) async fn join_tiles(
+    ws: &mut Ws,
+    board: &str,
+    encoding: Encoding,
+    tiles: Option<&[(u32, u32)]>,
+) -> Result<Joined> {
+    let mut payload = serde_json::json!({ "board": board });
+    if encoding == Encoding::Binary {
+        payload["encoding"] = "binary".into();
+    }
+    if let Some(tiles) = tiles {
+        payload["tiles"] = serde_json::json!(tiles);
+    }
+    let payload = serde_json::json!(["join", payload]);
     ws.send(Message::text(format!("420{payload}"))).await?;
     let mut early = Vec::new();
     loop {

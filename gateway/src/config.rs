@@ -40,6 +40,19 @@ pub struct SocketSettings {
         value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(64..)
     )]
     pub ws_read_buffer_bytes: usize,
+    /// The relay's batching window, in milliseconds: after a busy read of a
+    /// board's feed (two or more updates waiting), the next waits this
+    /// long, so a busy board sends about one event a window carrying all it
+    /// gathered (fewer, bigger events: less CPU and fewer bytes per update)
+    /// and an update waits at most this long more. After a read of one
+    /// update (a lone placement) the next does not wait. 0: no window.
+    #[arg(
+        long,
+        env = "RELAY_BATCH_MS",
+        default_value_t = 50,
+        value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(0..=1000)
+    )]
+    pub relay_batch_ms: u64,
     /// Most Socket.IO connections this gateway holds (0: no cap).
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 20_000)]
     pub max_connections: usize,
@@ -141,6 +154,10 @@ impl SocketSettings {
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms)
     }
+
+    pub fn relay_batch(&self) -> Duration {
+        Duration::from_millis(self.relay_batch_ms)
+    }
 }
 
 /// `pixel-gateway`: a Socket.IO replica of the cluster.
@@ -229,5 +246,21 @@ mod tests {
             );
         }
         assert!(Settings::try_parse_from(["t", "--connect-timeout-ms", "0"]).is_err());
+    }
+
+    #[test]
+    fn the_relay_batching_window_is_at_most_a_second_and_may_be_off() {
+        let s = Settings::try_parse_from(["t"]).unwrap();
+        assert_eq!(s.socket.relay_batch(), Duration::from_millis(50));
+        let s = Settings::try_parse_from(["t", "--relay-batch-ms", "0"]).unwrap();
+        assert!(s.socket.relay_batch().is_zero());
+        let s = Settings::try_parse_from(["t", "--relay-batch-ms", "1000"]).unwrap();
+        assert_eq!(s.socket.relay_batch_ms, 1000);
+        for bad in ["1001", "-1", "ten", ""] {
+            assert!(
+                Settings::try_parse_from(["t", "--relay-batch-ms", bad]).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

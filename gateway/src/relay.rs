@@ -15,7 +15,16 @@
 //!   position, so nothing is missed and nothing is repeated.
 //! - **Adaptive batching.** Idle, a read returns one update at once; busy,
 //!   everything that arrived since the last read comes in one event, which
-//!   socketioxide serialises once for all recipients.
+//!   socketioxide serialises once for all recipients. A read that found
+//!   more than one update waiting (they piled up while the relay delivered
+//!   the last: an event per update is more than it keeps up with) is
+//!   followed by a pause of the batching window (`RELAY_BATCH_MS`) before
+//!   the next, so a busy board sends about one event per window carrying
+//!   what the window gathered (tens of updates instead of a few: per
+//!   event, not per update, is what a socket's queue, its framing and the
+//!   kernel's TCP cost). A read of one update is followed by the next at
+//!   once, so a lone placement, and a board that keeps up, see no wait; so
+//!   is a full read (a backlog drains at the store's pace).
 //!
 //! A socket joins the room under the relay's position lock ([`Relay::join`]),
 //! so the seq in its join ack is exactly where its live updates start.
@@ -58,6 +67,9 @@ use tracing::Instrument;
 pub(crate) const READ_MAX: usize = 4_000;
 /// Largest `pixels` event, roughly (a busy read is split beyond it).
 pub(crate) const EVENT_BYTES: usize = 64 * 1024;
+/// A read of at least this many updates means the relay is busy: the
+/// batching window follows it.
+const BUSY_READ: usize = 2;
 /// How long one blocking read waits before the relay looks around (lag,
 /// lost data, shutdown).
 const READ_WAIT: Duration = Duration::from_secs(1);
@@ -123,6 +135,8 @@ pub struct Relay {
     tile_seqs: std::sync::Mutex<TileSeqs>,
     /// The board's cluster-wide watcher count, as last computed.
     watchers: AtomicU64,
+    /// The batching window: the pause after a busy read.
+    batch: Duration,
     metrics: RelayMetrics,
 }
 
@@ -156,8 +170,9 @@ pub struct Relays(BTreeMap<BoardId, Arc<Relay>>);
 
 impl Relays {
     /// One relay per board of `game`, each starting at the board's current
-    /// seq (updates before it are what join acks and snapshots cover).
-    pub async fn open(game: &Game) -> Result<Self, StoreError> {
+    /// seq (updates before it are what join acks and snapshots cover), with
+    /// the batching window `batch` (zero: none).
+    pub async fn open(game: &Game, batch: Duration) -> Result<Self, StoreError> {
         let mut relays = BTreeMap::new();
         for board in game.boards() {
             let seq = game.store().board_seq(&board.id).await?;
@@ -169,6 +184,7 @@ impl Relays {
                     tile_seqs: std::sync::Mutex::new(TileSeqs::new(seq)),
                     epoch: std::sync::Mutex::new(game.store().epoch()),
                     watchers: AtomicU64::new(0),
+                    batch,
                     metrics: RelayMetrics::new(&board.id),
                 }),
             );
@@ -345,8 +361,18 @@ impl Relay {
         let mut backoff = BACKOFF_MIN;
         let mut checked = Instant::now();
         let mut epoch = self.epoch.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        // Until when the next read waits (the batching window after a busy
+        // read). Not under the position lock: sockets join meanwhile, and
+        // their acks name the position before the batch they then receive.
+        let mut pause: Option<tokio::time::Instant> = None;
         tracing::debug!("relay started");
         loop {
+            if let Some(until) = pause.take() {
+                tokio::select! {
+                    _ = stop.wait_for(|s| *s) => break,
+                    () = tokio::time::sleep_until(until) => {}
+                }
+            }
             let after = self.position().await;
             let read = tokio::select! {
                 _ = stop.wait_for(|s| *s) => break,
@@ -367,6 +393,7 @@ impl Relay {
                 Ok(updates) => {
                     backoff = BACKOFF_MIN;
                     if !updates.is_empty() {
+                        pause = self.pause_after(updates.len());
                         self.deliver(&io, updates).await;
                     }
                 }
@@ -390,6 +417,15 @@ impl Relay {
             }
         }
         tracing::debug!("relay stopped");
+    }
+
+    /// Until when the read after one that returned `read` updates waits:
+    /// the batching window from now after a busy read; not at all after a
+    /// read of one update (the relay keeps up), a full read (a backlog
+    /// drains at the store's pace), or without a window.
+    fn pause_after(&self, read: usize) -> Option<tokio::time::Instant> {
+        let busy = (BUSY_READ..READ_MAX).contains(&read);
+        (busy && !self.batch.is_zero()).then(|| tokio::time::Instant::now() + self.batch)
     }
 
     /// Emits `updates` (seq > position, in order) to this node's sockets.

@@ -38,7 +38,7 @@ impl Gateway {
         tokens: Arc<AccessTokens>,
         settings: SocketSettings,
     ) -> Result<Self, StoreError> {
-        let relays = Relays::open(&game).await?;
+        let relays = Relays::open(&game, settings.relay_batch()).await?;
         let limits = Arc::new(crate::limits::ConnectionLimits::new(
             settings.max_connections,
             settings.max_connections_per_address,

@@ -166,6 +166,62 @@ async fn placements_reach_every_watcher_with_increasing_seqs() {
 }
 
 #[tokio::test]
+async fn a_busy_read_holds_the_next_for_the_window_and_a_lone_update_goes_at_once() {
+    use std::time::{Duration, Instant};
+    // A long window, so that "at once" and "held for the window" are far
+    // apart even on a loaded machine.
+    let app = spawn_app(&["--cooldown-ms", "0", "--relay-batch-ms", "1000"]).await;
+    let ann = app.signup("ann").await;
+    let mut a = app.socket(Some(token(&ann))).await.unwrap();
+    let mut watcher = app.socket(None).await.unwrap();
+    for s in [&mut a, &mut watcher] {
+        assert_eq!(s.call("join", json!({"board": "main"})).await["ok"], true);
+    }
+    let seqs = |ev: &Value| -> Vec<u64> {
+        ev["updates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["seq"].as_u64().unwrap())
+            .collect()
+    };
+    // One at a time: every read finds one update, and none waits.
+    let t = Instant::now();
+    for x in 0..3 {
+        assert_eq!(place(&mut a, x, 0, 1).await["ok"], true);
+        assert_eq!(seqs(&watcher.next_pixels().await), [x + 1]);
+    }
+    assert!(
+        t.elapsed() < Duration::from_millis(1500),
+        "updates the relay keeps up with are not held: {:?}",
+        t.elapsed()
+    );
+    // The three expire together: one sweep, one read of three (busy).
+    app.clock.advance(10_000);
+    let removals = watcher.next_pixels().await;
+    let busy = Instant::now();
+    assert_eq!(seqs(&removals), [4, 5, 6]);
+    // The next update waits for the window to close ...
+    assert_eq!(place(&mut a, 5, 5, 2).await["ok"], true);
+    assert_eq!(seqs(&watcher.next_pixels().await), [7]);
+    let held = busy.elapsed();
+    assert!(
+        held >= Duration::from_millis(700),
+        "after a busy read the next waits for the window: {held:?}"
+    );
+    // ... and, read alone, the one after it does not.
+    let t = Instant::now();
+    assert_eq!(place(&mut a, 6, 6, 2).await["ok"], true);
+    assert_eq!(seqs(&watcher.next_pixels().await), [8]);
+    assert!(
+        t.elapsed() < Duration::from_millis(700),
+        "a lone update after the window goes at once: {:?}",
+        t.elapsed()
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
 async fn join_since_catches_up_or_asks_for_resync() {
     let app = spawn_app(&["--cooldown-ms", "0"]).await;
     let (_, mut a) = app.joined_player("ann").await;
