@@ -464,10 +464,10 @@ if wanted sentinel-place sentinel-failover-0 sentinel-failover-1; then
     API=http://127.0.0.1:$API_PORT
     label="Sentinel, REDIS_MIN_REPLICAS_ACKED=$n, 1 gateway"
     if [ "$n" = 1 ]; then
-      bench 21-sentinel-place place --ws "$GW1" --api "$API" --label "$label" --server "$S" \
+      bench 31-sentinel-place place --ws "$GW1" --api "$API" --label "$label" --server "$S" \
         --pids "$(cl_pids)" --sockets "$PLACE_SOCKETS" --rate "$PLACE_RATE" --duration-s "$PLACE_S"
     fi
-    bench "2$((n + 2))-sentinel-failover-$n" failover --ws "$GW1" --api "$API" --label "$label" \
+    bench "3$((n + 2))-sentinel-failover-$n" failover --ws "$GW1" --api "$API" --label "$label" \
       --server "$S REDIS_MIN_REPLICAS_ACKED=$n" --pids "$(cl_pids)" --sockets "$FAILOVER_SOCKETS" \
       --rate "$FAILOVER_RATE" --duration-s "$FAILOVER_S" --kill-after-s "$FAILOVER_KILL_S" \
       --kill-cmd "scripts/bench.sh _redis kill-primary" --restore-cmd "scripts/bench.sh _redis restore"
