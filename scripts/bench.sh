@@ -33,6 +33,8 @@
 #   sentinel    a primary, a replica, three sentinels, 1 gateway: place with
 #               REDIS_MIN_REPLICAS_ACKED=1; failover (the primary kill -9ed
 #               under placements) with N=0 and with N=1
+#   rcluster    Redis Cluster, 3 primaries + 3 replicas, 1 gateway: place on
+#               three boards on three shards | decay backlog
 # Extra arguments after the mode are passed to nothing; edit the figures
 # below to change sizes. The fanout's own sizes can also be given from the
 # environment, BENCH_FANOUT_WATCHERS / _PLACERS / _RATE (e.g. the JSON
@@ -46,7 +48,7 @@ ROOT=$PWD
 MODE=full
 ONLY=""
 usage() {
-  sed -n '2,41p' "$0"
+  sed -n '2,43p' "$0"
   exit 2
 }
 case ${1:-} in
@@ -75,7 +77,8 @@ ALL_NAMES=(standalone-fanout standalone-idle standalone-place standalone-fanout-
   cluster-snapshot-1-plain cluster-snapshot-2-conditional cluster-snapshot-3-tile
   cluster-decay-steady
   cluster-decay-backlog
-  sentinel-place sentinel-failover-0 sentinel-failover-1)
+  sentinel-place sentinel-failover-0 sentinel-failover-1
+  rcluster-place rcluster-decay-backlog)
 for name in ${ONLY//,/ }; do
   if [[ " ${ALL_NAMES[*]} " != *" $name "* ]]; then
     echo "bench.sh: --only: unknown scenario '$name'; one of: ${ALL_NAMES[*]}" >&2
@@ -374,6 +377,8 @@ cluster_up() {
   export CLUSTER_DIR PROFILE GATEWAYS=$2 WORKERS=1
   NGINX_PORT=$(free_port) API_PORT=$(free_port) WORKER_PORT=$(free_port) REDIS_PORT=$(free_port)
   REDIS_REPLICA_PORT=$(free_port) SENTINEL_PORTS="$(free_port) $(free_port) $(free_port)"
+  REDIS_CLUSTER_PORTS=$(cluster_ports)
+  export REDIS_CLUSTER_PORTS
   GATEWAY_PORTS=""
   for _ in $(seq "$2"); do GATEWAY_PORTS+="$(free_port) "; done
   export NGINX_PORT API_PORT WORKER_PORT REDIS_PORT REDIS_REPLICA_PORT SENTINEL_PORTS GATEWAY_PORTS
@@ -474,6 +479,38 @@ if wanted sentinel-place sentinel-failover-0 sentinel-failover-1; then
     cluster_down
     unset REDIS_TOPOLOGY REDIS_MIN_REPLICAS_ACKED
   done
+fi
+
+# ---------------------------------------------------------------- Redis Cluster
+# Three primaries and three replicas (scripts/cluster.sh
+# REDIS_TOPOLOGY=cluster), 1 gateway. Boards main, second and south: their
+# hash tags fall in the three primaries' slot ranges (12501, 164, 9379 of
+# 0-5460 / 5461-10922 / 10923-16383), so each board's steps and feed are
+# on a shard of their own. place splits its sockets and rate over the three;
+# the decay backlog is the cluster group's, on main's shard.
+if wanted rcluster-place rcluster-decay-backlog; then
+  export REDIS_TOPOLOGY=cluster BOARD_IDS=main,second,south
+  label="Redis Cluster (3 primaries), 1 gateway"
+  if wanted rcluster-place; then
+    log "Redis Cluster: place on three boards"
+    settings 1 3600000
+    cluster_up rcluster-a 1
+    bench 41-rcluster-place place --ws "127.0.0.1:${GW[0]}" --api "http://127.0.0.1:$API_PORT" \
+      --label "$label, boards main/second/south" --server "$S REDIS_TOPOLOGY=cluster BOARD_IDS=$BOARD_IDS" \
+      --pids "$(cl_pids)" --sockets "$PLACE_SOCKETS" --rate "$PLACE_RATE" --duration-s "$PLACE_S" \
+      --boards main,second,south
+    cluster_down
+  fi
+  if wanted rcluster-decay-backlog; then
+    log "Redis Cluster: decay backlog"
+    settings 0 "$DECAY_TTL_MS"
+    cluster_up rcluster-b 1
+    bench 42-rcluster-decay-backlog decay-backlog --ws "127.0.0.1:${GW[0]}" --api "http://127.0.0.1:$API_PORT" \
+      --label "$label, 1 worker" --server "$S REDIS_TOPOLOGY=cluster" --pids "$(cl_pids)" \
+      --pixels "$BACKLOG" --pause-cmd "scripts/cluster.sh stop worker" --resume-cmd "scripts/cluster.sh start worker"
+    cluster_down
+  fi
+  unset REDIS_TOPOLOGY BOARD_IDS
 fi
 
 # ---------------------------------------------------------------- report

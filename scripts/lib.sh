@@ -106,6 +106,27 @@ stop_stale() {
   done < <(find "$dir" -name '*.pid')
 }
 
+# cluster_ports: six free ports for a Redis Cluster's nodes, whose cluster
+# bus ports (+ 10000) are free too.
+cluster_ports() {
+  python3 -c '
+import random, socket
+def free(p):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+ports = []
+while len(ports) < 6:
+    p = random.randint(20000, 55000)
+    if p not in ports and p + 10000 not in ports and free(p) and free(p + 10000):
+        ports.append(p)
+print(" ".join(map(str, ports)))'
+}
+
 # start_cluster DIR GATEWAYS: a local cluster (scripts/cluster.sh up) in DIR
 # with its own Redis, every port free; exports CLUSTER_DIR and the ports
 # (NGINX_PORT, API_PORT, WORKER_PORT, REDIS_PORT, GATEWAY_PORTS, and with
@@ -124,23 +145,7 @@ start_cluster() {
     SENTINEL_PORTS="$(free_port) $(free_port) $(free_port)"
     export REDIS_REPLICA_PORT SENTINEL_PORTS
   elif [ "${REDIS_TOPOLOGY:-single}" = cluster ]; then
-    # Six free ports whose cluster bus ports (+ 10000) are free too.
-    REDIS_CLUSTER_PORTS=$(python3 -c '
-import random, socket
-def free(p):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p)); return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-ports = []
-while len(ports) < 6:
-    p = random.randint(20000, 55000)
-    if p not in ports and p + 10000 not in ports and free(p) and free(p + 10000):
-        ports.append(p)
-print(" ".join(map(str, ports)))')
+    REDIS_CLUSTER_PORTS=$(cluster_ports)
     export REDIS_CLUSTER_PORTS
   fi
   scripts/cluster.sh up
