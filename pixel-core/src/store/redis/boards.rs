@@ -52,7 +52,7 @@ impl RedisStore {
             .key(self.keys.cooldown(cmd.user_id))
             .key(self.keys.fence(cmd.placement_id))
             .key(self.keys.epoch())
-            .key(self.keys.placed_one(cmd.placement_id))
+            .key(self.keys.placed_one(cmd.user_id, cmd.placement_id))
             .arg(cmd.board.index(cmd.coord))
             .arg(cmd.color)
             .arg(cmd.now)
@@ -371,7 +371,7 @@ impl BoardStore for RedisStore {
                 .settle
                 .key(self.keys.cooldown(user_id))
                 .key(self.keys.fence(placement_id))
-                .key(self.keys.placed_one(placement_id))
+                .key(self.keys.placed_one(user_id, placement_id))
                 .arg(placement_id)
                 .invoke_async(&mut conn)
                 .await

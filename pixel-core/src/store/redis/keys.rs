@@ -143,11 +143,11 @@ impl Keys {
         self.key(format_args!("fence:{placement_id}"))
     }
 
-    /// `placed:{placement}` (one server): the seq a placement attempt got,
-    /// kept for [`super::PLACED_KEEP_MS`] so that a lost answer is settled
-    /// by the attempt itself, not by the user's latest placement.
-    pub(super) fn placed_one(&self, placement_id: &str) -> String {
-        self.key(format_args!("placed:{placement_id}"))
+    /// `placed:{user}:{placement}` (one server): the seq a user's placement
+    /// attempt got, kept for [`super::PLACED_KEEP_MS`] so that a lost answer
+    /// is settled by the attempt itself, not by the user's latest placement.
+    pub(super) fn placed_one(&self, user_id: &str, placement_id: &str) -> String {
+        self.key(format_args!("placed:{user_id}:{placement_id}"))
     }
 
     /// `board:{id}:fence:{placement}` (Cluster only): the board side of a

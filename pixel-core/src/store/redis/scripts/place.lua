@@ -1,7 +1,7 @@
 -- KEYS: seq, px, exp, feed, cooldown, fence, epoch, placed
 -- ARGV: index, color, now, expires_at, cooldown_until, x, y, by, min_updates, min_age,
 --       placement_id, epoch, placed_keep_ms
--- `placed` (`placed:<placement_id>`) keeps the seq this attempt got for a
+-- `placed` (`placed:<user>:<placement_id>`) keeps the seq this attempt got for a
 -- while, so an attempt whose answer was lost can be looked up (SETTLE)
 -- even after the user's next placement replaced the cooldown key.
 -- The cooldown key holds `until:placement_id:seq` of the user's last
